@@ -1,0 +1,3 @@
+"""Hubstead: a self-hosted Hugging Face Hub."""
+
+__version__ = "0.1.0"

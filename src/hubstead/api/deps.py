@@ -1,0 +1,69 @@
+"""Request dependencies: the hub, a database session, the caller, the request's own base URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import unquote
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from hubstead.auth.service import ANONYMOUS, Principal, principal_for_token
+from hubstead.context import Hub
+from hubstead.errors import BadRequestError, InvalidCredentialsError
+
+
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with get_hub(request).db.session() as session:
+        yield session
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def get_principal(request: Request, session: Session) -> Principal:
+    """The caller. An unknown token is refused (401) rather than treated as anonymous, as on the Hub."""
+    token = bearer_token(request)
+    if token is None:
+        return ANONYMOUS
+    principal = principal_for_token(session, token)
+    if principal is None:
+        raise InvalidCredentialsError()
+    return principal
+
+
+def base_url(request: Request) -> str:
+    """The URL the client used to reach us, so that links we hand out point back the same way."""
+    return str(request.base_url).rstrip("/")
+
+
+def raw_segments(request: Request) -> list[str]:
+    """The path's segments, split before percent-decoding, so ``refs%2Fpr%2F1`` stays one segment."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else request.url.path
+    path = path.split("?", 1)[0]
+    return [unquote(part) for part in path.split("/")[1:]]
+
+
+def parse_bool(value: str | bool | None, *, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise BadRequestError(f"Invalid boolean value {value!r}")

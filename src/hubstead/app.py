@@ -1,0 +1,101 @@
+"""Builds the ASGI application: mounts each domain's routes and maps domain errors to Hub-shaped answers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hubstead import __version__
+from hubstead.config import Settings
+from hubstead.context import Hub
+from hubstead.errors import HubError
+
+log = logging.getLogger("hubstead")
+
+
+def error_response(
+    request: Request, status: int, message: str, code: str | None = None, extra: dict[str, str] | None = None
+) -> Response:
+    """The Hub's error shape: ``X-Error-Code`` and ``X-Error-Message`` headers (HEAD has no body) and
+    ``{"error": message}``."""
+    headers = {"X-Error-Message": message.encode("ascii", "replace").decode()[:1000].replace("\n", " ")}
+    if code:
+        headers["X-Error-Code"] = code
+    headers.update(extra or {})
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class RequestIdMiddleware:
+    """Give every answer an ``X-Request-Id`` (the client prints it with errors); keep the caller's if sent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                request_id = value[:200]
+        request_id = request_id or uuid.uuid4().hex.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
+    """The Hubstead ASGI app for ``settings`` (migrations run when the hub is built here)."""
+    from hubstead.auth.routes import router as auth_router
+    from hubstead.repos.routes_commits import router as commits_router
+    from hubstead.repos.routes_files import router as files_router
+    from hubstead.repos.routes_lfs import router as lfs_router
+    from hubstead.repos.routes_refs import router as refs_router
+    from hubstead.repos.routes_repos import router as repos_router
+    from hubstead.search.index import reconcile_all
+    from hubstead.search.routes import router as search_router
+
+    hub = hub or Hub.from_settings(settings)
+    refreshed = reconcile_all(hub)
+    if refreshed:
+        log.warning("re-indexed %d repos whose index lagged their git head", refreshed)
+    app = FastAPI(title="Hubstead", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.hub = hub
+
+    @app.exception_handler(HubError)
+    async def _hub_error(request: Request, exc: HubError) -> Response:
+        return error_response(request, exc.status_code, exc.message, exc.error_code, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', []))}: {err.get('msg')}" for err in exc.errors()[:5]
+        )
+        return error_response(request, 400, f"Invalid request: {details}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(request, exc.status_code, str(exc.detail))
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    # Order matters: specific API routes before the catch-all file routes.
+    for router in (auth_router, search_router, repos_router, refs_router, commits_router, lfs_router, files_router):
+        app.include_router(router)
+    app.add_middleware(RequestIdMiddleware)
+    return app

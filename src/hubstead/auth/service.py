@@ -1,0 +1,177 @@
+"""Users, organizations, tokens and the permission rules every route asks.
+
+Passwords are hashed with scrypt (salted); tokens are 256-bit random strings of which only the sha256
+is stored, so a stolen database reveals neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hubstead.auth.models import ROLES, Membership, Org, Token, User
+from hubstead.db import utcnow
+from hubstead.errors import BadRequestError, ConflictError, NotFoundError
+from hubstead.repos.paths import validate_name
+
+TOKEN_PREFIX = "hs_"
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user and the role of the token they used (``None`` user means anonymous)."""
+
+    user: User | None
+    token_role: str | None = None
+    token_name: str | None = None
+
+    @property
+    def can_write(self) -> bool:
+        return self.user is not None and self.token_role in ("write", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user is not None and self.user.is_admin and self.can_write
+
+
+ANONYMOUS = Principal(user=None)
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, salt_hex, digest_hex = stored.split("$")
+    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), **_SCRYPT)
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def namespace_taken(session: Session, name: str) -> bool:
+    key = name.lower()
+    return bool(
+        session.scalar(select(User.id).where(User.name_key == key))
+        or session.scalar(select(Org.id).where(Org.name_key == key))
+    )
+
+
+def create_user(
+    session: Session, *, name: str, password: str | None = None, is_admin: bool = False, email: str | None = None
+) -> User:
+    """Create a user. Raises ConflictError when the name is taken by a user or an org."""
+    validate_name(name, what="user name")
+    if namespace_taken(session, name):
+        raise ConflictError(f"The name {name!r} is already taken")
+    user = User(
+        name=name,
+        name_key=name.lower(),
+        fullname=name,
+        email=email,
+        password_hash=hash_password(password) if password else None,
+        is_admin=is_admin,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name_key == name.lower()))
+    if user is None:
+        raise NotFoundError(f"User {name!r} not found")
+    return user
+
+
+def get_org(session: Session, name: str) -> Org:
+    org = session.scalar(select(Org).where(Org.name_key == name.lower()))
+    if org is None:
+        raise NotFoundError(f"Organization {name!r} not found")
+    return org
+
+
+def create_org(session: Session, *, name: str, owner: User) -> Org:
+    """Create an org with ``owner`` as its first admin."""
+    validate_name(name, what="organization name")
+    if namespace_taken(session, name):
+        raise ConflictError(f"The name {name!r} is already taken")
+    org = Org(name=name, name_key=name.lower(), fullname=name)
+    session.add(org)
+    session.flush()
+    session.add(Membership(org_id=org.id, user_id=owner.id, role="admin"))
+    session.flush()
+    return org
+
+
+def set_membership(session: Session, *, org: Org, user: User, role: str) -> Membership:
+    """Add ``user`` to ``org`` with ``role``, or change their role."""
+    if role not in ROLES:
+        raise BadRequestError(f"Invalid role {role!r}: expected one of {', '.join(ROLES)}")
+    membership = session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
+    if membership is None:
+        membership = Membership(org_id=org.id, user_id=user.id, role=role)
+        session.add(membership)
+    else:
+        membership.role = role
+    session.flush()
+    return membership
+
+
+def create_token(session: Session, *, user: User, role: str = "read", name: str = "") -> str:
+    """Create an access token and return it; only its hash is kept."""
+    if role not in ("read", "write"):
+        raise BadRequestError(f"Invalid token role {role!r}: expected 'read' or 'write'")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(Token(user_id=user.id, role=role, name=name, token_hash=hash_token(token)))
+    session.flush()
+    return token
+
+
+def principal_for_token(session: Session, token: str) -> Principal | None:
+    """The caller behind a bearer token, or None when the token is unknown."""
+    record = session.scalar(select(Token).where(Token.token_hash == hash_token(token)))
+    if record is None:
+        return None
+    now = utcnow()
+    if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
+        record.last_used_at = now
+    return Principal(user=record.user, token_role=record.role, token_name=record.name)
+
+
+def org_role(session: Session, *, user: User, namespace: str) -> str | None:
+    """The user's role in the org called ``namespace``, or None."""
+    return session.scalar(
+        select(Membership.role)
+        .join(Org, Org.id == Membership.org_id)
+        .where(Org.name_key == namespace.lower(), Membership.user_id == user.id)
+    )
+
+
+def namespace_role(session: Session, principal: Principal, namespace: str) -> str | None:
+    """The caller's standing in a namespace: ``admin`` for their own, their role in an org, else None."""
+    user = principal.user
+    if user is None:
+        return None
+    if user.name_key == namespace.lower() or user.is_admin:
+        return "admin"
+    return org_role(session, user=user, namespace=namespace)
+
+
+def user_orgs(session: Session, user: User) -> list[tuple[Org, str]]:
+    rows = session.execute(
+        select(Org, Membership.role).join(Membership, Membership.org_id == Org.id).where(Membership.user_id == user.id)
+    )
+    return [(org, role) for org, role in rows]

@@ -1,0 +1,181 @@
+"""The ``hubstead`` command: serve, users, orgs, tokens, import.
+
+Every subcommand acts on the same data dir and database as ``serve`` (``--data-dir``/``HUBSTEAD_DATA_DIR``,
+``--database-url``/``HUBSTEAD_DATABASE_URL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hubstead.config import Settings, load_settings
+from hubstead.errors import HubError
+
+
+def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        help="where repos, LFS objects and the SQLite file live (default $HUBSTEAD_DATA_DIR or ./hubstead-data)",
+    )
+    parser.add_argument(
+        "--database-url", help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: SQLite in the data dir)"
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _hub(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from hubstead.context import Hub
+
+    return Hub.from_settings(_settings(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hubstead.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    print(f"Hubstead serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        timeout_keep_alive=30,
+        h11_max_incomplete_event_size=1024 * 1024,
+    )
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from hubstead.auth.service import create_user
+
+    hub = _hub(args)
+    with hub.db.session() as session:
+        user = create_user(session, name=args.name, password=args.password, is_admin=args.admin, email=args.email)
+        print(f"Created user {user.name}{' (admin)' if user.is_admin else ''}")
+    return 0
+
+
+def cmd_orgs_create(args: argparse.Namespace) -> int:
+    from hubstead.auth.service import create_org, get_user
+
+    hub = _hub(args)
+    with hub.db.session() as session:
+        org = create_org(session, name=args.name, owner=get_user(session, args.owner))
+        print(f"Created organization {org.name} owned by {args.owner}")
+    return 0
+
+
+def cmd_orgs_add_member(args: argparse.Namespace) -> int:
+    from hubstead.auth.service import get_org, get_user, set_membership
+
+    hub = _hub(args)
+    with hub.db.session() as session:
+        set_membership(session, org=get_org(session, args.org), user=get_user(session, args.user), role=args.role)
+        print(f"{args.user} is now {args.role} in {args.org}")
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    from hubstead.auth.service import create_token, get_user
+
+    hub = _hub(args)
+    with hub.db.session() as session:
+        token = create_token(session, user=get_user(session, args.user), role=args.role, name=args.name or "")
+    print(token)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from hubstead.repos.importer import import_folder
+
+    hub = _hub(args)
+    result = import_folder(
+        hub, Path(args.path), repo_id=args.repo_id, repo_type=args.repo_type, revision=args.revision, as_user=args.user
+    )
+    print(
+        f"Imported {result.files} files ({result.lfs_files} LFS) into {args.repo_type} {args.repo_id}@{args.revision}: {result.commit}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hubstead", description="A self-hosted Hugging Face Hub")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the hub (API and web pages)")
+    _add_storage_flags(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies trusted for X-Forwarded-* headers")
+    serve.set_defaults(func=cmd_serve)
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    users_create = users.add_parser("create", help="create a user")
+    users_create.add_argument("name")
+    users_create.add_argument("--admin", action="store_true", help="site administrator")
+    users_create.add_argument("--password")
+    users_create.add_argument("--email")
+    _add_storage_flags(users_create)
+    users_create.set_defaults(func=cmd_users_create)
+
+    orgs = commands.add_parser("orgs", help="manage organizations").add_subparsers(dest="action", required=True)
+    orgs_create = orgs.add_parser("create", help="create an organization")
+    orgs_create.add_argument("name")
+    orgs_create.add_argument("--owner", required=True)
+    _add_storage_flags(orgs_create)
+    orgs_create.set_defaults(func=cmd_orgs_create)
+    add_member = orgs.add_parser("add-member", help="add a user to an organization or change their role")
+    add_member.add_argument("org")
+    add_member.add_argument("user")
+    add_member.add_argument("--role", choices=["read", "write", "admin"], default="read")
+    _add_storage_flags(add_member)
+    add_member.set_defaults(func=cmd_orgs_add_member)
+
+    tokens = commands.add_parser("tokens", help="manage access tokens").add_subparsers(dest="action", required=True)
+    tokens_create = tokens.add_parser("create", help="create an access token (printed alone on the last line)")
+    tokens_create.add_argument("user")
+    tokens_create.add_argument("--role", choices=["read", "write"], default="read")
+    tokens_create.add_argument("--name", help="a label for the token")
+    _add_storage_flags(tokens_create)
+    tokens_create.set_defaults(func=cmd_tokens_create)
+
+    importer = commands.add_parser(
+        "import", help="commit a local folder (e.g. a Hugging Face cache snapshot) as a repo"
+    )
+    importer.add_argument("path")
+    importer.add_argument("repo_id")
+    importer.add_argument("--repo-type", choices=["model", "dataset", "space"], default="model")
+    importer.add_argument("--revision", default="main", help="branch to commit to (created from main if missing)")
+    importer.add_argument("--user", help="act as this user (default: the namespace's owner, or the first admin)")
+    _add_storage_flags(importer)
+    importer.set_defaults(func=cmd_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except HubError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

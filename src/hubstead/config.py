@@ -1,0 +1,86 @@
+"""Settings, read once at start from flags and ``HUBSTEAD_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Files above this size go to LFS even when no .gitattributes pattern matches (the Hub's rule).
+LFS_THRESHOLD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to know about where it keeps things and how it answers."""
+
+    data_dir: Path
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = field(default="", repr=False)
+    # Uploads: part size offered for the multipart LFS transfer, and the size above which it is offered.
+    multipart_chunk_size: int = 64 * 1024 * 1024
+    multipart_threshold: int = 256 * 1024 * 1024
+    # Largest NDJSON commit body accepted (inline files travel base64 inside it).
+    max_commit_body_bytes: int = 512 * 1024 * 1024
+    signed_url_ttl_seconds: int = 24 * 3600
+    git_author_email_domain: str = "users.hubstead.local"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.data_dir / "repos"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "lfs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("HUBSTEAD_DATA_DIR") or "./hubstead-data").resolve()
+
+
+def load_settings(
+    *,
+    data_dir: str | Path | None = None,
+    database_url: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+) -> Settings:
+    """Build settings from explicit values, falling back to ``HUBSTEAD_*`` env vars and laptop defaults.
+
+    The data dir is created if missing, and a secret key (used to sign upload URLs) is generated once
+    and kept in it so that restarts keep earlier signed URLs valid.
+    """
+    resolved_dir = Path(data_dir).resolve() if data_dir else default_data_dir()
+    resolved_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url or os.environ.get("HUBSTEAD_DATABASE_URL") or f"sqlite:///{resolved_dir / 'hubstead.db'}"
+    secret = os.environ.get("HUBSTEAD_SECRET_KEY") or _load_or_create_secret(resolved_dir)
+    return Settings(
+        data_dir=resolved_dir,
+        database_url=url,
+        host=host or os.environ.get("HUBSTEAD_HOST") or "127.0.0.1",
+        port=port or int(os.environ.get("HUBSTEAD_PORT") or 8000),
+        secret_key=secret,
+    )
+
+
+def _load_or_create_secret(data_dir: Path) -> str:
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_hex(32)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(secret)
+    os.chmod(tmp, 0o600)
+    try:
+        os.link(tmp, path)  # first writer wins when two processes start at once
+    except FileExistsError:
+        pass
+    tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

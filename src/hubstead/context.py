@@ -1,0 +1,28 @@
+"""The service container built once at start and handed to every route and command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hubstead.config import Settings
+from hubstead.db import Database
+from hubstead.storage.base import BlobStore
+from hubstead.storage.local import LocalBlobStore
+
+
+@dataclass
+class Hub:
+    """Settings plus the parts they choose: the database and the blob store."""
+
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Hub:
+        settings.repos_dir.mkdir(parents=True, exist_ok=True)
+        settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.database_url)
+        if migrate:
+            db.migrate()
+        return cls(settings=settings, db=db, blobs=LocalBlobStore(settings.blobs_dir))

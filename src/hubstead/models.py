@@ -1,0 +1,6 @@
+"""Imports every domain's tables so that Alembic and ``create_all`` see the whole schema."""
+
+
+def load_all_models() -> None:
+    from hubstead.auth import models as _auth  # noqa: F401
+    from hubstead.repos import models as _repos  # noqa: F401

@@ -1,0 +1,319 @@
+"""Commits: parse the client's NDJSON payload and apply its operations to a branch atomically.
+
+The order matters for crash safety: file blobs and trees are written to the object database first
+(unreferenced objects are harmless), every LFS object is checked to be stored, and only then, under the
+repo's write lock, does the branch move, by one atomic ref update. A crash anywhere leaves the branch on
+its old commit or its new one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import pygit2
+from sqlalchemy.orm import Session
+
+from hubstead.auth.service import Principal
+from hubstead.context import Hub
+from hubstead.errors import (
+    BadRequestError,
+    EntryNotFoundError,
+    LfsObjectMissingError,
+    NotImplementedYetError,
+    RevisionNotFoundError,
+    StaleParentCommitError,
+)
+from hubstead.repos.git import Author, GitRepo
+from hubstead.repos.lfs import LfsPointer
+from hubstead.repos.locks import repo_write_lock
+from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
+from hubstead.repos.service import author_for, git_dir, open_git
+from hubstead.repos.uploads import object_visible_to
+from hubstead.search.index import reindex_repo
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass
+class AddFile:
+    path: str
+    blob: pygit2.Oid  # already written to the object database
+
+
+@dataclass
+class AddLfsFile:
+    path: str
+    oid: str
+    size: int | None  # None for a copy of an object the hub already stores
+
+
+@dataclass
+class DeleteFile:
+    path: str
+
+
+@dataclass
+class DeleteFolder:
+    path: str
+
+
+Operation = AddFile | AddLfsFile | DeleteFile | DeleteFolder
+
+
+@dataclass
+class CommitRequest:
+    summary: str = ""
+    description: str = ""
+    parent_commit: str | None = None
+    operations: list[Operation] = field(default_factory=list)
+
+
+@dataclass
+class CommitResult:
+    commit_oid: str
+    branch: str
+    parent: str | None
+
+
+def _require_str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequestError(f"Invalid commit payload: {what} must be a string")
+    return value
+
+
+def _parse_line(request: CommitRequest, git: GitRepo, item: Any, line_number: int) -> None:
+    if not isinstance(item, dict) or "key" not in item or not isinstance(item.get("value"), dict):
+        raise BadRequestError(f"Invalid commit payload: line {line_number} must be an object with 'key' and 'value'")
+    key, value = item["key"], item["value"]
+    if key == "header":
+        request.summary = str(value.get("summary") or "")
+        request.description = str(value.get("description") or "")
+        parent = value.get("parentCommit")
+        if parent is not None:
+            parent = _require_str(parent, "parentCommit")
+            if not _COMMIT_RE.match(parent):
+                raise BadRequestError(f"Invalid parentCommit {parent!r}: expected a 40-character commit id")
+            request.parent_commit = parent
+    elif key == "file":
+        path = normalize_path_in_repo(_require_str(value.get("path"), "file path"))
+        encoding = value.get("encoding", "base64")
+        content = _require_str(value.get("content", ""), "file content")
+        if encoding == "base64":
+            try:
+                data = base64.b64decode(content, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise BadRequestError(f"Invalid base64 content for {path!r}") from exc
+        elif encoding in ("utf-8", "utf8"):
+            data = content.encode()
+        else:
+            raise BadRequestError(f"Unsupported encoding {encoding!r} for {path!r}")
+        request.operations.append(AddFile(path=path, blob=git.write_blob(data)))
+    elif key == "lfsFile":
+        path = normalize_path_in_repo(_require_str(value.get("path"), "lfsFile path"))
+        algo = value.get("algo", "sha256")
+        oid = _require_str(value.get("oid"), "lfsFile oid").lower()
+        if algo != "sha256" or not _SHA256_RE.match(oid):
+            raise BadRequestError(f"Invalid LFS oid for {path!r}: expected a sha256 hex digest")
+        size = value.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise BadRequestError(f"Invalid LFS size for {path!r}")
+        request.operations.append(AddLfsFile(path=path, oid=oid, size=size))
+    elif key == "deletedFile":
+        request.operations.append(DeleteFile(path=normalize_path_in_repo(_require_str(value.get("path"), "path"))))
+    elif key == "deletedFolder":
+        request.operations.append(DeleteFolder(path=normalize_folder_path(_require_str(value.get("path"), "path"))))
+    else:
+        raise BadRequestError(f"Invalid commit payload: unknown key {key!r} on line {line_number}")
+
+
+def parse_commit_body(body: IO[bytes], git: GitRepo) -> CommitRequest:
+    """Read an NDJSON commit body (or the legacy single JSON object) line by line.
+
+    Inline files are decoded and written as git blobs as they are read, so the body is never held whole.
+    """
+    request = CommitRequest()
+    first = body.readline()
+    stripped = first.strip()
+    if stripped.startswith(b"{") and b'"key"' not in stripped[:200]:
+        # Legacy JSON body: {"summary", "description", "parentCommit", "files", "lfsFiles", "deletedFiles"}.
+        rest = body.read()
+        try:
+            payload = json.loads(first + rest)
+        except ValueError as exc:
+            raise BadRequestError("Invalid commit payload: body is not valid JSON or NDJSON") from exc
+        _parse_legacy(request, git, payload)
+        return request
+    line_number = 0
+    line = first
+    while line:
+        line_number += 1
+        if line.strip():
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise BadRequestError(f"Invalid commit payload: line {line_number} is not valid JSON") from exc
+            _parse_line(request, git, item, line_number)
+        line = body.readline()
+    if line_number == 0:
+        raise BadRequestError("Invalid commit payload: empty body")
+    return request
+
+
+def _parse_legacy(request: CommitRequest, git: GitRepo, payload: Any) -> None:
+    if not isinstance(payload, dict):
+        raise BadRequestError("Invalid commit payload: expected an object")
+    _parse_line(request, git, {"key": "header", "value": payload}, 0)
+    for key, list_key in (("file", "files"), ("lfsFile", "lfsFiles"), ("deletedFile", "deletedFiles")):
+        for value in payload.get(list_key) or []:
+            _parse_line(request, git, {"key": key, "value": value}, 0)
+
+
+def _branch_ref(git: GitRepo, revision: str) -> str:
+    if revision.startswith("refs/pr/"):
+        ref = revision
+    elif revision.startswith("refs/heads/"):
+        ref = revision
+    elif revision.startswith("refs/"):
+        raise BadRequestError(f"Cannot commit to {revision!r}: only branches accept commits")
+    else:
+        ref = f"refs/heads/{revision}"
+    if git.branch_head(ref) is None:
+        if git.repo.references.get(f"refs/tags/{revision}") is not None or re.match(r"^[0-9a-f]{7,40}$", revision):
+            raise BadRequestError(f"Cannot commit to {revision!r}: it is not a branch")
+        raise RevisionNotFoundError(f"Invalid rev id: {revision}")
+    return ref
+
+
+def _lfs_sizes(hub: Hub, session: Session, principal: Principal, repo: Repo, request: CommitRequest) -> dict[str, int]:
+    """Check that every LFS object the commit names is stored (and readable by the caller, for copies).
+
+    Raises:
+        LfsObjectMissingError: an object never uploaded, one whose size differs, or a copy of an object
+            the caller cannot read.
+    """
+    sizes: dict[str, int] = {}
+    for op in request.operations:
+        if not isinstance(op, AddLfsFile) or op.oid in sizes:
+            continue
+        stored = hub.blobs.size(op.oid)
+        if stored is None:
+            raise LfsObjectMissingError(
+                f"LFS object {op.oid} for {op.path!r} was never uploaded; upload it through the LFS batch API first"
+            )
+        if op.size is not None and op.size != stored:
+            raise LfsObjectMissingError(
+                f"LFS object {op.oid} for {op.path!r} has size {stored}, not the announced {op.size}"
+            )
+        if not object_visible_to(session, principal, repo, op.oid):
+            raise LfsObjectMissingError(f"LFS object {op.oid} for {op.path!r} was not uploaded to this repository")
+        sizes[op.oid] = stored
+    return sizes
+
+
+def create_commit(
+    hub: Hub,
+    session: Session,
+    principal: Principal,
+    *,
+    repo: Repo,
+    revision: str,
+    body: IO[bytes],
+    create_pr: bool = False,
+) -> CommitResult:
+    """Apply the NDJSON commit in ``body`` to branch ``revision`` of ``repo``.
+
+    Raises:
+        BadRequestError: malformed payload or paths, a file where a folder is (nothing is changed).
+        EntryNotFoundError: deleting something that is not there.
+        LfsObjectMissingError: an LFS object never uploaded.
+        StaleParentCommitError: ``parentCommit`` is not the branch head any more.
+    """
+    if create_pr:
+        raise NotImplementedYetError("Pull requests (create_pr=True) are not available on this Hubstead yet")
+    git = open_git(hub, repo)
+    ref = _branch_ref(git, revision)
+    request = parse_commit_body(body, git)
+    sizes = _lfs_sizes(hub, session, principal, repo, request)
+    author = author_for(hub, principal)
+    with repo_write_lock(git_dir(hub, repo)):
+        git = GitRepo(git.path)  # fresh view of refs under the lock
+        head = git.branch_head(ref)
+        if head is None:
+            raise RevisionNotFoundError(f"Invalid rev id: {revision}")
+        if request.parent_commit and request.parent_commit != str(head):
+            raise StaleParentCommitError(
+                f"A commit has happened since. Please refresh and try again. (parent {request.parent_commit} is not "
+                f"the head {head} of {revision})"
+            )
+        parent_commit = git.repo.get(head)
+        tree = _apply(git, parent_commit.tree, request, sizes)
+        message = request.summary.strip() or "Upload files with Hubstead"
+        if request.description.strip():
+            message += "\n\n" + request.description.strip()
+        commit = git.write_commit(tree=tree, parents=[head], author=author, message=message + "\n")
+        git.update_ref(ref, commit, message=f"commit: {request.summary[:80]}")
+    for oid, size in sizes.items():
+        if session.get(RepoLfsObject, (repo.pk, oid)) is None:
+            session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
+    if ref == "refs/heads/main":
+        reindex_repo(session, git, repo, git.repo.get(commit))
+    session.flush()
+    return CommitResult(commit_oid=str(commit), branch=ref, parent=str(head))
+
+
+def _apply(git: GitRepo, base: pygit2.Tree, request: CommitRequest, sizes: dict[str, int]) -> pygit2.Oid:
+    editor = git.editor(base)
+    for op in request.operations:
+        if isinstance(op, AddFile):
+            editor.put_file(op.path, op.blob)
+        elif isinstance(op, AddLfsFile):
+            pointer = LfsPointer(oid=op.oid, size=sizes[op.oid])
+            editor.put_file(op.path, git.write_blob(pointer.to_bytes()))
+        elif isinstance(op, DeleteFile):
+            if not editor.delete(op.path, folder=False):
+                raise EntryNotFoundError(f"Cannot delete {op.path!r}: no such file in the revision")
+        elif isinstance(op, DeleteFolder):
+            if not editor.delete(op.path, folder=True):
+                raise EntryNotFoundError(f"Cannot delete folder {op.path!r}: no such folder in the revision")
+    return editor.write(git.repo)
+
+
+def commit_files(
+    hub: Hub,
+    session: Session,
+    *,
+    repo: Repo,
+    branch: str,
+    files: Iterable[tuple[str, pygit2.Oid]],
+    lfs_objects: dict[str, int],
+    message: str,
+    author: Author,
+) -> str:
+    """Commit already-written blobs to ``branch`` (used by ``hubstead import``). Returns the commit id."""
+    git = open_git(hub, repo)
+    ref = f"refs/heads/{branch}"
+    with repo_write_lock(git_dir(hub, repo)):
+        git = GitRepo(git.path)
+        head = git.branch_head(ref) or git.branch_head("refs/heads/main")
+        base = git.repo.get(head).tree if head is not None else None
+        editor = git.editor(base)
+        for path, blob in files:
+            editor.put_file(normalize_path_in_repo(path), blob)
+        tree = editor.write(git.repo)
+        commit = git.write_commit(tree=tree, parents=[head] if head else [], author=author, message=message + "\n")
+        git.update_ref(ref, commit, message="import")
+    for oid, size in lfs_objects.items():
+        if session.get(RepoLfsObject, (repo.pk, oid)) is None:
+            session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
+    if ref == "refs/heads/main":
+        reindex_repo(session, git, repo, git.repo.get(commit))
+    session.flush()
+    return str(commit)

@@ -1,0 +1,88 @@
+"""Routes that write: preupload and commit."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from hubstead.api.deps import base_url, get_hub, parse_bool
+from hubstead.errors import BadRequestError, HubError, PayloadTooLargeError, RevisionNotFoundError
+from hubstead.repos.access import URL_PREFIX, api_repo_request
+from hubstead.repos.commits import create_commit
+from hubstead.repos.preupload import preupload
+from hubstead.repos.service import get_writable_repo, open_git
+
+router = APIRouter()
+
+
+@router.post("/api/{plural}/{ns}/{name}/preupload/{rest:path}")
+async def preupload_route(request: Request) -> dict[str, Any]:
+    try:
+        payload = await request.json()
+    except ValueError as exc:
+        raise BadRequestError("Invalid JSON body") from exc
+    if not isinstance(payload, dict):
+        raise BadRequestError("Expected a JSON object with 'files'")
+    hub = get_hub(request)
+
+    def work() -> dict[str, Any]:
+        with hub.db.session() as session:
+            rr = api_repo_request(request, session)
+            repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+            git = open_git(hub, repo)
+            revision = "/".join(rr.tail) or "main"
+            try:
+                commit = git.resolve(revision)
+            except RevisionNotFoundError:
+                commit = None  # a branch the commit will create is not an error here
+            git_ignore = payload.get("gitIgnore")
+            return {
+                "files": preupload(
+                    git, commit, payload.get("files"), git_ignore if isinstance(git_ignore, str) else None
+                )
+            }
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/api/{plural}/{ns}/{name}/commit/{rest:path}")
+async def commit_route(request: Request) -> Response:
+    """Apply an NDJSON commit. The body is spooled to disk as it streams in, then applied off the event loop."""
+    hub = get_hub(request)
+    limit = hub.settings.max_commit_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"Commit body over {limit} bytes; upload large files through LFS")
+    create_pr = parse_bool(request.query_params.get("create_pr"))
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=hub.settings.uploads_dir)
+    try:
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise PayloadTooLargeError(f"Commit body over {limit} bytes; upload large files through LFS")
+            spool.write(chunk)
+        spool.seek(0)
+
+        def work() -> Response:
+            with hub.db.session() as session:
+                rr = api_repo_request(request, session)
+                repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+                revision = "/".join(rr.tail) or "main"
+                result = create_commit(
+                    hub, session, rr.principal, repo=repo, revision=revision, body=spool, create_pr=create_pr
+                )
+                url = f"{base_url(request)}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}/commit/{result.commit_oid}"
+                return JSONResponse(
+                    {"success": True, "commitOid": result.commit_oid, "commitUrl": url, "pullRequestUrl": None}
+                )
+
+        return await run_in_threadpool(work)
+    except HubError:
+        raise
+    finally:
+        spool.close()

@@ -1,0 +1,226 @@
+"""Routes that read files: resolve (download), tree listing, paths-info."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from hubstead.api.deps import base_url, get_session, parse_bool
+from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
+from hubstead.repos.access import api_repo_request, file_repo_request, redirect_if_moved
+from hubstead.repos.files import (
+    counts_as_download,
+    entry_at,
+    entry_json,
+    get_file,
+    iter_entries,
+    last_commits,
+    parse_range,
+    record_download,
+)
+from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
+from hubstead.repos.service import check_file_access, open_git
+
+router = APIRouter()
+TREE_PAGE = 1000
+TREE_PAGE_EXPANDED = 50
+
+
+class LargeFileResponse(FileResponse):
+    chunk_size = 4 * 1024 * 1024
+
+
+def _content_disposition(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return f"inline; filename*=UTF-8''{quote(name)}; filename=\"{name.encode('ascii', 'replace').decode()}\";"
+
+
+@router.api_route("/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
+@router.api_route("/datasets/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
+@router.api_route("/spaces/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
+def resolve(request: Request, session: Session = Depends(get_session)) -> Response:
+    """Serve a file at a revision, with the headers ``hf_hub_download`` caches by."""
+    rr = file_repo_request(request, session)
+    moved = redirect_if_moved(request, rr)
+    if moved is not None:
+        return moved
+    repo = rr.readable()
+    if len(rr.tail) < 2:
+        raise EntryNotFoundError("No file path given")
+    revision, path = rr.tail[0], "/".join(rr.tail[1:])
+    git = open_git(rr.hub, repo)
+    commit = git.resolve(revision)
+    commit_headers = {"X-Repo-Commit": str(commit.id)}
+    try:
+        path = normalize_path_in_repo(path)
+        check_file_access(session, rr.principal, repo)
+        info = get_file(git, commit, path)
+    except HubError as exc:
+        raise _with_headers(exc, commit_headers) from None
+    headers = {
+        **commit_headers,
+        "ETag": f'"{info.etag}"',
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": _content_disposition(path),
+        "Cache-Control": "private, max-age=0, must-revalidate"
+        if repo.private
+        else "public, max-age=0, must-revalidate",
+    }
+    if info.lfs:
+        headers["X-Linked-Etag"] = f'"{info.lfs.oid}"'
+        headers["X-Linked-Size"] = str(info.lfs.size)
+    if (
+        request.method == "GET"
+        and request.headers.get("x-hf-download-counter")
+        and counts_as_download(repo.repo_type, path)
+    ):
+        if not request.headers.get("range"):
+            record_download(session, repo)
+    if info.lfs:
+        local = rr.hub.blobs.local_path(info.lfs.oid)
+        if local is None:
+            raise _with_headers(EntryNotFoundError(f"The LFS object of {path} is missing from storage"), commit_headers)
+        return LargeFileResponse(local, headers=headers, media_type="application/octet-stream")
+    data = git.read_blob(commit.tree[path].id)
+    return _bytes_response(request, data, headers)
+
+
+def _bytes_response(request: Request, data: bytes, headers: dict[str, str]) -> Response:
+    byte_range = parse_range(request.headers.get("range"), len(data))
+    media_type = "application/octet-stream"
+    if byte_range is None:
+        headers["Content-Length"] = str(len(data))
+        return Response(b"" if request.method == "HEAD" else data, headers=headers, media_type=media_type)
+    start, end = byte_range
+    headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+    headers["Content-Length"] = str(end - start + 1)
+    body = b"" if request.method == "HEAD" else data[start : end + 1]
+    return Response(body, status_code=206, headers=headers, media_type=media_type)
+
+
+def _with_headers(exc: HubError, headers: dict[str, str]) -> HubError:
+    exc.headers.update(headers)
+    return exc
+
+
+def _page_link(request: Request, cursor: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    params.append(("cursor", cursor))
+    raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    return f'<{base_url(request)}{raw}?{urlencode(params)}>; rel="next"'
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        offset = int(value["o"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequestError("Invalid cursor") from exc
+    if offset < 0:
+        raise BadRequestError("Invalid cursor")
+    return offset
+
+
+@router.get("/api/{plural}/{ns}/{name}/tree/{rest:path}")
+def tree(request: Request, session: Session = Depends(get_session)) -> Response:
+    """List a folder at a revision (``list_repo_tree``), paginated by ``Link``."""
+    rr = api_repo_request(request, session)
+    moved = redirect_if_moved(request, rr)
+    if moved is not None:
+        return moved
+    repo = rr.readable()
+    if not rr.tail:
+        raise BadRequestError("Missing revision")
+    revision, path = rr.tail[0], "/".join(rr.tail[1:]).strip("/")
+    if path:
+        path = normalize_folder_path(path)
+    recursive = parse_bool(request.query_params.get("recursive"))
+    expand = parse_bool(request.query_params.get("expand"))
+    page_size = TREE_PAGE_EXPANDED if expand else TREE_PAGE
+    limit = request.query_params.get("limit")
+    if limit is not None:
+        if not limit.isdigit() or int(limit) < 1:
+            raise BadRequestError("limit must be a positive integer")
+        page_size = min(int(limit), page_size)
+    offset = _decode_cursor(request.query_params.get("cursor"))
+    git = open_git(rr.hub, repo)
+    commit = git.resolve(revision)
+    page = []
+    more = False
+    for index, entry in enumerate(iter_entries(git, commit, path, recursive=recursive)):
+        if index < offset:
+            continue
+        if len(page) == page_size:
+            more = True
+            break
+        page.append(entry)
+    commits = last_commits(git, commit, [e.path for e in page]) if expand else None
+    body = [entry_json(git, entry, commits) for entry in page]
+    headers = {"X-Repo-Commit": str(commit.id)}
+    if more:
+        headers["Link"] = _page_link(request, _encode_cursor(offset + len(page)))
+    return JSONResponse(body, headers=headers)
+
+
+@router.post("/api/{plural}/{ns}/{name}/paths-info/{rest:path}")
+async def paths_info(request: Request, session: Session = Depends(get_session)) -> Response:
+    """Entries for the named paths (form or JSON ``paths``); missing paths are left out."""
+    paths, expand = await _read_paths_body(request)
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_paths_info, request, session, paths, expand)
+
+
+async def _read_paths_body(request: Request) -> tuple[list[str], bool]:
+    content_type = request.headers.get("content-type", "")
+    if "json" in content_type:
+        try:
+            payload: Any = await request.json()
+        except ValueError as exc:
+            raise BadRequestError("Invalid JSON body") from exc
+        if not isinstance(payload, dict):
+            raise BadRequestError("Expected a JSON object with 'paths'")
+        paths = payload.get("paths") or []
+        expand = payload.get("expand", False)
+    else:
+        form = await request.form()
+        paths = [str(p) for p in form.getlist("paths")]
+        expand = form.get("expand", "false")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise BadRequestError("'paths' must be a list of strings")
+    if len(paths) > 10000:
+        raise BadRequestError("At most 10000 paths per request")
+    return paths, parse_bool(expand if isinstance(expand, str | bool) else None)
+
+
+def _paths_info(request: Request, session: Session, paths: list[str], expand: bool) -> Response:
+    rr = api_repo_request(request, session)
+    repo = rr.readable()
+    if not rr.tail:
+        raise BadRequestError("Missing revision")
+    git = open_git(rr.hub, repo)
+    commit = git.resolve(rr.tail[0])
+    entries = []
+    for raw in paths:
+        path = raw.strip("/")
+        if not path:
+            continue
+        entry = entry_at(git, commit, normalize_path_in_repo(path))
+        if entry is not None:
+            entries.append(entry)
+    commits = last_commits(git, commit, [e.path for e in entries]) if expand else None
+    return JSONResponse([entry_json(git, e, commits) for e in entries], headers={"X-Repo-Commit": str(commit.id)})

@@ -1,0 +1,172 @@
+"""Routes of the Git LFS batch API and of the signed byte transfers it hands out."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from hubstead.api.deps import base_url, get_hub, get_principal, raw_segments
+from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError
+from hubstead.repos import uploads
+from hubstead.repos.access import PLURALS, RepoRequest
+from hubstead.repos.service import get_readable_repo, get_writable_repo
+
+router = APIRouter()
+LFS_MEDIA = "application/vnd.git-lfs+json"
+
+
+def _lfs_repo(request: Request, session: Any) -> RepoRequest:
+    """Parse ``/[datasets/|spaces/]{ns}/{name}.git/info/lfs/...``."""
+    segments = raw_segments(request)
+    repo_type = "model"
+    if segments[0] in PLURALS and segments[0] != "models" and len(segments) > 5:
+        repo_type = PLURALS[segments[0]]
+        segments = segments[1:]
+    name = segments[1].removesuffix(".git")
+    return RepoRequest(
+        hub=get_hub(request),
+        session=session,
+        principal=get_principal(request, session),
+        repo_type=repo_type,
+        repo_id=f"{segments[0]}/{name}",
+        tail=segments[2:],
+    )
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError as exc:
+        raise BadRequestError("Invalid JSON body") from exc
+
+
+@router.post("/{ns}/{name}/info/lfs/objects/batch")
+@router.post("/datasets/{ns}/{name}/info/lfs/objects/batch")
+@router.post("/spaces/{ns}/{name}/info/lfs/objects/batch")
+async def batch_route(request: Request) -> Response:
+    payload = await _json(request)
+    if not isinstance(payload, dict):
+        raise BadRequestError("Expected a JSON object")
+    hub = get_hub(request)
+    raw = (request.scope.get("raw_path") or b"").decode("latin-1")
+    verify_url = base_url(request) + raw.rsplit("/batch", 1)[0] + "/verify"
+
+    def work() -> Response:
+        with hub.db.session() as session:
+            rr = _lfs_repo(request, session)
+            operation = payload.get("operation")
+            if operation == "upload":
+                repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+            else:
+                repo = get_readable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+            transfers = payload.get("transfers") or ["basic"]
+            answer = uploads.batch(
+                hub,
+                session,
+                principal=rr.principal,
+                repo=repo,
+                operation=str(operation),
+                objects=payload.get("objects"),
+                transfers=transfers if isinstance(transfers, list) else ["basic"],
+                base_url=base_url(request),
+                verify_url=verify_url,
+            )
+            return JSONResponse(answer, media_type=LFS_MEDIA)
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/{ns}/{name}/info/lfs/objects/verify")
+@router.post("/datasets/{ns}/{name}/info/lfs/objects/verify")
+@router.post("/spaces/{ns}/{name}/info/lfs/objects/verify")
+async def verify_route(request: Request) -> Response:
+    payload = await _json(request)
+    hub = get_hub(request)
+
+    def work() -> Response:
+        with hub.db.session() as session:
+            rr = _lfs_repo(request, session)
+            repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+            uploads.verify(hub, session, repo=repo, payload=payload)
+            return JSONResponse({"success": True}, media_type=LFS_MEDIA)
+
+    return await run_in_threadpool(work)
+
+
+def _grant(request: Request, purpose: str, repo_pk: int, oid: str) -> uploads.UploadGrant:
+    params = request.query_params
+    try:
+        size, expires, sig = int(params["size"]), int(params["exp"]), params["sig"]
+    except (KeyError, ValueError) as exc:
+        raise ForbiddenError("Missing or invalid upload signature") from exc
+    return uploads.check_signature(
+        get_hub(request), purpose=purpose, repo_pk=repo_pk, oid=oid, size=size, expires=expires, sig=sig
+    )
+
+
+async def _receive(request: Request, incoming: uploads.IncomingFile, limit: int) -> None:
+    """Stream the request body into ``incoming``, refusing more than ``limit`` bytes."""
+    try:
+        async for chunk in request.stream():
+            if incoming.size + len(chunk) > limit:
+                raise BadRequestError(f"Upload is larger than the announced {limit} bytes")
+            incoming.write(chunk)
+    except BaseException:
+        incoming.discard()
+        raise
+
+
+@router.put("/api/lfs/upload/{repo_pk}/{oid}")
+async def upload_object(repo_pk: int, oid: str, request: Request) -> Response:
+    grant = _grant(request, "upload", repo_pk, oid)
+    hub = get_hub(request)
+    incoming = uploads.IncomingFile(hub, f"put-{oid}-{os.getpid()}-{time.time_ns()}")
+    await _receive(request, incoming, grant.size)
+
+    def work() -> None:
+        with hub.db.session() as session:
+            uploads.store_upload(hub, session, grant, incoming)
+
+    await run_in_threadpool(work)
+    return Response(status_code=200)
+
+
+@router.put("/api/lfs/part/{repo_pk}/{oid}")
+async def upload_part(repo_pk: int, oid: str, request: Request) -> Response:
+    grant = _grant(request, "part", repo_pk, oid)
+    part = request.query_params.get("part", "")
+    if not part.isdigit():
+        raise BadRequestError("Missing part number")
+    hub = get_hub(request)
+    incoming = uploads.IncomingFile(hub, f"part-{oid}-{part}-{os.getpid()}-{time.time_ns()}")
+    await _receive(request, incoming, hub.settings.multipart_chunk_size)
+    etag = await run_in_threadpool(uploads.store_part, hub, grant, int(part), incoming)
+    return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+
+
+@router.post("/api/lfs/complete/{repo_pk}/{oid}")
+async def complete_upload(repo_pk: int, oid: str, request: Request) -> Response:
+    grant = _grant(request, "complete", repo_pk, oid)
+    payload = await _json(request)
+    hub = get_hub(request)
+
+    def work() -> None:
+        with hub.db.session() as session:
+            uploads.complete_multipart(hub, session, grant, payload)
+
+    await run_in_threadpool(work)
+    return JSONResponse({"success": True})
+
+
+@router.get("/api/lfs/download/{repo_pk}/{oid}")
+def download_object(repo_pk: int, oid: str, request: Request) -> Response:
+    _grant(request, "download", repo_pk, oid)
+    path = get_hub(request).blobs.local_path(oid)
+    if path is None:
+        raise NotFoundError("Object not found")
+    return FileResponse(path, media_type="application/octet-stream")

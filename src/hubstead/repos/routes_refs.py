@@ -1,0 +1,149 @@
+"""Routes for refs and history: refs, branches, tags, commits, super-squash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from hubstead.api.deps import get_session, parse_bool
+from hubstead.errors import BadRequestError
+from hubstead.repos import refs
+from hubstead.repos.access import api_repo_request
+from hubstead.repos.routes_files import _decode_cursor, _encode_cursor, _page_link
+from hubstead.repos.service import open_git, require_write
+
+router = APIRouter()
+COMMITS_PAGE = 50
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    import json
+
+    if not raw.strip():
+        return {}
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequestError("Invalid JSON body") from exc
+    if not isinstance(payload, dict):
+        raise BadRequestError("Expected a JSON object")
+    return payload
+
+
+@router.get("/api/{plural}/{ns}/{name}/refs")
+def list_refs(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    rr = api_repo_request(request, session)
+    repo = rr.readable()
+    return refs.list_refs(open_git(rr.hub, repo), include_prs=parse_bool(request.query_params.get("include_prs")))
+
+
+@router.post("/api/{plural}/{ns}/{name}/branch/{rest:path}")
+async def create_branch(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    payload = _body(await request.body())
+    from starlette.concurrency import run_in_threadpool
+
+    def work() -> dict[str, Any]:
+        rr = api_repo_request(request, session)
+        repo = rr.readable()
+        require_write(session, rr.principal, repo.namespace)
+        start = payload.get("startingPoint")
+        if start is not None and not isinstance(start, str):
+            raise BadRequestError("startingPoint must be a string")
+        refs.create_branch(rr.hub, repo, branch="/".join(rr.tail), starting_point=start)
+        return {}
+
+    return await run_in_threadpool(work)
+
+
+@router.delete("/api/{plural}/{ns}/{name}/branch/{rest:path}")
+def delete_branch(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    rr = api_repo_request(request, session)
+    repo = rr.readable()
+    require_write(session, rr.principal, repo.namespace)
+    refs.delete_branch(rr.hub, repo, branch="/".join(rr.tail))
+    return {}
+
+
+@router.post("/api/{plural}/{ns}/{name}/tag/{rest:path}")
+async def create_tag(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    payload = _body(await request.body())
+    from starlette.concurrency import run_in_threadpool
+
+    def work() -> dict[str, Any]:
+        rr = api_repo_request(request, session)
+        repo = rr.readable()
+        require_write(session, rr.principal, repo.namespace)
+        tag = payload.get("tag")
+        if not isinstance(tag, str) or not tag:
+            raise BadRequestError("'tag' is required")
+        message = payload.get("message")
+        refs.create_tag(
+            rr.hub,
+            repo,
+            tag=tag,
+            revision="/".join(rr.tail) or "main",
+            message=message if isinstance(message, str) else None,
+        )
+        return {}
+
+    return await run_in_threadpool(work)
+
+
+@router.delete("/api/{plural}/{ns}/{name}/tag/{rest:path}")
+def delete_tag(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    rr = api_repo_request(request, session)
+    repo = rr.readable()
+    require_write(session, rr.principal, repo.namespace)
+    refs.delete_tag(rr.hub, repo, tag="/".join(rr.tail))
+    return {}
+
+
+@router.get("/api/{plural}/{ns}/{name}/commits/{rest:path}")
+def list_commits(request: Request, session: Session = Depends(get_session)) -> Response:
+    rr = api_repo_request(request, session)
+    repo = rr.readable()
+    git = open_git(rr.hub, repo)
+    start = git.resolve("/".join(rr.tail) or "main")
+    offset = _decode_cursor(request.query_params.get("cursor"))
+    limit = request.query_params.get("limit")
+    page_size = COMMITS_PAGE
+    if limit is not None:
+        if not limit.isdigit() or int(limit) < 1:
+            raise BadRequestError("limit must be a positive integer")
+        page_size = min(int(limit), 1000)
+    page, more = [], False
+    for index, commit in enumerate(git.history(start)):
+        if index < offset:
+            continue
+        if len(page) == page_size:
+            more = True
+            break
+        page.append(refs.commit_json(commit))
+    headers = {"Link": _page_link(request, _encode_cursor(offset + len(page)))} if more else {}
+    return JSONResponse(page, headers=headers)
+
+
+@router.post("/api/{plural}/{ns}/{name}/super-squash/{rest:path}")
+async def super_squash(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    payload = _body(await request.body())
+    from starlette.concurrency import run_in_threadpool
+
+    def work() -> dict[str, Any]:
+        rr = api_repo_request(request, session)
+        repo = rr.readable()
+        require_write(session, rr.principal, repo.namespace)
+        message = payload.get("message")
+        commit = refs.super_squash(
+            rr.hub,
+            session,
+            rr.principal,
+            repo,
+            branch="/".join(rr.tail) or "main",
+            message=message if isinstance(message, str) else None,
+        )
+        return {"commitId": commit}
+
+    return await run_in_threadpool(work)

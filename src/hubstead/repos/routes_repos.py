@@ -1,0 +1,248 @@
+"""Routes for repos as a whole: create, delete, move, settings, info, likes, access checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from hubstead.api.deps import base_url, get_hub, get_principal, get_session, parse_bool
+from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError
+from hubstead.repos.access import URL_PREFIX, api_repo_request, redirect_if_moved
+from hubstead.repos.info import repo_info
+from hubstead.repos.models import Like, Repo
+from hubstead.repos.service import (
+    check_repo_type,
+    create_repo,
+    delete_repo,
+    find_repo,
+    move_repo,
+    open_git,
+    request_access,
+    require_write,
+    update_settings,
+)
+
+router = APIRouter()
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        payload = await request.json()
+    except ValueError as exc:
+        raise BadRequestError("Invalid JSON body") from exc
+    if not isinstance(payload, dict):
+        raise BadRequestError("Expected a JSON object")
+    return payload
+
+
+def _repo_url(request: Request, repo_type: str, repo_id: str) -> str:
+    return f"{base_url(request)}/{URL_PREFIX[repo_type]}{repo_id}"
+
+
+def _repo_id_from(payload: dict[str, Any]) -> str:
+    name = payload.get("name")
+    organization = payload.get("organization")
+    if not isinstance(name, str) or not name:
+        raise BadRequestError("'name' is required")
+    if organization is not None and not isinstance(organization, str):
+        raise BadRequestError("'organization' must be a string")
+    if "/" in name:
+        return name
+    return f"{organization}/{name}" if organization else name
+
+
+def _visibility(payload: dict[str, Any]) -> bool | None:
+    visibility = payload.get("visibility")
+    if visibility is not None:
+        if visibility not in ("public", "private", "protected"):
+            raise BadRequestError("visibility must be 'public', 'private' or 'protected'")
+        return visibility != "public"
+    private = payload.get("private")
+    if private is None:
+        return None
+    if not isinstance(private, bool):
+        raise BadRequestError("private must be a boolean")
+    return private
+
+
+@router.post("/api/repos/create")
+async def create(request: Request) -> Response:
+    payload = await _json_object(request)
+    repo_type = check_repo_type(payload.get("type"))
+    repo_id = _repo_id_from(payload)
+    private = bool(_visibility(payload))
+    sdk = payload.get("sdk") if repo_type == "space" else None
+    hub = get_hub(request)
+    from starlette.concurrency import run_in_threadpool
+
+    def work() -> Response:
+        with hub.db.session() as session:
+            principal = get_principal(request, session)
+            if principal.user is not None and "/" not in repo_id:
+                full_id = f"{principal.user.name}/{repo_id}"
+            else:
+                full_id = repo_id
+            try:
+                repo, _ = create_repo(
+                    hub, session, principal, repo_id=full_id, repo_type=repo_type, private=private, sdk=sdk
+                )
+            except ConflictError as exc:
+                existing, _ = find_repo(session, repo_type=repo_type, repo_id=full_id)
+                url = _repo_url(request, repo_type, existing.repo_id if existing else full_id)
+                return JSONResponse(
+                    {"error": exc.message, "url": url}, status_code=409, headers={"X-Error-Message": exc.message}
+                )
+            return JSONResponse(
+                {"url": _repo_url(request, repo_type, repo.repo_id), "name": repo.repo_id, "id": f"{repo.pk:024x}"}
+            )
+
+    return await run_in_threadpool(work)
+
+
+@router.delete("/api/repos/delete")
+async def delete_(request: Request) -> dict[str, Any]:
+    payload = await _json_object(request)
+    repo_type = check_repo_type(payload.get("type"))
+    repo_id = _repo_id_from(payload)
+    hub = get_hub(request)
+    from starlette.concurrency import run_in_threadpool
+
+    def work() -> None:
+        with hub.db.session() as session:
+            principal = get_principal(request, session)
+            delete_repo(hub, session, principal, repo_id=repo_id, repo_type=repo_type)
+
+    await run_in_threadpool(work)
+    return {}
+
+
+@router.post("/api/repos/move")
+async def move(request: Request) -> dict[str, Any]:
+    payload = await _json_object(request)
+    repo_type = check_repo_type(payload.get("type"))
+    from_repo, to_repo = payload.get("fromRepo"), payload.get("toRepo")
+    if not isinstance(from_repo, str) or not isinstance(to_repo, str):
+        raise BadRequestError("'fromRepo' and 'toRepo' are required")
+    hub = get_hub(request)
+    from starlette.concurrency import run_in_threadpool
+
+    def work() -> None:
+        with hub.db.session() as session:
+            principal = get_principal(request, session)
+            move_repo(session, principal, from_id=from_repo, to_id=to_repo, repo_type=repo_type)
+
+    await run_in_threadpool(work)
+    return {}
+
+
+@router.put("/api/{plural}/{ns}/{name}/settings")
+async def settings(request: Request) -> dict[str, Any]:
+    payload = await _json_object(request)
+    private = _visibility(payload)
+    gated = payload.get("gated")
+    if gated is not None and not isinstance(gated, str | bool):
+        raise BadRequestError("gated must be 'auto', 'manual' or false")
+    hub = get_hub(request)
+    from starlette.concurrency import run_in_threadpool
+
+    def work() -> dict[str, Any]:
+        with hub.db.session() as session:
+            rr = api_repo_request(request, session)
+            repo = rr.readable()
+            update_settings(session, rr.principal, repo, private=private, gated=gated)
+            return {"private": repo.private, "gated": repo.gated or False}
+
+    return await run_in_threadpool(work)
+
+
+def _expand_params(request: Request) -> list[str] | None:
+    values = request.query_params.getlist("expand") + request.query_params.getlist("expand[]")
+    return values or None
+
+
+@router.get("/api/{plural}/{ns}/{name}")
+@router.get("/api/{plural}/{ns}/{name}/revision/{rest:path}")
+def info(request: Request, session: Session = Depends(get_session)) -> Response:
+    """``model_info`` / ``dataset_info`` / ``space_info``, at main or at a revision."""
+    segments_after = 1 if "/revision/" in (request.scope.get("raw_path") or b"").decode("latin-1") else 0
+    rr = api_repo_request(request, session, action_segments=segments_after)
+    moved = redirect_if_moved(request, rr)
+    if moved is not None:
+        return moved
+    repo = rr.readable()
+    revision = "/".join(rr.tail) if segments_after else "main"
+    git = open_git(rr.hub, repo)
+    commit = git.resolve(revision or "main")
+    blobs = parse_bool(request.query_params.get("blobs"))
+    body = repo_info(rr.hub, git, repo, commit, blobs=blobs, expand=_expand_params(request))
+    return JSONResponse(body)
+
+
+@router.get("/api/{plural}/{ns}/{name}/auth-check")
+@router.get("/api/{plural}/{ns}/{name}/auth-check/{mode}")
+def auth_check(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    rr = api_repo_request(request, session)
+    repo = rr.readable()
+    if rr.tail and rr.tail[0] == "write":
+        require_write(session, rr.principal, repo.namespace)
+    return {}
+
+
+@router.post("/api/{plural}/{ns}/{name}/ask-access")
+def ask_access(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    rr = api_repo_request(request, session)
+    return {"status": request_access(session, rr.principal, rr.readable())}
+
+
+@router.post("/api/{plural}/{ns}/{name}/like")
+@router.delete("/api/{plural}/{ns}/{name}/like")
+def like(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    rr = api_repo_request(request, session)
+    repo = rr.readable()
+    user = rr.principal.user
+    if user is None:
+        raise UnauthorizedError("You must be authenticated to like a repository")
+    if request.method == "POST":
+        if session.get(Like, (user.id, repo.pk)) is None:
+            session.add(Like(user_id=user.id, repo_pk=repo.pk))
+    else:
+        session.execute(delete(Like).where(Like.user_id == user.id, Like.repo_pk == repo.pk))
+    session.flush()
+    repo.likes = session.scalar(select(func.count()).select_from(Like).where(Like.repo_pk == repo.pk)) or 0
+    return {"likes": repo.likes}
+
+
+@router.get("/api/{plural}/{ns}/{name}/likers")
+def likers(request: Request, session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+    from hubstead.auth.models import User
+
+    rr = api_repo_request(request, session)
+    repo = rr.readable()
+    users = session.scalars(select(User).join(Like, Like.user_id == User.id).where(Like.repo_pk == repo.pk))
+    return [{"user": u.name, "fullname": u.fullname or u.name, "avatarUrl": ""} for u in users]
+
+
+@router.get("/api/users/{username}/likes")
+def user_likes(username: str, request: Request, session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+    from hubstead.auth.service import get_user
+    from hubstead.repos.service import can_read
+
+    principal = get_principal(request, session)
+    user = get_user(session, username)
+    rows = session.execute(
+        select(Like, Repo)
+        .join(Repo, Repo.pk == Like.repo_pk)
+        .where(Like.user_id == user.id)
+        .order_by(Like.created_at.desc())
+    )
+    from hubstead.api.serialize import iso
+
+    return [
+        {"createdAt": iso(like.created_at), "repo": {"name": repo.repo_id, "type": repo.repo_type}}
+        for like, repo in rows
+        if can_read(session, principal, repo)
+    ]

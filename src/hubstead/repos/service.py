@@ -1,0 +1,285 @@
+"""Repository lifecycle and access: create, find, delete, move, settings, and who may read or write."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from hubstead.auth.models import Org, User
+from hubstead.auth.service import Principal, namespace_role
+from hubstead.context import Hub
+from hubstead.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    GatedRepoError,
+    RepoNotFoundError,
+    UnauthorizedError,
+)
+from hubstead.repos.git import Author, GitRepo, repo_path
+from hubstead.repos.lfs import default_gitattributes
+from hubstead.repos.locks import repo_write_lock
+from hubstead.repos.models import REPO_TYPES, GatedAccess, Repo, RepoRedirect
+from hubstead.repos.paths import split_repo_id
+
+GATED_MODES = ("auto", "manual")
+
+
+def check_repo_type(repo_type: str | None) -> str:
+    repo_type = repo_type or "model"
+    if repo_type not in REPO_TYPES:
+        raise BadRequestError(f"Invalid repo type {repo_type!r}: expected one of {', '.join(REPO_TYPES)}")
+    return repo_type
+
+
+def git_dir(hub: Hub, repo: Repo) -> Path:
+    return repo_path(hub.settings.repos_dir, repo.storage_key)
+
+
+def open_git(hub: Hub, repo: Repo) -> GitRepo:
+    return GitRepo(git_dir(hub, repo))
+
+
+def author_for(hub: Hub, principal: Principal) -> Author:
+    user = principal.user
+    if user is None:
+        return Author(name="hubstead", email=f"hubstead@{hub.settings.git_author_email_domain}")
+    return Author(name=user.name, email=user.email or f"{user.name}@{hub.settings.git_author_email_domain}")
+
+
+def find_repo(session: Session, *, repo_type: str, repo_id: str) -> tuple[Repo | None, bool]:
+    """Look a repo up by id, following the redirect a move leaves. Returns (repo, was_redirected)."""
+    key = repo_id.lower()
+    repo = session.scalar(select(Repo).where(Repo.repo_type == repo_type, Repo.id_key == key))
+    if repo is not None:
+        return repo, False
+    redirect = session.scalar(
+        select(RepoRedirect).where(RepoRedirect.repo_type == repo_type, RepoRedirect.id_key == key)
+    )
+    if redirect is not None:
+        return session.get(Repo, redirect.repo_pk), True
+    return None, False
+
+
+def can_read(session: Session, principal: Principal, repo: Repo) -> bool:
+    if not repo.private:
+        return True
+    return namespace_role(session, principal, repo.namespace) is not None
+
+
+def can_write(session: Session, principal: Principal, namespace: str) -> bool:
+    return principal.can_write and namespace_role(session, principal, namespace) in ("write", "admin")
+
+
+def can_admin(session: Session, principal: Principal, namespace: str) -> bool:
+    return principal.can_write and namespace_role(session, principal, namespace) == "admin"
+
+
+def get_readable_repo(session: Session, principal: Principal, *, repo_type: str, repo_id: str) -> Repo:
+    """The repo if the caller may see it.
+
+    Raises:
+        RepoNotFoundError: missing, or private and the caller has no access (the two look the same).
+    """
+    repo, _ = find_repo(session, repo_type=repo_type, repo_id=repo_id)
+    if repo is None or not can_read(session, principal, repo):
+        raise RepoNotFoundError(_not_found_message(repo_type, repo_id))
+    return repo
+
+
+def get_writable_repo(session: Session, principal: Principal, *, repo_type: str, repo_id: str) -> Repo:
+    """The repo if the caller may push to it. Raises RepoNotFoundError, UnauthorizedError or ForbiddenError."""
+    repo = get_readable_repo(session, principal, repo_type=repo_type, repo_id=repo_id)
+    require_write(session, principal, repo.namespace)
+    return repo
+
+
+def require_write(session: Session, principal: Principal, namespace: str) -> None:
+    if principal.user is None:
+        raise UnauthorizedError("You must be authenticated to write to this repository")
+    if not principal.can_write:
+        raise ForbiddenError("This token has read access only; a write token is needed")
+    if not can_write(session, principal, namespace):
+        raise ForbiddenError(f"You don't have the rights to write in the namespace {namespace!r}")
+
+
+def require_admin(session: Session, principal: Principal, namespace: str) -> None:
+    require_write(session, principal, namespace)
+    if not can_admin(session, principal, namespace):
+        raise ForbiddenError(f"You need the admin role in {namespace!r} to do this")
+
+
+def check_file_access(session: Session, principal: Principal, repo: Repo) -> None:
+    """Gated repos serve files only to members and users whose access request was accepted."""
+    if not repo.gated:
+        return
+    if namespace_role(session, principal, repo.namespace) is not None:
+        return
+    if principal.user is not None:
+        status = session.scalar(
+            select(GatedAccess.status).where(GatedAccess.repo_pk == repo.pk, GatedAccess.user_id == principal.user.id)
+        )
+        if status == "accepted":
+            return
+    raise GatedRepoError(
+        f"Access to {repo.repo_type} {repo.repo_id} is restricted. You must have access to it and be authenticated "
+        "to access it. Please log in and request access."
+    )
+
+
+def request_access(session: Session, principal: Principal, repo: Repo) -> str:
+    """Ask for access to a gated repo; ``auto`` gating accepts at once. Returns the request's status."""
+    if principal.user is None:
+        raise UnauthorizedError("Log in to request access")
+    if not repo.gated:
+        raise BadRequestError("This repository is not gated")
+    record = session.get(GatedAccess, (repo.pk, principal.user.id))
+    if record is None:
+        record = GatedAccess(repo_pk=repo.pk, user_id=principal.user.id, status="pending")
+        session.add(record)
+    if repo.gated == "auto":
+        record.status = "accepted"
+    session.flush()
+    return record.status
+
+
+def _not_found_message(repo_type: str, repo_id: str) -> str:
+    return (
+        f"Repository Not Found for {repo_type} {repo_id}. Please make sure you specified the correct `repo_id` and "
+        "`repo_type`. If you are trying to access a private or gated repo, make sure you are authenticated."
+    )
+
+
+def namespace_exists(session: Session, namespace: str) -> bool:
+    key = namespace.lower()
+    return bool(
+        session.scalar(select(User.id).where(User.name_key == key))
+        or session.scalar(select(Org.id).where(Org.name_key == key))
+    )
+
+
+def canonical_namespace(session: Session, namespace: str) -> str:
+    key = namespace.lower()
+    user = session.scalar(select(User.name).where(User.name_key == key))
+    org = session.scalar(select(Org.name).where(Org.name_key == key))
+    return user or org or namespace
+
+
+def create_repo(
+    hub: Hub,
+    session: Session,
+    principal: Principal,
+    *,
+    repo_id: str,
+    repo_type: str,
+    private: bool = False,
+    sdk: str | None = None,
+    exist_ok: bool = False,
+) -> tuple[Repo, bool]:
+    """Create a repo with an initial commit holding the default ``.gitattributes``.
+
+    Returns (repo, created). Raises ConflictError when it exists (unless ``exist_ok`` and the caller can
+    read it), ForbiddenError outside the caller's namespaces.
+    """
+    namespace, name = split_repo_id(repo_id)
+    if not namespace_exists(session, namespace):
+        if principal.user is None:
+            raise UnauthorizedError("You must be authenticated to create a repository")
+        raise ForbiddenError(f"Namespace {namespace!r} does not exist")
+    require_write(session, principal, namespace)
+    namespace = canonical_namespace(session, namespace)
+    existing, redirected = find_repo(session, repo_type=repo_type, repo_id=f"{namespace}/{name}")
+    if existing is not None and not redirected:
+        if exist_ok:
+            return existing, False
+        raise ConflictError("You already created this repo")
+    if existing is not None:
+        # The id was freed by a move: creating a new repo under it takes the name back.
+        session.execute(
+            delete(RepoRedirect).where(
+                RepoRedirect.repo_type == repo_type, RepoRedirect.id_key == f"{namespace}/{name}".lower()
+            )
+        )
+    storage_key = uuid.uuid4().hex
+    repo = Repo(
+        repo_type=repo_type,
+        namespace=namespace,
+        name=name,
+        id_key=f"{namespace}/{name}".lower(),
+        storage_key=storage_key,
+        private=bool(private),
+        sdk=sdk,
+        tags=[],
+        languages=[],
+        base_models=[],
+        datasets=[],
+    )
+    path = repo_path(hub.settings.repos_dir, storage_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git = GitRepo.init(path)
+    editor = git.editor(None)
+    editor.put_file(".gitattributes", git.write_blob(default_gitattributes(repo_type).encode()))
+    tree = editor.write(git.repo)
+    commit = git.write_commit(tree=tree, parents=[], author=author_for(hub, principal), message="initial commit")
+    with repo_write_lock(path):
+        git.update_ref("refs/heads/main", commit, message="initial commit")
+    repo.sha = str(commit)
+    session.add(repo)
+    session.flush()
+    return repo, True
+
+
+def delete_repo(hub: Hub, session: Session, principal: Principal, *, repo_id: str, repo_type: str) -> None:
+    """Delete a repo and its git directory. LFS objects stay (other repos may share them)."""
+    repo = get_readable_repo(session, principal, repo_type=repo_type, repo_id=repo_id)
+    require_admin(session, principal, repo.namespace)
+    path = git_dir(hub, repo)
+    session.delete(repo)
+    session.flush()
+    trash = path.with_name(path.name + f".deleted-{uuid.uuid4().hex[:8]}")
+    if path.exists():
+        path.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def move_repo(session: Session, principal: Principal, *, from_id: str, to_id: str, repo_type: str) -> Repo:
+    """Rename a repo (possibly to another namespace the caller can write); the old id redirects."""
+    repo = get_readable_repo(session, principal, repo_type=repo_type, repo_id=from_id)
+    require_admin(session, principal, repo.namespace)
+    namespace, name = split_repo_id(to_id)
+    if not namespace_exists(session, namespace):
+        raise ForbiddenError(f"Namespace {namespace!r} does not exist")
+    require_write(session, principal, namespace)
+    namespace = canonical_namespace(session, namespace)
+    new_key = f"{namespace}/{name}".lower()
+    clash, redirected = find_repo(session, repo_type=repo_type, repo_id=new_key)
+    if clash is not None and not redirected and clash.pk != repo.pk:
+        raise ConflictError(f"A {repo_type} named {namespace}/{name} already exists")
+    session.execute(delete(RepoRedirect).where(RepoRedirect.repo_type == repo_type, RepoRedirect.id_key == new_key))
+    if repo.id_key != new_key:
+        session.add(RepoRedirect(repo_type=repo_type, id_key=repo.id_key, repo_pk=repo.pk))
+    repo.namespace, repo.name, repo.id_key = namespace, name, new_key
+    session.flush()
+    return repo
+
+
+def update_settings(
+    session: Session, principal: Principal, repo: Repo, *, private: bool | None, gated: str | bool | None
+) -> Repo:
+    """Change visibility and gating. ``gated`` is ``"auto"``, ``"manual"`` or False."""
+    require_admin(session, principal, repo.namespace)
+    if private is not None:
+        repo.private = bool(private)
+    if gated is not None:
+        if gated is False or gated == "false" or gated == "":
+            repo.gated = None
+        elif gated in GATED_MODES:
+            repo.gated = str(gated)
+        else:
+            raise BadRequestError("gated must be 'auto', 'manual' or false")
+    session.flush()
+    return repo

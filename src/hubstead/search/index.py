@@ -1,0 +1,74 @@
+"""Keeps each repo's index row current with the head of its main branch.
+
+Called after every commit to main, and at start for any repo whose row lags its git head (the server
+may have been killed between moving the branch and updating the row).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pygit2
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from hubstead.context import Hub
+from hubstead.repos.cards import index_fields
+from hubstead.repos.git import GitRepo
+from hubstead.repos.models import Repo, RepoTag
+from hubstead.repos.service import open_git
+
+log = logging.getLogger(__name__)
+_INDEX_BLOB_LIMIT = 1024 * 1024
+
+
+def _small_blob(git: GitRepo, commit: pygit2.Commit, path: str) -> bytes | None:
+    obj = git.entry(commit, path)
+    if not isinstance(obj, pygit2.Blob) or obj.size > _INDEX_BLOB_LIMIT:
+        return None
+    return obj.data
+
+
+def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Commit) -> None:
+    """Refresh the index row of ``repo`` from ``commit`` (the head of main)."""
+    readme_bytes = _small_blob(git, commit, "README.md")
+    readme = readme_bytes.decode("utf-8", errors="replace") if readme_bytes else None
+    fields = index_fields(
+        repo_type=repo.repo_type,
+        readme=readme,
+        config_json=_small_blob(git, commit, "config.json") if repo.repo_type == "model" else None,
+        root_files=[entry.name for entry in commit.tree],
+    )
+    repo.sha = str(commit.id)
+    repo.last_modified = datetime.fromtimestamp(commit.commit_time, UTC)
+    repo.card_data = fields.card_data
+    repo.pipeline_tag = fields.pipeline_tag
+    repo.library_name = fields.library_name
+    repo.license = fields.license
+    repo.languages = fields.languages
+    repo.base_models = fields.base_models
+    repo.datasets = fields.datasets
+    repo.model_config = fields.model_config
+    if list(repo.tags or []) != fields.tags:
+        repo.tags = fields.tags
+        session.execute(delete(RepoTag).where(RepoTag.repo_pk == repo.pk))
+        session.add_all(RepoTag(repo_pk=repo.pk, tag=tag) for tag in fields.tags)
+    session.flush()
+
+
+def reconcile_all(hub: Hub) -> int:
+    """Re-index every repo whose row does not match its main head. Returns how many were refreshed."""
+    refreshed = 0
+    with hub.db.session() as session:
+        for repo in session.scalars(select(Repo)):
+            try:
+                git = open_git(hub, repo)
+                head = git.branch_head("refs/heads/main")
+            except (pygit2.GitError, KeyError) as exc:
+                log.error("repo %s/%s: cannot open its git directory: %s", repo.repo_type, repo.repo_id, exc)
+                continue
+            if head is not None and str(head) != repo.sha:
+                reindex_repo(session, git, repo, git.repo.get(head))
+                refreshed += 1
+    return refreshed

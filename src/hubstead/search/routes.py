@@ -1,0 +1,113 @@
+"""``GET /api/models``, ``/api/datasets``, ``/api/spaces``: listing and search with Link pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from hubstead.api.deps import get_principal, get_session, parse_bool
+from hubstead.errors import BadRequestError, NotFoundError
+from hubstead.repos.info import EXPANDABLE, base_fields
+from hubstead.repos.routes_files import _decode_cursor, _encode_cursor, _page_link
+from hubstead.search.service import MAX_LIMIT, ListQuery, list_repos
+
+router = APIRouter()
+DEFAULT_PAGE = 1000
+_PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
+_COMPACT = {
+    "model": [
+        "_id",
+        "id",
+        "likes",
+        "trendingScore",
+        "private",
+        "downloads",
+        "tags",
+        "pipeline_tag",
+        "library_name",
+        "createdAt",
+        "modelId",
+    ],
+    "dataset": [
+        "_id",
+        "id",
+        "author",
+        "cardData",
+        "lastModified",
+        "private",
+        "gated",
+        "disabled",
+        "downloads",
+        "likes",
+        "tags",
+        "trendingScore",
+        "createdAt",
+        "sha",
+        "description",
+    ],
+    "space": ["_id", "id", "likes", "trendingScore", "private", "sdk", "tags", "createdAt"],
+}
+
+
+def _int_param(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise BadRequestError(f"{name} must be an integer") from exc
+
+
+@router.get("/api/{plural}")
+def list_route(plural: str, request: Request, session: Session = Depends(get_session)) -> Response:
+    repo_type = _PLURALS.get(plural)
+    if repo_type is None:
+        raise NotFoundError(f"Unknown listing {plural!r}")
+    params = request.query_params
+    principal = get_principal(request, session)
+    limit = _int_param(params.get("limit"), "limit")
+    if limit is not None and limit < 1:
+        raise BadRequestError("limit must be positive")
+    direction = _int_param(params.get("direction"), "direction") or -1
+    gated = params.get("gated")
+    query = ListQuery(
+        repo_type=repo_type,
+        search=params.getlist("search"),
+        author=params.get("author"),
+        filters=params.getlist("filter"),
+        pipeline_tag=params.get("pipeline_tag"),
+        library=params.getlist("library"),
+        language=params.getlist("language"),
+        gated=parse_bool(gated) if gated is not None else None,
+        sort=params.get("sort"),
+        direction=direction,
+        offset=_decode_cursor(params.get("cursor")),
+    )
+    page_size = min(limit or DEFAULT_PAGE, MAX_LIMIT)
+    rows, more = list_repos(session, principal, query, page_size=page_size)
+    expand = params.getlist("expand") + params.getlist("expand[]")
+    full = parse_bool(params.get("full"))
+    card = parse_bool(params.get("cardData"))
+    items = [_item(repo, trend, expand=expand, full=full, card=card) for repo, trend in rows]
+    headers = {}
+    # With an explicit limit the client stops there; pages continue only for unlimited listings.
+    if more and limit is None:
+        headers["Link"] = _page_link(request, _encode_cursor(query.offset + len(rows)))
+    return JSONResponse(items, headers=headers)
+
+
+def _item(repo: Any, trend: int, *, expand: list[str], full: bool, card: bool) -> dict[str, Any]:
+    data = base_fields(repo, trending_score=trend)
+    if expand:
+        allowed = EXPANDABLE[repo.repo_type]
+        return {k: v for k, v in data.items() if k in ("_id", "id") or (k in expand and k in allowed)}
+    if full:
+        data["siblings"] = None
+        return data
+    keys = list(_COMPACT[repo.repo_type])
+    if card:
+        keys.append("cardData")
+    return {k: data[k] for k in keys if k in data}

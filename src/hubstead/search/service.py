@@ -1,0 +1,129 @@
+"""Listing and search over the repo index: filters, sorting, pagination. Never reads git."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from hubstead.auth.models import Membership, Org
+from hubstead.auth.service import Principal
+from hubstead.db import utcnow
+from hubstead.errors import BadRequestError
+from hubstead.repos.models import Like, Repo, RepoTag
+
+SORTS = {
+    "downloads",
+    "likes",
+    "lastModified",
+    "last_modified",
+    "createdAt",
+    "created_at",
+    "trendingScore",
+    "trending_score",
+    "id",
+}
+TRENDING_WINDOW = timedelta(days=7)
+MAX_LIMIT = 1000
+
+
+@dataclass
+class ListQuery:
+    repo_type: str
+    search: list[str]
+    author: str | None = None
+    filters: list[str] | None = None
+    pipeline_tag: str | None = None
+    library: list[str] | None = None
+    language: list[str] | None = None
+    gated: bool | None = None
+    sort: str | None = None
+    direction: int = -1
+    limit: int | None = None
+    offset: int = 0
+
+
+def _visible(principal: Principal) -> object:
+    if principal.user is None:
+        return Repo.private == false()
+    if principal.user.is_admin:
+        return True
+    orgs = (
+        select(Org.name_key)
+        .join(Membership, Membership.org_id == Org.id)
+        .where(Membership.user_id == principal.user.id)
+    )
+    return or_(
+        Repo.private == false(),
+        func.lower(Repo.namespace) == principal.user.name_key,
+        func.lower(Repo.namespace).in_(orgs),
+    )
+
+
+def _has_tag(tag: str) -> object:
+    return select(RepoTag.repo_pk).where(RepoTag.repo_pk == Repo.pk, RepoTag.tag == tag).exists()
+
+
+def trending_expression() -> object:
+    since = utcnow() - TRENDING_WINDOW
+    return (
+        select(func.count())
+        .select_from(Like)
+        .where(Like.repo_pk == Repo.pk, Like.created_at >= since)
+        .correlate(Repo)
+        .scalar_subquery()
+    )
+
+
+def build_query(query: ListQuery, principal: Principal) -> Select[tuple[Repo, int]]:
+    trending = trending_expression().label("trending")
+    stmt = select(Repo, trending).where(Repo.repo_type == query.repo_type, _visible(principal))
+    for term in query.search:
+        if term:
+            escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Repo.id_key.like(f"%{escaped}%", escape="\\"))
+    if query.author:
+        stmt = stmt.where(func.lower(Repo.namespace) == query.author.lower())
+    for tag in query.filters or []:
+        if tag:
+            if tag.startswith("language:"):
+                tag = tag.split(":", 1)[1]
+            stmt = stmt.where(or_(_has_tag(tag), Repo.pipeline_tag == tag, Repo.library_name == tag))
+    if query.pipeline_tag:
+        stmt = stmt.where(Repo.pipeline_tag == query.pipeline_tag)
+    for library in query.library or []:
+        stmt = stmt.where(or_(Repo.library_name == library, _has_tag(library)))
+    for language in query.language or []:
+        stmt = stmt.where(_has_tag(language))
+    if query.gated is not None:
+        stmt = stmt.where(Repo.gated.is_not(None) if query.gated else Repo.gated.is_(None))
+    column = {
+        "downloads": Repo.downloads,
+        "likes": Repo.likes,
+        "lastModified": Repo.last_modified,
+        "last_modified": Repo.last_modified,
+        "createdAt": Repo.created_at,
+        "created_at": Repo.created_at,
+        "trendingScore": trending,
+        "trending_score": trending,
+        "id": Repo.id_key,
+    }.get(query.sort or "", None)
+    if query.sort and column is None:
+        raise BadRequestError(f"Invalid sort {query.sort!r}: expected one of {', '.join(sorted(SORTS))}")
+    if column is not None:
+        ordered = column.asc() if query.direction > 0 else column.desc()
+        stmt = stmt.order_by(ordered, Repo.pk.desc())
+    else:
+        stmt = stmt.order_by(Repo.pk.desc())
+    return stmt
+
+
+def list_repos(
+    session: Session, principal: Principal, query: ListQuery, *, page_size: int
+) -> tuple[list[tuple[Repo, int]], bool]:
+    """One page of repos matching ``query`` and whether more follow."""
+    stmt = build_query(query, principal).offset(query.offset).limit(page_size + 1)
+    rows = [(repo, int(trend or 0)) for repo, trend in session.execute(stmt)]
+    return rows[:page_size], len(rows) > page_size

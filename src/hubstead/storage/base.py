@@ -1,0 +1,31 @@
+"""The blob store interface: LFS objects kept by sha256, the part a site swaps (local disk, S3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+
+class BlobStore(Protocol):
+    """Content-addressed storage of LFS objects. Objects are immutable once stored and never half-written."""
+
+    def exists(self, oid: str) -> bool:
+        """Whether the object with this sha256 is stored."""
+        ...
+
+    def size(self, oid: str) -> int | None:
+        """The stored object's size in bytes, or None if it is not stored."""
+        ...
+
+    def put_file(self, oid: str, source: Path) -> None:
+        """Take ownership of ``source`` (already verified to hash to ``oid``) and store it atomically."""
+        ...
+
+    def open_range(self, oid: str, start: int, end: int, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """Stream bytes ``start`` to ``end`` inclusive of the object."""
+        ...
+
+    def local_path(self, oid: str) -> Path | None:
+        """A path on this machine holding the object, when the store has one (lets the server use sendfile)."""
+        ...
