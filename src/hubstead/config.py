@@ -62,12 +62,25 @@ def load_settings(
     url = database_url or os.environ.get("HUBSTEAD_DATABASE_URL") or f"sqlite:///{resolved_dir / 'hubstead.db'}"
     secret = os.environ.get("HUBSTEAD_SECRET_KEY") or _load_or_create_secret(resolved_dir)
     return Settings(
+        multipart_chunk_size=_env_int("HUBSTEAD_MULTIPART_CHUNK_SIZE", 64 * 1024 * 1024),
+        multipart_threshold=_env_int("HUBSTEAD_MULTIPART_THRESHOLD", 256 * 1024 * 1024),
+        max_commit_body_bytes=_env_int("HUBSTEAD_MAX_COMMIT_BODY_BYTES", 512 * 1024 * 1024),
         data_dir=resolved_dir,
         database_url=url,
         host=host or os.environ.get("HUBSTEAD_HOST") or "127.0.0.1",
         port=port or int(os.environ.get("HUBSTEAD_PORT") or 8000),
         secret_key=secret,
     )
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {value!r}") from exc
 
 
 def _load_or_create_secret(data_dir: Path) -> str:

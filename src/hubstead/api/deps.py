@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from urllib.parse import unquote
 
 from fastapi import Request
+from starlette.convertors import Convertor, register_url_convertor
 from sqlalchemy.orm import Session
 
 from hubstead.auth.service import ANONYMOUS, Principal, principal_for_token
@@ -67,3 +68,18 @@ def parse_bool(value: str | bool | None, *, default: bool = False) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise BadRequestError(f"Invalid boolean value {value!r}")
+
+
+class RepoTypePluralConvertor(Convertor[str]):
+    """``{plural:repotype}`` in a route matches only ``models``, ``datasets`` or ``spaces``."""
+
+    regex = "models|datasets|spaces"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("repotype", RepoTypePluralConvertor())

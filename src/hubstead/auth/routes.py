@@ -76,6 +76,6 @@ async def validate_yaml(request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/agent-harnesses")
-def agent_harnesses() -> list[Any]:
-    """Newer clients poll this once a day; Hubstead offers none."""
-    return []
+def agent_harnesses() -> dict[str, Any]:
+    """Newer clients poll this once a day to detect coding agents; Hubstead lists none."""
+    return {"standardEnvVars": [], "harnesses": {}}

@@ -19,7 +19,7 @@ from hubstead.repos.service import get_writable_repo, open_git
 router = APIRouter()
 
 
-@router.post("/api/{plural}/{ns}/{name}/preupload/{rest:path}")
+@router.post("/api/{plural:repotype}/{ns}/{name}/preupload/{rest:path}")
 async def preupload_route(request: Request) -> dict[str, Any]:
     try:
         payload = await request.json()
@@ -49,7 +49,7 @@ async def preupload_route(request: Request) -> dict[str, Any]:
     return await run_in_threadpool(work)
 
 
-@router.post("/api/{plural}/{ns}/{name}/commit/{rest:path}")
+@router.post("/api/{plural:repotype}/{ns}/{name}/commit/{rest:path}")
 async def commit_route(request: Request) -> Response:
     """Apply an NDJSON commit. The body is spooled to disk as it streams in, then applied off the event loop."""
     hub = get_hub(request)

@@ -133,7 +133,7 @@ def _decode_cursor(cursor: str | None) -> int:
     return offset
 
 
-@router.get("/api/{plural}/{ns}/{name}/tree/{rest:path}")
+@router.get("/api/{plural:repotype}/{ns}/{name}/tree/{rest:path}")
 def tree(request: Request, session: Session = Depends(get_session)) -> Response:
     """List a folder at a revision (``list_repo_tree``), paginated by ``Link``."""
     rr = api_repo_request(request, session)
@@ -174,7 +174,7 @@ def tree(request: Request, session: Session = Depends(get_session)) -> Response:
     return JSONResponse(body, headers=headers)
 
 
-@router.post("/api/{plural}/{ns}/{name}/paths-info/{rest:path}")
+@router.post("/api/{plural:repotype}/{ns}/{name}/paths-info/{rest:path}")
 async def paths_info(request: Request, session: Session = Depends(get_session)) -> Response:
     """Entries for the named paths (form or JSON ``paths``); missing paths are left out."""
     paths, expand = await _read_paths_body(request)

@@ -33,14 +33,14 @@ def _body(raw: bytes) -> dict[str, Any]:
     return payload
 
 
-@router.get("/api/{plural}/{ns}/{name}/refs")
+@router.get("/api/{plural:repotype}/{ns}/{name}/refs")
 def list_refs(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
     return refs.list_refs(open_git(rr.hub, repo), include_prs=parse_bool(request.query_params.get("include_prs")))
 
 
-@router.post("/api/{plural}/{ns}/{name}/branch/{rest:path}")
+@router.post("/api/{plural:repotype}/{ns}/{name}/branch/{rest:path}")
 async def create_branch(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     payload = _body(await request.body())
     from starlette.concurrency import run_in_threadpool
@@ -58,7 +58,7 @@ async def create_branch(request: Request, session: Session = Depends(get_session
     return await run_in_threadpool(work)
 
 
-@router.delete("/api/{plural}/{ns}/{name}/branch/{rest:path}")
+@router.delete("/api/{plural:repotype}/{ns}/{name}/branch/{rest:path}")
 def delete_branch(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
@@ -67,7 +67,7 @@ def delete_branch(request: Request, session: Session = Depends(get_session)) -> 
     return {}
 
 
-@router.post("/api/{plural}/{ns}/{name}/tag/{rest:path}")
+@router.post("/api/{plural:repotype}/{ns}/{name}/tag/{rest:path}")
 async def create_tag(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     payload = _body(await request.body())
     from starlette.concurrency import run_in_threadpool
@@ -92,7 +92,7 @@ async def create_tag(request: Request, session: Session = Depends(get_session)) 
     return await run_in_threadpool(work)
 
 
-@router.delete("/api/{plural}/{ns}/{name}/tag/{rest:path}")
+@router.delete("/api/{plural:repotype}/{ns}/{name}/tag/{rest:path}")
 def delete_tag(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
@@ -101,7 +101,7 @@ def delete_tag(request: Request, session: Session = Depends(get_session)) -> dic
     return {}
 
 
-@router.get("/api/{plural}/{ns}/{name}/commits/{rest:path}")
+@router.get("/api/{plural:repotype}/{ns}/{name}/commits/{rest:path}")
 def list_commits(request: Request, session: Session = Depends(get_session)) -> Response:
     rr = api_repo_request(request, session)
     repo = rr.readable()
@@ -126,7 +126,7 @@ def list_commits(request: Request, session: Session = Depends(get_session)) -> R
     return JSONResponse(page, headers=headers)
 
 
-@router.post("/api/{plural}/{ns}/{name}/super-squash/{rest:path}")
+@router.post("/api/{plural:repotype}/{ns}/{name}/super-squash/{rest:path}")
 async def super_squash(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     payload = _body(await request.body())
     from starlette.concurrency import run_in_threadpool

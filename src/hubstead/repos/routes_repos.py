@@ -139,7 +139,7 @@ async def move(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.put("/api/{plural}/{ns}/{name}/settings")
+@router.put("/api/{plural:repotype}/{ns}/{name}/settings")
 async def settings(request: Request) -> dict[str, Any]:
     payload = await _json_object(request)
     private = _visibility(payload)
@@ -164,8 +164,8 @@ def _expand_params(request: Request) -> list[str] | None:
     return values or None
 
 
-@router.get("/api/{plural}/{ns}/{name}")
-@router.get("/api/{plural}/{ns}/{name}/revision/{rest:path}")
+@router.get("/api/{plural:repotype}/{ns}/{name}")
+@router.get("/api/{plural:repotype}/{ns}/{name}/revision/{rest:path}")
 def info(request: Request, session: Session = Depends(get_session)) -> Response:
     """``model_info`` / ``dataset_info`` / ``space_info``, at main or at a revision."""
     segments_after = 1 if "/revision/" in (request.scope.get("raw_path") or b"").decode("latin-1") else 0
@@ -182,8 +182,8 @@ def info(request: Request, session: Session = Depends(get_session)) -> Response:
     return JSONResponse(body)
 
 
-@router.get("/api/{plural}/{ns}/{name}/auth-check")
-@router.get("/api/{plural}/{ns}/{name}/auth-check/{mode}")
+@router.get("/api/{plural:repotype}/{ns}/{name}/auth-check")
+@router.get("/api/{plural:repotype}/{ns}/{name}/auth-check/{mode}")
 def auth_check(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
@@ -192,14 +192,14 @@ def auth_check(request: Request, session: Session = Depends(get_session)) -> dic
     return {}
 
 
-@router.post("/api/{plural}/{ns}/{name}/ask-access")
+@router.post("/api/{plural:repotype}/{ns}/{name}/ask-access")
 def ask_access(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     return {"status": request_access(session, rr.principal, rr.readable())}
 
 
-@router.post("/api/{plural}/{ns}/{name}/like")
-@router.delete("/api/{plural}/{ns}/{name}/like")
+@router.post("/api/{plural:repotype}/{ns}/{name}/like")
+@router.delete("/api/{plural:repotype}/{ns}/{name}/like")
 def like(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
@@ -216,7 +216,7 @@ def like(request: Request, session: Session = Depends(get_session)) -> dict[str,
     return {"likes": repo.likes}
 
 
-@router.get("/api/{plural}/{ns}/{name}/likers")
+@router.get("/api/{plural:repotype}/{ns}/{name}/likers")
 def likers(request: Request, session: Session = Depends(get_session)) -> list[dict[str, Any]]:
     from hubstead.auth.models import User
 

@@ -61,7 +61,7 @@ def _int_param(value: str | None, name: str) -> int | None:
         raise BadRequestError(f"{name} must be an integer") from exc
 
 
-@router.get("/api/{plural}")
+@router.get("/api/{plural:repotype}")
 def list_route(plural: str, request: Request, session: Session = Depends(get_session)) -> Response:
     repo_type = _PLURALS.get(plural)
     if repo_type is None:

@@ -1,0 +1,79 @@
+"""Fixtures: one live server per database backend per session, accounts, client environments.
+
+Every test that takes ``server`` runs against SQLite and against a real PostgreSQL server. PostgreSQL
+comes from Debian's package (``.ci/run`` installs it); without it the PostgreSQL half is skipped locally
+and fails in CI, where ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import LiveServer, PostgresCluster, client_env
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster | None]:
+    try:
+        cluster = PostgresCluster()
+    except (RuntimeError, OSError, KeyError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not available: {exc}")
+        return
+    yield cluster
+    cluster.stop()
+
+
+def _start_server(backend: str, request: pytest.FixtureRequest) -> LiveServer:
+    root = Path(tempfile.mkdtemp(prefix=f"hubstead-{backend}-"))
+    database_url = None
+    if backend == "postgresql":
+        cluster = request.getfixturevalue("postgres")
+        database_url = cluster.new_database()
+    server = LiveServer(data_dir=root / "data", database_url=database_url, backend=backend)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """The shared live server for one backend."""
+    live = _start_server(request.param, request)
+    yield live
+    live.kill()
+    shutil.rmtree(live.data_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture()
+def own_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """A private server (SQLite) for tests that kill or restart it."""
+    live = _start_server("sqlite", request)
+    yield live
+    live.kill()
+    shutil.rmtree(live.data_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture()
+def hf_home(tmp_path: Path) -> Path:
+    home = tmp_path / "hf-home"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture()
+def env_for(server: LiveServer, hf_home: Path):  # type: ignore[no-untyped-def]
+    """``env_for(token)``: an environment pointing the HF clients at the server with that token."""
+
+    def make(token: str | None, **extra: str) -> dict[str, str]:
+        return client_env(server, token, hf_home, **extra)
+
+    return make

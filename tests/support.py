@@ -1,0 +1,186 @@
+"""Test support: a live ``hubstead serve`` on a loopback port, throwaway PostgreSQL, client subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return found[-1].parent if found else None
+
+
+class PostgresCluster:
+    """A private PostgreSQL server in a temp dir (run as the ``postgres`` user when we are root)."""
+
+    def __init__(self) -> None:
+        bindir = _pg_bin()
+        if bindir is None:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="hubstead-pg-"))
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        self._run(
+            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w", "-o",
+            f"-p {self.port} -k {self.root} -h 127.0.0.1 -c fsync=off -c max_connections=300", "start",
+        )
+        self.counter = 0
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = [str(self.bindir / tool), *args]
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def new_database(self) -> str:
+        import psycopg
+
+        self.counter += 1
+        name = f"hubstead_{self.counter}"
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class Account:
+    name: str
+    write_token: str
+    read_token: str
+
+
+@dataclass
+class LiveServer:
+    """A running ``hubstead serve`` and the means to act on its data dir with the CLI."""
+
+    data_dir: Path
+    database_url: str | None
+    backend: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    _names: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["HUBSTEAD_DATA_DIR"] = str(self.data_dir)
+        env.pop("HUBSTEAD_DATABASE_URL", None)
+        if self.database_url:
+            env["HUBSTEAD_DATABASE_URL"] = self.database_url
+        return env
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "hubstead.cli", *args], env=self.env(), capture_output=True, text=True, timeout=300
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"hubstead {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def start(self) -> None:
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+            env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not answer /healthz within 60 s")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def unique(self, prefix: str) -> str:
+        self._names += 1
+        return f"{prefix}{self._names}"
+
+    def account(self, prefix: str = "user", *, admin: bool = False) -> Account:
+        """A new user with a write token and a read token."""
+        name = self.unique(prefix)
+        self.cli("users", "create", name, *(["--admin"] if admin else []))
+        write = self.cli("tokens", "create", name, "--role", "write").stdout.strip().splitlines()[-1]
+        read = self.cli("tokens", "create", name, "--role", "read").stdout.strip().splitlines()[-1]
+        return Account(name=name, write_token=write, read_token=read)
+
+
+def client_env(server: LiveServer, token: str | None, home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(
+        HF_ENDPOINT=server.url,
+        HF_HOME=str(home),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_UPDATE_CHECK="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        TOKENIZERS_PARALLELISM="false",
+        TRANSFORMERS_VERBOSITY="error",
+    )
+    if token:
+        env["HF_TOKEN"] = token
+    env.update(extra)
+    return env
+
+
+def run_client(
+    script: str, env: dict[str, str], *, python: str = sys.executable, timeout: int = 600, expect_ok: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run a client script in a fresh Python process. The script prints JSON on its last line (if any)."""
+    result = subprocess.run(
+        [python, "-c", textwrap.dedent(script)], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if expect_ok and result.returncode != 0:
+        raise AssertionError(f"client script failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+    return result
+
+
+def last_json(result: subprocess.CompletedProcess[str]) -> object:
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    return json.loads(lines[-1])
