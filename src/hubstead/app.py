@@ -90,6 +90,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return error_response(request, exc.status_code, str(exc.detail))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, "Internal server error; the server log has the details")
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}

@@ -8,7 +8,8 @@ from hubstead.errors import InvalidPathError, InvalidRepoIdError
 
 MAX_PATH_BYTES = 4096
 MAX_SEGMENT_BYTES = 255
-_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_-])?$")
+MAX_DEPTH = 100
+_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
 _REVISION_FORBIDDEN = re.compile(r"(\.\.|[\x00-\x20~^:?*\[\\]|@\{|//|\.lock$|^/|/$|^-)")
 
 
@@ -17,7 +18,7 @@ def validate_name(name: str, *, what: str = "name") -> str:
     if not _NAME_RE.match(name) or "--" in name or ".." in name or name.endswith(".git"):
         raise InvalidRepoIdError(
             f"Invalid {what} {name!r}: use letters, digits, '-', '_' or '.', at most 96 characters, "
-            "not starting or ending with '-' or '.', with no '--' or '..'"
+            "starting and ending with a letter, digit or '_', with no '--' or '..'"
         )
     return name
 
@@ -55,6 +56,8 @@ def normalize_path_in_repo(path: str) -> str:
     if len(path.encode()) > MAX_PATH_BYTES:
         raise InvalidPathError(f"Path is longer than {MAX_PATH_BYTES} bytes")
     segments = path.split("/")
+    if len(segments) > MAX_DEPTH:
+        raise InvalidPathError(f"Path is nested deeper than {MAX_DEPTH} folders")
     for segment in segments:
         if segment in ("", ".", ".."):
             raise InvalidPathError(f"Invalid path {path!r}: empty, '.' or '..' segments are not allowed")

@@ -1,0 +1,564 @@
+"""Shared pieces of the Hubstead benchmarks: servers on loopback in temp dirs, nginx, a private PostgreSQL,
+RSS sampling, optional py-spy profiling, and the result table.
+
+Nothing here touches the project's code: the hub runs as ``python -m hubstead.cli serve`` exactly as a user
+would start it, and accounts are made with ``hubstead users create`` / ``hubstead tokens create``.
+
+Ratio convention (every table): the ratio says how hubstead compares with the baseline measured in the same run,
+as a *speed* ratio: ``hubstead / baseline`` for rates (MB/s, req/s) and ``baseline / hubstead`` for durations
+(s, ms). So 1.0 is parity, 0.5 means half the baseline's speed (twice its time), and higher is always better.
+Rows that are not speeds (memory) say what their ratio means in the metric name.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as _dt
+import os
+import platform
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+_cleanups: list = []
+
+
+def on_exit(fn) -> None:  # type: ignore[no-untyped-def]
+    """Run ``fn`` at exit (also on SIGTERM / Ctrl-C), newest first."""
+    _cleanups.append(fn)
+
+
+def _run_cleanups() -> None:
+    while _cleanups:
+        fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - cleanup must go on
+            print(f"[cleanup] {exc}", file=sys.stderr)
+
+
+atexit.register(_run_cleanups)
+
+
+def _sigterm(signum, frame):  # type: ignore[no-untyped-def]
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _sigterm)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_tempdir(prefix: str, base: str | None = None) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    on_exit(lambda: shutil.rmtree(path, ignore_errors=True))
+    return path
+
+
+def free_bytes(path: Path | str) -> int:
+    return shutil.disk_usage(path).free
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def machine_info() -> str:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB RAM"
+    return f"{os.cpu_count()} cores ({cpu}), {mem}, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+# --- the hub --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HubServer:
+    """``hubstead serve`` on a loopback port with its own data dir (and optionally a PostgreSQL database)."""
+
+    root: Path
+    database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    startup_seconds: float = 0.0
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / f"server-{self.port}.log"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUBSTEAD_")}
+        env["HUBSTEAD_DATA_DIR"] = str(self.data_dir)
+        if self.database_url:
+            env["HUBSTEAD_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
+        return env
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [PYTHON, "-m", "hubstead.cli", *args], env=self.env(), capture_output=True, text=True, timeout=600
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"hubstead {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def create_account(self, name: str) -> str:
+        """Create user ``name`` and return a write token for it."""
+        self.cli("users", "create", name)
+        return self.cli("tokens", "create", name, "--role", "write").strip().splitlines()[-1]
+
+    def start(self, timeout: float = 900) -> None:
+        log_file = open(self.log_path, "ab")
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+            env=self.env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        log_file.close()
+        on_exit(self.stop)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hubstead exited early:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    self.startup_seconds = time.perf_counter() - started
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError(f"hubstead did not answer /healthz within {timeout} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self.process = None
+
+
+def hf_client_env(server: HubServer, token: str | None, hf_home: Path) -> None:
+    """Point ``huggingface_hub`` (imported *after* this call) at ``server``. Modifies ``os.environ``."""
+    for key in [k for k in os.environ if k.startswith(("HF_", "HUGGING"))]:
+        del os.environ[key]
+    os.environ.update(
+        HF_ENDPOINT=server.url,
+        HF_HOME=str(hf_home),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_UPDATE_CHECK="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        HF_HUB_DISABLE_IMPLICIT_TOKEN="1" if token is None else "0",
+        HF_HUB_ETAG_TIMEOUT="60",
+        HF_HUB_DOWNLOAD_TIMEOUT="600",
+    )
+    if token:
+        os.environ["HF_TOKEN"] = token
+    if "huggingface_hub" in sys.modules:
+        raise RuntimeError("hf_client_env must run before huggingface_hub is imported")
+
+
+# --- nginx ----------------------------------------------------------------------------------------------
+
+
+class Nginx:
+    """nginx serving ``root`` read-only on a loopback port (sendfile on, no logs), in the foreground."""
+
+    def __init__(self, root: Path, workdir: Path) -> None:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise RuntimeError("nginx not found (apt-get install nginx-light)")
+        self.port = free_port()
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        user_line = "user root;" if os.geteuid() == 0 else ""
+        conf = textwrap.dedent(
+            f"""
+            {user_line}
+            worker_processes 1;
+            pid {workdir}/nginx.pid;
+            error_log {workdir}/error.log warn;
+            events {{ worker_connections 256; }}
+            http {{
+                access_log off;
+                sendfile on;
+                tcp_nopush on;
+                keepalive_timeout 30;
+                default_type application/octet-stream;
+                client_body_temp_path {workdir}/client_body;
+                proxy_temp_path {workdir}/proxy;
+                fastcgi_temp_path {workdir}/fastcgi;
+                uwsgi_temp_path {workdir}/uwsgi;
+                scgi_temp_path {workdir}/scgi;
+                server {{
+                    listen 127.0.0.1:{self.port};
+                    root {root};
+                    location / {{ }}
+                }}
+            }}
+            """
+        )
+        self.conf = workdir / "nginx.conf"
+        self.conf.write_text(conf)
+        self.process = subprocess.Popen(
+            [binary, "-p", str(workdir), "-c", str(self.conf), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(workdir / "stderr.log", "wb"),
+        )
+        on_exit(self.stop)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {(workdir / 'stderr.log').read_text()}")
+            try:
+                httpx.get(self.url + "/", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------------
+
+
+class PostgresCluster:
+    """A private PostgreSQL in a temp dir, on a free loopback port (as ``postgres`` when we are root);
+    started the same way as the test suite's (fsync off)."""
+
+    def __init__(self, base: str | None = None) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        if not found:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        self.bindir = found[-1].parent
+        self.root = Path(tempfile.mkdtemp(prefix="hubstead-bench-pg-", dir=base))
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        self._run(
+            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w", "-o",
+            f"-p {self.port} -k {self.root} -h 127.0.0.1 -c fsync=off -c max_connections=300", "start",
+        )
+        on_exit(self.stop)
+        self.counter = 0
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = [str(self.bindir / tool), *args]
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def new_database(self) -> str:
+        import psycopg
+
+        self.counter += 1
+        name = f"hubstead_bench_{self.counter}"
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if not self.root.exists():
+            return
+        try:
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop")
+        except subprocess.CalledProcessError:
+            pass
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+# --- measuring ------------------------------------------------------------------------------------------
+
+
+class RssSampler:
+    """Samples a process's RSS (VmRSS) every ``interval`` seconds; ``phase(name)`` records the peak inside it."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.current_phase: str | None = None
+        self.peaks: dict[str, int] = {}
+        self.samples: dict[str, int] = Counter()
+        self.last = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        on_exit(self.stop)
+
+    def rss(self) -> int:
+        with open(f"/proc/{self.pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                value = self.rss()
+            except OSError:
+                return
+            self.last = value
+            phase = self.current_phase
+            if phase is not None:
+                self.peaks[phase] = max(self.peaks.get(phase, 0), value)
+                self.samples[phase] += 1
+            self._stop.wait(self.interval)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self.current_phase = name
+        self.peaks[name] = max(self.peaks.get(name, 0), self.rss())
+        try:
+            yield
+        finally:
+            self.peaks[name] = max(self.peaks.get(name, 0), self.rss())
+            self.current_phase = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@dataclass
+class ProcStats:
+    """CPU seconds and bytes read/written (rchar/wchar, i.e. including page-cache I/O) of a process."""
+
+    cpu: float
+    rchar: int
+    wchar: int
+
+    @classmethod
+    def of(cls, pid: int) -> ProcStats:
+        import psutil
+
+        proc = psutil.Process(pid)
+        times = proc.cpu_times()
+        io = proc.io_counters()
+        return cls(cpu=times.user + times.system, rchar=io.read_chars, wchar=io.write_chars)
+
+    def __sub__(self, other: ProcStats) -> ProcStats:
+        return ProcStats(cpu=self.cpu - other.cpu, rchar=self.rchar - other.rchar, wchar=self.wchar - other.wchar)
+
+
+class Profiler:
+    """Optional py-spy sampling of the server during chosen phases (``--profile DIR``).
+
+    Writes ``DIR/<phase>.txt`` (collapsed stacks, flamegraph.pl / speedscope compatible) and prints the hottest
+    functions. Profiling slows the server a little: use it to find where time goes, not for the numbers.
+    """
+
+    def __init__(self, outdir: Path | None, pid: int | None = None) -> None:
+        self.outdir = outdir
+        self.pid = pid
+        self.summaries: dict[str, str] = {}
+        if outdir is not None:
+            outdir.mkdir(parents=True, exist_ok=True)
+            if shutil.which("py-spy") is None and not (Path(PYTHON).parent / "py-spy").exists():
+                raise SystemExit("--profile needs py-spy (pip install py-spy)")
+
+    @contextlib.contextmanager
+    def phase(self, name: str, pid: int | None = None) -> Iterator[None]:
+        pid = pid or self.pid
+        if self.outdir is None or pid is None:
+            yield
+            return
+        binary = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+        out = self.outdir / f"{name}.txt"
+        proc = subprocess.Popen(
+            [binary, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--idle", "--threads",
+             "--nonblocking", "--output", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=60)
+            if out.exists():
+                self.summaries[name] = summarize_collapsed(out)
+                print(f"\n--- py-spy: {name} (server pid {pid}, {out}) ---\n{self.summaries[name]}", file=sys.stderr)
+
+
+_IDLE_FRAMES = ("wait (threading.py", "_worker (concurrent", "select (selectors.py", "run_forever (asyncio",
+                "_run_once (asyncio", "get (queue.py")
+
+
+def summarize_collapsed(path: Path, top: int = 15) -> str:
+    """Top functions by inclusive samples in a py-spy ``--format raw`` file (idle thread waits left out)."""
+    inclusive: Counter[str] = Counter()
+    self_time: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        leaf = frames[-1] if frames else ""
+        if any(leaf.startswith(idle) for idle in _IDLE_FRAMES) or "(idle)" in leaf:
+            continue
+        total += count
+        self_time[_short(leaf)] += count
+        for frame in set(frames[1:]):  # first frame is the thread name
+            inclusive[_short(frame)] += count
+    if total == 0:
+        return "(no busy samples)"
+    lines = [f"busy samples: {total}", "inclusive%  self%  function"]
+    for name, count in inclusive.most_common(top):
+        lines.append(f"{100 * count / total:9.1f}  {100 * self_time[name] / total:5.1f}  {name}")
+    lines.append("top self time:")
+    for name, count in self_time.most_common(8):
+        lines.append(f"{100 * count / total:9.1f}%  {name}")
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    return frame.replace(str(REPO_ROOT) + "/", "").replace(sys.prefix + "/lib/python3.11/site-packages/", "")
+
+
+def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - started, result
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+# --- the table ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    metric: str
+    hub: float | None
+    base: float | None
+    kind: str = "rate"  # "rate" (higher is better), "time" (lower is better), "ratio" (ratio = hub / base, shown as ×)
+    fmt: str = "{:.2f}"
+    note: str = ""
+
+    def ratio(self) -> float | None:
+        if self.hub is None or self.base is None or self.hub == 0 or self.base == 0:
+            return None
+        if self.kind == "time":
+            return self.base / self.hub
+        return self.hub / self.base
+
+
+def render_table(title: str, rows: list[Row], notes: list[str] | None = None) -> str:
+    def cell(value: float | None, fmt: str) -> str:
+        return "n/a" if value is None else fmt.format(value)
+
+    header = ("metric", "hubstead", "baseline", "ratio")
+    body = []
+    for row in rows:
+        ratio = row.ratio()
+        ratio_text = "n/a" if ratio is None else (f"{ratio:.2f}x" if row.kind == "ratio" else f"{ratio:.2f}")
+        body.append((row.metric, cell(row.hub, row.fmt), cell(row.base, row.fmt), ratio_text))
+    widths = [max(len(header[i]), *(len(r[i]) for r in body)) for i in range(4)]
+    out = [f"### {title}", ""]
+    out.append("| " + " | ".join(h.ljust(widths[i]) for i, h in enumerate(header)) + " |")
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in body:
+        out.append(
+            "| " + r[0].ljust(widths[0]) + " | " + " | ".join(r[i].rjust(widths[i]) for i in (1, 2, 3)) + " |"
+        )
+    row_notes = [f"- {row.metric}: {row.note}" for row in rows if row.note]
+    if row_notes or notes:
+        out.append("")
+        out.extend(row_notes)
+        out.extend(f"- {n}" for n in notes or [])
+    return "\n".join(out)
+
+
+def print_report(title: str, rows: list[Row], notes: list[str] | None = None, args: object | None = None) -> None:
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    print()
+    print(render_table(title, rows, notes))
+    print()
+    print(f"_{stamp}; {machine_info()}_")
+    if args is not None:
+        print(f"_flags: {' '.join(sys.argv[1:]) or '(defaults)'}_")
+    print(
+        "_ratio = speed relative to the baseline of the same row (hubstead/baseline for rates, baseline/hubstead "
+        "for times): 1.0 = parity, higher = better; rows marked x are plain hubstead/baseline multiples._"
+    )
+    sys.stdout.flush()
