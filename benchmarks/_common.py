@@ -371,11 +371,15 @@ class RssSampler:
             except OSError:
                 return
             self.last = value
+            self.on_sample(value)
             phase = self.current_phase
             if phase is not None:
                 self.peaks[phase] = max(self.peaks.get(phase, 0), value)
                 self.samples[phase] += 1
             self._stop.wait(self.interval)
+
+    def on_sample(self, value: int) -> None:
+        """Called from the sampling thread with each periodic sample (for subclasses)."""
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:

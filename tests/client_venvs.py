@@ -79,7 +79,8 @@ def _run(cmd: list[str], *, check: bool = True) -> subprocess.CompletedProcess[s
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+        tail = f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n{tail}")
     return result
 
 

@@ -173,9 +173,12 @@ def run_client(
     script: str, env: dict[str, str], *, python: str = sys.executable, timeout: int = 600, expect_ok: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run a client script in a fresh Python process. The script prints JSON on its last line (if any)."""
-    result = subprocess.run(
-        [python, "-c", textwrap.dedent(script)], env=env, capture_output=True, text=True, timeout=timeout
-    )
+    with tempfile.TemporaryDirectory(prefix="hubstead-client-") as workdir:
+        # A scratch working directory: scripts may write files without touching the checkout.
+        result = subprocess.run(
+            [python, "-c", textwrap.dedent(script)], env=env, capture_output=True, text=True, timeout=timeout,
+            cwd=workdir,
+        )
     if expect_ok and result.returncode != 0:
         raise AssertionError(f"client script failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
     return result

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hubstead.config import Settings
 from hubstead.db import Database
+from hubstead.repos.files import DownloadDeduplicator
 from hubstead.storage.base import BlobStore
 from hubstead.storage.local import LocalBlobStore
 
@@ -17,6 +18,7 @@ class Hub:
     settings: Settings
     db: Database
     blobs: BlobStore
+    downloads: DownloadDeduplicator = field(default_factory=DownloadDeduplicator)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Hub:

@@ -35,6 +35,8 @@ MAJOR = int(huggingface_hub.__version__.split(".")[0])
 api = HfApi()
 out = {{}}
 work = tempfile.mkdtemp()
+import atexit, shutil
+atexit.register(shutil.rmtree, work, True)
 
 def outcome(fn):
     try:
@@ -255,7 +257,7 @@ print(json.dumps(out))
     assert out["after"] == [["from-tag", "main"], ["v1.0"]]
 
 
-def test_search_sort_settings_and_delete(server: LiveServer, env_for, client) -> None:
+def test_list_models_search_author_and_sort_by_downloads(server: LiveServer, env_for, client) -> None:
     version, python = client
     user = server.account("search")
     tag = server.unique("needle")
@@ -270,30 +272,14 @@ for repo in repos:
     for _ in range(downloads[repo]):
         hf_hub_download(repo, "config.json", force_download=True)
 api.create_repo("{user.name}/unrelated")
-
+out["info_downloads"] = {{repo: api.model_info(repo).downloads for repo in repos}}
 sort_kwargs = {{"sort": "downloads", "direction": -1}} if MAJOR == 0 else {{"sort": "downloads"}}
-listed = list(api.list_models(search="{tag}-", author="{user.name}", **sort_kwargs))
-out["by_downloads"] = [[m.id, m.downloads] for m in listed]
+out["by_downloads"] = [[m.id, m.downloads] for m in
+                       api.list_models(search="{tag}-", author="{user.name}", **sort_kwargs)]
+out["limited"] = [m.id for m in api.list_models(author="{user.name}", search="{tag}-", limit=1, **sort_kwargs)]
 out["search_only"] = sorted(m.id for m in api.list_models(search="{tag}-"))
 out["author_only"] = sorted(m.id for m in api.list_models(author="{user.name}"))
-out["limited"] = [m.id for m in api.list_models(author="{user.name}", search="{tag}-", limit=1, **sort_kwargs)]
-
-anon = HfApi(token=False)
-target = repos[0]
-api.update_repo_settings(target, private=True)
-out["private_after_set"] = api.model_info(target).private
-out["anon_private_info"] = outcome(lambda: anon.model_info(target))
-out["anon_list_private"] = sorted(m.id for m in anon.list_models(author="{user.name}"))
-out["owner_list_private"] = sorted(m.id for m in api.list_models(author="{user.name}"))
-api.update_repo_settings(target, private=False)
-out["private_after_unset"] = api.model_info(target).private
-out["anon_public_info"] = anon.model_info(target).id
-
-api.delete_repo(target)
-out["deleted_info"] = outcome(lambda: api.model_info(target))
-out["delete_again"] = outcome(lambda: api.delete_repo(target))
-out["delete_missing_ok"] = outcome(lambda: api.delete_repo(target, missing_ok=True))
-out["after_delete"] = sorted(m.id for m in api.list_models(author="{user.name}"))
+out["nothing"] = [m.id for m in api.list_models(search="{tag}-absent", author="{user.name}")]
 print(json.dumps(out))
 """),
         env_for(user.write_token),
@@ -301,18 +287,61 @@ print(json.dumps(out))
     )
     out = last_json(result)
     rare, popular, medium = repos
-    unrelated = f"{user.name}/unrelated"
-    assert out["by_downloads"] == [[popular, 3], [medium, 1], [rare, 0]]
     assert out["search_only"] == sorted(repos)
-    assert out["author_only"] == sorted([*repos, unrelated])
+    assert out["author_only"] == sorted([*repos, f"{user.name}/unrelated"])
+    assert out["nothing"] == []
+    # The Hub counts downloads server-side from the requests for config.json; no client header is needed for it.
+    assert out["info_downloads"] == downloads
+    assert out["by_downloads"] == [[popular, 3], [medium, 1], [rare, 0]]
     assert out["limited"] == [popular]
+
+
+def test_private_toggle_and_delete(server: LiveServer, env_for, client) -> None:
+    version, python = client
+    user = server.account("settings")
+    target, other = f"{user.name}/toggled", f"{user.name}/stays"
+    result = run_client(
+        script(version, f"""
+target = "{target}"
+api.create_repo(target)
+api.create_repo("{other}")
+api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=target)
+anon = HfApi(token=False)
+api.update_repo_settings(target, private=True)
+out["private_after_set"] = api.model_info(target).private
+out["anon_private_info"] = outcome(lambda: anon.model_info(target))
+out["anon_private_download"] = outcome(lambda: hf_hub_download(target, "x.txt", token=False))
+out["anon_list_private"] = sorted(m.id for m in anon.list_models(author="{user.name}"))
+out["owner_list_private"] = sorted(m.id for m in api.list_models(author="{user.name}"))
+api.update_repo_settings(target, private=False)
+out["private_after_unset"] = api.model_info(target).private
+out["anon_public_info"] = anon.model_info(target).id
+out["anon_public_download"] = open(hf_hub_download(target, "x.txt", token=False), "rb").read().decode()
+
+api.delete_repo(target)
+out["deleted_info"] = outcome(lambda: api.model_info(target))
+out["deleted_download"] = outcome(lambda: hf_hub_download(target, "x.txt", cache_dir=os.path.join(work, "fresh")))
+out["delete_again"] = outcome(lambda: api.delete_repo(target))
+out["delete_missing_ok"] = outcome(lambda: api.delete_repo(target, missing_ok=True))
+out["after_delete"] = sorted(m.id for m in api.list_models(author="{user.name}"))
+out["recreated"] = outcome(lambda: api.create_repo(target))
+out["recreated_files"] = sorted(api.list_repo_files(target))
+print(json.dumps(out))
+"""),
+        env_for(user.write_token),
+        python=python,
+    )
+    out = last_json(result)
     assert out["private_after_set"] is True
-    assert out["anon_private_info"][0] == "RepositoryNotFoundError" and out["anon_private_info"][1] in (401, 404)
-    assert out["anon_list_private"] == sorted([popular, medium, unrelated])
-    assert out["owner_list_private"] == sorted([*repos, unrelated])
+    for key in ("anon_private_info", "anon_private_download"):
+        assert out[key][0] == "RepositoryNotFoundError" and out[key][1] in (401, 404), key
+    assert out["anon_list_private"] == [other]
+    assert out["owner_list_private"] == sorted([target, other])
     assert out["private_after_unset"] is False
-    assert out["anon_public_info"] == rare
+    assert out["anon_public_info"] == target and out["anon_public_download"] == "x"
     assert out["deleted_info"] == ["RepositoryNotFoundError", 404]
+    assert out["deleted_download"] == ["RepositoryNotFoundError", 404]
     assert out["delete_again"] == ["RepositoryNotFoundError", 404]
     assert out["delete_missing_ok"] == "ok"
-    assert out["after_delete"] == sorted([popular, medium, unrelated])
+    assert out["after_delete"] == [other]
+    assert out["recreated"] == "ok" and out["recreated_files"] == [".gitattributes"]

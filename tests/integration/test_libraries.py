@@ -37,9 +37,9 @@ def _fresh_home(tmp_path: Path, name: str) -> str:
 
 def _assert_close(actual: list, expected: list, tol: float) -> None:
     assert len(actual) == len(expected)
-    for row_a, row_e in zip(actual, expected):
+    for row_a, row_e in zip(actual, expected, strict=True):
         assert len(row_a) == len(row_e)
-        for a, e in zip(row_a, row_e):
+        for a, e in zip(row_a, row_e, strict=True):
             assert math.isclose(a, e, rel_tol=0, abs_tol=tol), (a, e)
 
 
@@ -56,7 +56,8 @@ def test_transformers_push_to_hub_and_from_pretrained(server: LiveServer, env_fo
         from huggingface_hub import HfApi
         from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
         torch.manual_seed(1234)
-        tokenizer = BertTokenizer(vocab={ {w: i for i, w in enumerate(VOCAB)}!r}, do_lower_case=True, model_max_length=64)
+        vocab = { {w: i for i, w in enumerate(VOCAB)}!r}
+        tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=64)
         config = BertConfig(vocab_size={len(VOCAB)}, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                             intermediate_size=37, max_position_embeddings=64, num_labels=3,
                             id2label={{0: "neg", 1: "neu", 2: "pos"}}, label2id={{"neg": 0, "neu": 1, "pos": 2}})
@@ -105,7 +106,8 @@ def test_transformers_push_to_hub_and_from_pretrained(server: LiveServer, env_fo
             out[key] = {{"ids": enc["input_ids"].tolist(), "logits": logits.tolist(),
                         "model_class": type(model).__name__, "id2label": model.config.id2label,
                         "layers": model.config.num_hidden_layers, "hidden": model.config.hidden_size}}
-        pinned = AutoModelForSequenceClassification.from_pretrained("{repo}", revision="{pushed['model_commit']}").eval()
+        pinned = AutoModelForSequenceClassification.from_pretrained("{repo}", revision="{pushed['model_commit']}")
+        pinned.eval()
         enc = AutoTokenizer.from_pretrained("{repo}")({TEXTS!r}, padding=True, return_tensors="pt")
         with torch.no_grad():
             out["pinned_logits"] = pinned(**enc).logits.tolist()
@@ -166,7 +168,7 @@ def test_datasets_push_to_hub_and_load_dataset(server: LiveServer, env_for, tmp_
         import json
         from datasets import load_dataset
         ds = load_dataset("{repo}", split="train")
-        out = {{"train": ds.to_list(), "features": {{k: str(v) for k, v in ds.features.items()}}}}
+        out = {{"train": ds.to_list(), "features": {{k: v.dtype for k, v in ds.features.items()}}}}
         out["test"] = load_dataset("{repo}", split="test").to_list()
         out["streamed_train"] = list(load_dataset("{repo}", split="train", streaming=True))
         out["streamed_test"] = list(load_dataset("{repo}", split="test", streaming=True))
@@ -174,9 +176,7 @@ def test_datasets_push_to_hub_and_load_dataset(server: LiveServer, env_for, tmp_
         """,
         env_for(user.read_token, HF_HOME=_fresh_home(tmp_path, "load-home")),
     ))
-    assert loaded["features"] == {
-        "idx": "Value('int64')", "text": "Value('string')", "score": "Value('float64')", "flag": "Value('bool')"
-    }
+    assert loaded["features"] == {"idx": "int64", "text": "string", "score": "float64", "flag": "bool"}
     assert loaded["train"] == train
     assert loaded["test"] == test
     assert loaded["streamed_train"] == train
@@ -214,7 +214,8 @@ def test_sentence_transformers_from_uploaded_folder(server: LiveServer, env_for,
                 h.update(chunk)
         local = SentenceTransformer({str(model_dir)!r}, device="cpu")
         emb = local.encode({SENTENCES!r}, convert_to_numpy=True)
-        print(json.dumps({{"files": sorted(sib), "lfs_sha": sib["model.safetensors"].lfs.sha256 if sib["model.safetensors"].lfs else None,
+        lfs = sib["model.safetensors"].lfs
+        print(json.dumps({{"files": sorted(sib), "lfs_sha": lfs.sha256 if lfs else None,
                            "local_sha": h.hexdigest(), "embeddings": emb.tolist()}}))
         """,
         env_for(user.write_token),
@@ -240,9 +241,10 @@ def test_sentence_transformers_from_uploaded_folder(server: LiveServer, env_for,
     assert loaded["modules"][:2] == ["Transformer", "Pooling"]
     hub, local = loaded["embeddings"], pushed["embeddings"]
     assert len(hub) == len(local) == len(SENTENCES)
-    for a, b in zip(hub, local):
-        cosine = sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    for a, b in zip(hub, local, strict=True):
+        dot = sum(x * y for x, y in zip(a, b, strict=True))
+        cosine = dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
         assert cosine > 0.9999
-        assert all(math.isclose(x, y, abs_tol=1e-5) for x, y in zip(a, b))
+        assert all(math.isclose(x, y, abs_tol=1e-5) for x, y in zip(a, b, strict=True))
     # the embeddings actually differ between sentences (a model that returns constants would not pass)
-    assert sum(x * y for x, y in zip(hub[0], hub[1])) < 0.9
+    assert sum(x * y for x, y in zip(hub[0], hub[1], strict=True)) < 0.9

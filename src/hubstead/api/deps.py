@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from urllib.parse import unquote
 
 from fastapi import Request
-from starlette.convertors import Convertor, register_url_convertor
 from sqlalchemy.orm import Session
+from starlette.convertors import Convertor, register_url_convertor
 
 from hubstead.auth.service import ANONYMOUS, Principal, principal_for_token
 from hubstead.context import Hub

@@ -33,6 +33,7 @@ from hubstead.repos.git import Author, GitRepo
 from hubstead.repos.lfs import LfsPointer
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.packs import BlobSink
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
 from hubstead.repos.service import author_for, git_dir, open_git
 from hubstead.repos.uploads import object_visible_to
@@ -89,7 +90,7 @@ def _require_str(value: Any, what: str) -> str:
     return value
 
 
-def _parse_line(request: CommitRequest, git: GitRepo, item: Any, line_number: int) -> None:
+def _parse_line(request: CommitRequest, sink: BlobSink, item: Any, line_number: int) -> None:
     if not isinstance(item, dict) or "key" not in item or not isinstance(item.get("value"), dict):
         raise BadRequestError(f"Invalid commit payload: line {line_number} must be an object with 'key' and 'value'")
     key, value = item["key"], item["value"]
@@ -115,7 +116,7 @@ def _parse_line(request: CommitRequest, git: GitRepo, item: Any, line_number: in
             data = content.encode()
         else:
             raise BadRequestError(f"Unsupported encoding {encoding!r} for {path!r}")
-        request.operations.append(AddFile(path=path, blob=git.write_blob(data)))
+        request.operations.append(AddFile(path=path, blob=sink.add(data)))
     elif key == "lfsFile":
         path = normalize_path_in_repo(_require_str(value.get("path"), "lfsFile path"))
         algo = value.get("algo", "sha256")
@@ -134,10 +135,10 @@ def _parse_line(request: CommitRequest, git: GitRepo, item: Any, line_number: in
         raise BadRequestError(f"Invalid commit payload: unknown key {key!r} on line {line_number}")
 
 
-def parse_commit_body(body: IO[bytes], git: GitRepo) -> CommitRequest:
+def parse_commit_body(body: IO[bytes], sink: BlobSink) -> CommitRequest:
     """Read an NDJSON commit body (or the legacy single JSON object) line by line.
 
-    Inline files are decoded and written as git blobs as they are read, so the body is never held whole.
+    Inline files are decoded and handed to ``sink`` as they are read, so the body is never held whole.
     """
     request = CommitRequest()
     first = body.readline()
@@ -149,7 +150,7 @@ def parse_commit_body(body: IO[bytes], git: GitRepo) -> CommitRequest:
             payload = json.loads(first + rest)
         except ValueError as exc:
             raise BadRequestError("Invalid commit payload: body is not valid JSON or NDJSON") from exc
-        _parse_legacy(request, git, payload)
+        _parse_legacy(request, sink, payload)
         return request
     line_number = 0
     line = first
@@ -160,20 +161,20 @@ def parse_commit_body(body: IO[bytes], git: GitRepo) -> CommitRequest:
                 item = json.loads(line)
             except ValueError as exc:
                 raise BadRequestError(f"Invalid commit payload: line {line_number} is not valid JSON") from exc
-            _parse_line(request, git, item, line_number)
+            _parse_line(request, sink, item, line_number)
         line = body.readline()
     if line_number == 0:
         raise BadRequestError("Invalid commit payload: empty body")
     return request
 
 
-def _parse_legacy(request: CommitRequest, git: GitRepo, payload: Any) -> None:
+def _parse_legacy(request: CommitRequest, sink: BlobSink, payload: Any) -> None:
     if not isinstance(payload, dict):
         raise BadRequestError("Invalid commit payload: expected an object")
-    _parse_line(request, git, {"key": "header", "value": payload}, 0)
+    _parse_line(request, sink, {"key": "header", "value": payload}, 0)
     for key, list_key in (("file", "files"), ("lfsFile", "lfsFiles"), ("deletedFile", "deletedFiles")):
         for value in payload.get(list_key) or []:
-            _parse_line(request, git, {"key": key, "value": value}, 0)
+            _parse_line(request, sink, {"key": key, "value": value}, 0)
 
 
 def _branch_ref(git: GitRepo, revision: str) -> str:
@@ -240,8 +241,14 @@ def create_commit(
         raise NotImplementedYetError("Pull requests (create_pr=True) are not available on this Hubstead yet")
     git = open_git(hub, repo)
     ref = _branch_ref(git, revision)
-    request = parse_commit_body(body, git)
-    sizes = _lfs_sizes(hub, session, principal, repo, request)
+    sink = BlobSink(git.repo, git.path)
+    try:
+        request = parse_commit_body(body, sink)
+        sizes = _lfs_sizes(hub, session, principal, repo, request)
+    except BaseException:
+        sink.abort()
+        raise
+    sink.finish()
     author = author_for(hub, principal)
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)  # fresh view of refs under the lock

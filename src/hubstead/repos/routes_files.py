@@ -75,12 +75,10 @@ def resolve(request: Request, session: Session = Depends(get_session)) -> Respon
     if info.lfs:
         headers["X-Linked-Etag"] = f'"{info.lfs.oid}"'
         headers["X-Linked-Size"] = str(info.lfs.size)
-    if (
-        request.method == "GET"
-        and request.headers.get("x-hf-download-counter")
-        and counts_as_download(repo.repo_type, path)
-    ):
-        if not request.headers.get("range"):
+    if counts_as_download(repo.repo_type, path) and not request.headers.get("range"):
+        client = request.client.host if request.client else ""
+        key = (client, request.headers.get("user-agent", ""), str(repo.pk), path)
+        if rr.hub.downloads.counts(key, request.method):
             record_download(session, repo)
     if info.lfs:
         local = rr.hub.blobs.local_path(info.lfs.oid)
