@@ -106,8 +106,12 @@ def _create(venv: Path, version: str) -> None:
     if deps:
         _install(python, deps, no_deps=False)
     check = _run(
-        [python, "-c", "import importlib.util, json, huggingface_hub; print(json.dumps("
-         "[huggingface_hub.__version__, importlib.util.find_spec('hf_xet') is not None]))"]
+        [
+            python,
+            "-c",
+            "import importlib.util, json, huggingface_hub; print(json.dumps("
+            "[huggingface_hub.__version__, importlib.util.find_spec('hf_xet') is not None]))",
+        ]
     )
     got = json.loads(check.stdout.strip().splitlines()[-1])
     if got != [version, False]:

@@ -48,8 +48,15 @@ class PostgresCluster:
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
         self._run(
-            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w", "-o",
-            f"-p {self.port} -k {self.root} -h 127.0.0.1 -c fsync=off -c max_connections=300", "start",
+            "pg_ctl",
+            "-D",
+            str(self.root / "data"),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.root} -h 127.0.0.1 -c fsync=off -c max_connections=300",
+            "start",
         )
         self.counter = 0
 
@@ -92,6 +99,7 @@ class LiveServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
     _names: int = 0
 
     @property
@@ -104,6 +112,7 @@ class LiveServer:
         env.pop("HUBSTEAD_DATABASE_URL", None)
         if self.database_url:
             env["HUBSTEAD_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         return env
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -119,7 +128,9 @@ class LiveServer:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
-            env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -176,11 +187,17 @@ def run_client(
     with tempfile.TemporaryDirectory(prefix="hubstead-client-") as workdir:
         # A scratch working directory: scripts may write files without touching the checkout.
         result = subprocess.run(
-            [python, "-c", textwrap.dedent(script)], env=env, capture_output=True, text=True, timeout=timeout,
+            [python, "-c", textwrap.dedent(script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             cwd=workdir,
         )
     if expect_ok and result.returncode != 0:
-        raise AssertionError(f"client script failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+        raise AssertionError(
+            f"client script failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
     return result
 
 

@@ -65,6 +65,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     from hubstead.repos.routes_lfs import router as lfs_router
     from hubstead.repos.routes_refs import router as refs_router
     from hubstead.repos.routes_repos import router as repos_router
+    from hubstead.repos.routes_unbuilt import router as unbuilt_router
     from hubstead.search.index import reconcile_all
     from hubstead.search.routes import router as search_router
 
@@ -100,7 +101,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     # Order matters: specific API routes before the catch-all file routes.
-    for router in (auth_router, search_router, repos_router, refs_router, commits_router, lfs_router, files_router):
+    routers = (auth_router, search_router, repos_router, refs_router, commits_router, lfs_router, files_router)
+    for router in routers:
         app.include_router(router)
+    app.include_router(unbuilt_router)  # last: it catches the repo sub-paths nothing else answered
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -107,9 +107,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     result = import_folder(
         hub, Path(args.path), repo_id=args.repo_id, repo_type=args.repo_type, revision=args.revision, as_user=args.user
     )
-    print(
-        f"Imported {result.files} files ({result.lfs_files} LFS) into {args.repo_type} {args.repo_id}@{args.revision}: {result.commit}"
-    )
+    target = f"{args.repo_type} {args.repo_id}@{args.revision}"
+    print(f"Imported {result.files} files ({result.lfs_files} LFS) into {target}: {result.commit}")
     return 0
 
 

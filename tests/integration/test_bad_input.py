@@ -31,7 +31,9 @@ def _head(server: LiveServer, repo: str) -> str:
     return r.json()["branches"][0]["targetCommit"]
 
 
-def _commit(server: LiveServer, account: Account, repo: str, lines: list[object] | bytes, **params: str) -> httpx.Response:
+def _commit(
+    server: LiveServer, account: Account, repo: str, lines: list[object] | bytes, **params: str
+) -> httpx.Response:
     body = lines if isinstance(lines, bytes) else ("\n".join(json.dumps(line) for line in lines) + "\n").encode()
     return httpx.post(
         f"{server.url}/api/models/{repo}/commit/main",
@@ -51,8 +53,19 @@ HEADER = {"key": "header", "value": {"summary": "bad", "description": ""}}
 
 @pytest.mark.parametrize(
     "path",
-    ["../escape.txt", "a/../../b", "/abs.txt", ".git/config", "a/.git/hooks/x", "nul\u0000byte", "a//b", "./x", "a\\b",
-     "x" * 300, "/".join(["d"] * 2000)],
+    [
+        "../escape.txt",
+        "a/../../b",
+        "/abs.txt",
+        ".git/config",
+        "a/.git/hooks/x",
+        "nul\u0000byte",
+        "a//b",
+        "./x",
+        "a\\b",
+        "x" * 300,
+        "/".join(["d"] * 2000),
+    ],
 )
 def test_path_traversal_and_odd_paths_are_refused(server: LiveServer, path: str) -> None:
     account = server.account("paths")
@@ -67,7 +80,9 @@ def test_path_traversal_and_odd_paths_are_refused(server: LiveServer, path: str)
 def test_invalid_repo_ids(server: LiveServer) -> None:
     account = server.account("ids")
     for name in ["bad name", "-lead", "trail-", "a--b", "x" * 97, "dots..", "ok.git", ""]:
-        r = httpx.post(f"{server.url}/api/repos/create", json={"name": name, "organization": account.name}, headers=_auth(account))
+        r = httpx.post(
+            f"{server.url}/api/repos/create", json={"name": name, "organization": account.name}, headers=_auth(account)
+        )
         assert r.status_code == 400, (name, r.text)
         assert "error" in r.json()
     r = httpx.post(f"{server.url}/api/repos/create", json={"name": "fine", "type": "notatype"}, headers=_auth(account))
@@ -82,7 +97,12 @@ def test_malformed_ndjson_and_unknown_keys(server: LiveServer) -> None:
         b"{not json\n",
         b"",
         (json.dumps(HEADER) + "\n" + json.dumps({"key": "mystery", "value": {}}) + "\n").encode(),
-        (json.dumps(HEADER) + "\n" + json.dumps({"key": "file", "value": {"path": "a", "content": "%%%notbase64"}}) + "\n").encode(),
+        (
+            json.dumps(HEADER)
+            + "\n"
+            + json.dumps({"key": "file", "value": {"path": "a", "content": "%%%notbase64"}})
+            + "\n"
+        ).encode(),
         (json.dumps(HEADER) + "\n" + json.dumps([1, 2, 3]) + "\n").encode(),
         (json.dumps({"key": "header", "value": {"summary": "x", "parentCommit": "zz"}}) + "\n").encode(),
     ]
@@ -98,7 +118,16 @@ def test_commit_naming_missing_lfs_object_changes_nothing(server: LiveServer) ->
     repo = _make_repo(server, account, "lfs")
     before = _head(server, repo)
     oid = hashlib.sha256(b"never uploaded").hexdigest()
-    r = _commit(server, account, repo, [HEADER, _file("ok.txt"), {"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": oid, "size": 14}}])
+    r = _commit(
+        server,
+        account,
+        repo,
+        [
+            HEADER,
+            _file("ok.txt"),
+            {"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": oid, "size": 14}},
+        ],
+    )
     assert r.status_code == 422, r.text
     assert "never uploaded" in r.json()["error"]
     assert _head(server, repo) == before
@@ -111,7 +140,12 @@ def test_lfs_upload_with_wrong_bytes_is_refused_and_not_stored(server: LiveServe
     oid = hashlib.sha256(data).hexdigest()
     batch = httpx.post(
         f"{server.url}/{repo}.git/info/lfs/objects/batch",
-        json={"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": len(data)}], "hash_algo": "sha256"},
+        json={
+            "operation": "upload",
+            "transfers": ["basic"],
+            "objects": [{"oid": oid, "size": len(data)}],
+            "hash_algo": "sha256",
+        },
         headers={**_auth(account), "accept": "application/vnd.git-lfs+json"},
     )
     assert batch.status_code == 200, batch.text
@@ -129,7 +163,11 @@ def test_lfs_upload_with_wrong_bytes_is_refused_and_not_stored(server: LiveServe
     assert forged.status_code == 403
     ok = httpx.put(href, content=data)
     assert ok.status_code == 200 and store.exists()
-    verify = httpx.post(batch.json()["objects"][0]["actions"]["verify"]["href"], json={"oid": oid, "size": len(data) + 1}, headers=_auth(account))
+    verify = httpx.post(
+        batch.json()["objects"][0]["actions"]["verify"]["href"],
+        json={"oid": oid, "size": len(data) + 1},
+        headers=_auth(account),
+    )
     assert verify.status_code == 400
 
 
@@ -137,9 +175,13 @@ def test_stale_parent_commit_is_412(server: LiveServer) -> None:
     account = server.account("stale")
     repo = _make_repo(server, account, "stale")
     parent = _head(server, repo)
-    first = _commit(server, account, repo, [{"key": "header", "value": {"summary": "one", "parentCommit": parent}}, _file("a.txt")])
+    first = _commit(
+        server, account, repo, [{"key": "header", "value": {"summary": "one", "parentCommit": parent}}, _file("a.txt")]
+    )
     assert first.status_code == 200, first.text
-    second = _commit(server, account, repo, [{"key": "header", "value": {"summary": "two", "parentCommit": parent}}, _file("b.txt")])
+    second = _commit(
+        server, account, repo, [{"key": "header", "value": {"summary": "two", "parentCommit": parent}}, _file("b.txt")]
+    )
     assert second.status_code == 412, second.text
     assert _head(server, repo) == first.json()["commitOid"]
 
@@ -184,7 +226,9 @@ def test_range_requests_and_missing_file_headers(server: LiveServer) -> None:
     assert _commit(server, account, repo, [HEADER, _file("r.txt", data)]).status_code == 200
     url = f"{server.url}/{repo}/resolve/main/r.txt"
     r = httpx.get(url, headers={"range": "bytes=10-19"})
-    assert r.status_code == 206 and r.content == data[10:20] and r.headers["content-range"] == f"bytes 10-19/{len(data)}"
+    assert (
+        r.status_code == 206 and r.content == data[10:20] and r.headers["content-range"] == f"bytes 10-19/{len(data)}"
+    )
     r = httpx.get(url, headers={"range": "bytes=0-100000"})
     assert r.status_code == 206 and r.content == data
     r = httpx.get(url, headers={"range": "bytes=-5"})
@@ -201,7 +245,10 @@ def test_range_requests_and_missing_file_headers(server: LiveServer) -> None:
 def test_expand_ignores_unknown_values(server: LiveServer) -> None:
     account = server.account("expand")
     repo = _make_repo(server, account, "exp")
-    r = httpx.get(f"{server.url}/api/models/{repo}", params=[("expand[]", "xetEnabled"), ("expand[]", "bogus"), ("expand", "downloads")])
+    r = httpx.get(
+        f"{server.url}/api/models/{repo}",
+        params=[("expand[]", "xetEnabled"), ("expand[]", "bogus"), ("expand", "downloads")],
+    )
     assert r.status_code == 200
     assert r.json() == {"_id": r.json()["_id"], "id": repo, "xetEnabled": False, "downloads": 0}
 

@@ -65,7 +65,9 @@ def test_create_upload_commit_and_read_back(server: LiveServer, env_for, client)
     seed = random.randrange(1 << 30)
     big = random.Random(seed).randbytes(2_000_000)
     result = run_client(
-        script(version, f"""
+        script(
+            version,
+            f"""
 import random, hashlib
 big = random.Random({seed}).randbytes(2_000_000)
 out["whoami"] = api.whoami()["name"]
@@ -128,7 +130,8 @@ out["local_dir"] = sorted(os.path.relpath(os.path.join(d, f), local) for d, _, f
                           for f in fs if ".cache" not in d)
 out["history"] = [c.title for c in api.list_repo_commits("{repo}")]
 print(json.dumps(out))
-"""),
+""",
+        ),
         env_for(user.write_token),
         python=python,
     )
@@ -141,8 +144,15 @@ print(json.dumps(out))
     assert out["private_flags"] == [False, True]
     assert out["private_big_ok"] is True
 
-    files = [".gitattributes", "README.md", "config.json", "docs/README-copy.md", "nested/a/b.txt",
-             "weights/copy.bin", "weights/model.bin"]
+    files = [
+        ".gitattributes",
+        "README.md",
+        "config.json",
+        "docs/README-copy.md",
+        "nested/a/b.txt",
+        "weights/copy.bin",
+        "weights/model.bin",
+    ]
     assert out["files"] == files
     assert len(out["commit_oid"]) == 40 and out["commit_oid"] != out["lfs_commit_oid"]
     assert out["commit_url"].endswith(f"/{repo}/commit/{out['commit_oid']}")
@@ -170,8 +180,12 @@ print(json.dumps(out))
     assert out["readme_copy"].startswith("---\nlicense: apache-2.0") and out["nested"] == "deep"
     assert out["snapshot"] == files
     assert out["local_dir"] == ["weights/copy.bin", "weights/model.bin"]
-    assert out["history"][:4] == ["mixed", "weights", "Upload small.txt with huggingface_hub",
-                                  "Upload README.md with huggingface_hub"]
+    assert out["history"][:4] == [
+        "mixed",
+        "weights",
+        "Upload small.txt with huggingface_hub",
+        "Upload README.md with huggingface_hub",
+    ]
     assert out["history"][-1] == "initial commit"
 
 
@@ -180,7 +194,9 @@ def test_refs_revisions_and_error_mapping(server: LiveServer, env_for, client) -
     user = server.account("refs")
     repo = f"{user.name}/revs"
     result = run_client(
-        script(version, f"""
+        script(
+            version,
+            f"""
 api.create_repo("{repo}")
 first = api.upload_file(path_or_fileobj=b"v1", path_in_repo="f.txt", repo_id="{repo}", commit_message="one").oid
 api.create_branch("{repo}", branch="dev")
@@ -226,7 +242,8 @@ api.delete_tag("{repo}", tag="light")
 refs = api.list_repo_refs("{repo}")
 out["after"] = [sorted(b.name for b in refs.branches), sorted(t.name for t in refs.tags)]
 print(json.dumps(out))
-"""),
+""",
+        ),
         env_for(user.write_token),
         python=python,
     )
@@ -239,8 +256,14 @@ print(json.dumps(out))
     assert out["commits_main"][0] == [first, "one"] and out["commits_main"][-1][1] == "initial commit"
     assert out["commits_dev"][:2] == ["two on dev", "one"]
     assert out["reads"] == {
-        "main": "v1", "dev": "v2-dev", "v1.0": "v1", "light": "v2-dev", "from-tag": "v1",
-        first: "v1", first[:7]: "v1", dev[:7]: "v2-dev",
+        "main": "v1",
+        "dev": "v2-dev",
+        "v1.0": "v1",
+        "light": "v2-dev",
+        "from-tag": "v1",
+        first: "v1",
+        first[:7]: "v1",
+        dev[:7]: "v2-dev",
     }
     assert out["info_dev_sha"] == dev and out["info_tag_sha"] == first
     assert sorted(out["files_at_short"]) == [".gitattributes", "f.txt"]
@@ -264,7 +287,9 @@ def test_list_models_search_author_and_sort_by_downloads(server: LiveServer, env
     repos = [f"{user.name}/{tag}-{suffix}" for suffix in ("rare", "popular", "medium")]
     downloads = {repos[0]: 0, repos[1]: 3, repos[2]: 1}
     result = run_client(
-        script(version, f"""
+        script(
+            version,
+            f"""
 repos, downloads = {repos!r}, {downloads!r}
 for repo in repos:
     api.create_repo(repo)
@@ -281,7 +306,8 @@ out["search_only"] = sorted(m.id for m in api.list_models(search="{tag}-"))
 out["author_only"] = sorted(m.id for m in api.list_models(author="{user.name}"))
 out["nothing"] = [m.id for m in api.list_models(search="{tag}-absent", author="{user.name}")]
 print(json.dumps(out))
-"""),
+""",
+        ),
         env_for(user.write_token),
         python=python,
     )
@@ -301,7 +327,9 @@ def test_private_toggle_and_delete(server: LiveServer, env_for, client) -> None:
     user = server.account("settings")
     target, other = f"{user.name}/toggled", f"{user.name}/stays"
     result = run_client(
-        script(version, f"""
+        script(
+            version,
+            f"""
 target = "{target}"
 api.create_repo(target)
 api.create_repo("{other}")
@@ -327,7 +355,8 @@ out["after_delete"] = sorted(m.id for m in api.list_models(author="{user.name}")
 out["recreated"] = outcome(lambda: api.create_repo(target))
 out["recreated_files"] = sorted(api.list_repo_files(target))
 print(json.dumps(out))
-"""),
+""",
+        ),
         env_for(user.write_token),
         python=python,
     )

@@ -29,7 +29,8 @@ def _fsck(server: LiveServer) -> None:
     for git_dir in _git_dirs(server):
         result = subprocess.run(
             ["git", f"--git-dir={git_dir}", "fsck", "--full", "--strict", "--no-dangling"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 0, f"git fsck failed for {git_dir}:\n{result.stdout}\n{result.stderr}"
 
@@ -105,7 +106,7 @@ def test_kill_during_large_upload_then_retry(own_server: LiveServer, tmp_path: P
             import json, hashlib
             from huggingface_hub import HfApi, hf_hub_download
             api = HfApi()
-            api.upload_file(path_or_fileobj="{tmp_path / 'big.bin'}", path_in_repo="big.bin", repo_id="{repo}")
+            api.upload_file(path_or_fileobj="{tmp_path / "big.bin"}", path_in_repo="big.bin", repo_id="{repo}")
             data = open(hf_hub_download("{repo}", "big.bin"), "rb").read()
             kept = open(hf_hub_download("{repo}", "kept.txt"), "rb").read().decode()
             print(json.dumps({{"sha": hashlib.sha256(data).hexdigest(), "kept": kept}}))
@@ -129,7 +130,9 @@ def test_kill_during_commits_keeps_branches_valid(own_server: LiveServer, tmp_pa
         header = {"summary": prefix, **({"parentCommit": parent} if parent else {})}
         lines = [json.dumps({"key": "header", "value": header})]
         lines += [
-            json.dumps({"key": "file", "value": {"path": p, "content": base64.b64encode(d).decode(), "encoding": "base64"}})
+            json.dumps(
+                {"key": "file", "value": {"path": p, "content": base64.b64encode(d).decode(), "encoding": "base64"}}
+            )
             for p, d in files.items()
         ]
         return files, ("\n".join(lines) + "\n").encode()
@@ -137,8 +140,12 @@ def test_kill_during_commits_keeps_branches_valid(own_server: LiveServer, tmp_pa
     # Time one whole commit of the same size, so the kills below land before, during and after it.
     warm_files, warm_body = body_for("warmup", None)
     started = time.monotonic()
-    warm = httpx.post(f"{server.url}/api/models/{repo}/commit/main", content=warm_body,
-                      headers={**auth, "content-type": "application/x-ndjson"}, timeout=120)
+    warm = httpx.post(
+        f"{server.url}/api/models/{repo}/commit/main",
+        content=warm_body,
+        headers={**auth, "content-type": "application/x-ndjson"},
+        timeout=120,
+    )
     duration = time.monotonic() - started
     assert warm.status_code == 200, warm.text
     committed: dict[str, bytes] = dict(warm_files)
@@ -148,11 +155,13 @@ def test_kill_during_commits_keeps_branches_valid(own_server: LiveServer, tmp_pa
         files, body = body_for(f"round{attempt}", head)
         result: dict[str, object] = {}
 
-        def send() -> None:
+        def send(body: bytes = body, result: dict[str, object] = result) -> None:
             try:
                 r = httpx.post(
-                    f"{server.url}/api/models/{repo}/commit/main", content=body,
-                    headers={**auth, "content-type": "application/x-ndjson"}, timeout=120,
+                    f"{server.url}/api/models/{repo}/commit/main",
+                    content=body,
+                    headers={**auth, "content-type": "application/x-ndjson"},
+                    timeout=120,
                 )
                 result["status"] = r.status_code
                 result["oid"] = r.json().get("commitOid")
@@ -181,9 +190,19 @@ def test_kill_during_commits_keeps_branches_valid(own_server: LiveServer, tmp_pa
         retry_head = new_head
         retry = httpx.post(
             f"{server.url}/api/models/{repo}/commit/main",
-            content=(json.dumps({"key": "header", "value": {"summary": "retry", "parentCommit": retry_head}}) + "\n"
-                     + json.dumps({"key": "file", "value": {"path": f"retry{attempt}.txt", "content": "cmV0cnk=", "encoding": "base64"}}) + "\n").encode(),
-            headers={**auth, "content-type": "application/x-ndjson"}, timeout=60,
+            content=(
+                json.dumps({"key": "header", "value": {"summary": "retry", "parentCommit": retry_head}})
+                + "\n"
+                + json.dumps(
+                    {
+                        "key": "file",
+                        "value": {"path": f"retry{attempt}.txt", "content": "cmV0cnk=", "encoding": "base64"},
+                    }
+                )
+                + "\n"
+            ).encode(),
+            headers={**auth, "content-type": "application/x-ndjson"},
+            timeout=60,
         )
         assert retry.status_code == 200, retry.text
         committed[f"retry{attempt}.txt"] = b"retry"
@@ -200,11 +219,27 @@ def test_concurrent_commits_serialize_without_loss(server: LiveServer, tmp_path:
     assert httpx.post(f"{server.url}/api/repos/create", json={"name": repo}, headers=auth).status_code == 200
 
     def commit(i: int) -> int:
-        body = (json.dumps({"key": "header", "value": {"summary": f"c{i}"}}) + "\n" + json.dumps(
-            {"key": "file", "value": {"path": f"c/{i}.txt", "content": base64.b64encode(str(i).encode()).decode(), "encoding": "base64"}}
-        ) + "\n").encode()
-        r = httpx.post(f"{server.url}/api/models/{repo}/commit/main", content=body,
-                       headers={**auth, "content-type": "application/x-ndjson"}, timeout=60)
+        body = (
+            json.dumps({"key": "header", "value": {"summary": f"c{i}"}})
+            + "\n"
+            + json.dumps(
+                {
+                    "key": "file",
+                    "value": {
+                        "path": f"c/{i}.txt",
+                        "content": base64.b64encode(str(i).encode()).decode(),
+                        "encoding": "base64",
+                    },
+                }
+            )
+            + "\n"
+        ).encode()
+        r = httpx.post(
+            f"{server.url}/api/models/{repo}/commit/main",
+            content=body,
+            headers={**auth, "content-type": "application/x-ndjson"},
+            timeout=60,
+        )
         return r.status_code
 
     statuses: list[int] = []

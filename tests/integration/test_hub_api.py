@@ -62,8 +62,15 @@ def test_repo_lifecycle_upload_download_and_listing(server: LiveServer, env_for)
     assert out["url"] == f"{server.url}/{repo}" and out["url_again"] == out["url"]
     assert len(out["commit_oid"]) == 40
     assert out["files"] == sorted(
-        [".gitattributes", "README.md", "config.json", "config-copy.json", "nested/a/b/c.txt", "weights/model.bin",
-         "weights/copy.bin"]
+        [
+            ".gitattributes",
+            "README.md",
+            "config.json",
+            "config-copy.json",
+            "nested/a/b/c.txt",
+            "weights/model.bin",
+            "weights/copy.bin",
+        ]
     )
     assert out["copy_ok"] is True
     assert out["snapshot"] == out["files"]
@@ -72,7 +79,9 @@ def test_repo_lifecycle_upload_download_and_listing(server: LiveServer, env_for)
     assert out["card_license"] == "mit"
     assert out["lfs_sha"] == out["expected_sha"]
     assert out["listed"] == [repo] and out["by_filter"] == [repo] and out["by_pipeline"] == [repo]
-    assert out["after_delete"] == sorted([".gitattributes", "README.md", "config.json", "weights/model.bin", "weights/copy.bin"])
+    assert out["after_delete"] == sorted(
+        [".gitattributes", "README.md", "config.json", "weights/model.bin", "weights/copy.bin"]
+    )
     assert out["history"][:3] == ["cleanup", "copy", "add files"]
     assert out["history"][-1] == "initial commit"
 
@@ -233,7 +242,11 @@ def test_org_roles(server: LiveServer, env_for) -> None:
             out["write"] = e.response.status_code
         print(json.dumps(out))
     """
-    assert last_json(run_client(script, env_for(writer.write_token))) == {"orgs": [org], "can_read": True, "write": "ok"}
+    assert last_json(run_client(script, env_for(writer.write_token))) == {
+        "orgs": [org],
+        "can_read": True,
+        "write": "ok",
+    }
     assert last_json(run_client(script, env_for(reader.write_token))) == {"orgs": [org], "can_read": True, "write": 403}
 
 
@@ -332,7 +345,9 @@ def test_hf_cli_upload_and_download(server: LiveServer, env_for, tmp_path) -> No
     assert (dest / "sub" / "b.bin").read_bytes() == bytes(range(256)) * 100
     branch = subprocess.run(
         [hf, "upload", f"{erin.name}/cli-repo", str(src / "a.txt"), "a.txt", "--revision", "feature"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert branch.returncode == 0, branch.stderr
 
@@ -389,5 +404,8 @@ def test_tree_pagination_and_link_host(server: LiveServer, env_for) -> None:
     )
     out = last_json(result)
     assert out["count"] == 2501
-    assert out["link"].startswith(f"<http://localhost:{server.port}/api/models/{repo}/tree/main?") and 'rel="next"' in out["link"]
+    assert (
+        out["link"].startswith(f"<http://localhost:{server.port}/api/models/{repo}/tree/main?")
+        and 'rel="next"' in out["link"]
+    )
     assert json.dumps(out)

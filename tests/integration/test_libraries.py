@@ -15,11 +15,53 @@ from support import LiveServer, last_json, run_client
 
 pytestmark = pytest.mark.slow
 
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
-    "the", "a", "an", "hub", "model", "server", "git", "self", "hosted", "loads", "pushes", "tiny", "bert",
-    "is", "are", "and", "or", "not", "it", "this", "that", "works", "with", "from", "to", "on", "in", "of",
-    "weights", "token", "##s", "##ed", "##ing", "data", "set", "row", "column", ".", ",", "!", "?",
-] + [f"w{i}" for i in range(55)]
+VOCAB = (
+    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    + [
+        "the",
+        "a",
+        "an",
+        "hub",
+        "model",
+        "server",
+        "git",
+        "self",
+        "hosted",
+        "loads",
+        "pushes",
+        "tiny",
+        "bert",
+        "is",
+        "are",
+        "and",
+        "or",
+        "not",
+        "it",
+        "this",
+        "that",
+        "works",
+        "with",
+        "from",
+        "to",
+        "on",
+        "in",
+        "of",
+        "weights",
+        "token",
+        "##s",
+        "##ed",
+        "##ing",
+        "data",
+        "set",
+        "row",
+        "column",
+        ".",
+        ",",
+        "!",
+        "?",
+    ]
+    + [f"w{i}" for i in range(55)]
+)
 
 TEXTS = [
     "the tiny bert model loads from the hub .",
@@ -50,8 +92,9 @@ def test_transformers_push_to_hub_and_from_pretrained(server: LiveServer, env_fo
     workdir = tmp_path / "work"
     workdir.mkdir()
 
-    pushed = last_json(run_client(
-        f"""
+    pushed = last_json(
+        run_client(
+            f"""
         import json, torch
         from huggingface_hub import HfApi
         from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
@@ -79,8 +122,9 @@ def test_transformers_push_to_hub_and_from_pretrained(server: LiveServer, env_fo
         out["history"] = [c.title for c in api.list_repo_commits("{repo}")]
         print(json.dumps(out))
         """,
-        env_for(user.write_token),
-    ))
+            env_for(user.write_token),
+        )
+    )
     assert len(pushed["model_commit"]) == 40 and len(pushed["tok_commit"]) == 40
     assert pushed["model_commit"] != pushed["tok_commit"]
     assert {"config.json", "model.safetensors", "tokenizer_config.json", ".gitattributes"} <= set(pushed["files"])
@@ -92,8 +136,9 @@ def test_transformers_push_to_hub_and_from_pretrained(server: LiveServer, env_fo
     assert pushed["ids"][0][0] == VOCAB.index("[CLS]") and 1 not in pushed["ids"][0]
     assert 1 in pushed["ids"][3]
 
-    loaded = last_json(run_client(
-        f"""
+    loaded = last_json(
+        run_client(
+            f"""
         import json, os, torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         out = {{}}
@@ -106,7 +151,7 @@ def test_transformers_push_to_hub_and_from_pretrained(server: LiveServer, env_fo
             out[key] = {{"ids": enc["input_ids"].tolist(), "logits": logits.tolist(),
                         "model_class": type(model).__name__, "id2label": model.config.id2label,
                         "layers": model.config.num_hidden_layers, "hidden": model.config.hidden_size}}
-        pinned = AutoModelForSequenceClassification.from_pretrained("{repo}", revision="{pushed['model_commit']}")
+        pinned = AutoModelForSequenceClassification.from_pretrained("{repo}", revision="{pushed["model_commit"]}")
         pinned.eval()
         enc = AutoTokenizer.from_pretrained("{repo}")({TEXTS!r}, padding=True, return_tensors="pt")
         with torch.no_grad():
@@ -115,8 +160,9 @@ def test_transformers_push_to_hub_and_from_pretrained(server: LiveServer, env_fo
         out["cached_repos"] = sorted(d for d in os.listdir(cache) if d.startswith("models--"))
         print(json.dumps(out))
         """,
-        env_for(user.read_token, HF_HOME=_fresh_home(tmp_path, "load-home")),
-    ))
+            env_for(user.read_token, HF_HOME=_fresh_home(tmp_path, "load-home")),
+        )
+    )
     assert loaded["cached_repos"] == sorted(
         [f"models--{user.name}--tiny-bert", f"models--{user.name}--tiny-bert-folder"]
     )
@@ -142,8 +188,9 @@ def test_datasets_push_to_hub_and_load_dataset(server: LiveServer, env_for, tmp_
     repo = f"{user.name}/rows"
     train, test = _expected_rows("train", 200), _expected_rows("test", 37)
 
-    pushed = last_json(run_client(
-        f"""
+    pushed = last_json(
+        run_client(
+            f"""
         import json
         from datasets import Dataset, DatasetDict
         from huggingface_hub import HfApi
@@ -155,16 +202,18 @@ def test_datasets_push_to_hub_and_load_dataset(server: LiveServer, env_for, tmp_
         print(json.dumps({{"files": sorted(api.list_repo_files("{repo}", repo_type="dataset")),
                            "card": info.card_data.to_dict() if info.card_data else None}}))
         """,
-        env_for(user.write_token),
-    ))
+            env_for(user.write_token),
+        )
+    )
     data_files = [f for f in pushed["files"] if f.endswith(".parquet")]
     assert any(f.startswith("data/train-") for f in data_files), pushed["files"]
     assert any(f.startswith("data/test-") for f in data_files), pushed["files"]
     assert "README.md" in pushed["files"]
     assert pushed["card"] and "dataset_info" in pushed["card"]
 
-    loaded = last_json(run_client(
-        f"""
+    loaded = last_json(
+        run_client(
+            f"""
         import json
         from datasets import load_dataset
         ds = load_dataset("{repo}", split="train")
@@ -174,8 +223,9 @@ def test_datasets_push_to_hub_and_load_dataset(server: LiveServer, env_for, tmp_
         out["streamed_test"] = list(load_dataset("{repo}", split="test", streaming=True))
         print(json.dumps(out))
         """,
-        env_for(user.read_token, HF_HOME=_fresh_home(tmp_path, "load-home")),
-    ))
+            env_for(user.read_token, HF_HOME=_fresh_home(tmp_path, "load-home")),
+        )
+    )
     assert loaded["features"] == {"idx": "int64", "text": "string", "score": "float64", "flag": "bool"}
     assert loaded["train"] == train
     assert loaded["test"] == test
@@ -198,8 +248,9 @@ def test_sentence_transformers_from_uploaded_folder(server: LiveServer, env_for,
     user = server.account("st")
     repo = f"{user.name}/all-MiniLM-L6-v2"
 
-    pushed = last_json(run_client(
-        f"""
+    pushed = last_json(
+        run_client(
+            f"""
         import hashlib, json
         from huggingface_hub import HfApi
         from sentence_transformers import SentenceTransformer
@@ -218,16 +269,18 @@ def test_sentence_transformers_from_uploaded_folder(server: LiveServer, env_for,
         print(json.dumps({{"files": sorted(sib), "lfs_sha": lfs.sha256 if lfs else None,
                            "local_sha": h.hexdigest(), "embeddings": emb.tolist()}}))
         """,
-        env_for(user.write_token),
-    ))
+            env_for(user.write_token),
+        )
+    )
     expected_files = sorted(
         str(p.relative_to(model_dir)) for p in model_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts
     )
     assert pushed["files"] == expected_files
     assert pushed["lfs_sha"] == pushed["local_sha"]
 
-    loaded = last_json(run_client(
-        f"""
+    loaded = last_json(
+        run_client(
+            f"""
         import json
         from sentence_transformers import SentenceTransformer
         model = SentenceTransformer("{repo}", device="cpu")
@@ -235,8 +288,9 @@ def test_sentence_transformers_from_uploaded_folder(server: LiveServer, env_for,
         print(json.dumps({{"embeddings": emb.tolist(), "dim": model.get_sentence_embedding_dimension(),
                            "modules": [type(m).__name__ for m in model]}}))
         """,
-        env_for(None, HF_HOME=_fresh_home(tmp_path, "load-home")),
-    ))
+            env_for(None, HF_HOME=_fresh_home(tmp_path, "load-home")),
+        )
+    )
     assert loaded["dim"] == 384
     assert loaded["modules"][:2] == ["Transformer", "Pooling"]
     hub, local = loaded["embeddings"], pushed["embeddings"]

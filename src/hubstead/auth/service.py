@@ -61,8 +61,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Names that would collide with the URL space (``/datasets/...``, ``/api/...``, web pages).
+RESERVED_NAMES = frozenset(
+    "api datasets spaces models settings login logout join new docs healthz static organizations orgs "
+    "collections papers search notifications admin users hubstead".split()
+)
+
+
 def namespace_taken(session: Session, name: str) -> bool:
     key = name.lower()
+    if key in RESERVED_NAMES:
+        return True
     return bool(
         session.scalar(select(User.id).where(User.name_key == key))
         or session.scalar(select(Org.id).where(Org.name_key == key))

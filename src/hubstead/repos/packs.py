@@ -127,7 +127,9 @@ class BlobSink:
     from then on everything streams into a pack.
     """
 
-    def __init__(self, repo: pygit2.Repository, git_dir: Path, *, max_loose: int = 32, max_pending_bytes: int = 8 << 20):
+    def __init__(
+        self, repo: pygit2.Repository, git_dir: Path, *, max_loose: int = 32, max_pending_bytes: int = 8 << 20
+    ):
         self.repo = repo
         self.git_dir = git_dir
         self.max_loose = max_loose

@@ -1,0 +1,29 @@
+"""Hub features not built yet answer 501 with an error code, never a silent 200 or a bare 404."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hubstead.errors import NotImplementedYetError
+
+router = APIRouter()
+
+_UNBUILT = {
+    "xet-write-token": "Xet storage is not served by this Hubstead yet; set HF_HUB_DISABLE_XET=1 on the client",
+    "xet-read-token": "Xet storage is not served by this Hubstead yet; set HF_HUB_DISABLE_XET=1 on the client",
+    "discussions": "Discussions and pull requests are not available on this Hubstead yet",
+    "lfs-files": "Listing and deleting LFS files is not available on this Hubstead yet",
+}
+
+
+@router.api_route("/api/{plural:repotype}/{ns}/{name}/{feature}", methods=["GET", "POST", "DELETE", "PATCH", "PUT"])
+@router.api_route(
+    "/api/{plural:repotype}/{ns}/{name}/{feature}/{rest:path}", methods=["GET", "POST", "DELETE", "PATCH", "PUT"]
+)
+def unbuilt(feature: str) -> None:
+    message = _UNBUILT.get(feature)
+    if message is None:
+        from hubstead.errors import NotFoundError
+
+        raise NotFoundError(f"No such endpoint: {feature}")
+    raise NotImplementedYetError(message)

@@ -1,0 +1,88 @@
+"""The multipart LFS transfer and gated repos, through huggingface_hub against a live server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from support import LiveServer, client_env, last_json, run_client
+
+
+@pytest.fixture()
+def multipart_server() -> LiveServer:
+    root = Path(tempfile.mkdtemp(prefix="hubstead-multipart-"))
+    # Small parts so that a few megabytes exercise the whole multipart path.
+    live = LiveServer(
+        data_dir=root / "data", database_url=None, backend="sqlite",
+        extra_env={"HUBSTEAD_MULTIPART_THRESHOLD": str(1024 * 1024), "HUBSTEAD_MULTIPART_CHUNK_SIZE": str(1024 * 1024)},
+    )
+    live.start()
+    yield live
+    live.kill()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_multipart_upload_round_trip(multipart_server: LiveServer, tmp_path: Path) -> None:
+    server = multipart_server
+    account = server.account("multi")
+    payload = os.urandom(5 * 1024 * 1024 + 12345)
+    source = tmp_path / "weights.safetensors"
+    source.write_bytes(payload)
+    out = last_json(
+        run_client(
+            f"""
+            import json, hashlib
+            from huggingface_hub import HfApi, hf_hub_download
+            api = HfApi()
+            api.create_repo("{account.name}/multi")
+            api.upload_file(path_or_fileobj="{source}", path_in_repo="weights.safetensors", repo_id="{account.name}/multi")
+            data = open(hf_hub_download("{account.name}/multi", "weights.safetensors"), "rb").read()
+            print(json.dumps({{"sha": hashlib.sha256(data).hexdigest(), "size": len(data)}}))
+            """,
+            client_env(server, account.write_token, tmp_path / "home"),
+        )
+    )
+    assert out == {"sha": hashlib.sha256(payload).hexdigest(), "size": len(payload)}
+    assert not list((server.data_dir / "uploads").glob("multipart-*")), "parts are removed once joined"
+    log = server.log_path.read_text() if server.log_path else ""
+    assert "Traceback" not in log
+
+
+def test_gated_repo_requires_accepted_access(server: LiveServer, env_for) -> None:
+    owner = server.account("gowner")
+    visitor = server.account("gvisitor")
+    repo = f"{owner.name}/gated"
+    run_client(
+        f"""
+        from huggingface_hub import HfApi
+        api = HfApi()
+        api.create_repo("{repo}")
+        api.upload_file(path_or_fileobj=b"weights", path_in_repo="w.txt", repo_id="{repo}")
+        api.update_repo_settings("{repo}", gated="auto")
+        """,
+        env_for(owner.write_token),
+    )
+    script = f"""
+        import json, os, httpx
+        from huggingface_hub import HfApi, hf_hub_download
+        from huggingface_hub.errors import GatedRepoError
+        out = {{"gated": HfApi().model_info("{repo}").gated, "exists": HfApi().repo_exists("{repo}")}}
+        try:
+            out["content"] = open(hf_hub_download("{repo}", "w.txt"), "rb").read().decode()
+        except GatedRepoError:
+            out["content"] = "GatedRepoError"
+        print(json.dumps(out))
+    """
+    assert last_json(run_client(script, env_for(visitor.write_token))) == {"gated": "auto", "exists": True, "content": "GatedRepoError"}
+    assert last_json(run_client(script, env_for(None)))["content"] == "GatedRepoError"
+    import httpx
+
+    asked = httpx.post(f"{server.url}/api/models/{repo}/ask-access", headers={"authorization": f"Bearer {visitor.read_token}"})
+    assert asked.status_code == 200 and asked.json() == {"status": "accepted"}
+    assert last_json(run_client(script, env_for(visitor.write_token)))["content"] == "weights"
+    assert last_json(run_client(script, env_for(owner.read_token)))["content"] == "weights"
