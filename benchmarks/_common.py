@@ -107,6 +107,52 @@ def machine_info() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem}, Linux {platform.release()}, Python {platform.python_version()}"
 
 
+# --- which hubstead is measured --------------------------------------------------------------------------
+
+_CODE_NOTE = ""
+
+
+def add_common_args(parser) -> None:  # type: ignore[no-untyped-def]
+    parser.add_argument("--tmp-dir", default=None, help="where temp dirs go (default: $TMPDIR or /tmp)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the server into this dir during each measured step (slows it; for finding "
+                             "where time goes, not for the numbers)")
+    parser.add_argument("--rev", default=None,
+                        help="benchmark this git revision of src/ (exported with git archive to a temp dir and put "
+                             "first on PYTHONPATH for this process and the servers) instead of the working tree")
+
+
+def pin_source(rev: str | None) -> str:
+    """Choose the hubstead code to measure (before anything imports it); returns a line describing it."""
+    global _CODE_NOTE
+    if rev:
+        sha = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=REPO_ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        target = Path(tempfile.mkdtemp(prefix=f"hubstead-src-{sha[:10]}-"))
+        on_exit(lambda: shutil.rmtree(target, ignore_errors=True))
+        archive = subprocess.run(["git", "archive", sha, "src"], cwd=REPO_ROOT, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+        src = str(target / "src")
+        os.environ["PYTHONPATH"] = src + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+        sys.path.insert(0, src)
+        _CODE_NOTE = f"hubstead at commit {sha[:10]} (--rev {rev})"
+    else:
+        import importlib.util
+
+        spec = importlib.util.find_spec("hubstead")
+        origin = Path(spec.origin).resolve() if spec and spec.origin else None
+        if origin is not None and str(origin).startswith(str(REPO_ROOT / "src")):
+            sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                 text=True).stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=REPO_ROOT,
+                                   capture_output=True, text=True).stdout.strip()
+            _CODE_NOTE = f"hubstead working tree at {sha[:10]}" + (" + uncommitted changes in src/" if dirty else "")
+        else:
+            _CODE_NOTE = f"hubstead from {origin}"
+    log(_CODE_NOTE)
+    return _CODE_NOTE
+
+
 # --- the hub --------------------------------------------------------------------------------------------
 
 
@@ -419,8 +465,8 @@ class ProcStats:
 class Profiler:
     """Optional py-spy sampling of the server during chosen phases (``--profile DIR``).
 
-    Writes ``DIR/<phase>.txt`` (collapsed stacks, flamegraph.pl / speedscope compatible) and prints the hottest
-    functions. Profiling slows the server a little: use it to find where time goes, not for the numbers.
+    Writes ``DIR/<phase>.txt`` (collapsed stacks of busy threads, flamegraph.pl / speedscope compatible) and
+    prints the hottest functions. Profiling slows the server a little: use it to find where time goes, not for the numbers.
     """
 
     def __init__(self, outdir: Path | None, pid: int | None = None) -> None:
@@ -433,22 +479,26 @@ class Profiler:
                 raise SystemExit("--profile needs py-spy (pip install py-spy)")
 
     @contextlib.contextmanager
-    def phase(self, name: str, pid: int | None = None) -> Iterator[None]:
+    def phase(self, name: str, pid: int | None = None) -> Iterator[Timer]:
+        """Profile the block (when profiling); the yielded Timer times only the block itself."""
         pid = pid or self.pid
+        timer = Timer()
         if self.outdir is None or pid is None:
-            yield
+            with timer:
+                yield timer
             return
         binary = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
         out = self.outdir / f"{name}.txt"
         proc = subprocess.Popen(
-            [binary, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--idle", "--threads",
+            [binary, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--threads",
              "--nonblocking", "--output", str(out)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(0.5)
+        time.sleep(0.5)  # let py-spy attach (not timed)
         try:
-            yield
+            with timer:
+                yield timer
         finally:
             proc.send_signal(signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -458,12 +508,24 @@ class Profiler:
                 print(f"\n--- py-spy: {name} (server pid {pid}, {out}) ---\n{self.summaries[name]}", file=sys.stderr)
 
 
-_IDLE_FRAMES = ("wait (threading.py", "_worker (concurrent", "select (selectors.py", "run_forever (asyncio",
-                "_run_once (asyncio", "get (queue.py")
+class Timer:
+    """``with Timer() as t: ...`` then ``t.seconds``."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.seconds = 0.0
+
+    def __enter__(self) -> Timer:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
 
 
-def summarize_collapsed(path: Path, top: int = 15) -> str:
-    """Top functions by inclusive samples in a py-spy ``--format raw`` file (idle thread waits left out)."""
+def summarize_collapsed(path: Path, top: int = 12) -> str:
+    """The hottest code in a py-spy ``--format raw`` file (busy samples only): inclusive time of hubstead's own
+    functions, and self time by (caller -> line)."""
     inclusive: Counter[str] = Counter()
     self_time: Counter[str] = Counter()
     total = 0
@@ -472,22 +534,23 @@ def summarize_collapsed(path: Path, top: int = 15) -> str:
         if not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = stack.split(";")
-        leaf = frames[-1] if frames else ""
-        if any(leaf.startswith(idle) for idle in _IDLE_FRAMES) or "(idle)" in leaf:
+        frames = [_short(f) for f in stack.split(";")[1:]]  # the first frame names the thread
+        if not frames:
             continue
         total += count
-        self_time[_short(leaf)] += count
-        for frame in set(frames[1:]):  # first frame is the thread name
-            inclusive[_short(frame)] += count
+        caller = frames[-2] if len(frames) > 1 else ""
+        self_time[f"{caller} -> {frames[-1]}"] += count
+        for frame in {f.rsplit(" (", 1)[0] + " (" + f.rsplit(" (", 1)[1].split(":")[0] + ")" for f in frames
+                      if "hubstead/" in f and "hubstead/cli.py" not in f}:
+            inclusive[frame] += count
     if total == 0:
         return "(no busy samples)"
-    lines = [f"busy samples: {total}", "inclusive%  self%  function"]
+    lines = [f"busy samples: {total} (50 Hz, all threads)", "inclusive%  hubstead function"]
     for name, count in inclusive.most_common(top):
-        lines.append(f"{100 * count / total:9.1f}  {100 * self_time[name] / total:5.1f}  {name}")
-    lines.append("top self time:")
-    for name, count in self_time.most_common(8):
-        lines.append(f"{100 * count / total:9.1f}%  {name}")
+        lines.append(f"{100 * count / total:9.1f}  {name}")
+    lines.append("self%  caller -> line")
+    for name, count in self_time.most_common(top):
+        lines.append(f"{100 * count / total:5.1f}  {name}")
     return "\n".join(lines)
 
 
@@ -558,7 +621,7 @@ def print_report(title: str, rows: list[Row], notes: list[str] | None = None, ar
     print()
     print(render_table(title, rows, notes))
     print()
-    print(f"_{stamp}; {machine_info()}_")
+    print(f"_{stamp}; {machine_info()}; {_CODE_NOTE or 'hubstead: working tree'}_")
     if args is not None:
         print(f"_flags: {' '.join(sys.argv[1:]) or '(defaults)'}_")
     print(

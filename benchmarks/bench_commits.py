@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    add_common_args,
+    pin_source,
     HubServer,
     ProcStats,
     Profiler,
@@ -45,8 +47,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--file-bytes", type=int, default=200, help="size of each small file")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--quick", action="store_true", help="smoke run: 500 files, big repo of 2000, 1 run")
-    parser.add_argument("--tmp-dir", default=None)
-    parser.add_argument("--profile", type=Path, default=None, help="py-spy the server into this dir (slows it)")
+    add_common_args(parser)
     args = parser.parse_args()
     if args.quick:
         args.files, args.big_files, args.batch, args.files_per_dir, args.repeat = 500, 2000, 1000, 100, 1
@@ -92,6 +93,7 @@ def git_commit_all(path: Path, *, fsync: bool, message: str) -> float:
 
 def main() -> int:
     args = parse_args()
+    pin_source(args.rev)
     work = make_tempdir("hubstead-bench-commits-", args.tmp_dir)
     hub = HubServer(root=work / "hub")
     hub.data_dir.mkdir(parents=True)
@@ -121,10 +123,9 @@ def main() -> int:
         api.create_repo(repo_id)
         operations = ops(0, n, f"run{run}")
         before = ProcStats.of(hub.pid)
-        started = time.perf_counter()
-        with profiler.phase(f"commit-{n}-files-{run}"):
+        with profiler.phase(f"commit-{n}-files-{run}") as timer:
             api.create_commit(repo_id, operations=operations, commit_message=f"{n} files")
-        hub_commit.append(time.perf_counter() - started)
+        hub_commit.append(timer.seconds)
         server_cpu.append((ProcStats.of(hub.pid) - before).cpu)
         for fsync, out in ((False, git_plain), (True, git_fsync)):
             tree = work / f"git-{run}-{'fsync' if fsync else 'plain'}"
@@ -145,10 +146,10 @@ def main() -> int:
     done = 0
     while done < m:
         stop = min(m, done + args.batch)
-        started = time.perf_counter()
-        with profiler.phase(f"build-commit-{done}-{stop}"):
-            api.create_commit(big_id, operations=ops(done, stop, "big"), commit_message=f"files {done}..{stop}")
-        hub_t = time.perf_counter() - started
+        operations = ops(done, stop, "big")
+        with profiler.phase(f"build-commit-{done}-{stop}") as timer:
+            api.create_commit(big_id, operations=operations, commit_message=f"files {done}..{stop}")
+        hub_t = timer.seconds
         write_tree(big_git, done, stop, args.files_per_dir, args.file_bytes, "big")
         git_t = git_commit_all(big_git, fsync=False, message=f"files {done}..{stop}")
         build.append(f"{stop - done} files onto {done}: hubstead {hub_t:.2f} s, git {git_t:.2f} s")
@@ -159,10 +160,9 @@ def main() -> int:
     git_list: list[float] = []
     listed = 0
     for run in range(args.repeat):
-        started = time.perf_counter()
-        with profiler.phase(f"list-repo-files-{run}"):
+        with profiler.phase(f"list-repo-files-{run}") as timer:
             files = api.list_repo_files(big_id)
-        hub_list.append(time.perf_counter() - started)
+        hub_list.append(timer.seconds)
         listed = len(files)
         started = time.perf_counter()
         out = subprocess.run(["git", "ls-tree", "-r", "-l", "HEAD"], cwd=big_git, check=True, capture_output=True)
@@ -177,10 +177,10 @@ def main() -> int:
     git_single_plain: list[float] = []
     git_single_fsync: list[float] = []
     for run in range(args.repeat):
-        started = time.perf_counter()
-        with profiler.phase(f"single-commit-{run}"):
-            api.create_commit(big_id, operations=ops(m // 2, m // 2 + 1, f"edit{run}"), commit_message=f"edit {run}")
-        hub_single.append(time.perf_counter() - started)
+        operations = ops(m // 2, m // 2 + 1, f"edit{run}")
+        with profiler.phase(f"single-commit-{run}") as timer:
+            api.create_commit(big_id, operations=operations, commit_message=f"edit {run}")
+        hub_single.append(timer.seconds)
         for fsync, out_list in ((False, git_single_plain), (True, git_single_fsync)):
             target = big_git / file_path(m // 2, args.files_per_dir)
             target.write_bytes(file_bytes(m // 2, args.file_bytes, f"edit{run}-{fsync}"))

@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    add_common_args,
+    pin_source,
     HubServer,
     Nginx,
     ProcStats,
@@ -54,8 +56,7 @@ def parse_args() -> argparse.Namespace:
                         help="HUBSTEAD_MULTIPART_THRESHOLD for the server (default: the server's, 256 MB)")
     parser.add_argument("--interval", type=float, default=0.5, help="RSS sampling interval in seconds")
     parser.add_argument("--quick", action="store_true", help="smoke run: 0.5 GB, multipart threshold 64 MiB")
-    parser.add_argument("--tmp-dir", default=None, help="where the file and the server's data go (default /tmp)")
-    parser.add_argument("--profile", type=Path, default=None, help="py-spy the server into this dir (slows it)")
+    add_common_args(parser)
     args = parser.parse_args()
     if args.quick:
         args.size_gb = 0.5
@@ -97,6 +98,7 @@ def write_file(path: Path, size: int) -> None:
 
 def main() -> int:
     args = parse_args()
+    pin_source(args.rev)
     size = int(args.size_gb * GB)
     tmp_base = args.tmp_dir or os.environ.get("TMPDIR") or "/tmp"
     need = 3 * size + 2 * 1024 * MiB
@@ -151,11 +153,10 @@ def main() -> int:
 
     os.sync()
     before = ProcStats.of(hub.pid)
-    started = time.perf_counter()
-    with sampler.phase("upload"), profiler.phase("upload"):
+    with sampler.phase("upload"), profiler.phase("upload") as timer:
         api.upload_file(path_or_fileobj=str(source), path_in_repo="large.bin", repo_id=repo_id,
                         commit_message="large file")
-    upload_seconds = time.perf_counter() - started
+    upload_seconds = timer.seconds
     upload_io = ProcStats.of(hub.pid) - before
     log(f"upload: {upload_seconds:.1f} s ({size / MB / upload_seconds:.0f} MB/s), peak RSS "
         f"{human_bytes(sampler.peaks['upload'])}; server cpu {upload_io.cpu:.0f} s, wrote "
@@ -170,10 +171,9 @@ def main() -> int:
     cache = work / "cache"
     os.sync()
     before = ProcStats.of(hub.pid)
-    started = time.perf_counter()
-    with sampler.phase("download"), profiler.phase("download"):
+    with sampler.phase("download"), profiler.phase("download") as timer:
         path = hf_hub_download(repo_id, "large.bin", cache_dir=str(cache))
-    download_seconds = time.perf_counter() - started
+    download_seconds = timer.seconds
     download_io = ProcStats.of(hub.pid) - before
     if Path(path).stat().st_size != size:
         raise RuntimeError("downloaded file has the wrong size")

@@ -36,6 +36,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    add_common_args,
+    pin_source,
     HubServer,
     PostgresCluster,
     ProcStats,
@@ -78,8 +80,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed-fsync", action="store_true",
                         help="keep libgit2's fsync on while seeding (off by default: seeding is not measured)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 300 repos, 2 s per endpoint")
-    parser.add_argument("--tmp-dir", default=None)
-    parser.add_argument("--profile", type=Path, default=None, help="py-spy the server into this dir (slows it)")
+    add_common_args(parser)
     args = parser.parse_args()
     if args.quick:
         args.repos, args.duration, args.warmup = 300, 2.0, 0.5
@@ -348,6 +349,7 @@ def bench_backend(backend: str, args: argparse.Namespace, work: Path, pg: Postgr
 
 def main() -> int:
     args = parse_args()
+    pin_source(args.rev)
     os.environ.setdefault("PYTHONHASHSEED", "0")
     work = make_tempdir("hubstead-bench-listing-", args.tmp_dir)
     profiler = Profiler(args.profile)

@@ -3,8 +3,9 @@
 
 Download: ``hf_hub_download`` (fresh cache dir every run) from hubstead, against the same bytes (the very blob
 file hubstead stores) served by nginx and fetched with ``huggingface_hub.file_download.http_get`` (the streaming
-loop ``hf_hub_download`` itself uses). A third row fetches hubstead's resolve URL with that same ``http_get``, to
-separate the server from the client's own overhead (HEAD, cache layout).
+loop ``hf_hub_download`` itself uses). A second row fetches hubstead's resolve URL with that same ``http_get``, to
+separate the server from the client's own overhead (HEAD, cache layout), and a third does both into /dev/null,
+to take the client's disk writes (the noisiest part on a VM) out of the comparison.
 
 Upload: ``HfApi().upload_file`` (LFS path, the client hashes the file, then PUTs it) against the floor of what
 any upload must do on this machine: sha256 the file plus ``shutil.copyfile`` it on the same disk. It runs twice:
@@ -12,7 +13,9 @@ against a server that offers the multipart transfer for this size (the default f
 against one that receives it as a single PUT (threshold raised above the size).
 
 Everything runs on loopback; page cache is warm for both sides (the file was just written), and ``sync`` runs
-(untimed) before every timed step so that no step pays for writing back an earlier one's dirty pages.
+(untimed) before every timed step so that no step pays for writing back an earlier one's dirty pages. Each row
+reports the fastest of ``--repeat`` runs (``--stat median`` for the median); every run's time is printed below
+the table.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    add_common_args,
+    pin_source,
     HubServer,
     Nginx,
     ProcStats,
@@ -48,10 +53,12 @@ MiB = 1024 * 1024
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=1024, help="file size in MiB (default 1024 = 1 GiB)")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; the median is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (default 5)")
+    parser.add_argument("--stat", choices=["best", "median"], default="best",
+                        help="which run each row reports: the fastest (default; disk/VM noise only ever slows a "
+                             "run down) or the median")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 MiB, 1 run, small multipart parts")
-    parser.add_argument("--tmp-dir", default=None, help="where temp dirs go (default: $TMPDIR or /tmp)")
-    parser.add_argument("--profile", type=Path, default=None, help="py-spy the server into this dir (slows it)")
+    add_common_args(parser)
     args = parser.parse_args()
     if args.quick:
         args.size_mb, args.repeat = 64, 1
@@ -89,6 +96,7 @@ def floor_hash_and_copy(path: Path, target: Path) -> float:
 
 def main() -> int:
     args = parse_args()
+    pin_source(args.rev)
     size = args.size_mb * MiB
     tmp_base = args.tmp_dir or os.environ.get("TMPDIR") or "/tmp"
     # source + blob (+ parts while joining) + one downloaded copy + one floor copy
@@ -145,11 +153,10 @@ def main() -> int:
             os.sync()
             before = ProcStats.of(server.pid)
             cpu0 = time.process_time()
-            started = time.perf_counter()
-            with profiler.phase(f"upload-{label}-{i}", server.pid):
+            with profiler.phase(f"upload-{label}-{i}", server.pid) as timer:
                 client.upload_file(path_or_fileobj=str(source), path_in_repo="model.bin", repo_id=repo_id,
                                    commit_message=f"upload run {run}")
-            up_times[label].append(time.perf_counter() - started)
+            up_times[label].append(timer.seconds)
             client_cpu[label].append(time.process_time() - cpu0)
             server_io[label] = ProcStats.of(server.pid) - before
             log(f"upload {label} run {i + 1}: {up_times[label][-1]:.2f} s; floor {floor_times[-1]:.2f} s; server "
@@ -165,7 +172,8 @@ def main() -> int:
     nginx = Nginx(root=hub.data_dir / "lfs", workdir=work / "nginx")
     nginx_url = f"{nginx.url}/{oid[:2]}/{oid[2:4]}/{oid}"
     resolve_url = f"{hub.url}/{repo_id}/resolve/main/model.bin"
-    down: dict[str, list[float]] = {"hf_hub_download": [], "http_get hubstead": [], "http_get nginx": []}
+    down: dict[str, list[float]] = {"hf_hub_download": [], "http_get hubstead": [], "http_get nginx": [],
+                                    "null hubstead": [], "null nginx": []}
     dl_cpu: dict[str, ProcStats] = {}
 
     def get_to_file(url: str, headers: dict[str, str] | None = None) -> None:
@@ -176,14 +184,19 @@ def main() -> int:
             raise RuntimeError("short download")
         target.unlink()
 
+    def get_to_null(url: str, headers: dict[str, str] | None = None) -> float:
+        with open(os.devnull, "wb") as handle:
+            started = time.perf_counter()
+            http_get(url, handle, headers=headers, expected_size=size)
+            return time.perf_counter() - started
+
     for i in range(args.repeat):
         cache = work / f"cache-{i}"
         os.sync()
         before = ProcStats.of(hub.pid)
-        started = time.perf_counter()
-        with profiler.phase(f"download-hf_hub_download-{i}", hub.pid):
+        with profiler.phase(f"download-hf_hub_download-{i}", hub.pid) as timer:
             path = hf_hub_download(repo_id, "model.bin", cache_dir=str(cache))
-        down["hf_hub_download"].append(time.perf_counter() - started)
+        down["hf_hub_download"].append(timer.seconds)
         dl_cpu["hubstead"] = ProcStats.of(hub.pid) - before
         assert Path(path).stat().st_size == size
         shutil.rmtree(cache)
@@ -197,11 +210,15 @@ def main() -> int:
         started = time.perf_counter()
         get_to_file(nginx_url)
         down["http_get nginx"].append(time.perf_counter() - started)
-        log("download run %d: hf_hub_download %.2f s, http_get hubstead %.2f s, http_get nginx %.2f s" % (
-            i + 1, down["hf_hub_download"][-1], down["http_get hubstead"][-1], down["http_get nginx"][-1]))
+        down["null hubstead"].append(get_to_null(resolve_url, {"authorization": f"Bearer {token}"}))
+        down["null nginx"].append(get_to_null(nginx_url))
+        log("download run %d: hf_hub_download %.2f s, http_get hubstead %.2f s, http_get nginx %.2f s; to /dev/null: "
+            "hubstead %.2f s, nginx %.2f s" % (i + 1, down["hf_hub_download"][-1], down["http_get hubstead"][-1],
+                                               down["http_get nginx"][-1], down["null hubstead"][-1],
+                                               down["null nginx"][-1]))
 
     def rate(seconds: list[float]) -> float:
-        return size / MB / median(seconds)
+        return size / MB / (min(seconds) if args.stat == "best" else median(seconds))
 
     label_size = human_bytes(size)
     rows = [
@@ -209,6 +226,8 @@ def main() -> int:
             rate(down["hf_hub_download"]), rate(down["http_get nginx"]), "rate", "{:.0f}"),
         Row(f"download {label_size}: http_get of /resolve vs http_get from nginx [MB/s]",
             rate(down["http_get hubstead"]), rate(down["http_get nginx"]), "rate", "{:.0f}"),
+        Row(f"download {label_size} to /dev/null: http_get of /resolve vs from nginx [MB/s]",
+            rate(down["null hubstead"]), rate(down["null nginx"]), "rate", "{:.0f}"),
         Row(f"upload {label_size}: upload_file, multipart ({human_bytes(chunk)} parts) vs sha256+copyfile [MB/s]",
             rate(up_times["multipart"]), rate(floor_times), "rate", "{:.0f}"),
         Row(f"upload {label_size}: upload_file, single PUT vs sha256+copyfile [MB/s]",
@@ -216,7 +235,7 @@ def main() -> int:
     ]
     mp, sp = server_io["multipart"], server_io["single"]
     notes = [
-        f"medians of {args.repeat} run(s); all times: " + "; ".join(
+        f"{'best' if args.stat == 'best' else 'median'} of {args.repeat} run(s); all times: " + "; ".join(
             f"{k} {', '.join(f'{t:.2f}' for t in v)} s" for k, v in {**down, **{f'upload {a}': b for a, b in
                                                                              up_times.items()},
                                                                      'floor': floor_times}.items()),

@@ -22,8 +22,8 @@ from hubstead.context import Hub
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.commits import commit_files
 from hubstead.repos.lfs import LfsPointer, LfsRules, default_gitattributes
-from hubstead.repos.models import Repo
 from hubstead.repos.paths import split_repo_id
+from hubstead.repos.refs import create_branch
 from hubstead.repos.service import author_for, check_repo_type, create_repo, find_repo, open_git
 
 SKIPPED_DIRS = {".git", ".cache"}
@@ -119,8 +119,6 @@ def import_folder(
         if not files:
             raise BadRequestError(f"{folder} holds no files")
         if revision != "main" and git.branch_head(f"refs/heads/{revision}") is None:
-            from hubstead.repos.refs import create_branch
-
             create_branch(hub, repo, branch=revision, starting_point="main")
         commit = commit_files(
             hub,
@@ -133,6 +131,3 @@ def import_folder(
             author=author_for(hub, principal),
         )
         return ImportResult(commit=commit, files=len(files), lfs_files=len(lfs_objects))
-
-
-__all__ = ["ImportResult", "Repo", "import_folder"]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, get_session, parse_bool
+from hubstead.api.deps import get_session, parse_bool
+from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
 from hubstead.repos.access import api_repo_request, file_repo_request, redirect_if_moved
 from hubstead.repos.files import (
@@ -107,30 +107,6 @@ def _with_headers(exc: HubError, headers: dict[str, str]) -> HubError:
     return exc
 
 
-def _page_link(request: Request, cursor: str) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-    params.append(("cursor", cursor))
-    raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-    return f'<{base_url(request)}{raw}?{urlencode(params)}>; rel="next"'
-
-
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
-
-
-def _decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        offset = int(value["o"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadRequestError("Invalid cursor") from exc
-    if offset < 0:
-        raise BadRequestError("Invalid cursor")
-    return offset
-
-
 @router.get("/api/{plural:repotype}/{ns}/{name}/tree/{rest:path}")
 def tree(request: Request, session: Session = Depends(get_session)) -> Response:
     """List a folder at a revision (``list_repo_tree``), paginated by ``Link``."""
@@ -147,12 +123,8 @@ def tree(request: Request, session: Session = Depends(get_session)) -> Response:
     recursive = parse_bool(request.query_params.get("recursive"))
     expand = parse_bool(request.query_params.get("expand"))
     page_size = TREE_PAGE_EXPANDED if expand else TREE_PAGE
-    limit = request.query_params.get("limit")
-    if limit is not None:
-        if not limit.isdigit() or int(limit) < 1:
-            raise BadRequestError("limit must be a positive integer")
-        page_size = min(int(limit), page_size)
-    offset = _decode_cursor(request.query_params.get("cursor"))
+    page_size = positive_limit(request.query_params.get("limit"), maximum=page_size) or page_size
+    offset = decode_cursor(request.query_params.get("cursor"))
     git = open_git(rr.hub, repo)
     commit = git.resolve(revision)
     page = []
@@ -168,7 +140,7 @@ def tree(request: Request, session: Session = Depends(get_session)) -> Response:
     body = [entry_json(git, entry, commits) for entry in page]
     headers = {"X-Repo-Commit": str(commit.id)}
     if more:
-        headers["Link"] = _page_link(request, _encode_cursor(offset + len(page)))
+        headers["Link"] = next_page_link(request, offset + len(page))
     return JSONResponse(body, headers=headers)
 
 
@@ -176,8 +148,6 @@ def tree(request: Request, session: Session = Depends(get_session)) -> Response:
 async def paths_info(request: Request, session: Session = Depends(get_session)) -> Response:
     """Entries for the named paths (form or JSON ``paths``); missing paths are left out."""
     paths, expand = await _read_paths_body(request)
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(_paths_info, request, session, paths, expand)
 
 

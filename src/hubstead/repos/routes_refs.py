@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import get_session, parse_bool
+from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError
 from hubstead.repos import refs
 from hubstead.repos.access import api_repo_request
-from hubstead.repos.routes_files import _decode_cursor, _encode_cursor, _page_link
 from hubstead.repos.service import open_git, require_write
 
 router = APIRouter()
@@ -20,8 +22,6 @@ COMMITS_PAGE = 50
 
 
 def _body(raw: bytes) -> dict[str, Any]:
-    import json
-
     if not raw.strip():
         return {}
     try:
@@ -43,7 +43,6 @@ def list_refs(request: Request, session: Session = Depends(get_session)) -> dict
 @router.post("/api/{plural:repotype}/{ns}/{name}/branch/{rest:path}")
 async def create_branch(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     payload = _body(await request.body())
-    from starlette.concurrency import run_in_threadpool
 
     def work() -> dict[str, Any]:
         rr = api_repo_request(request, session)
@@ -70,7 +69,6 @@ def delete_branch(request: Request, session: Session = Depends(get_session)) -> 
 @router.post("/api/{plural:repotype}/{ns}/{name}/tag/{rest:path}")
 async def create_tag(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     payload = _body(await request.body())
-    from starlette.concurrency import run_in_threadpool
 
     def work() -> dict[str, Any]:
         rr = api_repo_request(request, session)
@@ -107,13 +105,8 @@ def list_commits(request: Request, session: Session = Depends(get_session)) -> R
     repo = rr.readable()
     git = open_git(rr.hub, repo)
     start = git.resolve("/".join(rr.tail) or "main")
-    offset = _decode_cursor(request.query_params.get("cursor"))
-    limit = request.query_params.get("limit")
-    page_size = COMMITS_PAGE
-    if limit is not None:
-        if not limit.isdigit() or int(limit) < 1:
-            raise BadRequestError("limit must be a positive integer")
-        page_size = min(int(limit), 1000)
+    offset = decode_cursor(request.query_params.get("cursor"))
+    page_size = positive_limit(request.query_params.get("limit"), maximum=1000) or COMMITS_PAGE
     page, more = [], False
     for index, commit in enumerate(git.history(start)):
         if index < offset:
@@ -122,14 +115,13 @@ def list_commits(request: Request, session: Session = Depends(get_session)) -> R
             more = True
             break
         page.append(refs.commit_json(commit))
-    headers = {"Link": _page_link(request, _encode_cursor(offset + len(page)))} if more else {}
+    headers = {"Link": next_page_link(request, offset + len(page))} if more else {}
     return JSONResponse(page, headers=headers)
 
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/super-squash/{rest:path}")
 async def super_squash(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
     payload = _body(await request.body())
-    from starlette.concurrency import run_in_threadpool
 
     def work() -> dict[str, Any]:
         rr = api_repo_request(request, session)

@@ -8,13 +8,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub, get_principal, get_session, parse_bool
+from hubstead.api.serialize import iso
+from hubstead.auth.models import User
+from hubstead.auth.service import get_user
 from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError
 from hubstead.repos.access import URL_PREFIX, api_repo_request, redirect_if_moved
 from hubstead.repos.info import repo_info
 from hubstead.repos.models import Like, Repo
 from hubstead.repos.service import (
+    can_read,
     check_repo_type,
     create_repo,
     delete_repo,
@@ -77,7 +82,6 @@ async def create(request: Request) -> Response:
     private = bool(_visibility(payload))
     sdk = payload.get("sdk") if repo_type == "space" else None
     hub = get_hub(request)
-    from starlette.concurrency import run_in_threadpool
 
     def work() -> Response:
         with hub.db.session() as session:
@@ -109,7 +113,6 @@ async def delete_(request: Request) -> dict[str, Any]:
     repo_type = check_repo_type(payload.get("type"))
     repo_id = _repo_id_from(payload)
     hub = get_hub(request)
-    from starlette.concurrency import run_in_threadpool
 
     def work() -> None:
         with hub.db.session() as session:
@@ -128,7 +131,6 @@ async def move(request: Request) -> dict[str, Any]:
     if not isinstance(from_repo, str) or not isinstance(to_repo, str):
         raise BadRequestError("'fromRepo' and 'toRepo' are required")
     hub = get_hub(request)
-    from starlette.concurrency import run_in_threadpool
 
     def work() -> None:
         with hub.db.session() as session:
@@ -147,7 +149,6 @@ async def settings(request: Request) -> dict[str, Any]:
     if gated is not None and not isinstance(gated, str | bool):
         raise BadRequestError("gated must be 'auto', 'manual' or false")
     hub = get_hub(request)
-    from starlette.concurrency import run_in_threadpool
 
     def work() -> dict[str, Any]:
         with hub.db.session() as session:
@@ -218,8 +219,6 @@ def like(request: Request, session: Session = Depends(get_session)) -> dict[str,
 
 @router.get("/api/{plural:repotype}/{ns}/{name}/likers")
 def likers(request: Request, session: Session = Depends(get_session)) -> list[dict[str, Any]]:
-    from hubstead.auth.models import User
-
     rr = api_repo_request(request, session)
     repo = rr.readable()
     users = session.scalars(select(User).join(Like, Like.user_id == User.id).where(Like.repo_pk == repo.pk))
@@ -228,9 +227,6 @@ def likers(request: Request, session: Session = Depends(get_session)) -> list[di
 
 @router.get("/api/users/{username}/likes")
 def user_likes(username: str, request: Request, session: Session = Depends(get_session)) -> list[dict[str, Any]]:
-    from hubstead.auth.service import get_user
-    from hubstead.repos.service import can_read
-
     principal = get_principal(request, session)
     user = get_user(session, username)
     rows = session.execute(
@@ -239,8 +235,6 @@ def user_likes(username: str, request: Request, session: Session = Depends(get_s
         .where(Like.user_id == user.id)
         .order_by(Like.created_at.desc())
     )
-    from hubstead.api.serialize import iso
-
     return [
         {"createdAt": iso(like.created_at), "repo": {"name": repo.repo_id, "type": repo.repo_type}}
         for like, repo in rows

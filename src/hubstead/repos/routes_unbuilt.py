@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hubstead.errors import NotImplementedYetError
+from hubstead.errors import NotFoundError, NotImplementedYetError
 
 router = APIRouter()
 
@@ -23,7 +23,5 @@ _UNBUILT = {
 def unbuilt(feature: str) -> None:
     message = _UNBUILT.get(feature)
     if message is None:
-        from hubstead.errors import NotFoundError
-
         raise NotFoundError(f"No such endpoint: {feature}")
     raise NotImplementedYetError(message)

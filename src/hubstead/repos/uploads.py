@@ -27,6 +27,7 @@ from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, ForbiddenError, LfsVerificationError, NotFoundError
 from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.service import can_read
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_PARTS = 10000
@@ -66,8 +67,6 @@ def check_signature(
 
 def object_visible_to(session: Session, principal: Principal, repo: Repo, oid: str) -> bool:
     """Whether ``oid`` is referenced by ``repo`` or by any repo the caller can read."""
-    from hubstead.repos.service import can_read
-
     owners = session.scalars(select(RepoLfsObject.repo_pk).where(RepoLfsObject.oid == oid)).all()
     if repo.pk in owners:
         return True

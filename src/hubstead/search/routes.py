@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import get_principal, get_session, parse_bool
+from hubstead.api.pagination import decode_cursor, next_page_link
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.info import EXPANDABLE, base_fields
-from hubstead.repos.routes_files import _decode_cursor, _encode_cursor, _page_link
 from hubstead.search.service import MAX_LIMIT, ListQuery, list_repos
 
 router = APIRouter()
@@ -84,7 +84,7 @@ def list_route(plural: str, request: Request, session: Session = Depends(get_ses
         gated=parse_bool(gated) if gated is not None else None,
         sort=params.get("sort"),
         direction=direction,
-        offset=_decode_cursor(params.get("cursor")),
+        offset=decode_cursor(params.get("cursor")),
     )
     page_size = min(limit or DEFAULT_PAGE, MAX_LIMIT)
     rows, more = list_repos(session, principal, query, page_size=page_size)
@@ -95,7 +95,7 @@ def list_route(plural: str, request: Request, session: Session = Depends(get_ses
     headers = {}
     # With an explicit limit the client stops there; pages continue only for unlimited listings.
     if more and limit is None:
-        headers["Link"] = _page_link(request, _encode_cursor(query.offset + len(rows)))
+        headers["Link"] = next_page_link(request, query.offset + len(rows))
     return JSONResponse(items, headers=headers)
 
 
