@@ -127,6 +127,10 @@ def main() -> int:
             api.create_commit(repo_id, operations=operations, commit_message=f"{n} files")
         hub_commit.append(timer.seconds)
         server_cpu.append((ProcStats.of(hub.pid) - before).cpu)
+        if run == 0:  # the commit really holds the files (+ .gitattributes)
+            count = len(api.list_repo_files(repo_id))
+            if count != n + 1:
+                raise RuntimeError(f"commit of {n} files left {count} files in the repo")
         for fsync, out in ((False, git_plain), (True, git_fsync)):
             tree = work / f"git-{run}-{'fsync' if fsync else 'plain'}"
             git_init(tree)

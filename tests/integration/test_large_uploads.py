@@ -18,7 +18,9 @@ def multipart_server() -> LiveServer:
     root = Path(tempfile.mkdtemp(prefix="hubstead-multipart-"))
     # Small parts so that a few megabytes exercise the whole multipart path.
     live = LiveServer(
-        data_dir=root / "data", database_url=None, backend="sqlite",
+        data_dir=root / "data",
+        database_url=None,
+        backend="sqlite",
         extra_env={"HUBSTEAD_MULTIPART_THRESHOLD": str(1024 * 1024), "HUBSTEAD_MULTIPART_CHUNK_SIZE": str(1024 * 1024)},
     )
     live.start()
@@ -78,11 +80,17 @@ def test_gated_repo_requires_accepted_access(server: LiveServer, env_for) -> Non
             out["content"] = "GatedRepoError"
         print(json.dumps(out))
     """
-    assert last_json(run_client(script, env_for(visitor.write_token))) == {"gated": "auto", "exists": True, "content": "GatedRepoError"}
+    assert last_json(run_client(script, env_for(visitor.write_token))) == {
+        "gated": "auto",
+        "exists": True,
+        "content": "GatedRepoError",
+    }
     assert last_json(run_client(script, env_for(None)))["content"] == "GatedRepoError"
     import httpx
 
-    asked = httpx.post(f"{server.url}/api/models/{repo}/ask-access", headers={"authorization": f"Bearer {visitor.read_token}"})
+    asked = httpx.post(
+        f"{server.url}/api/models/{repo}/ask-access", headers={"authorization": f"Bearer {visitor.read_token}"}
+    )
     assert asked.status_code == 200 and asked.json() == {"status": "accepted"}
     assert last_json(run_client(script, env_for(visitor.write_token)))["content"] == "weights"
     assert last_json(run_client(script, env_for(owner.read_token)))["content"] == "weights"

@@ -9,6 +9,7 @@ import pygit2
 import pytest
 
 from hubstead.errors import BadRequestError, RevisionNotFoundError
+from hubstead.repos.files import iter_entries
 from hubstead.repos.git import Author, GitRepo
 from hubstead.repos.packs import BlobSink, PackWriter
 
@@ -16,7 +17,9 @@ AUTHOR = Author(name="t", email="t@example.com")
 
 
 def _fsck(path: Path) -> None:
-    result = subprocess.run(["git", f"--git-dir={path}", "fsck", "--full", "--strict", "--no-dangling"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", f"--git-dir={path}", "fsck", "--full", "--strict", "--no-dangling"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -40,7 +43,7 @@ def test_tree_editor_add_delete_and_conflicts(tmp_path: Path) -> None:
     editor.put_file("new/file.txt", git.write_blob(b"n"))
     second = git.write_commit(tree=editor.write(git.repo), parents=[first], author=AUTHOR, message="two")
     git.update_ref("refs/heads/main", second, message="two")
-    names = sorted(e.path for e in git.walk(git.resolve("main").tree, "", recursive=True) if e.type == "file")
+    names = sorted(e.path for e in iter_entries(git, git.resolve("main"), "", recursive=True) if e.type == "file")
     assert names == ["a.txt", "new/file.txt", "z/w.txt"]
     assert git.resolve(str(second)[:7]).id == second
     with pytest.raises(RevisionNotFoundError):
@@ -65,7 +68,9 @@ def test_pack_writer_objects_are_readable_and_git_accepts_them(tmp_path: Path) -
     commit = git.write_commit(tree=editor.write(git.repo), parents=[], author=AUTHOR, message="packed")
     git.update_ref("refs/heads/main", commit, message="packed")
     _fsck(git.path)
-    verify = subprocess.run(["git", "verify-pack", str(next((git.path / "objects/pack").glob("*.idx")))], capture_output=True)
+    verify = subprocess.run(
+        ["git", "verify-pack", str(next((git.path / "objects/pack").glob("*.idx")))], capture_output=True
+    )
     assert verify.returncode == 0
 
 

@@ -17,7 +17,21 @@ def test_valid_paths(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["", "/abs", "../x", "a/../b", "a/./b", "a//b", ".git/x", "x/.GIT/y", "a\\b", "nul\x00", "x" * 256, "d/" * 101 + "f"]
+    "path",
+    [
+        "",
+        "/abs",
+        "../x",
+        "a/../b",
+        "a/./b",
+        "a//b",
+        ".git/x",
+        "x/.GIT/y",
+        "a\\b",
+        "nul\x00",
+        "x" * 256,
+        "d/" * 101 + "f",
+    ],
 )
 def test_invalid_paths(path: str) -> None:
     with pytest.raises(InvalidPathError):
@@ -26,7 +40,17 @@ def test_invalid_paths(path: str) -> None:
 
 def test_repo_ids() -> None:
     assert split_repo_id("alice/bert-base_v1.0") == ("alice", "bert-base_v1.0")
-    for bad in ["alice", "a/b/c", "alice/-x", "alice/x-", "alice/a--b", "alice/a..b", "alice/x.git", "al ice/x", "alice/" + "x" * 97]:
+    for bad in [
+        "alice",
+        "a/b/c",
+        "alice/-x",
+        "alice/x-",
+        "alice/a--b",
+        "alice/a..b",
+        "alice/x.git",
+        "al ice/x",
+        "alice/" + "x" * 97,
+    ]:
         with pytest.raises(InvalidRepoIdError):
             split_repo_id(bad)
 
@@ -49,7 +73,9 @@ def test_pointer_round_trip_and_rejects_other_files() -> None:
 def test_gitattributes_rules_follow_git_matching() -> None:
     rules = LfsRules(default_gitattributes("model"))
     assert rules.matches("model.safetensors") and rules.matches("deep/dir/model.safetensors")
-    assert rules.matches("x.tar.gz") and rules.matches("saved_model/variables/data") and rules.matches("events.tfevents.1")
+    assert (
+        rules.matches("x.tar.gz") and rules.matches("saved_model/variables/data") and rules.matches("events.tfevents.1")
+    )
     assert not rules.matches("config.json") and not rules.matches("README.md")
     assert LfsRules(default_gitattributes("dataset")).matches("images/cat.png")
     custom = LfsRules("*.bin filter=lfs diff=lfs merge=lfs -text\nkeep/*.bin -filter\n/root-only.dat filter=lfs\n")
@@ -89,8 +115,21 @@ def test_card_and_index_fields() -> None:
     assert parse_card_yaml(readme)["license"] == "apache-2.0"
     assert parse_card_yaml("no header") is None
     assert parse_card_yaml("---\n: : bad yaml [\n---\n") is None
-    fields = index_fields(repo_type="model", readme=readme, config_json=b'{"model_type": "bert"}', root_files=["model.safetensors"])
+    fields = index_fields(
+        repo_type="model", readme=readme, config_json=b'{"model_type": "bert"}', root_files=["model.safetensors"]
+    )
     assert fields.pipeline_tag == "fill-mask" and fields.library_name == "transformers"
     assert fields.languages == ["en", "fr"] and fields.base_models == ["org/base"] and fields.datasets == ["squad"]
-    assert {"a", "b", "bert", "safetensors", "transformers", "fill-mask", "en", "fr", "license:apache-2.0",
-            "dataset:squad", "base_model:org/base"} == set(fields.tags)
+    assert {
+        "a",
+        "b",
+        "bert",
+        "safetensors",
+        "transformers",
+        "fill-mask",
+        "en",
+        "fr",
+        "license:apache-2.0",
+        "dataset:squad",
+        "base_model:org/base",
+    } == set(fields.tags)

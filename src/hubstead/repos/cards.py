@@ -125,6 +125,5 @@ def index_fields(
         tags.append(f"license:{fields.license}")
     tags += [f"dataset:{d}" for d in fields.datasets]
     tags += [f"base_model:{b}" for b in fields.base_models]
-    seen: set[str] = set()
-    fields.tags = [t for t in tags if t and not (t in seen or seen.add(t))][:200]
+    fields.tags = [t for t in dict.fromkeys(tags) if t][:200]
     return fields

@@ -260,7 +260,7 @@ def create_commit(
                 f"A commit has happened since. Please refresh and try again. (parent {request.parent_commit} is not "
                 f"the head {head} of {revision})"
             )
-        parent_commit = git.repo.get(head)
+        parent_commit = git.commit(head)
         tree = _apply(git, parent_commit.tree, request, sizes)
         message = request.summary.strip() or "Upload files with Hubstead"
         if request.description.strip():
@@ -271,7 +271,7 @@ def create_commit(
         if session.get(RepoLfsObject, (repo.pk, oid)) is None:
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
     if ref == "refs/heads/main":
-        reindex_repo(session, git, repo, git.repo.get(commit))
+        reindex_repo(session, git, repo, git.commit(commit))
     session.flush()
     return CommitResult(commit_oid=str(commit), branch=ref, parent=str(head))
 
@@ -310,7 +310,7 @@ def commit_files(
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
         head = git.branch_head(ref) or git.branch_head("refs/heads/main")
-        base = git.repo.get(head).tree if head is not None else None
+        base = git.commit(head).tree if head is not None else None
         editor = git.editor(base)
         for path, blob in files:
             editor.put_file(normalize_path_in_repo(path), blob)
@@ -321,6 +321,6 @@ def commit_files(
         if session.get(RepoLfsObject, (repo.pk, oid)) is None:
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
     if ref == "refs/heads/main":
-        reindex_repo(session, git, repo, git.repo.get(commit))
+        reindex_repo(session, git, repo, git.commit(commit))
     session.flush()
     return str(commit)

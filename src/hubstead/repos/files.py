@@ -87,11 +87,11 @@ def iter_entries(git: GitRepo, commit: pygit2.Commit, path: str, *, recursive: b
 def _names(git: GitRepo, tree: pygit2.Tree, prefix: str, recursive: bool) -> Iterator[TreeEntry]:
     # Sizes are not read here: pages read them only for the entries they return.
     for item in tree:
-        path = prefix + item.name
+        path = prefix + str(item.name)
         if item.filemode == TREE_MODE:
             yield TreeEntry(path=path, type="directory", oid=str(item.id))
             if recursive:
-                yield from _names(git, git.repo.get(item.id), path + "/", True)
+                yield from _names(git, git.tree(item.id), path + "/", True)
         else:
             yield TreeEntry(path=path, type="file", oid=str(item.id))
 

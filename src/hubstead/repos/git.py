@@ -74,20 +74,34 @@ class GitRepo:
             except (ValueError, pygit2.InvalidSpecError):
                 ref = None
             if ref is not None:
-                obj = ref.peel(pygit2.Commit)
-                return obj
+                return ref.peel(pygit2.Commit)
         if _HEX_RE.match(revision):
             try:
-                obj = self.repo.get(revision)
+                found = self.repo.get(revision)
             except (ValueError, KeyError, pygit2.GitError):
-                obj = None
-            if isinstance(obj, pygit2.Commit):
-                return obj
+                found = None
+            if isinstance(found, pygit2.Commit):
+                return found
         raise RevisionNotFoundError(f"Invalid rev id: {revision}")
 
     def branch_head(self, branch_ref: str) -> pygit2.Oid | None:
         ref = self.repo.references.get(branch_ref)
-        return ref.target if ref is not None else None
+        if ref is None:
+            return None
+        target = ref.target
+        return target if isinstance(target, pygit2.Oid) else None
+
+    def commit(self, oid: pygit2.Oid) -> pygit2.Commit:
+        found = self.repo.get(oid)
+        if not isinstance(found, pygit2.Commit):
+            raise RevisionNotFoundError(f"{oid} is not a commit")
+        return found
+
+    def tree(self, oid: pygit2.Oid) -> pygit2.Tree:
+        found = self.repo.get(oid)
+        if not isinstance(found, pygit2.Tree):
+            raise EntryNotFoundError(f"{oid} is not a folder")
+        return found
 
     def refs(self, prefix: str) -> list[tuple[str, pygit2.Commit]]:
         """References under ``prefix`` (e.g. ``refs/heads/``) with the commit each points to."""
@@ -132,17 +146,6 @@ class GitRepo:
             raise EntryNotFoundError("Not a file")
         return blob.data
 
-    def walk(self, tree: pygit2.Tree, prefix: str, *, recursive: bool) -> Iterator[TreeEntry]:
-        """Entries of ``tree`` in git order (folders' content right after the folder when recursive)."""
-        for item in tree:
-            path = f"{prefix}{item.name}" if prefix else item.name
-            if item.filemode == TREE_MODE:
-                yield TreeEntry(path=path, type="directory", oid=str(item.id))
-                if recursive:
-                    yield from self.walk(self.repo.get(item.id), path + "/", recursive=True)
-            elif item.filemode in (FILE_MODE, EXEC_MODE, pygit2.enums.FileMode.LINK):
-                yield TreeEntry(path=path, type="file", oid=str(item.id), size=self.blob_size(item.id))
-
     def history(self, start: pygit2.Commit) -> Iterator[pygit2.Commit]:
         """Commits reachable from ``start``, newest first."""
         walker = self.repo.walk(start.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
@@ -169,33 +172,6 @@ class GitRepo:
     def editor(self, base: pygit2.Tree | None) -> TreeEditor:
         return TreeEditor(self.repo, base)
 
-    def fsck(self) -> list[str]:
-        """Problems found walking every ref (missing objects, unreadable trees); empty when healthy."""
-        problems: list[str] = []
-        seen: set[pygit2.Oid] = set()
-        for name in self.repo.references:
-            try:
-                commit = self.repo.references[name].peel(pygit2.Commit)
-                for c in self.repo.walk(commit.id):
-                    self._check_tree(c.tree, seen, problems)
-            except (KeyError, pygit2.GitError, ValueError) as exc:
-                problems.append(f"{name}: {exc}")
-        return problems
-
-    def _check_tree(self, tree: pygit2.Tree, seen: set[pygit2.Oid], problems: list[str]) -> None:
-        if tree.id in seen:
-            return
-        seen.add(tree.id)
-        for item in tree:
-            if item.id in seen:
-                continue
-            if not self.repo.odb.exists(item.id):
-                problems.append(f"missing object {item.id}")
-            elif item.filemode == TREE_MODE:
-                self._check_tree(self.repo.get(item.id), seen, problems)
-            else:
-                seen.add(item.id)
-
 
 class _Dir:
     """A folder being edited: entries loaded from its base tree on first touch, written bottom-up."""
@@ -211,7 +187,7 @@ class _Dir:
 
     def load(self) -> dict[str, tuple[pygit2.Oid, int]]:
         if self.entries is None:
-            self.entries = {item.name: (item.id, item.filemode) for item in self.base} if self.base else {}
+            self.entries = {str(item.name): (item.id, item.filemode) for item in self.base} if self.base else {}
         return self.entries
 
     def child(self, name: str, *, create: bool) -> _Dir | None:
@@ -224,7 +200,9 @@ class _Dir:
                 return None
             child = _Dir(self.repo, None)
         elif existing[1] == TREE_MODE:
-            child = _Dir(self.repo, self.repo.get(existing[0]))
+            subtree = self.repo.get(existing[0])
+            assert isinstance(subtree, pygit2.Tree)
+            child = _Dir(self.repo, subtree)
         else:
             if not create:
                 return None

@@ -162,9 +162,10 @@ def safetensors_summary(hub: Hub, git: GitRepo, commit: pygit2.Commit) -> dict[s
     parameters: dict[str, int] = {}
     found = False
     for item in commit.tree:
-        if not item.name.endswith(".safetensors") or item.filemode == pygit2.enums.FileMode.TREE:
+        name = str(item.name)
+        if not name.endswith(".safetensors") or item.filemode == pygit2.enums.FileMode.TREE:
             continue
-        info = file_info(git, item.name, item.id)
+        info = file_info(git, name, item.id)
         header = _safetensors_header(hub, git, info)
         if header is None:
             continue

@@ -107,11 +107,11 @@ def super_squash(
         head = git.branch_head(ref)
         if head is None:
             raise RevisionNotFoundError(f"Branch {branch!r} not found")
-        tree = git.repo.get(head).tree.id
+        tree = git.commit(head).tree.id
         commit = git.write_commit(
             tree=tree, parents=[], author=author_for(hub, principal), message=(message or "Super-squash branch") + "\n"
         )
         git.update_ref(ref, commit, message="super-squash")
     if branch == "main":
-        reindex_repo(session, git, repo, git.repo.get(commit))
+        reindex_repo(session, git, repo, git.commit(commit))
     return str(commit)

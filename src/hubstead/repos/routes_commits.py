@@ -58,7 +58,7 @@ async def commit_route(request: Request) -> Response:
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"Commit body over {limit} bytes; upload large files through LFS")
     create_pr = parse_bool(request.query_params.get("create_pr"))
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=hub.settings.uploads_dir)
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=str(hub.settings.uploads_dir))
     try:
         received = 0
         async for chunk in request.stream():

@@ -24,6 +24,7 @@ from hubstead.repos.files import (
     parse_range,
     record_download,
 )
+from hubstead.repos.git import TreeEntry
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
 from hubstead.repos.service import check_file_access, open_git
 
@@ -127,7 +128,7 @@ def tree(request: Request, session: Session = Depends(get_session)) -> Response:
     offset = decode_cursor(request.query_params.get("cursor"))
     git = open_git(rr.hub, repo)
     commit = git.resolve(revision)
-    page = []
+    page: list[TreeEntry] = []
     more = False
     for index, entry in enumerate(iter_entries(git, commit, path, recursive=recursive)):
         if index < offset:

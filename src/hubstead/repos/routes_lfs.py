@@ -71,7 +71,7 @@ async def batch_route(request: Request) -> Response:
                 principal=rr.principal,
                 repo=repo,
                 operation=str(operation),
-                objects=payload.get("objects"),
+                objects=payload.get("objects") or [],
                 transfers=transfers if isinstance(transfers, list) else ["basic"],
                 base_url=base_url(request),
                 verify_url=verify_url,

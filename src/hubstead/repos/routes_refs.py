@@ -107,7 +107,8 @@ def list_commits(request: Request, session: Session = Depends(get_session)) -> R
     start = git.resolve("/".join(rr.tail) or "main")
     offset = decode_cursor(request.query_params.get("cursor"))
     page_size = positive_limit(request.query_params.get("limit"), maximum=1000) or COMMITS_PAGE
-    page, more = [], False
+    page: list[dict[str, Any]] = []
+    more = False
     for index, commit in enumerate(git.history(start)):
         if index < offset:
             continue

@@ -38,7 +38,7 @@ def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Comm
         repo_type=repo.repo_type,
         readme=readme,
         config_json=_small_blob(git, commit, "config.json") if repo.repo_type == "model" else None,
-        root_files=[entry.name for entry in commit.tree],
+        root_files=[str(entry.name) for entry in commit.tree],
     )
     repo.sha = str(commit.id)
     repo.last_modified = datetime.fromtimestamp(commit.commit_time, UTC)
@@ -69,6 +69,6 @@ def reconcile_all(hub: Hub) -> int:
                 log.error("repo %s/%s: cannot open its git directory: %s", repo.repo_type, repo.repo_id, exc)
                 continue
             if head is not None and str(head) != repo.sha:
-                reindex_repo(session, git, repo, git.repo.get(head))
+                reindex_repo(session, git, repo, git.commit(head))
                 refreshed += 1
     return refreshed

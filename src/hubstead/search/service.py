@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Exists, ScalarSelect, Select, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from hubstead.auth.models import Membership, Org
@@ -45,11 +46,11 @@ class ListQuery:
     offset: int = 0
 
 
-def _visible(principal: Principal) -> object:
+def _visible(principal: Principal) -> ColumnElement[bool]:
     if principal.user is None:
         return Repo.private == false()
     if principal.user.is_admin:
-        return True
+        return true()
     orgs = (
         select(Org.name_key)
         .join(Membership, Membership.org_id == Org.id)
@@ -62,11 +63,11 @@ def _visible(principal: Principal) -> object:
     )
 
 
-def _has_tag(tag: str) -> object:
+def _has_tag(tag: str) -> Exists:
     return select(RepoTag.repo_pk).where(RepoTag.repo_pk == Repo.pk, RepoTag.tag == tag).exists()
 
 
-def trending_expression() -> object:
+def trending_expression() -> ScalarSelect[int]:
     since = utcnow() - TRENDING_WINDOW
     return (
         select(func.count())
@@ -77,7 +78,7 @@ def trending_expression() -> object:
     )
 
 
-def build_query(query: ListQuery, principal: Principal) -> Select[tuple[Repo, int]]:
+def build_query(query: ListQuery, principal: Principal) -> Select[Repo, int]:
     trending = trending_expression().label("trending")
     stmt = select(Repo, trending).where(Repo.repo_type == query.repo_type, _visible(principal))
     for term in query.search:
@@ -99,7 +100,7 @@ def build_query(query: ListQuery, principal: Principal) -> Select[tuple[Repo, in
         stmt = stmt.where(_has_tag(language))
     if query.gated is not None:
         stmt = stmt.where(Repo.gated.is_not(None) if query.gated else Repo.gated.is_(None))
-    column = {
+    column: Any = {
         "downloads": Repo.downloads,
         "likes": Repo.likes,
         "lastModified": Repo.last_modified,
@@ -125,5 +126,5 @@ def list_repos(
 ) -> tuple[list[tuple[Repo, int]], bool]:
     """One page of repos matching ``query`` and whether more follow."""
     stmt = build_query(query, principal).offset(query.offset).limit(page_size + 1)
-    rows = [(repo, int(trend or 0)) for repo, trend in session.execute(stmt)]
+    rows = [(row[0], int(row[1] or 0)) for row in session.execute(stmt)]
     return rows[:page_size], len(rows) > page_size
