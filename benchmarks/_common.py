@@ -107,6 +107,66 @@ def machine_info() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem}, Linux {platform.release()}, Python {platform.python_version()}"
 
 
+# --- other load on the machine ------------------------------------------------------------------------
+
+
+class ForeignLoad:
+    """Samples, every ``interval`` s, the CPU used by processes that are not this benchmark's (not descendants of
+    this process, and not its PostgreSQL), so that a table can say how busy the machine was with other work."""
+
+    def __init__(self, interval: float = 2.0) -> None:
+        self.interval = interval
+        self.samples: list[float] = []
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _foreign_cpu(self) -> dict[int, float]:
+        import psutil
+
+        table: dict[int, tuple[int, str, float]] = {}
+        for proc in psutil.process_iter(["pid", "ppid", "cmdline", "cpu_times"]):
+            info = proc.info
+            if info["cpu_times"] is None:
+                continue
+            table[info["pid"]] = (info["ppid"] or 0, " ".join(info["cmdline"] or []),
+                                  info["cpu_times"].user + info["cpu_times"].system)
+        me = os.getpid()
+
+        def ours(pid: int) -> bool:
+            seen = 0
+            while pid and pid in table and seen < 64:
+                ppid, cmdline, _ = table[pid]
+                # this process and its children; our PostgreSQL (daemonized by pg_ctl) and its backends
+                if pid == me or "hubstead-bench-" in cmdline or "hubstead-src-" in cmdline:
+                    return True
+                pid, seen = ppid, seen + 1
+            return False
+
+        return {pid: cpu for pid, (_, _, cpu) in table.items() if not ours(pid)}
+
+    def _loop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._last = self._foreign_cpu()
+            while not self._stop.wait(self.interval):
+                now = self._foreign_cpu()
+                used = sum(max(0.0, cpu - self._last.get(pid, cpu)) for pid, cpu in now.items())
+                self.samples.append(used / self.interval)
+                self._last = now
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "other processes: not measured"
+        mean = sum(self.samples) / len(self.samples)
+        busy = sum(1 for s in self.samples if s > 0.25) / len(self.samples)
+        return (f"other processes on the machine used {mean:.2f} cores on average (max {max(self.samples):.2f}; "
+                f"over 0.25 cores {100 * busy:.0f}% of the time)")
+
+
+FOREIGN: ForeignLoad | None = None
+
+
 # --- which hubstead is measured --------------------------------------------------------------------------
 
 _CODE_NOTE = ""
@@ -123,8 +183,10 @@ def add_common_args(parser) -> None:  # type: ignore[no-untyped-def]
 
 
 def pin_source(rev: str | None) -> str:
-    """Choose the hubstead code to measure (before anything imports it); returns a line describing it."""
-    global _CODE_NOTE
+    """Choose the hubstead code to measure (before anything imports it); returns a line describing it.
+    Also starts watching the machine for other load."""
+    global _CODE_NOTE, FOREIGN
+    FOREIGN = FOREIGN or ForeignLoad()
     if rev:
         sha = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=REPO_ROOT, check=True,
                              capture_output=True, text=True).stdout.strip()
@@ -624,6 +686,8 @@ def print_report(title: str, rows: list[Row], notes: list[str] | None = None, ar
     print(f"_{stamp}; {machine_info()}; {_CODE_NOTE or 'hubstead: working tree'}_")
     if args is not None:
         print(f"_flags: {' '.join(sys.argv[1:]) or '(defaults)'}_")
+    if FOREIGN is not None:
+        print(f"_{FOREIGN.summary()}_")
     print(
         "_ratio = speed relative to the baseline of the same row (hubstead/baseline for rates, baseline/hubstead "
         "for times): 1.0 = parity, higher = better; rows marked x are plain hubstead/baseline multiples._"

@@ -68,6 +68,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     from hubstead.repos.routes_unbuilt import router as unbuilt_router
     from hubstead.search.index import reconcile_all
     from hubstead.search.routes import router as search_router
+    from hubstead.xet.routes import router as xet_router
 
     hub = hub or Hub.from_settings(settings)
     refreshed = reconcile_all(hub)
@@ -101,7 +102,16 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     # Order matters: specific API routes before the catch-all file routes.
-    routers = (auth_router, search_router, repos_router, refs_router, commits_router, lfs_router, files_router)
+    routers = (
+        auth_router,
+        search_router,
+        xet_router,
+        repos_router,
+        refs_router,
+        commits_router,
+        lfs_router,
+        files_router,
+    )
     for router in routers:
         app.include_router(router)
     app.include_router(unbuilt_router)  # last: it catches the repo sub-paths nothing else answered

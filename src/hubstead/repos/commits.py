@@ -33,6 +33,7 @@ from hubstead.repos.git import Author, GitRepo
 from hubstead.repos.lfs import LfsPointer
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.objects import object_size
 from hubstead.repos.packs import BlobSink
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
 from hubstead.repos.service import author_for, git_dir, open_git
@@ -204,7 +205,7 @@ def _lfs_sizes(hub: Hub, session: Session, principal: Principal, repo: Repo, req
     for op in request.operations:
         if not isinstance(op, AddLfsFile) or op.oid in sizes:
             continue
-        stored = hub.blobs.size(op.oid)
+        stored = object_size(hub, session, op.oid)
         if stored is None:
             raise LfsObjectMissingError(
                 f"LFS object {op.oid} for {op.path!r} was never uploaded; upload it through the LFS batch API first"

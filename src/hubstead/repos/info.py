@@ -110,7 +110,7 @@ def base_fields(repo: Repo, *, trending_score: int = 0) -> dict[str, Any]:
         "createdAt": iso(repo.created_at),
         "lastModified": iso(repo.last_modified),
         "sha": repo.sha,
-        "xetEnabled": False,
+        "xetEnabled": True,
     }
     if repo.card_data is not None:
         out["cardData"] = repo.card_data

@@ -6,11 +6,11 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import get_session, parse_bool
+from hubstead.api.deps import base_url, get_session, parse_bool
 from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
 from hubstead.repos.access import api_repo_request, file_repo_request, redirect_if_moved
@@ -25,16 +25,14 @@ from hubstead.repos.files import (
     record_download,
 )
 from hubstead.repos.git import TreeEntry
+from hubstead.repos.objects import object_response
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
 from hubstead.repos.service import check_file_access, open_git
+from hubstead.xet.service import xet_backed, xet_hashes
 
 router = APIRouter()
 TREE_PAGE = 1000
 TREE_PAGE_EXPANDED = 50
-
-
-class LargeFileResponse(FileResponse):
-    chunk_size = 4 * 1024 * 1024
 
 
 def _content_disposition(path: str) -> str:
@@ -82,10 +80,16 @@ def resolve(request: Request, session: Session = Depends(get_session)) -> Respon
         if rr.hub.downloads.counts(key, request.method):
             record_download(session, repo)
     if info.lfs:
-        local = rr.hub.blobs.local_path(info.lfs.oid)
-        if local is None:
-            raise _with_headers(EntryNotFoundError(f"The LFS object of {path} is missing from storage"), commit_headers)
-        return LargeFileResponse(local, headers=headers, media_type="application/octet-stream")
+        backed = xet_backed(session, info.lfs.oid)
+        if backed is not None:
+            # Clients with hf_xet download through the CAS; the others get the bytes from us below.
+            headers["X-Xet-Hash"] = backed.file_hash
+            read_token = f"{base_url(request)}/api/{repo.repo_type}s/{repo.repo_id}/xet-read-token/{commit.id}"
+            headers["Link"] = f'<{read_token}>; rel="xet-auth"'
+        try:
+            return object_response(rr.hub, session, request, info.lfs.oid, headers, backed)
+        except HubError as exc:
+            raise _with_headers(exc, commit_headers) from None
     data = git.read_blob(commit.tree[path].id)
     return _bytes_response(request, data, headers)
 
@@ -138,7 +142,7 @@ def tree(request: Request, session: Session = Depends(get_session)) -> Response:
             break
         page.append(entry)
     commits = last_commits(git, commit, [e.path for e in page]) if expand else None
-    body = [entry_json(git, entry, commits) for entry in page]
+    body = with_xet_hashes(session, [entry_json(git, entry, commits) for entry in page])
     headers = {"X-Repo-Commit": str(commit.id)}
     if more:
         headers["Link"] = next_page_link(request, offset + len(page))
@@ -176,6 +180,15 @@ async def _read_paths_body(request: Request) -> tuple[list[str], bool]:
     return paths, parse_bool(expand if isinstance(expand, str | bool) else None)
 
 
+def with_xet_hashes(session: Session, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``xetHash`` to entries stored in Xet, so hf_xet clients fetch them from the CAS."""
+    hashes = xet_hashes(session, [e["lfs"]["oid"] for e in entries if "lfs" in e])
+    for entry in entries:
+        if "lfs" in entry and entry["lfs"]["oid"] in hashes:
+            entry["xetHash"] = hashes[entry["lfs"]["oid"]]
+    return entries
+
+
 def _paths_info(request: Request, session: Session, paths: list[str], expand: bool) -> Response:
     rr = api_repo_request(request, session)
     repo = rr.readable()
@@ -192,4 +205,5 @@ def _paths_info(request: Request, session: Session, paths: list[str], expand: bo
         if entry is not None:
             entries.append(entry)
     commits = last_commits(git, commit, [e.path for e in entries]) if expand else None
-    return JSONResponse([entry_json(git, e, commits) for e in entries], headers={"X-Repo-Commit": str(commit.id)})
+    body = with_xet_hashes(session, [entry_json(git, e, commits) for e in entries])
+    return JSONResponse(body, headers={"X-Repo-Commit": str(commit.id)})

@@ -7,13 +7,14 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub, get_principal, raw_segments
-from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError
+from hubstead.errors import BadRequestError, ForbiddenError
 from hubstead.repos import uploads
 from hubstead.repos.access import PLURALS, RepoRequest
+from hubstead.repos.objects import object_response
 from hubstead.repos.service import get_readable_repo, get_writable_repo
 
 router = APIRouter()
@@ -163,10 +164,9 @@ async def complete_upload(repo_pk: int, oid: str, request: Request) -> Response:
     return JSONResponse({"success": True})
 
 
-@router.get("/api/lfs/download/{repo_pk}/{oid}")
+@router.api_route("/api/lfs/download/{repo_pk}/{oid}", methods=["GET", "HEAD"])
 def download_object(repo_pk: int, oid: str, request: Request) -> Response:
     _grant(request, "download", repo_pk, oid)
-    path = get_hub(request).blobs.local_path(oid)
-    if path is None:
-        raise NotFoundError("Object not found")
-    return FileResponse(path, media_type="application/octet-stream")
+    hub = get_hub(request)
+    with hub.db.session() as session:
+        return object_response(hub, session, request, oid, {})

@@ -9,8 +9,6 @@ from hubstead.errors import NotFoundError, NotImplementedYetError
 router = APIRouter()
 
 _UNBUILT = {
-    "xet-write-token": "Xet storage is not served by this Hubstead yet; set HF_HUB_DISABLE_XET=1 on the client",
-    "xet-read-token": "Xet storage is not served by this Hubstead yet; set HF_HUB_DISABLE_XET=1 on the client",
     "discussions": "Discussions and pull requests are not available on this Hubstead yet",
     "lfs-files": "Listing and deleting LFS files is not available on this Hubstead yet",
 }

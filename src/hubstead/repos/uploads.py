@@ -27,6 +27,7 @@ from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, ForbiddenError, LfsVerificationError, NotFoundError
 from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.objects import object_size
 from hubstead.repos.service import can_read
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -107,7 +108,7 @@ def batch(
     for obj in objects:
         oid, size = _validate_object(obj)
         grant = UploadGrant(repo_pk=repo.pk, oid=oid, size=size, expires=expires)
-        stored = hub.blobs.size(oid)
+        stored = object_size(hub, session, oid)
         if operation == "download":
             if stored is None or session.get(RepoLfsObject, (repo.pk, oid)) is None:
                 answers.append({"oid": oid, "size": size, "error": {"code": 404, "message": "Object does not exist"}})
@@ -263,7 +264,7 @@ def complete_multipart(hub: Hub, session: Session, grant: UploadGrant, payload: 
 def verify(hub: Hub, session: Session, *, repo: Repo, payload: Any) -> None:
     """The batch API's verify action: the object must be stored with the announced size."""
     oid, size = _validate_object(payload)
-    stored = hub.blobs.size(oid)
+    stored = object_size(hub, session, oid)
     if stored is None:
         raise NotFoundError(f"LFS object {oid} was not uploaded")
     if stored != size:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Exists, ScalarSelect, Select, false, func, or_, select, true
 from sqlalchemy.orm import Session

@@ -1,0 +1,146 @@
+"""Xet over HTTP: the hub's token endpoints, and the CAS service (under ``/xet-cas``) ``hf_xet`` talks to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from hubstead.api.deps import base_url, get_hub
+from hubstead.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+from hubstead.repos.access import api_repo_request
+from hubstead.repos.service import check_file_access, get_readable_repo, require_write
+from hubstead.xet import service, tokens
+from hubstead.xet.formats import MAX_XORB_BYTES
+
+router = APIRouter()
+CAS_PREFIX = "/xet-cas"
+MAX_SHARD_BYTES = 256 * 1024 * 1024
+
+
+def cas_url(request: Request) -> str:
+    return base_url(request) + CAS_PREFIX
+
+
+@router.get("/api/{plural:repotype}/{ns}/{name}/xet-read-token/{rest:path}")
+@router.get("/api/{plural:repotype}/{ns}/{name}/xet-write-token/{rest:path}")
+@router.get("/api/{plural:repotype}/{ns}/{name}/xet-write-token")
+def token(request: Request) -> Response:
+    """A CAS token for this repo, in the headers (read by huggingface_hub) and the body (read by hf_xet)."""
+    hub = get_hub(request)
+    write = "/xet-write-token" in request.url.path
+    with hub.db.session() as session:
+        rr = api_repo_request(request, session)
+        repo = get_readable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+        if write:
+            require_write(session, rr.principal, repo.namespace)
+        else:
+            check_file_access(session, rr.principal, repo)
+        user_id = rr.principal.user.id if rr.principal.user else None
+        access, expires = tokens.issue(
+            hub.settings.secret_key, repo_pk=repo.pk, user_id=user_id, mode="write" if write else "read"
+        )
+    url = cas_url(request)
+    headers = {"X-Xet-Cas-Url": url, "X-Xet-Access-Token": access, "X-Xet-Token-Expiration": str(expires)}
+    return JSONResponse({"casUrl": url, "exp": expires, "accessToken": access}, headers=headers)
+
+
+def _grant(request: Request) -> tokens.CasGrant:
+    return tokens.verify(get_hub(request).settings.secret_key, request.headers.get("authorization"))
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"Body over {limit} bytes")
+    parts, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLargeError(f"Body over {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+@router.post(CAS_PREFIX + "/v1/xorb-grants/{prefix}/{xorb_hash}")
+def xorb_grant(prefix: str, xorb_hash: str) -> Response:
+    """Pre-signed direct uploads are not offered: a 404 sends the client to ``POST /v1/xorbs``."""
+    return JSONResponse({"error": "Upload xorbs directly"}, status_code=404)
+
+
+@router.post(CAS_PREFIX + "/v1/xorbs/{prefix}/{xorb_hash}")
+async def upload_xorb(prefix: str, xorb_hash: str, request: Request) -> dict[str, Any]:
+    grant = _grant(request)
+    grant.require_write()
+    body = await _body(request, MAX_XORB_BYTES)
+    hub = get_hub(request)
+
+    def work() -> bool:
+        with hub.db.session() as session:
+            return service.upload_xorb(hub, session, grant, xorb_hash, body)
+
+    return {"was_inserted": await run_in_threadpool(work)}
+
+
+@router.post(CAS_PREFIX + "/v2/shards")
+def shards_v2() -> Response:
+    return JSONResponse({"error": "Use /v1/shards"}, status_code=404)
+
+
+@router.post(CAS_PREFIX + "/v1/shards")
+async def upload_shard(request: Request) -> dict[str, Any]:
+    grant = _grant(request)
+    grant.require_write()
+    body = await _body(request, MAX_SHARD_BYTES)
+    hub = get_hub(request)
+
+    def work() -> int:
+        with hub.db.session() as session:
+            return service.register_shard(hub, session, grant, body)
+
+    new_files = await run_in_threadpool(work)
+    return {"result": 1 if new_files else 0}
+
+
+@router.get(CAS_PREFIX + "/v1/chunks/{prefix}/{chunk_hash}")
+def dedup(prefix: str, chunk_hash: str, request: Request) -> Response:
+    grant = _grant(request)
+    hub = get_hub(request)
+    with hub.db.session() as session:
+        shard = service.dedup_query(hub, session, grant, chunk_hash)
+    return Response(shard, media_type="application/octet-stream")
+
+
+@router.get(CAS_PREFIX + "/v2/reconstructions/{file_hash}")
+def reconstruction_v2(file_hash: str) -> Response:
+    return JSONResponse({"error": "Use /v1/reconstructions"}, status_code=404)
+
+
+@router.get(CAS_PREFIX + "/v1/reconstructions/{file_hash}")
+def reconstruction(file_hash: str, request: Request) -> dict[str, Any]:
+    grant = _grant(request)
+    hub = get_hub(request)
+    with hub.db.session() as session:
+        return service.reconstruction(hub, session, grant, file_hash, request.headers.get("range"), cas_url(request))
+
+
+@router.get(CAS_PREFIX + "/xorb-data/{xorb_hash}")
+def xorb_data(xorb_hash: str, request: Request) -> Response:
+    """Bytes of a stored xorb, by a URL signed in a reconstruction answer (the client sends no token)."""
+    hub = get_hub(request)
+    try:
+        expires = int(request.query_params.get("exp", "0"))
+    except ValueError as exc:
+        raise BadRequestError("Invalid exp") from exc
+    tokens.check_fetch(hub.settings.secret_key, xorb_hash, expires, request.query_params.get("sig", ""))
+    path = service.xorb_store(hub).body_path(xorb_hash)
+    if path is None:
+        raise NotFoundError("Xorb not found")
+    return FileResponse(path, media_type="application/octet-stream")
+
+
+@router.post(CAS_PREFIX + "/v1/telemetry")
+def telemetry() -> dict[str, Any]:
+    return {}

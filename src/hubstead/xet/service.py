@@ -1,0 +1,319 @@
+"""The CAS: store verified xorbs, register shards as files, answer dedup queries and reconstructions,
+and stream a Xet file's bytes for plain HTTP downloads.
+
+Access follows repos: a CAS token names one repo. A xorb is served, or may be referenced by a new shard,
+only if some repo the caller can read holds it; a file is reconstructed only for a token whose repo
+references the file's sha256. So a private repo's chunks never reach a token without access to it, even
+when another repo holds the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hubstead.auth.models import User
+from hubstead.auth.service import Principal
+from hubstead.context import Hub
+from hubstead.errors import BadRequestError, EntryNotFoundError, HubError, NotFoundError
+from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.service import can_read
+from hubstead.xet import tokens
+from hubstead.xet.formats import (
+    Chunk,
+    XetFormatError,
+    build_dedup_shard,
+    decode_chunk,
+    iter_records,
+    parse_shard,
+    parse_xorb,
+)
+from hubstead.xet.hashing import file_hash, from_hex, is_dedup_eligible, merkle_root, range_hash, to_hex
+from hubstead.xet.models import XetDedupChunk, XetFile, XetXorbRepo
+from hubstead.xet.store import XorbStore
+
+DEDUP_SHARD_TTL = 7 * 24 * 3600
+FETCH_URL_TTL = 3600
+
+
+class RangeNotSatisfiable(HubError):
+    status_code = 416
+
+
+def xorb_store(hub: Hub) -> XorbStore:
+    return XorbStore(hub.settings.data_dir / "xet")
+
+
+def _principal(session: Session, grant: tokens.CasGrant) -> Principal:
+    user = session.get(User, grant.user_id) if grant.user_id is not None else None
+    return Principal(user=user, token_role=grant.mode)
+
+
+def xorb_visible(session: Session, grant: tokens.CasGrant, xorb_hex: str) -> bool:
+    """Whether the token's repo, or any repo its user can read, holds this xorb."""
+    holders = session.scalars(select(XetXorbRepo.repo_pk).where(XetXorbRepo.xorb_hash == xorb_hex)).all()
+    if grant.repo_pk in holders:
+        return True
+    principal = _principal(session, grant)
+    return any((repo := session.get(Repo, pk)) is not None and can_read(session, principal, repo) for pk in holders)
+
+
+def _hold(session: Session, repo_pk: int, xorb_hex: str) -> None:
+    if session.get(XetXorbRepo, (xorb_hex, repo_pk)) is None:
+        session.add(XetXorbRepo(xorb_hash=xorb_hex, repo_pk=repo_pk))
+
+
+def upload_xorb(hub: Hub, session: Session, grant: tokens.CasGrant, xorb_hex: str, body: bytes) -> bool:
+    """Verify a xorb against its hash and store it. Returns False when it was already stored.
+
+    Raises:
+        XetFormatError: the body does not parse, or its chunks do not hash to ``xorb_hex``.
+    """
+    grant.require_write()
+    store = xorb_store(hub)
+    try:
+        from_hex(xorb_hex)
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from exc
+    if store.exists(xorb_hex):
+        _hold(session, grant.repo_pk, xorb_hex)
+        return False
+    chunks = parse_xorb(body)
+    computed = to_hex(merkle_root([(c.hash, c.size) for c in chunks]))
+    if computed != xorb_hex:
+        raise XetFormatError(f"Xorb content hashes to {computed}, not {xorb_hex}")
+    store.put(xorb_hex, body, chunks)
+    _hold(session, grant.repo_pk, xorb_hex)
+    for chunk in chunks:
+        if is_dedup_eligible(chunk.hash):
+            _index_chunk(session, to_hex(chunk.hash), xorb_hex)
+    return True
+
+
+def _index_chunk(session: Session, chunk_hex: str, xorb_hex: str) -> None:
+    if session.get(XetDedupChunk, chunk_hex) is None:
+        session.add(XetDedupChunk(chunk_hash=chunk_hex, xorb_hash=xorb_hex))
+
+
+def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: bytes) -> int:
+    """Check an uploaded shard and record its files. Returns how many files were new.
+
+    Every xorb it names must be stored and visible to the caller, every segment must lie inside its xorb
+    with the right size and verification hash, each file hash must match its chunks, and the file's bytes
+    must hash to the sha256 the shard claims (the commit will name the file by it).
+    """
+    grant.require_write()
+    store = xorb_store(hub)
+    shard = parse_shard(body)
+    chunk_lists: dict[str, list[Chunk]] = {}
+
+    def chunks_of(xorb_hex: str) -> list[Chunk]:
+        if xorb_hex not in chunk_lists:
+            if not store.exists(xorb_hex):
+                raise XetFormatError(f"Shard references xorb {xorb_hex}, which was never uploaded")
+            if not xorb_visible(session, grant, xorb_hex):
+                raise XetFormatError(f"Shard references xorb {xorb_hex}, which this token cannot read")
+            chunk_lists[xorb_hex] = store.chunks(xorb_hex)
+        return chunk_lists[xorb_hex]
+
+    for listed in shard.xorbs:
+        xorb_hex = to_hex(listed.xorb)
+        stored = chunks_of(xorb_hex)
+        if [(raw, size) for raw, _, size in listed.chunks] != [(c.hash, c.size) for c in stored]:
+            raise XetFormatError(f"Shard's chunk list for xorb {xorb_hex} does not match the uploaded xorb")
+    new_files = 0
+    for entry in shard.files:
+        file_hex = to_hex(entry.file_hash)
+        all_chunks: list[tuple[bytes, int]] = []
+        segments: list[list[Any]] = []
+        for segment in entry.segments:
+            xorb_hex = to_hex(segment.xorb)
+            stored = chunks_of(xorb_hex)
+            if not 0 <= segment.chunk_start < segment.chunk_end <= len(stored):
+                raise XetFormatError(
+                    f"Segment chunks {segment.chunk_start}..{segment.chunk_end} outside xorb {xorb_hex}"
+                )
+            picked = stored[segment.chunk_start : segment.chunk_end]
+            if sum(c.size for c in picked) != segment.unpacked:
+                raise XetFormatError(
+                    f"Segment of file {file_hex} announces {segment.unpacked} bytes, its chunks differ"
+                )
+            if segment.verification is not None and segment.verification != range_hash([c.hash for c in picked]):
+                raise XetFormatError(f"Verification hash of a segment of file {file_hex} does not match")
+            all_chunks += [(c.hash, c.size) for c in picked]
+            segments.append([xorb_hex, segment.chunk_start, segment.chunk_end, segment.unpacked])
+        if to_hex(file_hash(all_chunks)) != file_hex:
+            raise XetFormatError(f"File hash {file_hex} does not match its chunks")
+        if entry.sha256 is None:
+            raise XetFormatError(f"File {file_hex} has no sha256 metadata; the hub names files by sha256")
+        size = sum(size for _, size in all_chunks)
+        for xorb_hex, *_ in segments:
+            _hold(session, grant.repo_pk, str(xorb_hex))
+        if all_chunks:
+            _index_chunk(session, to_hex(all_chunks[0][0]), str(segments[0][0]))
+        if session.get(XetFile, file_hex) is None:
+            actual = _sha256_of(store, segments)
+            if actual != entry.sha256:
+                raise XetFormatError(f"File {file_hex} reconstructs to sha256 {actual}, not {entry.sha256}")
+            session.add(XetFile(file_hash=file_hex, sha256=actual, size=size, segments=segments))
+            new_files += 1
+        if session.get(RepoLfsObject, (grant.repo_pk, entry.sha256)) is None:
+            session.add(RepoLfsObject(repo_pk=grant.repo_pk, oid=entry.sha256, size=size))
+        session.flush()
+    return new_files
+
+
+def _sha256_of(store: XorbStore, segments: list[list[Any]]) -> str:
+    digest = hashlib.sha256()
+    for piece in iter_segments(store, segments, 0, sum(int(s[3]) for s in segments)):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
+def iter_segments(store: XorbStore, segments: list[list[Any]], start: int, end: int) -> Iterator[bytes]:
+    """Bytes ``start`` to ``end`` (exclusive) of a file made of ``segments``, decoded chunk by chunk."""
+    position = 0
+    for xorb_hex, chunk_start, chunk_end, unpacked in segments:
+        if position + unpacked <= start:
+            position += unpacked
+            continue
+        if position >= end:
+            return
+        chunks = store.chunks(xorb_hex)[chunk_start:chunk_end]
+        # Read only the chunks that overlap [start, end).
+        first = last = None
+        offset = position
+        for index, chunk in enumerate(chunks):
+            if offset + chunk.size > start and offset < end:
+                if first is None:
+                    first = (index, offset)
+                last = index
+            offset += chunk.size
+        if first is not None and last is not None:
+            body = store.read(xorb_hex, chunks[first[0]].byte_start, chunks[last].byte_end)
+            offset = first[1]
+            for _, scheme, payload, size in iter_records(body, 0, len(body)):
+                data = decode_chunk(scheme, payload, size)
+                lo, hi = max(start - offset, 0), min(end - offset, size)
+                if hi > lo:
+                    yield data[lo:hi]
+                offset += size
+        position += unpacked
+
+
+def xet_hashes(session: Session, sha256s: list[str]) -> dict[str, str]:
+    """sha256 → Xet file hash for those of ``sha256s`` stored in Xet (one query)."""
+    if not sha256s:
+        return {}
+    rows = session.execute(select(XetFile.sha256, XetFile.file_hash).where(XetFile.sha256.in_(set(sha256s))))
+    return {sha: file_hex for sha, file_hex in rows}
+
+
+def file_for_sha256(session: Session, sha256: str) -> XetFile | None:
+    return session.scalars(select(XetFile).where(XetFile.sha256 == sha256).limit(1)).first()
+
+
+def _readable_file(session: Session, grant: tokens.CasGrant, file_hex: str) -> XetFile:
+    record = session.get(XetFile, file_hex)
+    if record is None or session.get(RepoLfsObject, (grant.repo_pk, record.sha256)) is None:
+        raise EntryNotFoundError(f"File {file_hex} not found")
+    return record
+
+
+def reconstruction(
+    hub: Hub, session: Session, grant: tokens.CasGrant, file_hex: str, range_header: str | None, cas_url: str
+) -> dict[str, Any]:
+    """The v1 reconstruction answer for bytes of ``file_hex``: terms (xorb chunk ranges) and signed fetch URLs."""
+    record = _readable_file(session, grant, file_hex)
+    size = record.size
+    start, end = 0, size
+    if range_header:
+        spec = range_header.strip().removeprefix("bytes=")
+        first, _, last = spec.partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise BadRequestError(f"Invalid Range {range_header!r}")
+        start = int(first)
+        end = min(int(last) + 1, size) if last else size
+        if start >= size and size > 0:
+            raise RangeNotSatisfiable("Range starts past the end of the file")
+    store = xorb_store(hub)
+    terms: list[dict[str, Any]] = []
+    fetch: dict[str, list[dict[str, Any]]] = {}
+    offset_into_first: int | None = None
+    position = 0
+    expires = int(time.time()) + FETCH_URL_TTL
+    for xorb_hex, chunk_start, chunk_end, unpacked in record.segments:
+        if position + int(unpacked) <= start or position >= end:
+            position += int(unpacked)
+            continue
+        chunks = store.chunks(str(xorb_hex))
+        kept: list[int] = []
+        offset = position
+        for index in range(int(chunk_start), int(chunk_end)):
+            size_k = chunks[index].size
+            if offset + size_k > start and offset < end:
+                if not kept and offset_into_first is None:
+                    offset_into_first = start - offset
+                kept.append(index)
+            offset += size_k
+        position += int(unpacked)
+        c0, c1 = kept[0], kept[-1] + 1
+        terms.append(
+            {
+                "hash": xorb_hex,
+                "unpacked_length": sum(chunks[i].size for i in range(c0, c1)),
+                "range": {"start": c0, "end": c1},
+            }
+        )
+        signature = tokens.sign_fetch(hub.settings.secret_key, str(xorb_hex), expires)
+        url = f"{cas_url}/xorb-data/{xorb_hex}?exp={expires}&sig={signature}"
+        ranges = fetch.setdefault(str(xorb_hex), [])
+        byte_start, byte_end = chunks[c0].byte_start, chunks[c1 - 1].byte_end - 1
+        if ranges and ranges[-1]["range"]["end"] >= c0 and ranges[-1]["range"]["start"] <= c0:
+            merged = ranges[-1]
+            merged["range"]["end"] = max(merged["range"]["end"], c1)
+            merged["url_range"]["end"] = max(merged["url_range"]["end"], byte_end)
+        else:
+            ranges.append(
+                {"range": {"start": c0, "end": c1}, "url": url, "url_range": {"start": byte_start, "end": byte_end}}
+            )
+    return {"offset_into_first_range": offset_into_first or 0, "terms": terms, "fetch_info": fetch}
+
+
+def dedup_query(hub: Hub, session: Session, grant: tokens.CasGrant, chunk_hex: str) -> bytes:
+    """A shard describing the xorb that holds ``chunk_hex``, if the caller may read it. Raises NotFoundError."""
+    entry = session.get(XetDedupChunk, chunk_hex)
+    if entry is None or not xorb_visible(session, grant, entry.xorb_hash):
+        raise NotFoundError("Chunk not known")
+    chunks = xorb_store(hub).chunks(entry.xorb_hash)
+    return build_dedup_shard(
+        [(from_hex(entry.xorb_hash), [(c.hash, c.size) for c in chunks])], os.urandom(32), DEDUP_SHARD_TTL
+    )
+
+
+@dataclass(frozen=True)
+class XetBacked:
+    """What the hub needs to serve an LFS file that lives in Xet."""
+
+    file_hash: str
+    size: int
+    segments: list[list[Any]]
+
+
+def xet_backed(session: Session, sha256: str) -> XetBacked | None:
+    record = file_for_sha256(session, sha256)
+    if record is None:
+        return None
+    return XetBacked(file_hash=record.file_hash, size=record.size, segments=record.segments)
+
+
+def stream_file(hub: Hub, backed: XetBacked, start: int, end: int) -> Iterator[bytes]:
+    """Bytes ``start``..``end`` inclusive of a Xet file, reconstructed on the fly."""
+    yield from iter_segments(xorb_store(hub), backed.segments, start, end + 1)

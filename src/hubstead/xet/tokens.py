@@ -1,0 +1,72 @@
+"""Short-lived CAS access tokens, scoped to one repo and to reading or writing, signed with the hub's secret.
+
+Stateless: ``xet1.<payload>.<hmac>`` where the payload names the repo, the user and the mode and carries an
+expiry, so the CAS checks a token without a database lookup and a token cannot be stretched to another
+repo or from read to write.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+from hubstead.errors import ForbiddenError, UnauthorizedError
+
+TOKEN_TTL_SECONDS = 3600
+_PREFIX = "xet1"
+
+
+@dataclass(frozen=True)
+class CasGrant:
+    repo_pk: int
+    user_id: int | None
+    mode: str  # "read" or "write"
+    expires: int
+
+    def require_write(self) -> None:
+        if self.mode != "write":
+            raise ForbiddenError("This Xet token is read-only")
+
+
+def _sign(secret: str, payload: str) -> str:
+    return hmac.new(secret.encode(), f"xet-cas:{payload}".encode(), hashlib.sha256).hexdigest()
+
+
+def issue(secret: str, *, repo_pk: int, user_id: int | None, mode: str, now: float | None = None) -> tuple[str, int]:
+    expires = int(now if now is not None else time.time()) + TOKEN_TTL_SECONDS
+    body = json.dumps({"r": repo_pk, "u": user_id, "m": mode, "e": expires}, separators=(",", ":"))
+    payload = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+    return f"{_PREFIX}.{payload}.{_sign(secret, payload)}", expires
+
+
+def verify(secret: str, authorization: str | None, *, now: float | None = None) -> CasGrant:
+    """The grant behind an ``Authorization: Bearer`` CAS token. Raises UnauthorizedError if forged or expired."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise UnauthorizedError("A Xet access token is required")
+    parts = authorization[7:].strip().split(".")
+    if len(parts) != 3 or parts[0] != _PREFIX or not hmac.compare_digest(_sign(secret, parts[1]), parts[2]):
+        raise UnauthorizedError("Invalid Xet access token")
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded))
+        grant = CasGrant(repo_pk=int(data["r"]), user_id=data["u"], mode=str(data["m"]), expires=int(data["e"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UnauthorizedError("Invalid Xet access token") from exc
+    if grant.expires < (now if now is not None else time.time()):
+        raise UnauthorizedError("Expired Xet access token; ask the hub for a new one")
+    return grant
+
+
+def sign_fetch(secret: str, xorb_hex: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"xet-fetch:{xorb_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_fetch(secret: str, xorb_hex: str, expires: int, signature: str) -> None:
+    if not hmac.compare_digest(sign_fetch(secret, xorb_hex, expires), signature):
+        raise ForbiddenError("Invalid xorb URL signature")
+    if expires < time.time():
+        raise ForbiddenError("This xorb URL has expired")
