@@ -4,4 +4,5 @@
 def load_all_models() -> None:
     from hubstead.auth import models as _auth  # noqa: F401
     from hubstead.repos import models as _repos  # noqa: F401
+    from hubstead.web import models as _web  # noqa: F401
     from hubstead.xet import models as _xet  # noqa: F401

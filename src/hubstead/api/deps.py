@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import unquote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.convertors import Convertor, register_url_convertor
 
@@ -83,3 +83,8 @@ class RepoTypePluralConvertor(Convertor[str]):
 
 
 register_url_convertor("repotype", RepoTypePluralConvertor())
+
+
+# The session commits when the handler returns, before the answer is sent: a client that sends its next
+# request as soon as it has the answer must see what this one wrote.
+SessionDep = Depends(get_session, scope="function")

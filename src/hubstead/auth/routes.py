@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
-from hubstead.api.deps import get_principal, get_session
+from hubstead.api.deps import SessionDep, get_principal
 from hubstead.api.serialize import iso
 from hubstead.auth.service import user_orgs
 from hubstead.errors import UnauthorizedError
@@ -17,7 +17,7 @@ router = APIRouter()
 
 
 @router.get("/api/whoami-v2")
-def whoami(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+def whoami(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     """The caller's account, orgs and token role (``huggingface_hub.whoami``)."""
     principal = get_principal(request, session)
     user = principal.user

@@ -11,14 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pygit2
-from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from hubstead.api.serialize import from_timestamp, iso
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
 from hubstead.repos.git import TREE_MODE, GitRepo, TreeEntry
 from hubstead.repos.lfs import MAX_POINTER_SIZE, LfsPointer, parse_pointer
-from hubstead.repos.models import Repo
 
 
 @dataclass(frozen=True)
@@ -202,11 +199,3 @@ class DownloadDeduplicator:
             while len(self._last) > self.max_entries:
                 self._last.popitem(last=False)
             return not paired
-
-
-def record_download(session: Session, repo: Repo) -> None:
-    session.execute(
-        update(Repo)
-        .where(Repo.pk == repo.pk)
-        .values(downloads=Repo.downloads + 1, downloads_all_time=Repo.downloads_all_time + 1)
-    )

@@ -93,7 +93,7 @@ EXPANDABLE = {
 }
 
 
-def base_fields(repo: Repo, *, trending_score: int = 0) -> dict[str, Any]:
+def base_fields(repo: Repo, *, trending_score: int = 0, downloads: int = 0) -> dict[str, Any]:
     """Index-only fields (no git access): what listings answer."""
     out: dict[str, Any] = {
         "_id": f"{repo.pk:024x}",
@@ -102,7 +102,7 @@ def base_fields(repo: Repo, *, trending_score: int = 0) -> dict[str, Any]:
         "private": repo.private,
         "gated": repo.gated or False,
         "disabled": False,
-        "downloads": repo.downloads,
+        "downloads": downloads,
         "downloadsAllTime": repo.downloads_all_time,
         "likes": repo.likes,
         "trendingScore": trending_score,
@@ -212,9 +212,10 @@ def repo_info(
     *,
     blobs: bool,
     expand: list[str] | None,
+    downloads: int = 0,
 ) -> dict[str, Any]:
     """The full info answer at ``commit``; with ``expand``, only the asked fields (plus ``_id`` and ``id``)."""
-    out = base_fields(repo)
+    out = base_fields(repo, downloads=downloads)
     out["sha"] = str(commit.id)
     if commit.id != (pygit2.Oid(hex=repo.sha) if repo.sha else None):
         out["lastModified"] = iso(from_timestamp(commit.commit_time))

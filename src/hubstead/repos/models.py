@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hubstead.db import Base, UTCDateTime, utcnow
@@ -33,7 +33,6 @@ class Repo(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
     sha: Mapped[str | None] = mapped_column(String(40), nullable=True)  # head of main
-    downloads: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     downloads_all_time: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     likes: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     card_data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -100,3 +99,14 @@ class GatedAccess(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class RepoDailyStat(Base):
+    """Downloads and likes of one repo on one day: trending and "downloads last month" are sums of these."""
+
+    __tablename__ = "repo_daily_stats"
+
+    repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.pk", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    downloads: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    likes: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

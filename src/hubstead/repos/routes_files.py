@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, get_session, parse_bool
+from hubstead.api.deps import SessionDep, base_url, parse_bool
 from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
 from hubstead.repos.access import api_repo_request, file_repo_request, redirect_if_moved
@@ -22,12 +22,12 @@ from hubstead.repos.files import (
     iter_entries,
     last_commits,
     parse_range,
-    record_download,
 )
 from hubstead.repos.git import TreeEntry
 from hubstead.repos.objects import object_response
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
 from hubstead.repos.service import check_file_access, open_git
+from hubstead.repos.stats import record_download
 from hubstead.xet.service import xet_backed, xet_hashes
 
 router = APIRouter()
@@ -43,7 +43,7 @@ def _content_disposition(path: str) -> str:
 @router.api_route("/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
 @router.api_route("/datasets/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
 @router.api_route("/spaces/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
-def resolve(request: Request, session: Session = Depends(get_session)) -> Response:
+def resolve(request: Request, session: Session = SessionDep) -> Response:
     """Serve a file at a revision, with the headers ``hf_hub_download`` caches by."""
     rr = file_repo_request(request, session)
     moved = redirect_if_moved(request, rr)
@@ -113,7 +113,7 @@ def _with_headers(exc: HubError, headers: dict[str, str]) -> HubError:
 
 
 @router.get("/api/{plural:repotype}/{ns}/{name}/tree/{rest:path}")
-def tree(request: Request, session: Session = Depends(get_session)) -> Response:
+def tree(request: Request, session: Session = SessionDep) -> Response:
     """List a folder at a revision (``list_repo_tree``), paginated by ``Link``."""
     rr = api_repo_request(request, session)
     moved = redirect_if_moved(request, rr)
@@ -150,7 +150,7 @@ def tree(request: Request, session: Session = Depends(get_session)) -> Response:
 
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/paths-info/{rest:path}")
-async def paths_info(request: Request, session: Session = Depends(get_session)) -> Response:
+async def paths_info(request: Request, session: Session = SessionDep) -> Response:
     """Entries for the named paths (form or JSON ``paths``); missing paths are left out."""
     paths, expand = await _read_paths_body(request)
     return await run_in_threadpool(_paths_info, request, session, paths, expand)

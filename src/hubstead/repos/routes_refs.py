@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import get_session, parse_bool
+from hubstead.api.deps import SessionDep, parse_bool
 from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError
 from hubstead.repos import refs
@@ -34,14 +34,14 @@ def _body(raw: bytes) -> dict[str, Any]:
 
 
 @router.get("/api/{plural:repotype}/{ns}/{name}/refs")
-def list_refs(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+def list_refs(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
     return refs.list_refs(open_git(rr.hub, repo), include_prs=parse_bool(request.query_params.get("include_prs")))
 
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/branch/{rest:path}")
-async def create_branch(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+async def create_branch(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     payload = _body(await request.body())
 
     def work() -> dict[str, Any]:
@@ -58,7 +58,7 @@ async def create_branch(request: Request, session: Session = Depends(get_session
 
 
 @router.delete("/api/{plural:repotype}/{ns}/{name}/branch/{rest:path}")
-def delete_branch(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+def delete_branch(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
     require_write(session, rr.principal, repo.namespace)
@@ -67,7 +67,7 @@ def delete_branch(request: Request, session: Session = Depends(get_session)) -> 
 
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/tag/{rest:path}")
-async def create_tag(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+async def create_tag(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     payload = _body(await request.body())
 
     def work() -> dict[str, Any]:
@@ -91,7 +91,7 @@ async def create_tag(request: Request, session: Session = Depends(get_session)) 
 
 
 @router.delete("/api/{plural:repotype}/{ns}/{name}/tag/{rest:path}")
-def delete_tag(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+def delete_tag(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
     require_write(session, rr.principal, repo.namespace)
@@ -100,7 +100,7 @@ def delete_tag(request: Request, session: Session = Depends(get_session)) -> dic
 
 
 @router.get("/api/{plural:repotype}/{ns}/{name}/commits/{rest:path}")
-def list_commits(request: Request, session: Session = Depends(get_session)) -> Response:
+def list_commits(request: Request, session: Session = SessionDep) -> Response:
     rr = api_repo_request(request, session)
     repo = rr.readable()
     git = open_git(rr.hub, repo)
@@ -121,7 +121,7 @@ def list_commits(request: Request, session: Session = Depends(get_session)) -> R
 
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/super-squash/{rest:path}")
-async def super_squash(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+async def super_squash(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     payload = _body(await request.body())
 
     def work() -> dict[str, Any]:

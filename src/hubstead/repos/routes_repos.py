@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, get_hub, get_principal, get_session, parse_bool
+from hubstead.api.deps import SessionDep, base_url, get_hub, get_principal, parse_bool
 from hubstead.api.serialize import iso
 from hubstead.auth.models import User
 from hubstead.auth.service import get_user
 from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError
 from hubstead.repos.access import URL_PREFIX, api_repo_request, redirect_if_moved
 from hubstead.repos.info import repo_info
+from hubstead.repos.likes import set_like
 from hubstead.repos.models import Like, Repo
 from hubstead.repos.service import (
     can_read,
@@ -30,6 +31,7 @@ from hubstead.repos.service import (
     require_write,
     update_settings,
 )
+from hubstead.repos.stats import monthly_downloads
 
 router = APIRouter()
 
@@ -167,7 +169,7 @@ def _expand_params(request: Request) -> list[str] | None:
 
 @router.get("/api/{plural:repotype}/{ns}/{name}")
 @router.get("/api/{plural:repotype}/{ns}/{name}/revision/{rest:path}")
-def info(request: Request, session: Session = Depends(get_session)) -> Response:
+def info(request: Request, session: Session = SessionDep) -> Response:
     """``model_info`` / ``dataset_info`` / ``space_info``, at main or at a revision."""
     segments_after = 1 if "/revision/" in (request.scope.get("raw_path") or b"").decode("latin-1") else 0
     rr = api_repo_request(request, session, action_segments=segments_after)
@@ -179,13 +181,14 @@ def info(request: Request, session: Session = Depends(get_session)) -> Response:
     git = open_git(rr.hub, repo)
     commit = git.resolve(revision or "main")
     blobs = parse_bool(request.query_params.get("blobs"))
-    body = repo_info(rr.hub, git, repo, commit, blobs=blobs, expand=_expand_params(request))
+    downloads = monthly_downloads(session, repo.pk)
+    body = repo_info(rr.hub, git, repo, commit, blobs=blobs, expand=_expand_params(request), downloads=downloads)
     return JSONResponse(body)
 
 
 @router.get("/api/{plural:repotype}/{ns}/{name}/auth-check")
 @router.get("/api/{plural:repotype}/{ns}/{name}/auth-check/{mode}")
-def auth_check(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+def auth_check(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
     if rr.tail and rr.tail[0] == "write":
@@ -194,31 +197,25 @@ def auth_check(request: Request, session: Session = Depends(get_session)) -> dic
 
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/ask-access")
-def ask_access(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+def ask_access(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     return {"status": request_access(session, rr.principal, rr.readable())}
 
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/like")
 @router.delete("/api/{plural:repotype}/{ns}/{name}/like")
-def like(request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+def like(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
     user = rr.principal.user
     if user is None:
         raise UnauthorizedError("You must be authenticated to like a repository")
-    if request.method == "POST":
-        if session.get(Like, (user.id, repo.pk)) is None:
-            session.add(Like(user_id=user.id, repo_pk=repo.pk))
-    else:
-        session.execute(delete(Like).where(Like.user_id == user.id, Like.repo_pk == repo.pk))
-    session.flush()
-    repo.likes = session.scalar(select(func.count()).select_from(Like).where(Like.repo_pk == repo.pk)) or 0
+    set_like(session, user=user, repo=repo, liked=request.method == "POST")
     return {"likes": repo.likes}
 
 
 @router.get("/api/{plural:repotype}/{ns}/{name}/likers")
-def likers(request: Request, session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+def likers(request: Request, session: Session = SessionDep) -> list[dict[str, Any]]:
     rr = api_repo_request(request, session)
     repo = rr.readable()
     users = session.scalars(select(User).join(Like, Like.user_id == User.id).where(Like.repo_pk == repo.pk))
@@ -226,7 +223,7 @@ def likers(request: Request, session: Session = Depends(get_session)) -> list[di
 
 
 @router.get("/api/users/{username}/likes")
-def user_likes(username: str, request: Request, session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+def user_likes(username: str, request: Request, session: Session = SessionDep) -> list[dict[str, Any]]:
     principal = get_principal(request, session)
     user = get_user(session, username)
     rows = session.execute(

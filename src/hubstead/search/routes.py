@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from hubstead.api.deps import get_principal, get_session, parse_bool
+from hubstead.api.deps import SessionDep, get_principal, parse_bool
 from hubstead.api.pagination import decode_cursor, next_page_link
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.info import EXPANDABLE, base_fields
-from hubstead.search.service import MAX_LIMIT, ListQuery, list_repos
+from hubstead.search.service import MAX_LIMIT, ListedRepo, ListQuery, list_repos
 
 router = APIRouter()
 DEFAULT_PAGE = 1000
@@ -62,7 +62,7 @@ def _int_param(value: str | None, name: str) -> int | None:
 
 
 @router.get("/api/{plural:repotype}")
-def list_route(plural: str, request: Request, session: Session = Depends(get_session)) -> Response:
+def list_route(plural: str, request: Request, session: Session = SessionDep) -> Response:
     repo_type = _PLURALS.get(plural)
     if repo_type is None:
         raise NotFoundError(f"Unknown listing {plural!r}")
@@ -91,7 +91,7 @@ def list_route(plural: str, request: Request, session: Session = Depends(get_ses
     expand = params.getlist("expand") + params.getlist("expand[]")
     full = parse_bool(params.get("full"))
     card = parse_bool(params.get("cardData"))
-    items = [_item(repo, trend, expand=expand, full=full, card=card) for repo, trend in rows]
+    items = [_item(row, expand=expand, full=full, card=card) for row in rows]
     headers = {}
     # With an explicit limit the client stops there; pages continue only for unlimited listings.
     if more and limit is None:
@@ -99,8 +99,9 @@ def list_route(plural: str, request: Request, session: Session = Depends(get_ses
     return JSONResponse(items, headers=headers)
 
 
-def _item(repo: Any, trend: int, *, expand: list[str], full: bool, card: bool) -> dict[str, Any]:
-    data = base_fields(repo, trending_score=trend)
+def _item(row: ListedRepo, *, expand: list[str], full: bool, card: bool) -> dict[str, Any]:
+    repo = row.repo
+    data = base_fields(repo, trending_score=row.trending, downloads=row.downloads)
     if expand:
         allowed = EXPANDABLE[repo.repo_type]
         return {k: v for k, v in data.items() if k in ("_id", "id") or (k in expand and k in allowed)}

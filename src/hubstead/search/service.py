@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Exists, ScalarSelect, Select, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Exists, Select, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from hubstead.auth.models import Membership, Org
 from hubstead.auth.service import Principal
-from hubstead.db import utcnow
 from hubstead.errors import BadRequestError
-from hubstead.repos.models import Like, Repo, RepoTag
+from hubstead.repos.models import Repo, RepoTag
+from hubstead.repos.stats import downloads_last_month, trending_score
 
 SORTS = {
     "downloads",
@@ -26,8 +25,14 @@ SORTS = {
     "trending_score",
     "id",
 }
-TRENDING_WINDOW = timedelta(days=7)
 MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ListedRepo:
+    repo: Repo
+    trending: int
+    downloads: int
 
 
 @dataclass
@@ -67,20 +72,10 @@ def _has_tag(tag: str) -> Exists:
     return select(RepoTag.repo_pk).where(RepoTag.repo_pk == Repo.pk, RepoTag.tag == tag).exists()
 
 
-def trending_expression() -> ScalarSelect[int]:
-    since = utcnow() - TRENDING_WINDOW
-    return (
-        select(func.count())
-        .select_from(Like)
-        .where(Like.repo_pk == Repo.pk, Like.created_at >= since)
-        .correlate(Repo)
-        .scalar_subquery()
-    )
-
-
-def build_query(query: ListQuery, principal: Principal) -> Select[Repo, int]:
-    trending = trending_expression().label("trending")
-    stmt = select(Repo, trending).where(Repo.repo_type == query.repo_type, _visible(principal))
+def build_query(query: ListQuery, principal: Principal) -> Select[Repo, int, int]:
+    trending = trending_score().label("trending")
+    downloads = downloads_last_month().label("downloads")
+    stmt = select(Repo, trending, downloads).where(Repo.repo_type == query.repo_type, _visible(principal))
     for term in query.search:
         if term:
             escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -101,7 +96,7 @@ def build_query(query: ListQuery, principal: Principal) -> Select[Repo, int]:
     if query.gated is not None:
         stmt = stmt.where(Repo.gated.is_not(None) if query.gated else Repo.gated.is_(None))
     column: Any = {
-        "downloads": Repo.downloads,
+        "downloads": downloads,
         "likes": Repo.likes,
         "lastModified": Repo.last_modified,
         "last_modified": Repo.last_modified,
@@ -123,8 +118,8 @@ def build_query(query: ListQuery, principal: Principal) -> Select[Repo, int]:
 
 def list_repos(
     session: Session, principal: Principal, query: ListQuery, *, page_size: int
-) -> tuple[list[tuple[Repo, int]], bool]:
+) -> tuple[list[ListedRepo], bool]:
     """One page of repos matching ``query`` and whether more follow."""
     stmt = build_query(query, principal).offset(query.offset).limit(page_size + 1)
-    rows = [(row[0], int(row[1] or 0)) for row in session.execute(stmt)]
+    rows = [ListedRepo(row[0], int(row[1] or 0), int(row[2] or 0)) for row in session.execute(stmt)]
     return rows[:page_size], len(rows) > page_size
