@@ -250,7 +250,7 @@ def test_expand_ignores_unknown_values(server: LiveServer) -> None:
         params=[("expand[]", "xetEnabled"), ("expand[]", "bogus"), ("expand", "downloads")],
     )
     assert r.status_code == 200
-    assert r.json() == {"_id": r.json()["_id"], "id": repo, "xetEnabled": False, "downloads": 0}
+    assert r.json() == {"_id": r.json()["_id"], "id": repo, "xetEnabled": True, "downloads": 0}
 
 
 def test_import_command_seeds_a_repo(server: LiveServer, tmp_path: Path) -> None:
