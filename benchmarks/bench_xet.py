@@ -36,6 +36,7 @@ from _common import (  # noqa: E402
     HubServer,
     Profiler,
     ProcStats,
+    RssSampler,
     Row,
     add_common_args,
     human_bytes,
@@ -123,8 +124,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--changed", type=int, default=None,
                         help="dedup: tensors changed in the fine-tuned copy (default 10%% of --tensors)")
     parser.add_argument("--size-mb", type=int, default=None, help="throughput: file size in MiB (default 1024)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="throughput: runs per row (a fresh random file per upload run); best run is shown")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="throughput: runs per row (a fresh random file per upload run); the best run is shown "
+                             "(default 3, --quick 1)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="dedup: seed of the model's random tensors (where CDC cuts chunks, and so which xorbs "
+                             "hold a global-dedup-eligible chunk, depends on it)")
     parser.add_argument("--skip-dedup", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     add_common_args(parser)
@@ -133,6 +138,8 @@ def parse_args() -> argparse.Namespace:
         args.model_mb = 20 if args.quick else 200
     if args.size_mb is None:
         args.size_mb = 64 if args.quick else 1024
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 3
     if args.changed is None:
         args.changed = max(1, round(args.tensors / 10))
     return args
@@ -191,6 +198,7 @@ class Bench:
         log(f"hub on {self.server.url} (started in {self.server.startup_seconds:.1f} s), data {self.server.data_dir}")
         self.token = self.server.create_account(USER)
         self.profiler = Profiler(args.profile, self.server.pid)
+        self.rss = RssSampler(self.server.pid, interval=0.2)
         self.homes = 0
         self.notes: dict[str, list[str]] = {"dedup": [], "throughput": []}
 
@@ -244,7 +252,7 @@ class Bench:
             cmd += ["--expect-size", str(expect_size)]
         subprocess.run(["sync"], check=False)
         before = ProcStats.of(self.server.pid)
-        with self.profiler.phase(step):
+        with self.profiler.phase(step), self.rss.phase(step):
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
         after = ProcStats.of(self.server.pid)
         if proc.returncode != 0:
@@ -256,6 +264,7 @@ class Bench:
         result["server_cpu"] = stats.cpu
         result["server_rchar"] = stats.rchar
         result["server_wchar"] = stats.wchar
+        result["server_peak_rss"] = self.rss.peaks.get(step, 0)
         log(f"{step}: {op} {mode} {repo}: {result['seconds']:.2f} s, client CPU {result['client_cpu']:.1f} s, "
             f"server CPU {stats.cpu:.1f} s")
         return result
@@ -284,7 +293,7 @@ class Bench:
         files = self.work / "models"
         files.mkdir()
         t0 = time.perf_counter()
-        # Xet: seed 1; LFS: seed 2 (a different model, so the two stores cannot dedup against each other)
+        # Xet and LFS get different models (seed + 1, seed + 2), so the two stores cannot dedup against each other
         xa = files / "xet-base" / "model.safetensors"
         xb = files / "xet-ft" / "model.safetensors"
         xb2 = files / "xet-ft2" / "model.safetensors"
@@ -292,11 +301,12 @@ class Bench:
         lb = files / "lfs-ft" / "model.safetensors"
         for p in (xa, xb, xb2, la, lb):
             p.parent.mkdir()
-        size = write_model(xa, tensors, a.model_mb, 1, [], 0)
-        write_model(xb, tensors, a.model_mb, 1, changed1, 101)
-        write_model(xb2, tensors, a.model_mb, 1, changed2, 102)
-        write_model(la, tensors, a.model_mb, 2, [], 0)
-        write_model(lb, tensors, a.model_mb, 2, changed1, 201)
+        seed = a.seed * 1000
+        size = write_model(xa, tensors, a.model_mb, seed + 1, [], 0)
+        write_model(xb, tensors, a.model_mb, seed + 1, changed1, seed + 101)
+        write_model(xb2, tensors, a.model_mb, seed + 1, changed2, seed + 102)
+        write_model(la, tensors, a.model_mb, seed + 2, [], 0)
+        write_model(lb, tensors, a.model_mb, seed + 2, changed1, seed + 201)
         changed_bytes = size * changed_n / tensors
         log(f"models: {human_bytes(size)} each, {tensors} tensors, changed {changed1} / {changed2} "
             f"(written in {time.perf_counter() - t0:.1f} s)")
@@ -336,16 +346,18 @@ class Bench:
                      f"{human_bytes(r['server_wchar'])}")
         # Why the fresh-HF_HOME copy stores what it stores: which of the first upload's xorbs it reuses, and how
         # many global-dedup-eligible chunks each of them holds (without one, hf_xet never learns of the xorb)
-        base_xorbs = up_xa["new_xorbs"]
+        base_xorbs = list(dict.fromkeys(self.file_xorbs("xet-a", xa.name)))  # in file order
         for label, repo, r in (("fresh HF_HOME", "xet-b", up_xb), ("same HF_HOME", "xet-b-same-home", up_xb2)):
             used = self.file_xorbs(repo, xb.name)
             parts = []
             for i, xh in enumerate(base_xorbs):
                 chunks = self.xorb_chunks(xh)
+                first = " + the file's first chunk" if i == 0 else ""
                 parts.append(f"#{i} {xh[:8]} ({human_bytes(sum(c[0] for c in chunks))}, {len(chunks)} chunks, "
-                             f"{sum(c[1] for c in chunks)} eligible): {'reused' if xh in used else 'NOT reused'}")
+                             f"{sum(c[1] for c in chunks)} eligible{first}): "
+                             f"{'reused' if xh in used else 'NOT reused'}")
             n.append(f"fine-tuned copy, {label}: references {len(set(used))} xorbs ({len(r['new_xorbs'])} new); "
-                     f"first upload's xorbs: " + "; ".join(parts))
+                     f"first upload's xorbs in file order: " + "; ".join(parts))
         ci = dir_bytes(self.server.data_dir / "xet" / "chunk-index")
         n.append(f"xet chunk-index after all uploads: {human_bytes(ci[0])} in {ci[1]} files (not counted above)")
         n.append("ratio for the fraction rows = baseline / hubstead (how many times fewer bytes stored)")
@@ -389,6 +401,10 @@ class Bench:
         rows = [
             Row(f"upload {human_bytes(size)} (MB/s)", rate(best("up-xet")), rate(best("up-lfs"))),
             Row(f"download {human_bytes(size)}, fresh HF_HOME (MB/s)", rate(best("down-xet")), rate(best("down-lfs"))),
+            Row("upload: server peak RSS (MiB)", best("up-xet")["server_peak_rss"] / 2**20,
+                best("up-lfs")["server_peak_rss"] / 2**20, kind="time", fmt="{:.0f}"),
+            Row("download: server peak RSS (MiB)", best("down-xet")["server_peak_rss"] / 2**20,
+                best("down-lfs")["server_peak_rss"] / 2**20, kind="time", fmt="{:.0f}"),
             Row("upload: server CPU s per GB", best("up-xet")["server_cpu"] / size * 1e9,
                 best("up-lfs")["server_cpu"] / size * 1e9, kind="time"),
             Row("upload: client CPU s per GB", best("up-xet")["client_cpu"] / size * 1e9,
@@ -405,7 +421,8 @@ class Bench:
                 f"{r['server_cpu']:.1f} s, server read {human_bytes(r['server_rchar'])} wrote "
                 f"{human_bytes(r['server_wchar'])}" for r in items))
         n.append("client and server share the machine's cores; CPU seconds are per process (all threads)")
-        n.append("ratio = hubstead-xet / baseline-lfs for MB/s, baseline / xet for CPU seconds (higher = better)")
+        n.append("ratio = hubstead-xet / baseline-lfs for MB/s, baseline / xet for CPU seconds and RSS (higher = "
+                 "better); each row is the fastest run (--repeat), its CPU and RSS rows are of that same run")
         return rows
 
 

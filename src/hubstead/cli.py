@@ -30,6 +30,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         database_url=args.database_url,
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        signup_enabled=False if getattr(args, "disable_signup", False) else None,
     )
 
 
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--disable-signup", action="store_true", help="only admins create accounts (HUBSTEAD_SIGNUP=0)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies trusted for X-Forwarded-* headers")
     serve.set_defaults(func=cmd_serve)
 

@@ -27,6 +27,7 @@ class Settings:
     max_commit_body_bytes: int = 512 * 1024 * 1024
     signed_url_ttl_seconds: int = 24 * 3600
     git_author_email_domain: str = "users.hubstead.local"
+    signup_enabled: bool = True
 
     @property
     def repos_dir(self) -> Path:
@@ -51,6 +52,7 @@ def load_settings(
     database_url: str | None = None,
     host: str | None = None,
     port: int | None = None,
+    signup_enabled: bool | None = None,
 ) -> Settings:
     """Build settings from explicit values, falling back to ``HUBSTEAD_*`` env vars and laptop defaults.
 
@@ -70,6 +72,7 @@ def load_settings(
         host=host or os.environ.get("HUBSTEAD_HOST") or "127.0.0.1",
         port=port or int(os.environ.get("HUBSTEAD_PORT") or 8000),
         secret_key=secret,
+        signup_enabled=signup_enabled if signup_enabled is not None else os.environ.get("HUBSTEAD_SIGNUP", "1") != "0",
     )
 
 

@@ -535,6 +535,17 @@ def test_private_xet_content_stays_private(server: LiveServer, env_for, tmp_path
     assert public_answer.status_code == 200, public_answer.text
 
     # What a reconstruction of bob's public file hands out (signed xorb URLs) must not carry alice's secret bytes.
+    # This bites when hf_xet packed alice's two files of one commit into the same xorb (it does, for two small
+    # files): check that, so the leak check below is not vacuous.
+    alice_xorbs = {
+        name: {
+            term["hash"]
+            for term in httpx.get(f"{cas}/v1/reconstructions/{h}", headers=auth(alice_token)).json()["terms"]
+        }
+        for name, h in (("secret", secret_hash), ("shared", shared_hash))
+    }
+    assert alice_xorbs["secret"] & alice_xorbs["shared"], f"precondition: one xorb holds both files, {alice_xorbs}"
+
     def fetched(answer: dict) -> list[bytes]:
         urls = {item["url"] for items in answer["fetch_info"].values() for item in items}
         assert urls

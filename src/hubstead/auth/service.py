@@ -184,3 +184,16 @@ def user_orgs(session: Session, user: User) -> list[tuple[Org, str]]:
         select(Org, Membership.role).join(Membership, Membership.org_id == Org.id).where(Membership.user_id == user.id)
     )
     return [(org, role) for org, role in rows]
+
+
+def list_tokens(session: Session, user: User) -> list[Token]:
+    return list(session.scalars(select(Token).where(Token.user_id == user.id).order_by(Token.created_at.desc())))
+
+
+def revoke_token(session: Session, *, user: User, token_id: int) -> None:
+    """Delete one of the user's tokens. Raises NotFoundError for someone else's or a missing token."""
+    token = session.get(Token, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFoundError("Token not found")
+    session.delete(token)
+    session.flush()

@@ -95,6 +95,8 @@ def index_fields(
         tags += _as_list(card.get("tags"))
         if repo_type == "dataset":
             tags += [f"task_categories:{t}" for t in _as_list(card.get("task_categories"))]
+        if repo_type == "space":
+            tags += [f"model:{m}" for m in _as_list(card.get("models"))]
     config: dict[str, Any] | None = None
     if config_json:
         try:

@@ -7,9 +7,7 @@ rule as preupload. LFS bytes are hashed while copied into the blob store, never 
 
 from __future__ import annotations
 
-import hashlib
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +15,11 @@ from sqlalchemy import select
 
 from hubstead.auth.models import Membership, Org, User
 from hubstead.auth.service import Principal
-from hubstead.config import LFS_THRESHOLD_BYTES
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.commits import commit_files
-from hubstead.repos.lfs import LfsPointer, LfsRules, default_gitattributes
+from hubstead.repos.ingest import ingest_file, rules_for
+from hubstead.repos.lfs import LfsRules
 from hubstead.repos.paths import split_repo_id
 from hubstead.repos.refs import create_branch
 from hubstead.repos.service import author_for, check_repo_type, create_repo, find_repo, open_git
@@ -59,23 +57,6 @@ def _acting_user(hub: Hub, session, namespace: str, name: str | None) -> User:  
     return admin
 
 
-def _store_lfs(hub: Hub, source: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    tmp = hub.settings.uploads_dir / f"import-{os.getpid()}-{time.time_ns()}"
-    size = 0
-    with open(source, "rb") as src, open(tmp, "wb") as dst:
-        while chunk := src.read(8 * 1024 * 1024):
-            digest.update(chunk)
-            dst.write(chunk)
-            size += len(chunk)
-    oid = digest.hexdigest()
-    if hub.blobs.exists(oid):
-        tmp.unlink()
-    else:
-        hub.blobs.put_file(oid, tmp)
-    return oid, size
-
-
 def import_folder(
     hub: Hub,
     folder: Path,
@@ -98,24 +79,17 @@ def import_folder(
             repo, _ = create_repo(hub, session, principal, repo_id=repo_id, repo_type=repo_type)
         git = open_git(hub, repo)
         attributes = folder / ".gitattributes"
-        rules = LfsRules(
-            attributes.read_text(errors="replace") if attributes.is_file() else default_gitattributes(repo_type)
-        )
+        rules = LfsRules(attributes.read_text(errors="replace")) if attributes.is_file() else rules_for(git, repo_type)
         files, lfs_objects = [], {}
         for root, dirs, names in os.walk(folder, followlinks=True):
             dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
             for name in sorted(names):
                 path = Path(root) / name
                 rel = path.relative_to(folder).as_posix()
-                size = path.stat().st_size
-                with open(path, "rb") as handle:
-                    sample = handle.read(512)
-                if size > LFS_THRESHOLD_BYTES or rules.matches(rel) or b"\x00" in sample:
-                    oid, size = _store_lfs(hub, path)
-                    lfs_objects[oid] = size
-                    files.append((rel, git.write_blob(LfsPointer(oid=oid, size=size).to_bytes())))
-                else:
-                    files.append((rel, git.write_blob(path.read_bytes())))
+                blob, lfs_oid, size = ingest_file(hub, git, rules, rel, path)
+                if lfs_oid is not None:
+                    lfs_objects[lfs_oid] = size
+                files.append((rel, blob))
         if not files:
             raise BadRequestError(f"{folder} holds no files")
         if revision != "main" and git.branch_head(f"refs/heads/{revision}") is None:

@@ -45,6 +45,7 @@ class ListQuery:
     library: list[str] | None = None
     language: list[str] | None = None
     gated: bool | None = None
+    license: str | None = None
     sort: str | None = None
     direction: int = -1
     limit: int | None = None
@@ -93,6 +94,8 @@ def build_query(query: ListQuery, principal: Principal) -> Select[Repo, int, int
         stmt = stmt.where(or_(Repo.library_name == library, _has_tag(library)))
     for language in query.language or []:
         stmt = stmt.where(_has_tag(language))
+    if query.license:
+        stmt = stmt.where(Repo.license == query.license)
     if query.gated is not None:
         stmt = stmt.where(Repo.gated.is_not(None) if query.gated else Repo.gated.is_(None))
     column: Any = {
@@ -123,3 +126,40 @@ def list_repos(
     stmt = build_query(query, principal).offset(query.offset).limit(page_size + 1)
     rows = [ListedRepo(row[0], int(row[1] or 0), int(row[2] or 0)) for row in session.execute(stmt)]
     return rows[:page_size], len(rows) > page_size
+
+
+@dataclass(frozen=True)
+class Facets:
+    tasks: list[tuple[str, int]]
+    libraries: list[tuple[str, int]]
+    licenses: list[tuple[str, int]]
+    languages: list[tuple[str, int]]
+    total: int
+
+
+def facets(session: Session, principal: Principal, query: ListQuery) -> Facets:
+    """Counts per task, library, license and language among the repos ``query`` matches (visible ones only)."""
+    matching = build_query(ListQuery(**{**query.__dict__, "sort": None, "offset": 0}), principal).subquery()
+    pk = matching.c.pk
+
+    def counts(column: Any) -> list[tuple[str, int]]:
+        stmt = (
+            select(column, func.count())
+            .where(Repo.pk.in_(select(pk)), column.is_not(None))
+            .group_by(column)
+            .order_by(func.count().desc(), column)
+        )
+        return [(str(value), int(count)) for value, count in session.execute(stmt)]
+
+    total = session.scalar(select(func.count()).select_from(matching)) or 0
+    languages: dict[str, int] = {}
+    for (values,) in session.execute(select(Repo.languages).where(Repo.pk.in_(select(pk)))):
+        for language in values or []:
+            languages[language] = languages.get(language, 0) + 1
+    return Facets(
+        tasks=counts(Repo.pipeline_tag),
+        libraries=counts(Repo.library_name),
+        licenses=counts(Repo.license),
+        languages=sorted(languages.items(), key=lambda item: (-item[1], item[0]))[:40],
+        total=int(total),
+    )

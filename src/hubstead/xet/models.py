@@ -40,3 +40,14 @@ class XetDedupChunk(Base):
 
     chunk_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     xorb_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class XetFileLayout(Base):
+    """Another way to rebuild a file, from other xorbs: the same bytes uploaded by someone who could not
+    use the first uploader's xorbs. A reader is served a layout made only of xorbs they may read."""
+
+    __tablename__ = "xet_file_layouts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_hash: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    segments: Mapped[list[list[Any]]] = mapped_column(JSON, nullable=False)

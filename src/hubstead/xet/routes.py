@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub
-from hubstead.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError
 from hubstead.repos.access import api_repo_request
 from hubstead.repos.service import check_file_access, get_readable_repo, require_write
 from hubstead.xet import service, tokens
@@ -128,17 +128,32 @@ def reconstruction(file_hash: str, request: Request) -> dict[str, Any]:
 
 @router.get(CAS_PREFIX + "/xorb-data/{xorb_hash}")
 def xorb_data(xorb_hash: str, request: Request) -> Response:
-    """Bytes of a stored xorb, by a URL signed in a reconstruction answer (the client sends no token)."""
+    """Bytes of a stored xorb, by a URL signed in a reconstruction answer (the client sends no token).
+
+    The URL allows one byte span; a ``Range`` must lie inside it, and without one the span is served."""
     hub = get_hub(request)
+    span = request.query_params.get("r", "")
     try:
         expires = int(request.query_params.get("exp", "0"))
+        allowed_start, allowed_end = (int(part) for part in span.split("-"))
     except ValueError as exc:
-        raise BadRequestError("Invalid exp") from exc
-    tokens.check_fetch(hub.settings.secret_key, xorb_hash, expires, request.query_params.get("sig", ""))
-    path = service.xorb_store(hub).body_path(xorb_hash)
-    if path is None:
+        raise BadRequestError("Invalid xorb URL") from exc
+    tokens.check_fetch(hub.settings.secret_key, xorb_hash, expires, span, request.query_params.get("sig", ""))
+    start, end = allowed_start, allowed_end
+    header = request.headers.get("range")
+    if header:
+        first, _, last = header.strip().removeprefix("bytes=").partition("-")
+        if not first.isdigit() or not last.isdigit():
+            raise BadRequestError("Only a single 'bytes=start-end' range is served")
+        start, end = int(first), int(last)
+    if start < allowed_start or end > allowed_end or start > end:
+        raise ForbiddenError("Range outside what this URL allows")
+    store = service.xorb_store(hub)
+    if store.body_path(xorb_hash) is None:
         raise NotFoundError("Xorb not found")
-    return FileResponse(path, media_type="application/octet-stream")
+    data = store.read(xorb_hash, start, end + 1)
+    headers = {"Content-Range": f"bytes {start}-{start + len(data) - 1}/*"}
+    return Response(data, status_code=206, headers=headers, media_type="application/octet-stream")
 
 
 @router.post(CAS_PREFIX + "/v1/telemetry")

@@ -36,7 +36,7 @@ from hubstead.xet.formats import (
     parse_xorb,
 )
 from hubstead.xet.hashing import file_hash, from_hex, is_dedup_eligible, merkle_root, range_hash, to_hex
-from hubstead.xet.models import XetDedupChunk, XetFile, XetXorbRepo
+from hubstead.xet.models import XetDedupChunk, XetFile, XetFileLayout, XetXorbRepo
 from hubstead.xet.store import XorbStore
 
 DEDUP_SHARD_TTL = 7 * 24 * 3600
@@ -82,13 +82,14 @@ def upload_xorb(hub: Hub, session: Session, grant: tokens.CasGrant, xorb_hex: st
         from_hex(xorb_hex)
     except ValueError as exc:
         raise BadRequestError(str(exc)) from exc
-    if store.exists(xorb_hex):
-        _hold(session, grant.repo_pk, xorb_hex)
-        return False
+    # Verified even when already stored: holding a xorb (and so reading it) requires sending its bytes.
     chunks = parse_xorb(body)
     computed = to_hex(merkle_root([(c.hash, c.size) for c in chunks]))
     if computed != xorb_hex:
         raise XetFormatError(f"Xorb content hashes to {computed}, not {xorb_hex}")
+    if store.exists(xorb_hex):
+        _hold(session, grant.repo_pk, xorb_hex)
+        return False
     store.put(xorb_hex, body, chunks)
     _hold(session, grant.repo_pk, xorb_hex)
     for chunk in chunks:
@@ -158,12 +159,16 @@ def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: byt
             _hold(session, grant.repo_pk, str(xorb_hex))
         if all_chunks:
             _index_chunk(session, to_hex(all_chunks[0][0]), str(segments[0][0]))
-        if session.get(XetFile, file_hex) is None:
+        existing = session.get(XetFile, file_hex)
+        if existing is None:
             actual = _sha256_of(store, segments)
             if actual != entry.sha256:
                 raise XetFormatError(f"File {file_hex} reconstructs to sha256 {actual}, not {entry.sha256}")
             session.add(XetFile(file_hash=file_hex, sha256=actual, size=size, segments=segments))
             new_files += 1
+        elif _layout_for(session, grant, existing) is None:
+            # Same bytes, other xorbs (the first uploader's are not readable here): keep this layout too.
+            session.add(XetFileLayout(file_hash=file_hex, segments=segments))
         if session.get(RepoLfsObject, (grant.repo_pk, entry.sha256)) is None:
             session.add(RepoLfsObject(repo_pk=grant.repo_pk, oid=entry.sha256, size=size))
         session.flush()
@@ -220,18 +225,33 @@ def file_for_sha256(session: Session, sha256: str) -> XetFile | None:
     return session.scalars(select(XetFile).where(XetFile.sha256 == sha256).limit(1)).first()
 
 
-def _readable_file(session: Session, grant: tokens.CasGrant, file_hex: str) -> XetFile:
+def _layout_for(session: Session, grant: tokens.CasGrant, record: XetFile) -> list[list[Any]] | None:
+    """A layout of the file made only of xorbs the token may read, or None."""
+    layouts = [record.segments] + [
+        layout.segments
+        for layout in session.scalars(select(XetFileLayout).where(XetFileLayout.file_hash == record.file_hash))
+    ]
+    for segments in layouts:
+        if all(xorb_visible(session, grant, str(xorb_hex)) for xorb_hex, *_ in segments):
+            return segments
+    return None
+
+
+def _readable_file(session: Session, grant: tokens.CasGrant, file_hex: str) -> tuple[XetFile, list[list[Any]]]:
     record = session.get(XetFile, file_hex)
     if record is None or session.get(RepoLfsObject, (grant.repo_pk, record.sha256)) is None:
         raise EntryNotFoundError(f"File {file_hex} not found")
-    return record
+    segments = _layout_for(session, grant, record)
+    if segments is None:
+        raise EntryNotFoundError(f"File {file_hex} not found")
+    return record, segments
 
 
 def reconstruction(
     hub: Hub, session: Session, grant: tokens.CasGrant, file_hex: str, range_header: str | None, cas_url: str
 ) -> dict[str, Any]:
     """The v1 reconstruction answer for bytes of ``file_hex``: terms (xorb chunk ranges) and signed fetch URLs."""
-    record = _readable_file(session, grant, file_hex)
+    record, layout = _readable_file(session, grant, file_hex)
     size = record.size
     start, end = 0, size
     if range_header:
@@ -249,7 +269,7 @@ def reconstruction(
     offset_into_first: int | None = None
     position = 0
     expires = int(time.time()) + FETCH_URL_TTL
-    for xorb_hex, chunk_start, chunk_end, unpacked in record.segments:
+    for xorb_hex, chunk_start, chunk_end, unpacked in layout:
         if position + int(unpacked) <= start or position >= end:
             position += int(unpacked)
             continue
@@ -272,8 +292,6 @@ def reconstruction(
                 "range": {"start": c0, "end": c1},
             }
         )
-        signature = tokens.sign_fetch(hub.settings.secret_key, str(xorb_hex), expires)
-        url = f"{cas_url}/xorb-data/{xorb_hex}?exp={expires}&sig={signature}"
         ranges = fetch.setdefault(str(xorb_hex), [])
         byte_start, byte_end = chunks[c0].byte_start, chunks[c1 - 1].byte_end - 1
         if ranges and ranges[-1]["range"]["end"] >= c0 and ranges[-1]["range"]["start"] <= c0:
@@ -282,8 +300,14 @@ def reconstruction(
             merged["url_range"]["end"] = max(merged["url_range"]["end"], byte_end)
         else:
             ranges.append(
-                {"range": {"start": c0, "end": c1}, "url": url, "url_range": {"start": byte_start, "end": byte_end}}
+                {"range": {"start": c0, "end": c1}, "url": "", "url_range": {"start": byte_start, "end": byte_end}}
             )
+    for xorb_hex, ranges in fetch.items():
+        for item in ranges:
+            # Each URL is signed for its byte range only: it opens nothing else in the xorb.
+            span = f"{item['url_range']['start']}-{item['url_range']['end']}"
+            signature = tokens.sign_fetch(hub.settings.secret_key, xorb_hex, expires, span)
+            item["url"] = f"{cas_url}/xorb-data/{xorb_hex}?r={span}&exp={expires}&sig={signature}"
     return {"offset_into_first_range": offset_into_first or 0, "terms": terms, "fetch_info": fetch}
 
 

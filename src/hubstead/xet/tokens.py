@@ -61,12 +61,14 @@ def verify(secret: str, authorization: str | None, *, now: float | None = None) 
     return grant
 
 
-def sign_fetch(secret: str, xorb_hex: str, expires: int) -> str:
-    return hmac.new(secret.encode(), f"xet-fetch:{xorb_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
+def sign_fetch(secret: str, xorb_hex: str, expires: int, span: str) -> str:
+    """Signature of a URL allowing bytes ``span`` ("start-end", inclusive) of one xorb until ``expires``."""
+    message = f"xet-fetch:{xorb_hex}:{span}:{expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def check_fetch(secret: str, xorb_hex: str, expires: int, signature: str) -> None:
-    if not hmac.compare_digest(sign_fetch(secret, xorb_hex, expires), signature):
+def check_fetch(secret: str, xorb_hex: str, expires: int, span: str, signature: str) -> None:
+    if not hmac.compare_digest(sign_fetch(secret, xorb_hex, expires, span), signature):
         raise ForbiddenError("Invalid xorb URL signature")
     if expires < time.time():
         raise ForbiddenError("This xorb URL has expired")

@@ -1,0 +1,155 @@
+"""Sign in, sign up, sign out, and account settings (profile, access tokens, organizations)."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from hubstead.api.deps import SessionDep
+from hubstead.auth.service import create_token, create_user, list_tokens, revoke_token, user_orgs
+from hubstead.errors import ForbiddenError, HubError
+from hubstead.web import sessions
+from hubstead.web.pages import render, viewer
+
+router = APIRouter(include_in_schema=False)
+LOGIN_CSRF_COOKIE = "hubstead_login_csrf"
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _login_form(
+    request: Request, session: Session, template: str, error: str | None = None, status: int = 200
+) -> Response:
+    me = viewer(request, session)
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, template, me, status_code=status, login_csrf=token, error=error,
+                      next=_safe_next(request.query_params.get("next")))  # fmt: skip
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax")
+    return response
+
+
+def _check_login_csrf(request: Request, submitted: str) -> None:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not cookie or not secrets.compare_digest(cookie, submitted):
+        raise ForbiddenError("This form has expired; reload the page and try again")
+
+
+def _signed_in(session: Session, user_name: str, response: RedirectResponse, user) -> RedirectResponse:  # type: ignore[no-untyped-def]
+    value = sessions.start(session, user)
+    response.set_cookie(sessions.COOKIE, value, httponly=True, samesite="lax", max_age=sessions.SESSION_DAYS * 86400)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, session: Session = SessionDep) -> Response:
+    return _login_form(request, session, "login.html")
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    login_csrf: str = Form(""),
+    next: str = Form("/"),
+    session: Session = SessionDep,
+) -> Response:
+    _check_login_csrf(request, login_csrf)
+    user = sessions.authenticate(session, name=username, password=password)
+    if user is None:
+        return _login_form(request, session, "login.html", error="Wrong user name or password", status=401)
+    return _signed_in(session, username, RedirectResponse(_safe_next(next), status_code=303), user)
+
+
+@router.get("/join", response_class=HTMLResponse)
+def signup_form(request: Request, session: Session = SessionDep) -> Response:
+    if not request.app.state.hub.settings.signup_enabled:
+        viewer(request, session)
+        raise ForbiddenError("Sign-up is turned off on this hub; ask an administrator for an account")
+    return _login_form(request, session, "signup.html")
+
+
+@router.post("/join")
+def signup(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    login_csrf: str = Form(""),
+    session: Session = SessionDep,
+) -> Response:
+    viewer(request, session)
+    if not request.app.state.hub.settings.signup_enabled:
+        raise ForbiddenError("Sign-up is turned off on this hub; ask an administrator for an account")
+    _check_login_csrf(request, login_csrf)
+    if len(password) < 8:
+        return _login_form(request, session, "signup.html", error="Use a password of at least 8 characters", status=400)
+    try:
+        user = create_user(session, name=username.strip(), password=password)
+    except HubError as exc:
+        return _login_form(request, session, "signup.html", error=exc.message, status=exc.status_code)
+    return _signed_in(session, username, RedirectResponse("/", status_code=303), user)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form(""), session: Session = SessionDep) -> Response:
+    me = viewer(request, session)
+    sessions.check_csrf(me.web, csrf_token)
+    sessions.end(request, session)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(sessions.COOKIE)
+    return response
+
+
+def _require_user(request: Request, session: Session):  # type: ignore[no-untyped-def]
+    me = viewer(request, session)
+    if me.user is None:
+        return me, RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return me, None
+
+
+@router.get("/settings/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, session: Session = SessionDep) -> Response:
+    me, redirect = _require_user(request, session)
+    if redirect:
+        return redirect
+    return render(request, "settings_tokens.html", me, tokens=list_tokens(session, me.user), new_token=None,
+                  orgs=user_orgs(session, me.user))  # fmt: skip
+
+
+@router.post("/settings/tokens", response_class=HTMLResponse)
+def create_token_route(
+    request: Request,
+    name: str = Form(""),
+    role: str = Form("read"),
+    csrf_token: str = Form(""),
+    session: Session = SessionDep,
+) -> Response:
+    me, redirect = _require_user(request, session)
+    if redirect:
+        return redirect
+    sessions.check_csrf(me.web, csrf_token)
+    token = create_token(session, user=me.user, role=role, name=name.strip()[:128])
+    return render(request, "settings_tokens.html", me, tokens=list_tokens(session, me.user), new_token=token,
+                  orgs=user_orgs(session, me.user))  # fmt: skip
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+def revoke_token_route(
+    token_id: int, request: Request, csrf_token: str = Form(""), session: Session = SessionDep
+) -> Response:
+    me, redirect = _require_user(request, session)
+    if redirect:
+        return redirect
+    sessions.check_csrf(me.web, csrf_token)
+    revoke_token(session, user=me.user, token_id=token_id)
+    return RedirectResponse("/settings/tokens", status_code=303)
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, session: Session = SessionDep) -> Response:
+    return RedirectResponse("/settings/tokens", status_code=303)

@@ -1,0 +1,134 @@
+"""Pages for finding things: home (trending), model/dataset/space lists with facets, people and orgs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hubstead.api.deps import SessionDep
+from hubstead.auth.models import Membership, Org, User
+from hubstead.errors import BadRequestError, NotFoundError
+from hubstead.search.service import ListQuery, facets, list_repos
+from hubstead.web.pages import render, viewer
+from hubstead.web.tasks import MODALITIES
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 30
+SORTS = {"trending": "trendingScore", "downloads": "downloads", "likes": "likes", "updated": "lastModified"}
+TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, session: Session = SessionDep) -> HTMLResponse:
+    me = viewer(request, session)
+    sections = []
+    for plural, repo_type in TYPES.items():
+        rows, _ = list_repos(
+            session, me.principal, ListQuery(repo_type=repo_type, search=[], sort="trendingScore"), page_size=8
+        )
+        sections.append((plural, rows))
+    return render(request, "home.html", me, sections=sections)
+
+
+def _page_number(value: str | None) -> int:
+    if not value:
+        return 1
+    if not value.isdigit() or int(value) < 1 or int(value) > 10_000:
+        raise BadRequestError("Invalid page number")
+    return int(value)
+
+
+@router.get("/{plural}", response_class=HTMLResponse)
+def listing(plural: str, request: Request, session: Session = SessionDep) -> HTMLResponse:
+    repo_type = TYPES.get(plural)
+    if repo_type is None:
+        return user_page(plural, request, session)
+    me = viewer(request, session)
+    params = request.query_params
+    sort_key = params.get("sort") or "trending"
+    if sort_key not in SORTS:
+        raise BadRequestError(f"Unknown sort {sort_key!r}")
+    page = _page_number(params.get("p"))
+    query = ListQuery(
+        repo_type=repo_type,
+        search=[params.get("search", "").strip()],
+        pipeline_tag=params.get("task") or None,
+        library=[params["library"]] if params.get("library") else [],
+        language=[params["language"]] if params.get("language") else [],
+        license=params.get("license") or None,
+        sort=SORTS[sort_key],
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    rows, more = list_repos(session, me.principal, query, page_size=PAGE_SIZE)
+    counts = facets(session, me.principal, query)
+    task_counts = dict(counts.tasks)
+    grouped = [
+        (modality, [(task, task_counts[task]) for task in tasks if task in task_counts])
+        for modality, tasks in MODALITIES.items()
+    ]
+    known = {task for tasks in MODALITIES.values() for task in tasks}
+    other = [(task, count) for task, count in counts.tasks if task not in known]
+    if other:
+        grouped.append(("Other tasks", other))
+    return render(
+        request,
+        "list.html",
+        me,
+        plural=plural,
+        repo_type=repo_type,
+        rows=rows,
+        more=more,
+        page=page,
+        sort_key=sort_key,
+        sorts=list(SORTS),
+        facets=counts,
+        task_groups=[(m, items) for m, items in grouped if items],
+        params=params,
+    )
+
+
+def user_page(name: str, request: Request, session: Session) -> HTMLResponse:
+    me = viewer(request, session)
+    key = name.lower()
+    user = session.scalar(select(User).where(User.name_key == key))
+    org = None if user else session.scalar(select(Org).where(Org.name_key == key))
+    if user is None and org is None:
+        raise NotFoundError(f"No user or organization named {name!r}")
+    sections = []
+    for plural, repo_type in TYPES.items():
+        rows, _ = list_repos(
+            session,
+            me.principal,
+            ListQuery(repo_type=repo_type, search=[], author=name, sort="lastModified"),
+            page_size=100,
+        )
+        sections.append((plural, rows))
+    members: list[tuple[User, str]] = []
+    orgs: list[Org] = []
+    if org is not None:
+        members = [
+            (u, role)
+            for u, role in session.execute(
+                select(User, Membership.role)
+                .join(Membership, Membership.user_id == User.id)
+                .where(Membership.org_id == org.id)
+            )
+        ]
+    elif user is not None:
+        orgs = list(
+            session.scalars(
+                select(Org).join(Membership, Membership.org_id == Org.id).where(Membership.user_id == user.id)
+            )
+        )
+    return render(
+        request,
+        "profile.html",
+        me,
+        account=user or org,
+        is_org=org is not None,
+        sections=sections,
+        members=members,
+        orgs=orgs,
+    )

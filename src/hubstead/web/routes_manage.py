@@ -1,0 +1,238 @@
+"""Creating and changing things from the browser: new repo, upload, README editor, settings, likes.
+
+Every form posts the session's CSRF token; every change goes through the same services as the API.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pygit2
+from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from hubstead.api.deps import SessionDep
+from hubstead.auth.service import user_orgs
+from hubstead.errors import BadRequestError, HubError, UnauthorizedError
+from hubstead.repos.access import URL_PREFIX
+from hubstead.repos.commits import commit_files
+from hubstead.repos.ingest import ingest_file, rules_for
+from hubstead.repos.likes import set_like
+from hubstead.repos.models import Repo
+from hubstead.repos.paths import normalize_path_in_repo
+from hubstead.repos.service import (
+    author_for,
+    check_repo_type,
+    create_repo,
+    delete_repo,
+    get_readable_repo,
+    move_repo,
+    open_git,
+    require_admin,
+    require_write,
+    update_settings,
+)
+from hubstead.web import sessions
+from hubstead.web.pages import Viewer, render, viewer
+from hubstead.web.render import render_markdown
+
+router = APIRouter(include_in_schema=False)
+MAX_UPLOAD_FILES = 200
+
+
+def _signed_in(request: Request, session: Session, csrf: str | None = None) -> Viewer:
+    me = viewer(request, session)
+    if me.user is None:
+        raise UnauthorizedError("Sign in first")
+    if csrf is not None or request.method == "POST":
+        sessions.check_csrf(me.web, csrf or request.headers.get(sessions.CSRF_HEADER))
+    return me
+
+
+def _repo_from_path(request: Request, session: Session, me: Viewer, repo_type: str, ns: str, name: str) -> Repo:
+    return get_readable_repo(session, me.principal, repo_type=repo_type, repo_id=f"{ns}/{name}")
+
+
+def _base(repo: Repo) -> str:
+    return f"/{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_repo_form(request: Request, session: Session = SessionDep) -> Response:
+    me = viewer(request, session)
+    if me.user is None:
+        return RedirectResponse("/login?next=/new", status_code=303)
+    namespaces = [me.user.name] + [org.name for org, role in user_orgs(session, me.user) if role in ("write", "admin")]
+    return render(request, "new_repo.html", me, namespaces=namespaces, error=None)
+
+
+@router.post("/new")
+def new_repo(
+    request: Request,
+    namespace: str = Form(""),
+    name: str = Form(""),
+    repo_type: str = Form("model"),
+    visibility: str = Form("public"),
+    csrf_token: str = Form(""),
+    session: Session = SessionDep,
+) -> Response:
+    me = _signed_in(request, session, csrf_token)
+    try:
+        repo, _ = create_repo(
+            request.app.state.hub, session, me.principal, repo_id=f"{namespace}/{name.strip()}",
+            repo_type=check_repo_type(repo_type), private=visibility == "private",
+        )  # fmt: skip
+    except HubError as exc:
+        assert me.user is not None
+        namespaces = [me.user.name] + [o.name for o, r in user_orgs(session, me.user) if r in ("write", "admin")]
+        return render(
+            request, "new_repo.html", me, namespaces=namespaces, error=exc.message, status_code=exc.status_code
+        )
+    return RedirectResponse(_base(repo), status_code=303)
+
+
+def _manage_routes(prefix: str, repo_type: str) -> None:
+    @router.get(prefix + "/{ns}/{name}/upload/{revision}", response_class=HTMLResponse)
+    def upload_form(ns: str, name: str, revision: str, request: Request, session: Session = SessionDep) -> Response:
+        me = viewer(request, session)
+        repo = _repo_from_path(request, session, me, repo_type, ns, name)
+        require_write(session, me.principal, repo.namespace)
+        return render(request, "upload.html", me, repo=repo, base=_base(repo), revision=revision, tab="files")
+
+    @router.post(prefix + "/{ns}/{name}/upload/{revision}")
+    async def upload(ns: str, name: str, revision: str, request: Request) -> Response:
+        form = await request.form(max_files=MAX_UPLOAD_FILES, max_part_size=10 * 1024 * 1024)
+        hub = request.app.state.hub
+        files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+        folder = str(form.get("folder") or "").strip().strip("/")
+        message = str(form.get("message") or "").strip()
+        workdir = Path(tempfile.mkdtemp(dir=hub.settings.uploads_dir))
+        try:
+            saved = []
+            for index, upload_file in enumerate(files):
+                target = workdir / str(index)
+                with open(target, "wb") as handle:
+                    shutil.copyfileobj(upload_file.file, handle, 4 * 1024 * 1024)
+                filename = str(upload_file.filename).replace("\\", "/").split("/")[-1]
+                saved.append((f"{folder}/{filename}" if folder else filename, target))
+            from starlette.concurrency import run_in_threadpool
+
+            def work() -> Response:
+                with hub.db.session() as session:
+                    me = _signed_in(request, session, str(form.get("csrf_token") or ""))
+                    repo = _repo_from_path(request, session, me, repo_type, ns, name)
+                    require_write(session, me.principal, repo.namespace)
+                    if not saved:
+                        raise BadRequestError("Choose at least one file to upload")
+                    git = open_git(hub, repo)
+                    rules = rules_for(git, repo.repo_type, revision)
+                    blobs, lfs = [], {}
+                    for path, source in saved:
+                        path = normalize_path_in_repo(path)
+                        blob, lfs_oid, size = ingest_file(hub, git, rules, path, source)
+                        if lfs_oid:
+                            lfs[lfs_oid] = size
+                        blobs.append((path, blob))
+                    summary = message or f"Upload {len(saved)} file{'s' if len(saved) != 1 else ''}"
+                    commit_files(hub, session, repo=repo, branch=revision, files=blobs, lfs_objects=lfs,
+                                 message=summary, author=author_for(hub, me.principal))  # fmt: skip
+                    return RedirectResponse(f"{_base(repo)}/tree/{revision}", status_code=303)
+
+            return await run_in_threadpool(work)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    @router.get(prefix + "/{ns}/{name}/edit/{revision}/README.md", response_class=HTMLResponse)
+    def edit_form(ns: str, name: str, revision: str, request: Request, session: Session = SessionDep) -> Response:
+        me = viewer(request, session)
+        repo = _repo_from_path(request, session, me, repo_type, ns, name)
+        require_write(session, me.principal, repo.namespace)
+        git = open_git(request.app.state.hub, repo)
+        readme = git.entry(git.resolve(revision), "README.md")
+        text = readme.data.decode("utf-8", errors="replace") if isinstance(readme, pygit2.Blob) else ""
+        return render(
+            request, "edit_readme.html", me, repo=repo, base=_base(repo), revision=revision, text=text, tab="card"
+        )
+
+    @router.post(prefix + "/{ns}/{name}/edit/{revision}/README.md")
+    def edit(
+        ns: str,
+        name: str,
+        revision: str,
+        request: Request,
+        content: str = Form(""),
+        message: str = Form(""),
+        csrf_token: str = Form(""),
+        session: Session = SessionDep,
+    ) -> Response:
+        me = _signed_in(request, session, csrf_token)
+        repo = _repo_from_path(request, session, me, repo_type, ns, name)
+        require_write(session, me.principal, repo.namespace)
+        hub = request.app.state.hub
+        git = open_git(hub, repo)
+        blob = git.write_blob(content.replace("\r\n", "\n").encode())
+        commit_files(hub, session, repo=repo, branch=revision, files=[("README.md", blob)], lfs_objects={},
+                     message=message.strip() or "Update README.md", author=author_for(hub, me.principal))  # fmt: skip
+        return RedirectResponse(_base(repo), status_code=303)
+
+    @router.get(prefix + "/{ns}/{name}/settings", response_class=HTMLResponse)
+    def settings_form(ns: str, name: str, request: Request, session: Session = SessionDep) -> Response:
+        me = viewer(request, session)
+        repo = _repo_from_path(request, session, me, repo_type, ns, name)
+        require_admin(session, me.principal, repo.namespace)
+        return render(request, "repo_settings.html", me, repo=repo, base=_base(repo), tab="settings", error=None)
+
+    @router.post(prefix + "/{ns}/{name}/settings")
+    def settings(
+        ns: str,
+        name: str,
+        request: Request,
+        action: str = Form(""),
+        visibility: str = Form(""),
+        gated: str = Form(""),
+        new_id: str = Form(""),
+        confirm: str = Form(""),
+        csrf_token: str = Form(""),
+        session: Session = SessionDep,
+    ) -> Response:
+        me = _signed_in(request, session, csrf_token)
+        repo = _repo_from_path(request, session, me, repo_type, ns, name)
+        hub = request.app.state.hub
+        if action == "visibility":
+            update_settings(session, me.principal, repo, private=visibility == "private",
+                            gated=gated if gated in ("auto", "manual") else False)  # fmt: skip
+            return RedirectResponse(f"{_base(repo)}/settings", status_code=303)
+        if action == "move":
+            moved = move_repo(
+                session, me.principal, from_id=repo.repo_id, to_id=new_id.strip(), repo_type=repo.repo_type
+            )
+            return RedirectResponse(_base(moved), status_code=303)
+        if action == "delete":
+            if confirm != repo.repo_id:
+                return render(request, "repo_settings.html", me, repo=repo, base=_base(repo), tab="settings",
+                              error=f"Type {repo.repo_id} to confirm", status_code=400)  # fmt: skip
+            delete_repo(hub, session, me.principal, repo_id=repo.repo_id, repo_type=repo.repo_type)
+            return RedirectResponse(f"/{me.user.name}", status_code=303)  # type: ignore[union-attr]
+        raise BadRequestError("Unknown settings action")
+
+    @router.post(prefix + "/{ns}/{name}/like", response_class=HTMLResponse)
+    def like(ns: str, name: str, request: Request, session: Session = SessionDep) -> Response:
+        me = _signed_in(request, session)
+        repo = _repo_from_path(request, session, me, repo_type, ns, name)
+        liked = request.query_params.get("liked") == "1"
+        count = set_like(session, user=me.user, repo=repo, liked=liked)  # type: ignore[arg-type]
+        return render(request, "_like.html", me, repo=repo, base=_base(repo), liked=liked, count=count)
+
+
+for _prefix, _type in (("", "model"), ("/datasets", "dataset"), ("/spaces", "space")):
+    _manage_routes(_prefix, _type)
+
+
+@router.post("/-/preview", response_class=HTMLResponse)
+def preview(request: Request, content: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
+    me = _signed_in(request, session)
+    del me
+    return HTMLResponse(render_markdown(content) or "<p class='muted'>Nothing to preview.</p>")

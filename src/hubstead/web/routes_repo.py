@@ -1,0 +1,315 @@
+"""A repository's pages: card, files and versions, file view, history, commit diff, use-this-model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pygit2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hubstead.api.deps import SessionDep, base_url, raw_segments
+from hubstead.errors import EntryNotFoundError, NotFoundError
+from hubstead.repos.access import URL_PREFIX
+from hubstead.repos.files import entry_json, file_info, iter_entries, last_commits
+from hubstead.repos.git import GitRepo
+from hubstead.repos.likes import has_liked
+from hubstead.repos.models import Repo, RepoTag
+from hubstead.repos.paths import normalize_path_in_repo
+from hubstead.repos.refs import commit_json, list_refs
+from hubstead.repos.service import can_read, can_write, get_readable_repo, open_git
+from hubstead.repos.stats import monthly_downloads
+from hubstead.web.names import parse_model_name
+from hubstead.web.pages import Viewer, render, viewer
+from hubstead.web.render import highlight_file, render_markdown
+from hubstead.web.snippets import snippets
+from hubstead.web.tasks import canonical_task
+
+router = APIRouter(include_in_schema=False)
+MAX_VIEW_BYTES = 1024 * 1024
+PREFIXES = {"datasets": "dataset", "spaces": "space"}
+
+
+@dataclass
+class RepoPage:
+    repo: Repo
+    git: GitRepo
+    viewer: Viewer
+    base: str  # "/ns/name", "/datasets/ns/name"
+    tail: list[str]  # segments after the repo id
+
+
+def _open(request: Request, session: Session) -> RepoPage:
+    me = viewer(request, session)
+    segments = raw_segments(request)
+    repo_type = "model"
+    if segments and segments[0] in PREFIXES:
+        repo_type = PREFIXES[segments[0]]
+        segments = segments[1:]
+    repo = get_readable_repo(session, me.principal, repo_type=repo_type, repo_id=f"{segments[0]}/{segments[1]}")
+    base = f"/{URL_PREFIX[repo_type]}{repo.repo_id}"
+    return RepoPage(repo=repo, git=open_git(request.app.state.hub, repo), viewer=me, base=base, tail=segments[2:])
+
+
+def _common(session: Session, page: RepoPage) -> dict[str, Any]:
+    repo = page.repo
+    writable = page.viewer.user is not None and can_write(session, page.viewer.principal, repo.namespace)
+    return {
+        "repo": repo,
+        "base": page.base,
+        "liked": has_liked(session, user=page.viewer.user, repo=repo),
+        "downloads_month": monthly_downloads(session, repo.pk),
+        "writable": writable,
+        "task": canonical_task(repo.pipeline_tag),
+    }
+
+
+def _card_html(page: RepoPage, commit: pygit2.Commit) -> str | None:
+    readme = page.git.entry(commit, "README.md")
+    if not isinstance(readme, pygit2.Blob):
+        return None
+    return render_markdown(readme.data.decode("utf-8", errors="replace"), image_base=f"{page.base}/resolve/{commit.id}")
+
+
+def _model_tree(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any]:
+    """Ancestors from ``base_model`` (up the chain) and descendants grouped by how they derive."""
+    ancestors: list[str] = []
+    current = repo
+    seen = {repo.pk}
+    while current.base_models:
+        parent_id = current.base_models[0]
+        ancestors.append(parent_id)
+        parent = session.scalar(select(Repo).where(Repo.repo_type == "model", Repo.id_key == parent_id.lower()))
+        if parent is None or parent.pk in seen or not can_read(session, viewer_.principal, parent):
+            break
+        seen.add(parent.pk)
+        current = parent
+    children = session.scalars(
+        select(Repo).join(RepoTag, RepoTag.repo_pk == Repo.pk).where(RepoTag.tag == f"base_model:{repo.repo_id}")
+    ).all()
+    groups: dict[str, list[Repo]] = {"Fine-tunes": [], "Adapters": [], "Quantizations": [], "Merges": []}
+    for child in children:
+        if not can_read(session, viewer_.principal, child):
+            continue
+        relation = str((child.card_data or {}).get("base_model_relation") or "")
+        tags = set(child.tags or [])
+        if relation == "adapter" or child.library_name == "peft":
+            groups["Adapters"].append(child)
+        elif relation == "quantized" or tags & {"gguf", "awq", "gptq"}:
+            groups["Quantizations"].append(child)
+        elif relation == "merge" or len(child.base_models or []) > 1:
+            groups["Merges"].append(child)
+        else:
+            groups["Fine-tunes"].append(child)
+    return {"ancestors": list(reversed(ancestors)), "children": {k: v for k, v in groups.items() if v}}
+
+
+def _linked(session: Session, viewer_: Viewer, repo_type: str, ids: list[str]) -> list[tuple[str, bool]]:
+    out = []
+    for repo_id in ids:
+        found = session.scalar(select(Repo).where(Repo.repo_type == repo_type, Repo.id_key == repo_id.lower()))
+        out.append((repo_id, found is not None and can_read(session, viewer_.principal, found)))
+    return out
+
+
+def card_page(request: Request, session: Session) -> HTMLResponse:
+    page = _open(request, session)
+    repo = page.repo
+    commit = page.git.resolve("main")
+    spaces = []
+    if repo.repo_type == "model":
+        spaces = [
+            r
+            for r in session.scalars(
+                select(Repo).join(RepoTag, RepoTag.repo_pk == Repo.pk).where(RepoTag.tag == f"model:{repo.repo_id}")
+            )
+            if can_read(session, page.viewer.principal, r)
+        ]
+    return render(
+        request,
+        "repo_card.html",
+        page.viewer,
+        tab="card",
+        card_html=_card_html(page, commit),
+        commit=commit_json(commit),
+        hint=parse_model_name(repo.repo_id).facts() if repo.repo_type == "model" else [],
+        tree=_model_tree(session, page.viewer, repo) if repo.repo_type == "model" else None,
+        datasets=_linked(session, page.viewer, "dataset", repo.datasets or []),
+        spaces=spaces,
+        **_common(session, page),
+    )
+
+
+def _revision_and_path(page: RepoPage) -> tuple[str, str]:
+    if len(page.tail) < 2:
+        return "main", ""
+    return page.tail[1], "/".join(page.tail[2:]).strip("/")
+
+
+def files_page(request: Request, session: Session) -> HTMLResponse:
+    page = _open(request, session)
+    revision, path = _revision_and_path(page)
+    if path:
+        path = normalize_path_in_repo(path)
+    commit = page.git.resolve(revision)
+    entries = list(iter_entries(page.git, commit, path, recursive=False))
+    entries.sort(key=lambda e: (e.type != "directory", e.path.lower()))
+    shown = entries[:500]
+    latest = last_commits(page.git, commit, [e.path for e in shown], max_commits=2000)
+    rows = [entry_json(page.git, e, latest) for e in shown]
+    refs = list_refs(page.git, include_prs=False)
+    return render(
+        request,
+        "repo_files.html",
+        page.viewer,
+        tab="files",
+        revision=revision,
+        path=path,
+        rows=rows,
+        truncated=len(entries) > len(shown),
+        refs=refs,
+        commit=commit_json(commit),
+        crumbs=_crumbs(path),
+        **_common(session, page),
+    )
+
+
+def _crumbs(path: str) -> list[tuple[str, str]]:
+    parts = path.split("/") if path else []
+    return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+
+
+def blob_page(request: Request, session: Session) -> HTMLResponse:
+    page = _open(request, session)
+    revision, path = _revision_and_path(page)
+    path = normalize_path_in_repo(path)
+    commit = page.git.resolve(revision)
+    obj = page.git.entry(commit, path)
+    if not isinstance(obj, pygit2.Blob):
+        raise EntryNotFoundError(f"{path} is not a file at {revision}")
+    info = file_info(page.git, path, obj.id)
+    content_html = None
+    note = None
+    if info.lfs:
+        note = "This file is stored with Git LFS (or Xet). Download it to view it."
+    elif obj.is_binary:
+        note = "Binary file, not shown."
+    elif obj.size > MAX_VIEW_BYTES:
+        note = "File too large to display; download it instead."
+    else:
+        text = obj.data.decode("utf-8", errors="replace")
+        content_html = render_markdown(text) if path.lower().endswith(".md") else highlight_file(path, text)
+    return render(
+        request,
+        "repo_blob.html",
+        page.viewer,
+        tab="files",
+        revision=revision,
+        path=path,
+        info=info,
+        content_html=content_html,
+        note=note,
+        crumbs=_crumbs(path),
+        refs=list_refs(page.git, include_prs=False),
+        commit=commit_json(commit),
+        **_common(session, page),
+    )
+
+
+def commits_page(request: Request, session: Session) -> HTMLResponse:
+    page = _open(request, session)
+    revision = page.tail[1] if len(page.tail) > 1 else "main"
+    start = page.git.resolve(revision)
+    history = []
+    for index, commit in enumerate(page.git.history(start)):
+        if index >= 200:
+            break
+        history.append(commit_json(commit))
+    return render(
+        request, "repo_commits.html", page.viewer, tab="files", revision=revision, history=history,
+        refs=list_refs(page.git, include_prs=False), **_common(session, page),
+    )  # fmt: skip
+
+
+@dataclass
+class FileDiff:
+    path: str
+    status: str
+    lines: list[tuple[str, str]]  # (css class, text)
+    note: str | None = None
+
+
+def commit_page(request: Request, session: Session) -> HTMLResponse:
+    page = _open(request, session)
+    if len(page.tail) < 2:
+        raise NotFoundError("No commit given")
+    commit = page.git.resolve(page.tail[1])
+    parent = commit.parents[0] if commit.parents else None
+    diff = parent.tree.diff_to_tree(commit.tree) if parent else commit.tree.diff_to_tree(swap=True)
+    files = []
+    for patch in diff:
+        if patch is None:
+            continue
+        delta = patch.delta
+        path = delta.new_file.path or delta.old_file.path
+        status = {1: "added", 2: "deleted", 3: "modified", 4: "renamed"}.get(int(delta.status), "changed")
+        lines: list[tuple[str, str]] = []
+        note = None
+        if delta.is_binary:
+            note = "Binary file"
+        else:
+            text = patch.text or ""
+            if "version https://git-lfs.github.com/spec/v1" in text:
+                note = "LFS file: pointer changed"
+            for number, line in enumerate(text.splitlines()):
+                if number > 2000:
+                    lines.append(("meta", "… diff truncated"))
+                    break
+                if line.startswith(("diff --git", "index ", "--- ", "+++ ")):
+                    continue
+                css = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "ctx")
+                lines.append((css, line))
+        files.append(FileDiff(path=path, status=status, lines=lines, note=note))
+    return render(
+        request, "repo_commit.html", page.viewer, tab="files", commit=commit_json(commit),
+        parent=str(parent.id) if parent else None, files=files, **_common(session, page),
+    )  # fmt: skip
+
+
+def use_page(request: Request, session: Session) -> HTMLResponse:
+    page = _open(request, session)
+    items = snippets(
+        repo_id=page.repo.repo_id,
+        repo_type=page.repo.repo_type,
+        library=page.repo.library_name,
+        task=page.repo.pipeline_tag,
+        hub_url=base_url(request),
+    )
+    return render(request, "repo_use.html", page.viewer, tab="use", snippets=items, **_common(session, page))
+
+
+_VIEWS = {"tree": files_page, "blob": blob_page, "commits": commits_page, "commit": commit_page, "use": use_page}
+
+
+@router.get("/{ns}/{name}", response_class=HTMLResponse)
+@router.get("/datasets/{ns}/{name}", response_class=HTMLResponse)
+@router.get("/spaces/{ns}/{name}", response_class=HTMLResponse)
+def repo_home(request: Request, session: Session = SessionDep) -> Response:
+    return card_page(request, session)
+
+
+@router.get("/{ns}/{name}/{view}/{rest:path}", response_class=HTMLResponse)
+@router.get("/{ns}/{name}/{view}", response_class=HTMLResponse)
+@router.get("/datasets/{ns}/{name}/{view}/{rest:path}", response_class=HTMLResponse)
+@router.get("/datasets/{ns}/{name}/{view}", response_class=HTMLResponse)
+@router.get("/spaces/{ns}/{name}/{view}/{rest:path}", response_class=HTMLResponse)
+@router.get("/spaces/{ns}/{name}/{view}", response_class=HTMLResponse)
+def repo_view(view: str, request: Request, session: Session = SessionDep) -> Response:
+    handler = _VIEWS.get(view)
+    if handler is None:
+        viewer(request, session)
+        raise NotFoundError("No such page")
+    return handler(request, session)
