@@ -31,13 +31,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common  # noqa: E402
 from _common import (  # noqa: E402
     PYTHON,
     HubServer,
-    Profiler,
     ProcStats,
-    RssSampler,
+    Profiler,
     Row,
+    RssSampler,
     add_common_args,
     human_bytes,
     log,
@@ -45,7 +46,6 @@ from _common import (  # noqa: E402
     make_tempdir,
     pin_source,
 )
-import _common  # noqa: E402
 
 SCRIPT = str(Path(__file__).resolve())
 USER = "bench"
@@ -87,8 +87,9 @@ def client_main(argv: list[str]) -> int:
 
     xet_on = is_xet_available()
     if (args.mode == "xet") != xet_on:
-        raise SystemExit(f"mode {args.mode} but is_xet_available()={xet_on} (HF_HUB_DISABLE_XET="
-                         f"{constants.HF_HUB_DISABLE_XET})")
+        raise SystemExit(
+            f"mode {args.mode} but is_xet_available()={xet_on} (HF_HUB_DISABLE_XET={constants.HF_HUB_DISABLE_XET})"
+        )
     api = HfApi()
     out: dict[str, object] = {"mode": args.mode, "xet_available": xet_on}
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -121,15 +122,27 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the script works")
     parser.add_argument("--model-mb", type=float, default=None, help="dedup: model size in MB (default 200)")
     parser.add_argument("--tensors", type=int, default=40, help="dedup: tensors in the model (default 40)")
-    parser.add_argument("--changed", type=int, default=None,
-                        help="dedup: tensors changed in the fine-tuned copy (default 10%% of --tensors)")
+    parser.add_argument(
+        "--changed",
+        type=int,
+        default=None,
+        help="dedup: tensors changed in the fine-tuned copy (default 10%% of --tensors)",
+    )
     parser.add_argument("--size-mb", type=int, default=None, help="throughput: file size in MiB (default 1024)")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="throughput: runs per row (a fresh random file per upload run); the best run is shown "
-                             "(default 3, --quick 1)")
-    parser.add_argument("--seed", type=int, default=1,
-                        help="dedup: seed of the model's random tensors (where CDC cuts chunks, and so which xorbs "
-                             "hold a global-dedup-eligible chunk, depends on it)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="throughput: runs per row (a fresh random file per upload run); the best run is shown "
+        "(default 3, --quick 1)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="dedup: seed of the model's random tensors (where CDC cuts chunks, and so which xorbs "
+        "hold a global-dedup-eligible chunk, depends on it)",
+    )
     parser.add_argument("--skip-dedup", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     add_common_args(parser)
@@ -232,8 +245,11 @@ class Bench:
         head = httpx.head(f"{self.server.url}/{USER}/{repo}/resolve/main/{filename}", headers=auth)
         file_hash = head.headers["x-xet-hash"]
         grant = httpx.get(f"{self.server.url}/api/models/{USER}/{repo}/xet-read-token/main", headers=auth).json()
-        answer = httpx.get(f"{grant['casUrl']}/v1/reconstructions/{file_hash}",
-                           headers={"authorization": f"Bearer {grant['accessToken']}"}, timeout=60).json()
+        answer = httpx.get(
+            f"{grant['casUrl']}/v1/reconstructions/{file_hash}",
+            headers={"authorization": f"Bearer {grant['accessToken']}"},
+            timeout=60,
+        ).json()
         return [term["hash"] for term in answer["terms"]]
 
     def xorbs(self) -> tuple[int, int]:
@@ -242,10 +258,35 @@ class Bench:
     def lfs(self) -> tuple[int, int]:
         return dir_bytes(self.server.data_dir / "lfs")
 
-    def client(self, op: str, mode: str, repo: str, path_in_repo: str, hf_home: Path, step: str,
-               file: Path | None = None, expect_size: int | None = None) -> dict:
-        cmd = [PYTHON, SCRIPT, "_client", op, "--mode", mode, "--endpoint", self.server.url, "--token", self.token,
-               "--hf-home", str(hf_home), "--repo", f"{USER}/{repo}", "--path-in-repo", path_in_repo]
+    def client(
+        self,
+        op: str,
+        mode: str,
+        repo: str,
+        path_in_repo: str,
+        hf_home: Path,
+        step: str,
+        file: Path | None = None,
+        expect_size: int | None = None,
+    ) -> dict:
+        cmd = [
+            PYTHON,
+            SCRIPT,
+            "_client",
+            op,
+            "--mode",
+            mode,
+            "--endpoint",
+            self.server.url,
+            "--token",
+            self.token,
+            "--hf-home",
+            str(hf_home),
+            "--repo",
+            f"{USER}/{repo}",
+            "--path-in-repo",
+            path_in_repo,
+        ]
         if file is not None:
             cmd += ["--file", str(file)]
         if expect_size is not None:
@@ -256,8 +297,10 @@ class Bench:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
         after = ProcStats.of(self.server.pid)
         if proc.returncode != 0:
-            raise RuntimeError(f"client {op} {mode} {repo} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
-                               f"{proc.stderr[-6000:]}\nserver log tail:\n{self.server.log_path.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"client {op} {mode} {repo} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                f"{proc.stderr[-6000:]}\nserver log tail:\n{self.server.log_path.read_text()[-3000:]}"
+            )
         line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
         result = json.loads(line.removeprefix("RESULT "))
         stats = after - before
@@ -265,8 +308,10 @@ class Bench:
         result["server_rchar"] = stats.rchar
         result["server_wchar"] = stats.wchar
         result["server_peak_rss"] = self.rss.peaks.get(step, 0)
-        log(f"{step}: {op} {mode} {repo}: {result['seconds']:.2f} s, client CPU {result['client_cpu']:.1f} s, "
-            f"server CPU {stats.cpu:.1f} s")
+        log(
+            f"{step}: {op} {mode} {repo}: {result['seconds']:.2f} s, client CPU {result['client_cpu']:.1f} s, "
+            f"server CPU {stats.cpu:.1f} s"
+        )
         return result
 
     def upload_measured(self, mode: str, repo: str, file: Path, hf_home: Path, step: str) -> dict:
@@ -308,8 +353,10 @@ class Bench:
         write_model(la, tensors, a.model_mb, seed + 2, [], 0)
         write_model(lb, tensors, a.model_mb, seed + 2, changed1, seed + 201)
         changed_bytes = size * changed_n / tensors
-        log(f"models: {human_bytes(size)} each, {tensors} tensors, changed {changed1} / {changed2} "
-            f"(written in {time.perf_counter() - t0:.1f} s)")
+        log(
+            f"models: {human_bytes(size)} each, {tensors} tensors, changed {changed1} / {changed2} "
+            f"(written in {time.perf_counter() - t0:.1f} s)"
+        )
 
         home_a = self.fresh_home()
         up_xa = self.upload_measured("xet", "xet-a", xa, home_a, "dedup-xet-base")
@@ -323,27 +370,51 @@ class Bench:
         frac_same = up_xb2["xorb_growth"] / size
         frac_lfs = up_lb["lfs_growth"] / size
         rows = [
-            Row("fine-tuned copy, fresh HF_HOME: new bytes stored / file size (goal < 0.15)", frac_fresh, frac_lfs,
-                kind="time", fmt="{:.3f}"),
-            Row("fine-tuned copy, same HF_HOME: new bytes stored / file size", frac_same, frac_lfs, kind="time",
-                fmt="{:.3f}"),
-            Row("first upload: bytes stored / file size", up_xa["xorb_growth"] / size, up_la["lfs_growth"] / size,
-                kind="time", fmt="{:.3f}"),
+            Row(
+                "fine-tuned copy, fresh HF_HOME: new bytes stored / file size (goal < 0.15)",
+                frac_fresh,
+                frac_lfs,
+                kind="time",
+                fmt="{:.3f}",
+            ),
+            Row(
+                "fine-tuned copy, same HF_HOME: new bytes stored / file size",
+                frac_same,
+                frac_lfs,
+                kind="time",
+                fmt="{:.3f}",
+            ),
+            Row(
+                "first upload: bytes stored / file size",
+                up_xa["xorb_growth"] / size,
+                up_la["lfs_growth"] / size,
+                kind="time",
+                fmt="{:.3f}",
+            ),
             Row("upload time, first (s)", up_xa["seconds"], up_la["seconds"], kind="time"),
             Row("upload time, fine-tuned copy, fresh HF_HOME (s)", up_xb["seconds"], up_lb["seconds"], kind="time"),
             Row("upload time, fine-tuned copy, same HF_HOME (s)", up_xb2["seconds"], up_lb["seconds"], kind="time"),
         ]
         goal = "MET" if frac_fresh < 0.15 else "NOT MET"
         n = self.notes["dedup"]
-        n.append(f"model: {size} bytes ({human_bytes(size)}), {tensors} float32 tensors; fine-tuned copies change "
-                 f"{changed_n} tensors = {changed_bytes / size:.3f} of the file (the floor for this metric)")
+        n.append(
+            f"model: {size} bytes ({human_bytes(size)}), {tensors} float32 tensors; fine-tuned copies change "
+            f"{changed_n} tensors = {changed_bytes / size:.3f} of the file (the floor for this metric)"
+        )
         n.append(f"goal (fresh HF_HOME fraction < 0.15): {goal} ({frac_fresh:.3f})")
-        for label, r in (("xet first", up_xa), ("xet fine-tuned, fresh HF_HOME", up_xb),
-                         ("xet fine-tuned, same HF_HOME", up_xb2), ("lfs first", up_la), ("lfs fine-tuned", up_lb)):
-            n.append(f"{label}: {r['seconds']:.2f} s; xorbs +{r['xorb_growth']} B in {r['xorb_files']} files, "
-                     f"lfs +{r['lfs_growth']} B; client CPU {r['client_cpu']:.1f} s, server CPU "
-                     f"{r['server_cpu']:.1f} s, server read {human_bytes(r['server_rchar'])}, wrote "
-                     f"{human_bytes(r['server_wchar'])}")
+        for label, r in (
+            ("xet first", up_xa),
+            ("xet fine-tuned, fresh HF_HOME", up_xb),
+            ("xet fine-tuned, same HF_HOME", up_xb2),
+            ("lfs first", up_la),
+            ("lfs fine-tuned", up_lb),
+        ):
+            n.append(
+                f"{label}: {r['seconds']:.2f} s; xorbs +{r['xorb_growth']} B in {r['xorb_files']} files, "
+                f"lfs +{r['lfs_growth']} B; client CPU {r['client_cpu']:.1f} s, server CPU "
+                f"{r['server_cpu']:.1f} s, server read {human_bytes(r['server_rchar'])}, wrote "
+                f"{human_bytes(r['server_wchar'])}, peak RSS {human_bytes(r['server_peak_rss'])}"
+            )
         # Why the fresh-HF_HOME copy stores what it stores: which of the first upload's xorbs it reuses, and how
         # many global-dedup-eligible chunks each of them holds (without one, hf_xet never learns of the xorb)
         base_xorbs = list(dict.fromkeys(self.file_xorbs("xet-a", xa.name)))  # in file order
@@ -353,11 +424,15 @@ class Bench:
             for i, xh in enumerate(base_xorbs):
                 chunks = self.xorb_chunks(xh)
                 first = " + the file's first chunk" if i == 0 else ""
-                parts.append(f"#{i} {xh[:8]} ({human_bytes(sum(c[0] for c in chunks))}, {len(chunks)} chunks, "
-                             f"{sum(c[1] for c in chunks)} eligible{first}): "
-                             f"{'reused' if xh in used else 'NOT reused'}")
-            n.append(f"fine-tuned copy, {label}: references {len(set(used))} xorbs ({len(r['new_xorbs'])} new); "
-                     f"first upload's xorbs in file order: " + "; ".join(parts))
+                parts.append(
+                    f"#{i} {xh[:8]} ({human_bytes(sum(c[0] for c in chunks))}, {len(chunks)} chunks, "
+                    f"{sum(c[1] for c in chunks)} eligible{first}): "
+                    f"{'reused' if xh in used else 'NOT reused'}"
+                )
+            n.append(
+                f"fine-tuned copy, {label}: references {len(set(used))} xorbs ({len(r['new_xorbs'])} new); "
+                f"first upload's xorbs in file order: " + "; ".join(parts)
+            )
         ci = dir_bytes(self.server.data_dir / "xet" / "chunk-index")
         n.append(f"xet chunk-index after all uploads: {human_bytes(ci[0])} in {ci[1]} files (not counted above)")
         n.append("ratio for the fraction rows = baseline / hubstead (how many times fewer bytes stored)")
@@ -379,13 +454,15 @@ class Bench:
                 write_random(path, size)
                 log(f"wrote {human_bytes(size)} random in {time.perf_counter() - t0:.1f} s")
                 runs[f"up-{mode}"].append(
-                    self.upload_measured(mode, f"tp-{mode}", path, self.fresh_home(), f"upload-{mode}-{run}"))
+                    self.upload_measured(mode, f"tp-{mode}", path, self.fresh_home(), f"upload-{mode}-{run}")
+                )
                 runs[f"up-{mode}"][-1]["file"] = path.name
         for run in range(a.repeat):
             for mode in ("xet", "lfs"):
                 name = runs[f"up-{mode}"][run]["file"]
-                result = self.client("download", mode, f"tp-{mode}", name, self.fresh_home(), f"download-{mode}-{run}",
-                                     expect_size=size)
+                result = self.client(
+                    "download", mode, f"tp-{mode}", name, self.fresh_home(), f"download-{mode}-{run}", expect_size=size
+                )
                 if result["served_as_xet"] != (mode == "xet"):
                     raise RuntimeError(f"download {mode}: served_as_xet={result['served_as_xet']}")
                 runs[f"down-{mode}"].append(result)
@@ -401,28 +478,61 @@ class Bench:
         rows = [
             Row(f"upload {human_bytes(size)} (MB/s)", rate(best("up-xet")), rate(best("up-lfs"))),
             Row(f"download {human_bytes(size)}, fresh HF_HOME (MB/s)", rate(best("down-xet")), rate(best("down-lfs"))),
-            Row("upload: server peak RSS (MiB)", best("up-xet")["server_peak_rss"] / 2**20,
-                best("up-lfs")["server_peak_rss"] / 2**20, kind="time", fmt="{:.0f}"),
-            Row("download: server peak RSS (MiB)", best("down-xet")["server_peak_rss"] / 2**20,
-                best("down-lfs")["server_peak_rss"] / 2**20, kind="time", fmt="{:.0f}"),
-            Row("upload: server CPU s per GB", best("up-xet")["server_cpu"] / size * 1e9,
-                best("up-lfs")["server_cpu"] / size * 1e9, kind="time"),
-            Row("upload: client CPU s per GB", best("up-xet")["client_cpu"] / size * 1e9,
-                best("up-lfs")["client_cpu"] / size * 1e9, kind="time"),
-            Row("download: server CPU s per GB", best("down-xet")["server_cpu"] / size * 1e9,
-                best("down-lfs")["server_cpu"] / size * 1e9, kind="time"),
-            Row("download: client CPU s per GB", best("down-xet")["client_cpu"] / size * 1e9,
-                best("down-lfs")["client_cpu"] / size * 1e9, kind="time"),
+            Row(
+                "upload: server peak RSS (MiB)",
+                best("up-xet")["server_peak_rss"] / 2**20,
+                best("up-lfs")["server_peak_rss"] / 2**20,
+                kind="time",
+                fmt="{:.0f}",
+            ),
+            Row(
+                "download: server peak RSS (MiB)",
+                best("down-xet")["server_peak_rss"] / 2**20,
+                best("down-lfs")["server_peak_rss"] / 2**20,
+                kind="time",
+                fmt="{:.0f}",
+            ),
+            Row(
+                "upload: server CPU s per GB",
+                best("up-xet")["server_cpu"] / size * 1e9,
+                best("up-lfs")["server_cpu"] / size * 1e9,
+                kind="time",
+            ),
+            Row(
+                "upload: client CPU s per GB",
+                best("up-xet")["client_cpu"] / size * 1e9,
+                best("up-lfs")["client_cpu"] / size * 1e9,
+                kind="time",
+            ),
+            Row(
+                "download: server CPU s per GB",
+                best("down-xet")["server_cpu"] / size * 1e9,
+                best("down-lfs")["server_cpu"] / size * 1e9,
+                kind="time",
+            ),
+            Row(
+                "download: client CPU s per GB",
+                best("down-xet")["client_cpu"] / size * 1e9,
+                best("down-lfs")["client_cpu"] / size * 1e9,
+                kind="time",
+            ),
         ]
         n = self.notes["throughput"]
         for key, items in runs.items():
-            n.append(f"{key}: " + "; ".join(
-                f"{r['seconds']:.2f} s ({rate(r):.1f} MB/s), client CPU {r['client_cpu']:.1f} s, server CPU "
-                f"{r['server_cpu']:.1f} s, server read {human_bytes(r['server_rchar'])} wrote "
-                f"{human_bytes(r['server_wchar'])}" for r in items))
+            n.append(
+                f"{key}: "
+                + "; ".join(
+                    f"{r['seconds']:.2f} s ({rate(r):.1f} MB/s), client CPU {r['client_cpu']:.1f} s, server CPU "
+                    f"{r['server_cpu']:.1f} s, server read {human_bytes(r['server_rchar'])} wrote "
+                    f"{human_bytes(r['server_wchar'])}, peak RSS {human_bytes(r['server_peak_rss'])}"
+                    for r in items
+                )
+            )
         n.append("client and server share the machine's cores; CPU seconds are per process (all threads)")
-        n.append("ratio = hubstead-xet / baseline-lfs for MB/s, baseline / xet for CPU seconds and RSS (higher = "
-                 "better); each row is the fastest run (--repeat), its CPU and RSS rows are of that same run")
+        n.append(
+            "ratio = hubstead-xet / baseline-lfs for MB/s, baseline / xet for CPU seconds and RSS (higher = "
+            "better); each row is the fastest run (--repeat), its CPU and RSS rows are of that same run"
+        )
         return rows
 
 
@@ -434,8 +544,9 @@ def render(title: str, rows: list[Row], notes: list[str]) -> str:
     body = []
     for row in rows:
         ratio = row.ratio()
-        body.append((row.metric, cell(row.hub, row.fmt), cell(row.base, row.fmt),
-                     "n/a" if ratio is None else f"{ratio:.2f}"))
+        body.append(
+            (row.metric, cell(row.hub, row.fmt), cell(row.base, row.fmt), "n/a" if ratio is None else f"{ratio:.2f}")
+        )
     widths = [max(len(header[i]), *(len(r[i]) for r in body)) for i in range(4)]
     out = [f"### {title}", ""]
     out.append("| " + " | ".join(h.ljust(widths[i]) for i, h in enumerate(header)) + " |")
@@ -457,21 +568,30 @@ def main() -> int:
     outputs = []
     if not args.skip_dedup:
         rows = bench.dedup()
-        outputs.append(render(f"Xet dedup: fine-tuned copy of a {args.model_mb:g} MB safetensors model "
-                              f"({args.changed} of {args.tensors} tensors changed)", rows, bench.notes["dedup"]))
+        outputs.append(
+            render(
+                f"Xet dedup: fine-tuned copy of a {args.model_mb:g} MB safetensors model "
+                f"({args.changed} of {args.tensors} tensors changed)",
+                rows,
+                bench.notes["dedup"],
+            )
+        )
         print("\n" + outputs[-1] + "\n", flush=True)
     if not args.skip_throughput:
         rows = bench.throughput()
-        outputs.append(render(f"Xet vs LFS throughput: {args.size_mb} MiB random file", rows,
-                              bench.notes["throughput"]))
+        outputs.append(
+            render(f"Xet vs LFS throughput: {args.size_mb} MiB random file", rows, bench.notes["throughput"])
+        )
         print("\n" + outputs[-1] + "\n", flush=True)
     stamp = time.strftime("%Y-%m-%d %H:%M")
     print(f"_{stamp}; {machine_info()}; {code_note}_")
     print(f"_flags: {' '.join(sys.argv[1:]) or '(defaults)'}_")
     if _common.FOREIGN is not None:
         print(f"_{_common.FOREIGN.summary()}_")
-    print("_ratio: speed-like, higher = better for hubstead-xet (rates: xet/lfs; times, CPU and stored fractions: "
-          "lfs/xet)_")
+    print(
+        "_ratio: speed-like, higher = better for hubstead-xet (rates: xet/lfs; times, CPU and stored fractions: "
+        "lfs/xet)_"
+    )
     if bench.profiler.summaries:
         print("\n### py-spy (server) per step\n")
         for step, summary in bench.profiler.summaries.items():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,11 +21,24 @@ from hubstead.errors import HubError
 log = logging.getLogger("hubstead")
 
 
+_TITLES = {400: "That request did not make sense", 401: "Please sign in", 403: "You can't do that here",
+           404: "This page does not exist (or you don't have access to it)", 409: "That already exists",
+           500: "Something went wrong on our side"}  # fmt: skip
+
+
 def error_response(
     request: Request, status: int, message: str, code: str | None = None, extra: dict[str, str] | None = None
 ) -> Response:
     """The Hub's error shape: ``X-Error-Code`` and ``X-Error-Message`` headers (HEAD has no body) and
-    ``{"error": message}``."""
+    ``{"error": message}``; on web pages, a page a person understands, with a way back."""
+    if getattr(request.state, "page", False) and request.method != "HEAD":
+        from hubstead.web.pages import Viewer, render
+        from hubstead.web.sessions import current
+
+        with request.app.state.hub.db.session() as session:
+            viewer = Viewer(web=current(request, session))
+        return render(request, "error.html", viewer, status_code=status, status=status,
+                      title=_TITLES.get(status, "Error"), message=message)  # fmt: skip
     headers = {"X-Error-Message": message.encode("ascii", "replace").decode()[:1000].replace("\n", " ")}
     if code:
         headers["X-Error-Code"] = code
@@ -68,6 +83,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     from hubstead.repos.routes_unbuilt import router as unbuilt_router
     from hubstead.search.index import reconcile_all
     from hubstead.search.routes import router as search_router
+    from hubstead.web.render import highlight_css
+    from hubstead.web.routes_account import router as account_router
+    from hubstead.web.routes_browse import router as browse_router
+    from hubstead.web.routes_manage import router as manage_router
+    from hubstead.web.routes_repo import router as repo_pages_router
     from hubstead.xet.routes import router as xet_router
 
     hub = hub or Hub.from_settings(settings)
@@ -114,6 +134,16 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
-    app.include_router(unbuilt_router)  # last: it catches the repo sub-paths nothing else answered
+    app.include_router(unbuilt_router)  # it catches the API repo sub-paths nothing else answered
+
+    # The web pages come last: their patterns (/{ns}/{name}/...) are the broadest.
+    @app.get("/static/highlight.css", include_in_schema=False)
+    def highlight_stylesheet() -> Response:
+        return Response(highlight_css(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+
+    for router in (account_router, manage_router, repo_pages_router, browse_router):
+        app.include_router(router)
     app.add_middleware(RequestIdMiddleware)
     return app

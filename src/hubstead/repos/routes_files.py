@@ -35,9 +35,10 @@ TREE_PAGE = 1000
 TREE_PAGE_EXPANDED = 50
 
 
-def _content_disposition(path: str) -> str:
+def _content_disposition(path: str, *, attachment: bool = False) -> str:
     name = path.rsplit("/", 1)[-1]
-    return f"inline; filename*=UTF-8''{quote(name)}; filename=\"{name.encode('ascii', 'replace').decode()}\";"
+    kind = "attachment" if attachment else "inline"
+    return f"{kind}; filename*=UTF-8''{quote(name)}; filename=\"{name.encode('ascii', 'replace').decode()}\";"
 
 
 @router.api_route("/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
@@ -66,7 +67,7 @@ def resolve(request: Request, session: Session = SessionDep) -> Response:
         **commit_headers,
         "ETag": f'"{info.etag}"',
         "Accept-Ranges": "bytes",
-        "Content-Disposition": _content_disposition(path),
+        "Content-Disposition": _content_disposition(path, attachment=request.query_params.get("download") == "true"),
         "Cache-Control": "private, max-age=0, must-revalidate"
         if repo.private
         else "public, max-age=0, must-revalidate",

@@ -68,9 +68,10 @@ def parse_model_name(repo_id: str) -> NameHint:
         elif token in FORMATS:
             hint.formats.append(token)
         elif token in VARIANTS:
-            hint.variants.append(token)
             if token == "base" and hint.size is None:
                 hint.size = "base"
+            else:
+                hint.variants.append(token)
         elif token in LANGUAGES:
             hint.language = LANGUAGES[token]
         elif hint.architecture is not None and not token.isdigit():

@@ -59,14 +59,16 @@ def _markdown() -> MarkdownIt:
     md.enable(["table", "strikethrough"])
     md.use(dollarmath_plugin, allow_space=True, double_inline=True)
 
-    def fence(tokens: list[Any], idx: int, options: Any, env: Any) -> str:
+    def fence(renderer: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
         token = tokens[idx]
         return _highlight_code(token.content, token.info.strip().split(" ")[0] or None)
 
     md.add_render_rule("fence", fence)
-    md.add_render_rule("math_inline", lambda tokens, idx, options, env: _math(tokens[idx].content, False))
-    md.add_render_rule("math_inline_double", lambda tokens, idx, options, env: _math(tokens[idx].content, True))
-    md.add_render_rule("math_block", lambda tokens, idx, options, env: _math(tokens[idx].content, True))
+    md.add_render_rule("math_inline", lambda renderer, tokens, idx, options, env: _math(tokens[idx].content, False))
+    md.add_render_rule(
+        "math_inline_double", lambda renderer, tokens, idx, options, env: _math(tokens[idx].content, True)
+    )
+    md.add_render_rule("math_block", lambda renderer, tokens, idx, options, env: _math(tokens[idx].content, True))
     return md
 
 
