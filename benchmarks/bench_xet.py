@@ -206,14 +206,25 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.work = make_tempdir("hubstead-bench-xet-", args.tmp_dir)
-        self.server = HubServer(self.work)
-        self.server.start()
-        log(f"hub on {self.server.url} (started in {self.server.startup_seconds:.1f} s), data {self.server.data_dir}")
-        self.token = self.server.create_account(USER)
-        self.profiler = Profiler(args.profile, self.server.pid)
-        self.rss = RssSampler(self.server.pid, interval=0.2)
+        self.profiler = Profiler(args.profile)
+        self.hubs: dict[str, tuple[HubServer, str, RssSampler]] = {}
+        self.idle_rss: dict[str, int] = {}
         self.homes = 0
         self.notes: dict[str, list[str]] = {"dedup": [], "throughput": []}
+
+    def use(self, name: str) -> None:
+        """Point the methods below at hub ``name`` (started on first use, in its own data dir): each section, and
+        each upload path of the throughput section, gets its own server process, so RSS peaks do not carry over."""
+        if name not in self.hubs:
+            root = self.work / f"hub-{name}"
+            root.mkdir()
+            server = HubServer(root)
+            server.start()
+            log(f"hub {name} on {server.url} (started in {server.startup_seconds:.1f} s), data {server.data_dir}")
+            token = server.create_account(USER)
+            self.hubs[name] = (server, token, RssSampler(server.pid, interval=0.2))
+            self.idle_rss[name] = self.hubs[name][2].rss()
+        self.server, self.token, self.rss = self.hubs[name]
 
     def fresh_home(self) -> Path:
         self.homes += 1
@@ -293,7 +304,7 @@ class Bench:
             cmd += ["--expect-size", str(expect_size)]
         subprocess.run(["sync"], check=False)
         before = ProcStats.of(self.server.pid)
-        with self.profiler.phase(step), self.rss.phase(step):
+        with self.profiler.phase(step, pid=self.server.pid), self.rss.phase(step):
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
         after = ProcStats.of(self.server.pid)
         if proc.returncode != 0:
@@ -331,6 +342,7 @@ class Bench:
 
     def dedup(self) -> list[Row]:
         a = self.args
+        self.use("dedup")
         tensors, changed_n = a.tensors, a.changed
         step = tensors / changed_n
         changed1 = sorted({int(step * k + step / 2) for k in range(changed_n)})
@@ -452,6 +464,7 @@ class Bench:
                 path.parent.mkdir(exist_ok=True)
                 t0 = time.perf_counter()
                 write_random(path, size)
+                self.use(f"tp-{mode}")
                 log(f"wrote {human_bytes(size)} random in {time.perf_counter() - t0:.1f} s")
                 runs[f"up-{mode}"].append(
                     self.upload_measured(mode, f"tp-{mode}", path, self.fresh_home(), f"upload-{mode}-{run}")
@@ -460,6 +473,7 @@ class Bench:
         for run in range(a.repeat):
             for mode in ("xet", "lfs"):
                 name = runs[f"up-{mode}"][run]["file"]
+                self.use(f"tp-{mode}")
                 result = self.client(
                     "download", mode, f"tp-{mode}", name, self.fresh_home(), f"download-{mode}-{run}", expect_size=size
                 )
@@ -528,6 +542,10 @@ class Bench:
                     for r in items
                 )
             )
+        n.append(
+            "one server process per path (a fresh hub each for Xet and LFS), so peak RSS is per path; RSS at idle "
+            f"after start: xet {human_bytes(self.idle_rss['tp-xet'])}, lfs {human_bytes(self.idle_rss['tp-lfs'])}"
+        )
         n.append("client and server share the machine's cores; CPU seconds are per process (all threads)")
         n.append(
             "ratio = hubstead-xet / baseline-lfs for MB/s, baseline / xet for CPU seconds and RSS (higher = "

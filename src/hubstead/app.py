@@ -77,6 +77,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     from hubstead.auth.routes import router as auth_router
     from hubstead.repos.routes_commits import router as commits_router
     from hubstead.repos.routes_files import router as files_router
+    from hubstead.repos.routes_git import router as git_router
     from hubstead.repos.routes_lfs import router as lfs_router
     from hubstead.repos.routes_refs import router as refs_router
     from hubstead.repos.routes_repos import router as repos_router
@@ -131,6 +132,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         commits_router,
         lfs_router,
         files_router,
+        git_router,
     )
     for router in routers:
         app.include_router(router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator
 from urllib.parse import unquote
 
@@ -24,10 +26,18 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 def bearer_token(request: Request) -> str | None:
+    """The access token of a request: ``Bearer <token>``, or HTTP Basic with the token as password (git)."""
     header = request.headers.get("authorization")
     if not header:
         return None
     scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        password = decoded.partition(":")[2]
+        return password or None
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
