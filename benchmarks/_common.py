@@ -436,6 +436,23 @@ class PostgresCluster:
             conn.execute(f"CREATE DATABASE {name}")
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the cluster's live processes (postmaster, backends, background workers)."""
+        import psutil
+
+        try:
+            pid = int((self.root / "data" / "postmaster.pid").read_text().split()[0])
+            main = psutil.Process(pid)
+            procs = [main, *main.children(recursive=True)]
+        except (OSError, ValueError, psutil.Error):
+            return 0.0
+        total = 0.0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         if not self.root.exists():
             return

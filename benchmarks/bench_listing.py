@@ -272,17 +272,20 @@ async def _load(urls: list[str], token: str, concurrency: int, duration: float, 
 
 
 def run_load(server: HubServer, name: str, urls: list[str], token: str, args: argparse.Namespace,
-             profiler: Profiler) -> dict:
+             profiler: Profiler, pg: PostgresCluster | None) -> dict:
     before = ProcStats.of(server.pid)
+    pg_before = pg.cpu_seconds() if pg is not None else 0.0
     client_before = time.process_time()
     with profiler.phase(f"{name}".replace("/", "_").replace(" ", "_"), server.pid):
         result = asyncio.run(_load(urls, token, args.concurrency, args.duration, args.warmup, args.client))
     used = ProcStats.of(server.pid) - before
     result["server_cores"] = used.cpu / (args.duration + args.warmup)
     result["client_cores"] = (time.process_time() - client_before) / (args.duration + args.warmup)
+    result["pg_cores"] = (pg.cpu_seconds() - pg_before) / (args.duration + args.warmup) if pg is not None else 0.0
     log(f"  {name}: {result['rps']:.0f} req/s, p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
-        f"errors {result['errors']}, server {result['server_cores']:.2f} cores, load generator "
-        f"{result['client_cores']:.2f} cores, statuses {result['statuses']}")
+        f"errors {result['errors']}, server {result['server_cores']:.2f} cores, "
+        + (f"PostgreSQL {result['pg_cores']:.2f} cores, " if pg is not None else "")
+        + f"load generator {result['client_cores']:.2f} cores, statuses {result['statuses']}")
     return result
 
 
@@ -324,7 +327,7 @@ def bench_backend(backend: str, args: argparse.Namespace, work: Path, pg: Postgr
     }
     results = {}
     for name, urls in queries.items():
-        results[name] = run_load(server, f"{backend} {name}", urls, token, args, profiler)
+        results[name] = run_load(server, f"{backend} {name}", urls, token, args, profiler, pg)
     floor = results["healthz"]
     rows = [Row(f"[{backend}] server start with {args.repos:,} repos vs empty [s]", server.startup_seconds,
                 empty.startup_seconds, "time", "{:.1f}")]
@@ -339,8 +342,9 @@ def bench_backend(backend: str, args: argparse.Namespace, work: Path, pg: Postgr
     notes = [
         f"[{backend}] seeding {args.repos:,} repos in-process took {seed_seconds:.0f} s; {len(public):,} public; "
         f"the combined list query matches {matched} repos (first page)",
-        f"[{backend}] cores used (server / load generator): " + "; ".join(
-            f"{name} {res['server_cores']:.2f}/{res['client_cores']:.2f}" for name, res in results.items()),
+        f"[{backend}] cores used (server / {'PostgreSQL / ' if pg is not None else ''}load generator): " + "; ".join(
+            f"{name} {res['server_cores']:.2f}/" + (f"{res['pg_cores']:.2f}/" if pg is not None else "")
+            + f"{res['client_cores']:.2f}" for name, res in results.items()),
         f"[{backend}] errors: " + ", ".join(f"{name} {res['errors']}" for name, res in results.items()),
     ]
     server.stop()

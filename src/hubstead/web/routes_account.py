@@ -152,4 +152,35 @@ def revoke_token_route(
 
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, session: Session = SessionDep) -> Response:
-    return RedirectResponse("/settings/tokens", status_code=303)
+    return RedirectResponse("/settings/profile", status_code=303)
+
+
+@router.get("/settings/profile", response_class=HTMLResponse)
+def profile_form(request: Request, session: Session = SessionDep) -> Response:
+    me, redirect = _require_user(request, session)
+    if redirect:
+        return redirect
+    return render(request, "settings_profile.html", me, saved=False, orgs=user_orgs(session, me.user))
+
+
+@router.post("/settings/profile", response_class=HTMLResponse)
+def save_profile(
+    request: Request,
+    fullname: str = Form(""),
+    email: str = Form(""),
+    csrf_token: str = Form(""),
+    session: Session = SessionDep,
+) -> Response:
+    me, redirect = _require_user(request, session)
+    if redirect:
+        return redirect
+    sessions.check_csrf(me.web, csrf_token)
+    user = session.merge(me.user)
+    user.fullname = fullname.strip()[:256] or user.name
+    email = email.strip()[:256]
+    if email and ("@" not in email or " " in email):
+        return render(request, "settings_profile.html", me, saved=False, error="That is not an email address",
+                      orgs=user_orgs(session, user), status_code=400)  # fmt: skip
+    user.email = email or None
+    session.flush()
+    return render(request, "settings_profile.html", me, saved=True, orgs=user_orgs(session, user))

@@ -13,6 +13,7 @@ import pygit2
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import SessionDep
 from hubstead.auth.service import user_orgs
@@ -104,8 +105,16 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
 
     @router.post(prefix + "/{ns}/{name}/upload/{revision}")
     async def upload(ns: str, name: str, revision: str, request: Request) -> Response:
-        form = await request.form(max_files=MAX_UPLOAD_FILES, max_part_size=10 * 1024 * 1024)
         hub = request.app.state.hub
+
+        def signed_in() -> bool:
+            with hub.db.session() as session:
+                return viewer(request, session).user is not None
+
+        # Refuse strangers before reading what may be a large body.
+        if not await run_in_threadpool(signed_in):
+            raise UnauthorizedError("Sign in first")
+        form = await request.form(max_files=MAX_UPLOAD_FILES, max_part_size=10 * 1024 * 1024)
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
         folder = str(form.get("folder") or "").strip().strip("/")
         message = str(form.get("message") or "").strip()
@@ -118,7 +127,6 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
                     shutil.copyfileobj(upload_file.file, handle, 4 * 1024 * 1024)
                 filename = str(upload_file.filename).replace("\\", "/").split("/")[-1]
                 saved.append((f"{folder}/{filename}" if folder else filename, target))
-            from starlette.concurrency import run_in_threadpool
 
             def work() -> Response:
                 with hub.db.session() as session:
