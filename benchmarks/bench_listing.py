@@ -5,7 +5,8 @@ For each backend: seed N model repos (default 10,000) through hubstead's own Pyt
 (``hubstead.repos.service.create_repo``, with a Hub from ``Hub.from_settings`` on the same data dir and
 database the server then uses); a fraction (default 25%) get a README with a YAML card (pipeline_tag,
 library_name, license, language, tags, datasets, base_model) committed, which fills the index's tags; every
-row gets random downloads and likes; a few are private. Then the server starts (timed: it reconciles
+row gets random (Pareto) downloads and likes, also spread over the last 1-30 days in the daily stats table
+where the hubstead has one (what "downloads last month" and trending sum); a few are private. Then the server starts (timed: it reconciles
 every repo's index row against git at start) and each endpoint takes C concurrent clients (default 16
 asyncio tasks, each with one keep-alive connection, all sending a read token) for D seconds (default 10):
 
@@ -119,6 +120,15 @@ def seed(data_dir: Path, database_url: str | None, n: int, args: argparse.Namesp
 
     if not args.seed_fsync:
         pygit2.settings.enable_fsync_gitdir(False)  # this (seeding) process only; the server keeps its setting
+    try:  # newer hubsteads count downloads and likes per day (trending, "downloads last month")
+        from hubstead.repos.models import RepoDailyStat
+    except ImportError:
+        RepoDailyStat = None  # noqa: N806
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    today = datetime.now(UTC).date()
     rng = random.Random(42)
     hub = Hub.from_settings(load_settings(data_dir=data_dir, database_url=database_url))
     principals = {}
@@ -131,6 +141,7 @@ def seed(data_dir: Path, database_url: str | None, n: int, args: argparse.Namesp
     batch = 250
     for start in range(0, n, batch):
         with hub.db.session() as session:
+            daily: list[dict] = []
             users = {name: session.merge(p.user) for name, p in principals.items()}
             for i in range(start, min(n, start + batch)):
                 owner = rng.choice(USERS)
@@ -142,6 +153,13 @@ def seed(data_dir: Path, database_url: str | None, n: int, args: argparse.Namesp
                 repo.downloads = int(rng.paretovariate(1.2) * 10) - 10
                 repo.downloads_all_time = repo.downloads * rng.randint(1, 5)
                 repo.likes = int(rng.paretovariate(1.5)) - 1
+                if RepoDailyStat is not None and (repo.downloads > 0 or repo.likes > 0):
+                    session.flush()
+                    days = rng.randint(1, 30)
+                    for day in range(days):
+                        daily.append({"repo_pk": repo.pk, "day": today - timedelta(days=day),
+                                      "downloads": repo.downloads // days + (1 if day < repo.downloads % days else 0),
+                                      "likes": 1 if day < repo.likes else 0})
                 if rng.random() < args.card_fraction:
                     git = open_git(hub, repo)
                     blob = git.write_blob(card_for(rng).encode())
@@ -150,6 +168,8 @@ def seed(data_dir: Path, database_url: str | None, n: int, args: argparse.Namesp
                                  author=Author(name=principal.user.name, email=f"{principal.user.name}@bench"))
                 if not private:
                     public.append(repo_id)
+            if daily:
+                session.execute(insert(RepoDailyStat), daily)
         if (start // batch) % 8 == 0:
             log(f"  seeded {min(n, start + batch)}/{n}")
     hub.db.engine.dispose()

@@ -304,6 +304,7 @@ class Bench:
             cmd += ["--expect-size", str(expect_size)]
         subprocess.run(["sync"], check=False)
         before = ProcStats.of(self.server.pid)
+        start_rss = self.rss.rss()
         with self.profiler.phase(step, pid=self.server.pid), self.rss.phase(step):
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
         after = ProcStats.of(self.server.pid)
@@ -319,6 +320,7 @@ class Bench:
         result["server_rchar"] = stats.rchar
         result["server_wchar"] = stats.wchar
         result["server_peak_rss"] = self.rss.peaks.get(step, 0)
+        result["server_start_rss"] = start_rss
         log(
             f"{step}: {op} {mode} {repo}: {result['seconds']:.2f} s, client CPU {result['client_cpu']:.1f} s, "
             f"server CPU {stats.cpu:.1f} s"
@@ -538,7 +540,8 @@ class Bench:
                 + "; ".join(
                     f"{r['seconds']:.2f} s ({rate(r):.1f} MB/s), client CPU {r['client_cpu']:.1f} s, server CPU "
                     f"{r['server_cpu']:.1f} s, server read {human_bytes(r['server_rchar'])} wrote "
-                    f"{human_bytes(r['server_wchar'])}, peak RSS {human_bytes(r['server_peak_rss'])}"
+                    f"{human_bytes(r['server_wchar'])}, RSS {human_bytes(r['server_start_rss'])} at start, peak "
+                    f"{human_bytes(r['server_peak_rss'])}"
                     for r in items
                 )
             )

@@ -19,6 +19,7 @@ from hubstead.auth.service import ANONYMOUS, Principal
 from hubstead.web import sessions
 from hubstead.web.models import WebSession
 from hubstead.web.names import parse_model_name
+from hubstead.web.render import highlight_code
 from hubstead.web.tasks import TASK_MODALITY, task_label
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -65,6 +66,7 @@ env.filters["count"] = _human_count
 env.filters["ago"] = _ago
 env.filters["task_label"] = task_label
 env.filters["name_size"] = lambda repo_id: parse_model_name(repo_id).size
+env.filters["highlight"] = highlight_code
 env.globals["TASK_MODALITY"] = TASK_MODALITY
 
 

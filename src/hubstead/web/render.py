@@ -39,6 +39,11 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 _FORMATTER = HtmlFormatter(nowrap=False, cssclass="highlight")
 
 
+def highlight_code(code: str, lang: str | None) -> str:
+    """A snippet of code as highlighted HTML (escaped)."""
+    return _highlight_code(code, lang)
+
+
 def _highlight_code(code: str, lang: str | None) -> str:
     try:
         lexer = get_lexer_by_name(lang) if lang else TextLexer()

@@ -10,10 +10,11 @@ import tempfile
 from pathlib import Path
 
 import pygit2
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from hubstead.api.deps import SessionDep
 from hubstead.auth.service import user_orgs
@@ -39,6 +40,7 @@ from hubstead.repos.service import (
 from hubstead.web import sessions
 from hubstead.web.pages import Viewer, render, viewer
 from hubstead.web.render import render_markdown
+from hubstead.web.routes_repo import repo_context
 
 router = APIRouter(include_in_schema=False)
 MAX_UPLOAD_FILES = 200
@@ -101,7 +103,7 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
         me = viewer(request, session)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
         require_write(session, me.principal, repo.namespace)
-        return render(request, "upload.html", me, repo=repo, base=_base(repo), revision=revision, tab="files")
+        return render(request, "upload.html", me, revision=revision, tab="files", **repo_context(session, me, repo))
 
     @router.post(prefix + "/{ns}/{name}/upload/{revision}")
     async def upload(ns: str, name: str, revision: str, request: Request) -> Response:
@@ -162,7 +164,7 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
         readme = git.entry(git.resolve(revision), "README.md")
         text = readme.data.decode("utf-8", errors="replace") if isinstance(readme, pygit2.Blob) else ""
         return render(
-            request, "edit_readme.html", me, repo=repo, base=_base(repo), revision=revision, text=text, tab="card"
+            request, "edit_readme.html", me, revision=revision, text=text, tab="card", **repo_context(session, me, repo)
         )
 
     @router.post(prefix + "/{ns}/{name}/edit/{revision}/README.md")
@@ -191,7 +193,7 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
         me = viewer(request, session)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
         require_admin(session, me.principal, repo.namespace)
-        return render(request, "repo_settings.html", me, repo=repo, base=_base(repo), tab="settings", error=None)
+        return render(request, "repo_settings.html", me, tab="settings", error=None, **repo_context(session, me, repo))
 
     @router.post(prefix + "/{ns}/{name}/settings")
     def settings(
@@ -220,8 +222,9 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
             return RedirectResponse(_base(moved), status_code=303)
         if action == "delete":
             if confirm != repo.repo_id:
-                return render(request, "repo_settings.html", me, repo=repo, base=_base(repo), tab="settings",
-                              error=f"Type {repo.repo_id} to confirm", status_code=400)  # fmt: skip
+                error = f"Type {repo.repo_id} to confirm"
+                return render(request, "repo_settings.html", me, tab="settings", error=error,
+                              status_code=400, **repo_context(session, me, repo))  # fmt: skip
             delete_repo(hub, session, me.principal, repo_id=repo.repo_id, repo_type=repo.repo_type)
             return RedirectResponse(f"/{me.user.name}", status_code=303)  # type: ignore[union-attr]
         raise BadRequestError("Unknown settings action")

@@ -54,17 +54,21 @@ def _open(request: Request, session: Session) -> RepoPage:
     return RepoPage(repo=repo, git=open_git(request.app.state.hub, repo), viewer=me, base=base, tail=segments[2:])
 
 
-def _common(session: Session, page: RepoPage) -> dict[str, Any]:
-    repo = page.repo
-    writable = page.viewer.user is not None and can_write(session, page.viewer.principal, repo.namespace)
+def repo_context(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any]:
+    """What the repo header (title, like button, chips, tabs) needs on every repo page."""
+    writable = viewer_.user is not None and can_write(session, viewer_.principal, repo.namespace)
     return {
         "repo": repo,
-        "base": page.base,
-        "liked": has_liked(session, user=page.viewer.user, repo=repo),
+        "base": f"/{URL_PREFIX[repo.repo_type]}{repo.repo_id}",
+        "liked": has_liked(session, user=viewer_.user, repo=repo),
         "downloads_month": monthly_downloads(session, repo.pk),
         "writable": writable,
         "task": canonical_task(repo.pipeline_tag),
     }
+
+
+def _common(session: Session, page: RepoPage) -> dict[str, Any]:
+    return repo_context(session, page.viewer, page.repo)
 
 
 def _card_html(page: RepoPage, commit: pygit2.Commit) -> str | None:
