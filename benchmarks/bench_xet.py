@@ -15,7 +15,8 @@ Times are taken inside the child around the one call (imports and repo creation 
    share anything) through the LFS path into repos C and D, measuring growth of ``data_dir/lfs``: expected 1.0.
 2. Throughput: a ``--size-mb`` MiB random file uploaded through Xet and through LFS (a different random file
    each, so neither can dedup against the other), then downloaded with ``hf_hub_download`` into fresh
-   ``HF_HOME`` caches. MB/s = 10^6 bytes/s.
+   ``HF_HOME`` caches. MB/s = 10^6 bytes/s. Xet and LFS get a hub process each (so peak RSS is per path); the
+   dedup section has its own.
 """
 
 from __future__ import annotations
@@ -435,8 +436,12 @@ class Bench:
         for label, repo, r in (("fresh HF_HOME", "xet-b", up_xb), ("same HF_HOME", "xet-b-same-home", up_xb2)):
             used = self.file_xorbs(repo, xb.name)
             parts = []
+            blind = 0  # bytes of the first upload that hf_xet sees before it can know their xorb (see README-xet.md)
             for i, xh in enumerate(base_xorbs):
                 chunks = self.xorb_chunks(xh)
+                if i > 0:
+                    first_eligible = next((k for k, c in enumerate(chunks) if c[1]), len(chunks))
+                    blind += sum(c[0] for c in chunks[:first_eligible])
                 first = " + the file's first chunk" if i == 0 else ""
                 parts.append(
                     f"#{i} {xh[:8]} ({human_bytes(sum(c[0] for c in chunks))}, {len(chunks)} chunks, "
@@ -447,6 +452,11 @@ class Bench:
                 f"fine-tuned copy, {label}: references {len(set(used))} xorbs ({len(r['new_xorbs'])} new); "
                 f"first upload's xorbs in file order: " + "; ".join(parts)
             )
+        n.append(
+            f"bytes of the first upload's xorbs #1.. that precede the first eligible chunk of their xorb: {blind} "
+            f"({blind / size:.3f} of the file); plus the changed tensors ({changed_bytes / size:.3f}), less their "
+            "overlap, this is roughly what a fresh HF_HOME stores again when a global-dedup answer names one xorb"
+        )
         ci = dir_bytes(self.server.data_dir / "xet" / "chunk-index")
         n.append(f"xet chunk-index after all uploads: {human_bytes(ci[0])} in {ci[1]} files (not counted above)")
         n.append("ratio for the fraction rows = baseline / hubstead (how many times fewer bytes stored)")

@@ -51,3 +51,13 @@ class XetFileLayout(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     file_hash: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
     segments: Mapped[list[list[Any]]] = mapped_column(JSON, nullable=False)
+
+
+class XetShardXorb(Base):
+    """The xorbs one registered shard (one upload) introduced or used: a dedup answer about one of them
+    lists them all, so a re-upload of a large file learns every xorb of the earlier upload at once."""
+
+    __tablename__ = "xet_shard_xorbs"
+
+    shard_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    xorb_hash: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)

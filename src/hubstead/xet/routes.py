@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub
@@ -151,9 +152,25 @@ def xorb_data(xorb_hash: str, request: Request) -> Response:
     store = service.xorb_store(hub)
     if store.body_path(xorb_hash) is None:
         raise NotFoundError("Xorb not found")
-    data = store.read(xorb_hash, start, end + 1)
-    headers = {"Content-Range": f"bytes {start}-{start + len(data) - 1}/*"}
-    return Response(data, status_code=206, headers=headers, media_type="application/octet-stream")
+    path = store.body_path(xorb_hash)
+    assert path is not None
+    size = path.stat().st_size
+    if end >= size:
+        raise BadRequestError("Range past the end of the xorb")
+
+    def stream() -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                chunk = handle.read(min(1024 * 1024, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
+
+    headers = {"Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(end - start + 1)}
+    return StreamingResponse(stream(), status_code=206, headers=headers, media_type="application/octet-stream")
 
 
 @router.post(CAS_PREFIX + "/v1/telemetry")

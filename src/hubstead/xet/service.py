@@ -36,10 +36,11 @@ from hubstead.xet.formats import (
     parse_xorb,
 )
 from hubstead.xet.hashing import file_hash, from_hex, is_dedup_eligible, merkle_root, range_hash, to_hex
-from hubstead.xet.models import XetDedupChunk, XetFile, XetFileLayout, XetXorbRepo
+from hubstead.xet.models import XetDedupChunk, XetFile, XetFileLayout, XetShardXorb, XetXorbRepo
 from hubstead.xet.store import XorbStore
 
 DEDUP_SHARD_TTL = 7 * 24 * 3600
+DEDUP_MAX_XORBS = 256
 FETCH_URL_TTL = 3600
 
 
@@ -113,6 +114,7 @@ def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: byt
     grant.require_write()
     store = xorb_store(hub)
     shard = parse_shard(body)
+    shard_hash = hashlib.sha256(body).hexdigest()
     chunk_lists: dict[str, list[Chunk]] = {}
 
     def chunks_of(xorb_hex: str) -> list[Chunk]:
@@ -172,6 +174,10 @@ def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: byt
         if session.get(RepoLfsObject, (grant.repo_pk, entry.sha256)) is None:
             session.add(RepoLfsObject(repo_pk=grant.repo_pk, oid=entry.sha256, size=size))
         session.flush()
+    for xorb_hex in chunk_lists:
+        if session.get(XetShardXorb, (shard_hash, xorb_hex)) is None:
+            session.add(XetShardXorb(shard_hash=shard_hash, xorb_hash=xorb_hex))
+    session.flush()
     return new_files
 
 
@@ -312,14 +318,20 @@ def reconstruction(
 
 
 def dedup_query(hub: Hub, session: Session, grant: tokens.CasGrant, chunk_hex: str) -> bytes:
-    """A shard describing the xorb that holds ``chunk_hex``, if the caller may read it. Raises NotFoundError."""
+    """A shard describing the xorb that holds ``chunk_hex`` and the other xorbs of the uploads that used it
+    (the client asks about few chunks, about one per xorb, so one answer must cover a whole earlier upload).
+    Only xorbs the caller may read are listed. Raises NotFoundError when there is nothing to offer."""
     entry = session.get(XetDedupChunk, chunk_hex)
     if entry is None or not xorb_visible(session, grant, entry.xorb_hash):
         raise NotFoundError("Chunk not known")
-    chunks = xorb_store(hub).chunks(entry.xorb_hash)
-    return build_dedup_shard(
-        [(from_hex(entry.xorb_hash), [(c.hash, c.size) for c in chunks])], os.urandom(32), DEDUP_SHARD_TTL
-    )
+    shards = select(XetShardXorb.shard_hash).where(XetShardXorb.xorb_hash == entry.xorb_hash).limit(16)
+    related = session.scalars(
+        select(XetShardXorb.xorb_hash).where(XetShardXorb.shard_hash.in_(shards)).distinct().limit(DEDUP_MAX_XORBS)
+    ).all()
+    listed = [entry.xorb_hash] + [x for x in related if x != entry.xorb_hash and xorb_visible(session, grant, x)]
+    store = xorb_store(hub)
+    xorbs = [(from_hex(x), [(c.hash, c.size) for c in store.chunks(x)]) for x in listed]
+    return build_dedup_shard(xorbs, os.urandom(32), DEDUP_SHARD_TTL)
 
 
 @dataclass(frozen=True)
