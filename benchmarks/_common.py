@@ -139,7 +139,7 @@ class ForeignLoad:
             while pid and pid in table and seen < 64:
                 ppid, cmdline, _ = table[pid]
                 # this process and its children; our PostgreSQL (daemonized by pg_ctl) and its backends
-                if pid == me or "hubstead-bench-" in cmdline or "hubstead-src-" in cmdline:
+                if pid == me or any(marker in cmdline for marker in OWN_MARKERS):
                     return True
                 pid, seen = ppid, seen + 1
             return False
@@ -165,6 +165,7 @@ class ForeignLoad:
 
 
 FOREIGN: ForeignLoad | None = None
+OWN_MARKERS: set[str] = set()  # command-line fragments of this run's processes that are not its children
 
 
 # --- which hubstead is measured --------------------------------------------------------------------------
@@ -408,6 +409,7 @@ class PostgresCluster:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
         self.bindir = found[-1].parent
         self.root = Path(tempfile.mkdtemp(prefix="hubstead-bench-pg-", dir=base))
+        OWN_MARKERS.add(str(self.root))
         self.port = free_port()
         self.as_postgres = os.geteuid() == 0
         if self.as_postgres:

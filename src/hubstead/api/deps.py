@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
@@ -98,3 +100,23 @@ register_url_convertor("repotype", RepoTypePluralConvertor())
 # The session commits when the handler returns, before the answer is sent: a client that sends its next
 # request as soon as it has the answer must see what this one wrote.
 SessionDep = Depends(get_session, scope="function")
+
+
+async def read_json(request: Request, *, empty: Any = None) -> Any:
+    """The request's JSON body. Raises BadRequestError (400) when it does not parse; an empty body is
+    ``empty`` when one is given."""
+    raw = await request.body()
+    if not raw.strip() and empty is not None:
+        return empty
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise BadRequestError("Invalid JSON body") from exc
+
+
+async def read_json_object(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    """Like ``read_json`` but the body must be a JSON object."""
+    payload = await read_json(request, empty={} if allow_empty else None)
+    if not isinstance(payload, dict):
+        raise BadRequestError("Expected a JSON object")
+    return payload

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
-from hubstead.api.deps import SessionDep, get_principal
+from hubstead.api.deps import SessionDep, get_principal, read_json
 from hubstead.api.serialize import iso
 from hubstead.auth.service import user_orgs
-from hubstead.errors import UnauthorizedError
+from hubstead.errors import HubError, UnauthorizedError
 from hubstead.repos.cards import validate_card_yaml
 
 router = APIRouter()
@@ -67,9 +67,9 @@ def whoami(request: Request, session: Session = SessionDep) -> dict[str, Any]:
 async def validate_yaml(request: Request) -> dict[str, Any]:
     """Check a card's YAML header; ``huggingface_hub`` calls this when pushing a card."""
     try:
-        payload = await request.json()
-    except ValueError:
-        payload = {}
+        payload = await read_json(request, empty={})
+    except HubError:
+        payload = {}  # the client parses our answer before checking the status: always answer JSON
     content = payload.get("content", "") if isinstance(payload, dict) else ""
     errors = validate_card_yaml(content if isinstance(content, str) else "")
     return {"errors": [{"message": message} for message in errors], "warnings": []}

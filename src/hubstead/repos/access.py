@@ -50,20 +50,29 @@ def api_repo_request(request: Request, session: Session, *, action_segments: int
     )
 
 
-def file_repo_request(request: Request, session: Session) -> RepoRequest:
-    """Parse ``/[datasets/|spaces/]{ns}/{name}/resolve/{rev}/{path...}`` from the raw path."""
-    segments = raw_segments(request)
+def split_prefixed(segments: list[str]) -> tuple[str, str, list[str]]:
+    """``[datasets|spaces,] ns, name, *tail`` (a web or file URL) into (repo type, repo id, tail).
+
+    A trailing ``.git`` on the name (git and git-lfs URLs) is dropped."""
     repo_type = "model"
-    if segments and segments[0] in PLURALS and segments[0] != "models":
+    if len(segments) > 2 and segments[0] in ("datasets", "spaces"):
         repo_type = PLURALS[segments[0]]
         segments = segments[1:]
+    if len(segments) < 2:
+        raise BadRequestError("Invalid repo URL")
+    return repo_type, f"{segments[0]}/{segments[1].removesuffix('.git')}", segments[2:]
+
+
+def file_repo_request(request: Request, session: Session) -> RepoRequest:
+    """Parse ``/[datasets/|spaces/]{ns}/{name}/resolve/{rev}/{path...}`` from the raw path."""
+    repo_type, repo_id, tail = split_prefixed(raw_segments(request))
     return RepoRequest(
         hub=get_hub(request),
         session=session,
         principal=get_principal(request, session),
         repo_type=repo_type,
-        repo_id=f"{segments[0]}/{segments[1]}",
-        tail=segments[3:],
+        repo_id=repo_id,
+        tail=tail[1:],
     )
 
 

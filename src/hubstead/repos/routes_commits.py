@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, get_hub, parse_bool
-from hubstead.errors import BadRequestError, HubError, PayloadTooLargeError, RevisionNotFoundError
+from hubstead.api.deps import base_url, get_hub, parse_bool, read_json_object
+from hubstead.errors import HubError, PayloadTooLargeError, RevisionNotFoundError
 from hubstead.repos.access import URL_PREFIX, api_repo_request
 from hubstead.repos.commits import create_commit
 from hubstead.repos.preupload import preupload
@@ -21,12 +21,7 @@ router = APIRouter()
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/preupload/{rest:path}")
 async def preupload_route(request: Request) -> dict[str, Any]:
-    try:
-        payload = await request.json()
-    except ValueError as exc:
-        raise BadRequestError("Invalid JSON body") from exc
-    if not isinstance(payload, dict):
-        raise BadRequestError("Expected a JSON object with 'files'")
+    payload = await read_json_object(request)
     hub = get_hub(request)
 
     def work() -> dict[str, Any]:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import SessionDep, base_url, parse_bool
+from hubstead.api.deps import SessionDep, base_url, parse_bool, read_json_object
 from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
 from hubstead.repos.access import api_repo_request, file_repo_request, redirect_if_moved
@@ -160,12 +160,7 @@ async def paths_info(request: Request, session: Session = SessionDep) -> Respons
 async def _read_paths_body(request: Request) -> tuple[list[str], bool]:
     content_type = request.headers.get("content-type", "")
     if "json" in content_type:
-        try:
-            payload: Any = await request.json()
-        except ValueError as exc:
-            raise BadRequestError("Invalid JSON body") from exc
-        if not isinstance(payload, dict):
-            raise BadRequestError("Expected a JSON object with 'paths'")
+        payload = await read_json_object(request)
         paths = payload.get("paths") or []
         expand = payload.get("expand", False)
     else:

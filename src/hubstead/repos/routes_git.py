@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import get_hub, get_principal, raw_segments
 from hubstead.errors import BadRequestError, RepoNotFoundError
-from hubstead.repos.access import PLURALS
+from hubstead.repos.access import split_prefixed
 from hubstead.repos.service import check_file_access, get_readable_repo, git_dir
 
 router = APIRouter(include_in_schema=False)
@@ -31,12 +31,7 @@ def _repo_dir(request: Request):  # type: ignore[no-untyped-def]
     """The git dir of the repo in the URL, if the caller may read it; anonymous callers of a private repo
     get a 401 asking for credentials (git then retries with the user name and a token as password)."""
     hub = get_hub(request)
-    segments = raw_segments(request)
-    repo_type = "model"
-    if segments[0] in PLURALS and segments[0] != "models" and len(segments) >= 5:
-        repo_type = PLURALS[segments[0]]
-        segments = segments[1:]
-    repo_id = f"{segments[0]}/{segments[1].removesuffix('.git')}"
+    repo_type, repo_id, _ = split_prefixed(raw_segments(request))
     with hub.db.session() as session:
         principal = get_principal(request, session)
         try:

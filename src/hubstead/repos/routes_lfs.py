@@ -10,10 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, get_hub, get_principal, raw_segments
+from hubstead.api.deps import base_url, get_hub, get_principal, raw_segments, read_json, read_json_object
 from hubstead.errors import BadRequestError, ForbiddenError
 from hubstead.repos import uploads
-from hubstead.repos.access import PLURALS, RepoRequest
+from hubstead.repos.access import RepoRequest, split_prefixed
 from hubstead.repos.objects import object_response
 from hubstead.repos.service import get_readable_repo, get_writable_repo
 
@@ -23,36 +23,18 @@ LFS_MEDIA = "application/vnd.git-lfs+json"
 
 def _lfs_repo(request: Request, session: Any) -> RepoRequest:
     """Parse ``/[datasets/|spaces/]{ns}/{name}.git/info/lfs/...``."""
-    segments = raw_segments(request)
-    repo_type = "model"
-    if segments[0] in PLURALS and segments[0] != "models" and len(segments) > 5:
-        repo_type = PLURALS[segments[0]]
-        segments = segments[1:]
-    name = segments[1].removesuffix(".git")
+    repo_type, repo_id, tail = split_prefixed(raw_segments(request))
     return RepoRequest(
-        hub=get_hub(request),
-        session=session,
-        principal=get_principal(request, session),
-        repo_type=repo_type,
-        repo_id=f"{segments[0]}/{name}",
-        tail=segments[2:],
-    )
-
-
-async def _json(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError as exc:
-        raise BadRequestError("Invalid JSON body") from exc
+        hub=get_hub(request), session=session, principal=get_principal(request, session),
+        repo_type=repo_type, repo_id=repo_id, tail=tail,
+    )  # fmt: skip
 
 
 @router.post("/{ns}/{name}/info/lfs/objects/batch")
 @router.post("/datasets/{ns}/{name}/info/lfs/objects/batch")
 @router.post("/spaces/{ns}/{name}/info/lfs/objects/batch")
 async def batch_route(request: Request) -> Response:
-    payload = await _json(request)
-    if not isinstance(payload, dict):
-        raise BadRequestError("Expected a JSON object")
+    payload = await read_json_object(request)
     hub = get_hub(request)
     raw = (request.scope.get("raw_path") or b"").decode("latin-1")
     verify_url = base_url(request) + raw.rsplit("/batch", 1)[0] + "/verify"
@@ -86,7 +68,7 @@ async def batch_route(request: Request) -> Response:
 @router.post("/datasets/{ns}/{name}/info/lfs/objects/verify")
 @router.post("/spaces/{ns}/{name}/info/lfs/objects/verify")
 async def verify_route(request: Request) -> Response:
-    payload = await _json(request)
+    payload = await read_json(request)
     hub = get_hub(request)
 
     def work() -> Response:
@@ -153,7 +135,7 @@ async def upload_part(repo_pk: int, oid: str, request: Request) -> Response:
 @router.post("/api/lfs/complete/{repo_pk}/{oid}")
 async def complete_upload(repo_pk: int, oid: str, request: Request) -> Response:
     grant = _grant(request, "complete", repo_pk, oid)
-    payload = await _json(request)
+    payload = await read_json(request)
     hub = get_hub(request)
 
     def work() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import SessionDep, parse_bool
+from hubstead.api.deps import SessionDep, parse_bool, read_json_object
 from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError
 from hubstead.repos import refs
@@ -19,18 +18,6 @@ from hubstead.repos.service import open_git, require_write
 
 router = APIRouter()
 COMMITS_PAGE = 50
-
-
-def _body(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        payload = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequestError("Invalid JSON body") from exc
-    if not isinstance(payload, dict):
-        raise BadRequestError("Expected a JSON object")
-    return payload
 
 
 @router.get("/api/{plural:repotype}/{ns}/{name}/refs")
@@ -42,7 +29,7 @@ def list_refs(request: Request, session: Session = SessionDep) -> dict[str, Any]
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/branch/{rest:path}")
 async def create_branch(request: Request, session: Session = SessionDep) -> dict[str, Any]:
-    payload = _body(await request.body())
+    payload = await read_json_object(request, allow_empty=True)
 
     def work() -> dict[str, Any]:
         rr = api_repo_request(request, session)
@@ -68,7 +55,7 @@ def delete_branch(request: Request, session: Session = SessionDep) -> dict[str, 
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/tag/{rest:path}")
 async def create_tag(request: Request, session: Session = SessionDep) -> dict[str, Any]:
-    payload = _body(await request.body())
+    payload = await read_json_object(request, allow_empty=True)
 
     def work() -> dict[str, Any]:
         rr = api_repo_request(request, session)
@@ -122,7 +109,7 @@ def list_commits(request: Request, session: Session = SessionDep) -> Response:
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/super-squash/{rest:path}")
 async def super_squash(request: Request, session: Session = SessionDep) -> dict[str, Any]:
-    payload = _body(await request.body())
+    payload = await read_json_object(request, allow_empty=True)
 
     def work() -> dict[str, Any]:
         rr = api_repo_request(request, session)

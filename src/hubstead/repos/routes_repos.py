@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import SessionDep, base_url, get_hub, get_principal, parse_bool
+from hubstead.api.deps import SessionDep, base_url, get_hub, get_principal, parse_bool, read_json_object
 from hubstead.api.serialize import iso
 from hubstead.auth.models import User
 from hubstead.auth.service import get_user
@@ -34,16 +34,6 @@ from hubstead.repos.service import (
 from hubstead.repos.stats import monthly_downloads
 
 router = APIRouter()
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        payload = await request.json()
-    except ValueError as exc:
-        raise BadRequestError("Invalid JSON body") from exc
-    if not isinstance(payload, dict):
-        raise BadRequestError("Expected a JSON object")
-    return payload
 
 
 def _repo_url(request: Request, repo_type: str, repo_id: str) -> str:
@@ -78,7 +68,7 @@ def _visibility(payload: dict[str, Any]) -> bool | None:
 
 @router.post("/api/repos/create")
 async def create(request: Request) -> Response:
-    payload = await _json_object(request)
+    payload = await read_json_object(request)
     repo_type = check_repo_type(payload.get("type"))
     repo_id = _repo_id_from(payload)
     private = bool(_visibility(payload))
@@ -111,7 +101,7 @@ async def create(request: Request) -> Response:
 
 @router.delete("/api/repos/delete")
 async def delete_(request: Request) -> dict[str, Any]:
-    payload = await _json_object(request)
+    payload = await read_json_object(request)
     repo_type = check_repo_type(payload.get("type"))
     repo_id = _repo_id_from(payload)
     hub = get_hub(request)
@@ -127,7 +117,7 @@ async def delete_(request: Request) -> dict[str, Any]:
 
 @router.post("/api/repos/move")
 async def move(request: Request) -> dict[str, Any]:
-    payload = await _json_object(request)
+    payload = await read_json_object(request)
     repo_type = check_repo_type(payload.get("type"))
     from_repo, to_repo = payload.get("fromRepo"), payload.get("toRepo")
     if not isinstance(from_repo, str) or not isinstance(to_repo, str):
@@ -145,7 +135,7 @@ async def move(request: Request) -> dict[str, Any]:
 
 @router.put("/api/{plural:repotype}/{ns}/{name}/settings")
 async def settings(request: Request) -> dict[str, Any]:
-    payload = await _json_object(request)
+    payload = await read_json_object(request)
     private = _visibility(payload)
     gated = payload.get("gated")
     if gated is not None and not isinstance(gated, str | bool):

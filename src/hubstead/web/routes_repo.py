@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep, base_url, raw_segments
 from hubstead.errors import EntryNotFoundError, NotFoundError
-from hubstead.repos.access import URL_PREFIX
+from hubstead.repos.access import URL_PREFIX, split_prefixed
 from hubstead.repos.files import entry_json, file_info, iter_entries, last_commits
 from hubstead.repos.git import GitRepo
 from hubstead.repos.likes import has_liked
@@ -30,7 +30,6 @@ from hubstead.web.tasks import canonical_task
 
 router = APIRouter(include_in_schema=False)
 MAX_VIEW_BYTES = 1024 * 1024
-PREFIXES = {"datasets": "dataset", "spaces": "space"}
 
 
 @dataclass
@@ -44,14 +43,10 @@ class RepoPage:
 
 def _open(request: Request, session: Session) -> RepoPage:
     me = viewer(request, session)
-    segments = raw_segments(request)
-    repo_type = "model"
-    if segments and segments[0] in PREFIXES:
-        repo_type = PREFIXES[segments[0]]
-        segments = segments[1:]
-    repo = get_readable_repo(session, me.principal, repo_type=repo_type, repo_id=f"{segments[0]}/{segments[1]}")
+    repo_type, repo_id, tail = split_prefixed(raw_segments(request))
+    repo = get_readable_repo(session, me.principal, repo_type=repo_type, repo_id=repo_id)
     base = f"/{URL_PREFIX[repo_type]}{repo.repo_id}"
-    return RepoPage(repo=repo, git=open_git(request.app.state.hub, repo), viewer=me, base=base, tail=segments[2:])
+    return RepoPage(repo=repo, git=open_git(request.app.state.hub, repo), viewer=me, base=base, tail=tail)
 
 
 def repo_context(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any]:
