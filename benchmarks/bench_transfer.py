@@ -4,8 +4,9 @@
 Download: ``hf_hub_download`` (fresh cache dir every run) from hubstead, against the same bytes (the very blob
 file hubstead stores) served by nginx and fetched with ``huggingface_hub.file_download.http_get`` (the streaming
 loop ``hf_hub_download`` itself uses). A second row fetches hubstead's resolve URL with that same ``http_get``, to
-separate the server from the client's own overhead (HEAD, cache layout), and a third does both into /dev/null,
-to take the client's disk writes (the noisiest part on a VM) out of the comparison.
+separate the server from the client's own overhead (HEAD, cache layout), a third does both into /dev/null, to
+take the client's disk writes (the noisiest part on a VM) out of the comparison, and a fourth uses curl into
+/dev/null (no Python client at all: what each server alone can push over loopback).
 
 Upload: ``HfApi().upload_file`` (LFS path, the client hashes the file, then PUTs it) against the floor of what
 any upload must do on this machine: sha256 the file plus ``shutil.copyfile`` it on the same disk. It runs twice:
@@ -24,6 +25,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -173,7 +175,8 @@ def main() -> int:
     nginx_url = f"{nginx.url}/{oid[:2]}/{oid[2:4]}/{oid}"
     resolve_url = f"{hub.url}/{repo_id}/resolve/main/model.bin"
     down: dict[str, list[float]] = {"hf_hub_download": [], "http_get hubstead": [], "http_get nginx": [],
-                                    "null hubstead": [], "null nginx": []}
+                                    "null hubstead": [], "null nginx": [], "curl hubstead": [], "curl nginx": []}
+    curl = shutil.which("curl")
     dl_cpu: dict[str, ProcStats] = {}
 
     def get_to_file(url: str, headers: dict[str, str] | None = None) -> None:
@@ -183,6 +186,18 @@ def main() -> int:
         if target.stat().st_size != size:
             raise RuntimeError("short download")
         target.unlink()
+
+    def curl_to_null(url: str, headers: dict[str, str] | None = None) -> float:
+        """curl (C, no Python in the client) into /dev/null: what the server alone can push."""
+        cmd = [curl, "-sf", "-o", os.devnull, "-w", "%{size_download}"]
+        for key, value in (headers or {}).items():
+            cmd += ["-H", f"{key}: {value}"]
+        started = time.perf_counter()
+        out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
+        elapsed = time.perf_counter() - started
+        if int(float(out)) != size:
+            raise RuntimeError(f"curl got {out} bytes")
+        return elapsed
 
     def get_to_null(url: str, headers: dict[str, str] | None = None) -> float:
         with open(os.devnull, "wb") as handle:
@@ -212,6 +227,9 @@ def main() -> int:
         down["http_get nginx"].append(time.perf_counter() - started)
         down["null hubstead"].append(get_to_null(resolve_url, {"authorization": f"Bearer {token}"}))
         down["null nginx"].append(get_to_null(nginx_url))
+        if curl:
+            down["curl hubstead"].append(curl_to_null(resolve_url, {"authorization": f"Bearer {token}"}))
+            down["curl nginx"].append(curl_to_null(nginx_url))
         log("download run %d: hf_hub_download %.2f s, http_get hubstead %.2f s, http_get nginx %.2f s; to /dev/null: "
             "hubstead %.2f s, nginx %.2f s" % (i + 1, down["hf_hub_download"][-1], down["http_get hubstead"][-1],
                                                down["http_get nginx"][-1], down["null hubstead"][-1],
@@ -228,6 +246,8 @@ def main() -> int:
             rate(down["http_get hubstead"]), rate(down["http_get nginx"]), "rate", "{:.0f}"),
         Row(f"download {label_size} to /dev/null: http_get of /resolve vs from nginx [MB/s]",
             rate(down["null hubstead"]), rate(down["null nginx"]), "rate", "{:.0f}"),
+        *([Row(f"download {label_size} to /dev/null: curl of /resolve vs from nginx [MB/s]",
+               rate(down["curl hubstead"]), rate(down["curl nginx"]), "rate", "{:.0f}")] if curl else []),
         Row(f"upload {label_size}: upload_file, multipart ({human_bytes(chunk)} parts) vs sha256+copyfile [MB/s]",
             rate(up_times["multipart"]), rate(floor_times), "rate", "{:.0f}"),
         Row(f"upload {label_size}: upload_file, single PUT vs sha256+copyfile [MB/s]",

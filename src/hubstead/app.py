@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,6 +21,7 @@ from hubstead import __version__
 from hubstead.config import Settings
 from hubstead.context import Hub
 from hubstead.errors import HubError
+from hubstead.repos.stats import refresh_rollups
 
 log = logging.getLogger("hubstead")
 
@@ -72,6 +77,21 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+async def _refresh_rollups_forever(hub: Hub) -> None:
+    """Keep trending and 30-day downloads true as days leave their windows."""
+    while True:
+        await asyncio.sleep(hub.settings.rollup_interval_seconds)
+        try:
+            await run_in_threadpool(_refresh_once, hub)
+        except Exception:  # noqa: BLE001 - a failed refresh is retried at the next tick
+            log.exception("refreshing download and trending rollups failed")
+
+
+def _refresh_once(hub: Hub) -> None:
+    with hub.db.session() as session:
+        refresh_rollups(session)
+
+
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     """The Hubstead ASGI app for ``settings`` (migrations run when the hub is built here)."""
     from hubstead.auth.routes import router as auth_router
@@ -95,7 +115,24 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     refreshed = reconcile_all(hub)
     if refreshed:
         log.warning("re-indexed %d repos whose index lagged their git head", refreshed)
-    app = FastAPI(title="Hubstead", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    with hub.db.session() as session:
+        refresh_rollups(session)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_refresh_rollups_forever(hub))
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = FastAPI(
+        title="Hubstead",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
     app.state.hub = hub
 
     @app.exception_handler(HubError)

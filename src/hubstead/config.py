@@ -28,6 +28,8 @@ class Settings:
     signed_url_ttl_seconds: int = 24 * 3600
     git_author_email_domain: str = "users.hubstead.local"
     signup_enabled: bool = True
+    # How often trending and 30-day download figures are recomputed from the daily stats.
+    rollup_interval_seconds: int = 600
 
     @property
     def repos_dir(self) -> Path:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from hubstead.auth.models import User
 from hubstead.repos.models import Like, Repo
-from hubstead.repos.stats import bump
+from hubstead.repos.stats import record_like
 
 
 def set_like(session: Session, *, user: User, repo: Repo, liked: bool) -> int:
@@ -15,10 +15,10 @@ def set_like(session: Session, *, user: User, repo: Repo, liked: bool) -> int:
     existing = session.get(Like, (user.id, repo.pk))
     if liked and existing is None:
         session.add(Like(user_id=user.id, repo_pk=repo.pk))
-        bump(session, repo.pk, likes=1)
+        record_like(session, repo.pk, 1)
     elif not liked and existing is not None:
         session.delete(existing)
-        bump(session, repo.pk, likes=-1)
+        record_like(session, repo.pk, -1)
     session.flush()
     repo.likes = session.scalar(select(func.count()).select_from(Like).where(Like.repo_pk == repo.pk)) or 0
     return repo.likes

@@ -34,6 +34,10 @@ class Repo(Base):
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
     sha: Mapped[str | None] = mapped_column(String(40), nullable=True)  # head of main
     downloads_all_time: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    # Rollups of repo_daily_stats kept current by repos/stats (incremented live, recomputed periodically
+    # as days leave the window), so sorting by them is an index scan.
+    downloads_30d: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False, index=True)
+    trending_score: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False, index=True)
     likes: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     card_data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)

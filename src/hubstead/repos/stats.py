@@ -37,8 +37,29 @@ def bump(session: Session, repo_pk: int, *, downloads: int = 0, likes: int = 0) 
 
 
 def record_download(session: Session, repo: Repo) -> None:
-    session.execute(update(Repo).where(Repo.pk == repo.pk).values(downloads_all_time=Repo.downloads_all_time + 1))
+    session.execute(
+        update(Repo)
+        .where(Repo.pk == repo.pk)
+        .values(
+            downloads_all_time=Repo.downloads_all_time + 1,
+            downloads_30d=Repo.downloads_30d + 1,
+            trending_score=Repo.trending_score + 1,
+        )
+    )
     bump(session, repo.pk, downloads=1)
+
+
+def record_like(session: Session, repo_pk: int, delta: int) -> None:
+    session.execute(
+        update(Repo).where(Repo.pk == repo_pk).values(trending_score=Repo.trending_score + LIKE_WEIGHT * delta)
+    )
+    bump(session, repo_pk, likes=delta)
+
+
+def refresh_rollups(session: Session) -> None:
+    """Recompute every repo's 30-day downloads and trending score from the daily stats (days leave the
+    window as time passes; the live increments cannot subtract them)."""
+    session.execute(update(Repo).values(downloads_30d=downloads_last_month(), trending_score=trending_score()))
 
 
 def trending_score() -> ScalarSelect[int]:

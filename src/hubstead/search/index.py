@@ -21,6 +21,7 @@ from hubstead.repos.service import open_git
 
 log = logging.getLogger(__name__)
 _INDEX_BLOB_LIMIT = 1024 * 1024
+LANGUAGE_TAG = "language:"
 
 
 def _small_blob(git: GitRepo, commit: pygit2.Commit, path: str) -> bytes | None:
@@ -50,10 +51,13 @@ def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Comm
     repo.base_models = fields.base_models
     repo.datasets = fields.datasets
     repo.model_config = fields.model_config
-    if list(repo.tags or []) != fields.tags:
-        repo.tags = fields.tags
+    # The tag index also holds "language:xx" rows (filters and facets); the answer's tags stay as the Hub's.
+    indexed = list(dict.fromkeys(fields.tags + [f"{LANGUAGE_TAG}{lang}" for lang in fields.languages]))
+    current = session.scalars(select(RepoTag.tag).where(RepoTag.repo_pk == repo.pk)).all()
+    repo.tags = fields.tags
+    if sorted(current) != sorted(indexed):
         session.execute(delete(RepoTag).where(RepoTag.repo_pk == repo.pk))
-        session.add_all(RepoTag(repo_pk=repo.pk, tag=tag) for tag in fields.tags)
+        session.add_all(RepoTag(repo_pk=repo.pk, tag=tag) for tag in indexed)
     session.flush()
 
 

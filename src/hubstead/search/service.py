@@ -12,7 +12,7 @@ from hubstead.auth.models import Membership, Org
 from hubstead.auth.service import Principal
 from hubstead.errors import BadRequestError
 from hubstead.repos.models import Repo, RepoTag
-from hubstead.repos.stats import downloads_last_month, trending_score
+from hubstead.search.index import LANGUAGE_TAG
 
 SORTS = {
     "downloads",
@@ -73,40 +73,45 @@ def _has_tag(tag: str) -> Exists:
     return select(RepoTag.repo_pk).where(RepoTag.repo_pk == Repo.pk, RepoTag.tag == tag).exists()
 
 
-def build_query(query: ListQuery, principal: Principal) -> Select[Repo, int, int]:
-    trending = trending_score().label("trending")
-    downloads = downloads_last_month().label("downloads")
-    stmt = select(Repo, trending, downloads).where(Repo.repo_type == query.repo_type, _visible(principal))
+def _conditions(query: ListQuery, principal: Principal) -> list[Any]:
+    """The WHERE clauses of a listing: type, visibility, search and every filter."""
+    conditions: list[Any] = [Repo.repo_type == query.repo_type, _visible(principal)]
     for term in query.search:
         if term:
             escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(Repo.id_key.like(f"%{escaped}%", escape="\\"))
+            conditions.append(Repo.id_key.like(f"%{escaped}%", escape="\\"))
     if query.author:
-        stmt = stmt.where(func.lower(Repo.namespace) == query.author.lower())
+        conditions.append(func.lower(Repo.namespace) == query.author.lower())
     for tag in query.filters or []:
-        if tag:
-            if tag.startswith("language:"):
-                tag = tag.split(":", 1)[1]
-            stmt = stmt.where(or_(_has_tag(tag), Repo.pipeline_tag == tag, Repo.library_name == tag))
+        if tag.startswith("language:"):
+            conditions.append(_has_tag(tag))
+        elif tag:
+            conditions.append(or_(_has_tag(tag), Repo.pipeline_tag == tag, Repo.library_name == tag))
     if query.pipeline_tag:
-        stmt = stmt.where(Repo.pipeline_tag == query.pipeline_tag)
+        conditions.append(Repo.pipeline_tag == query.pipeline_tag)
     for library in query.library or []:
-        stmt = stmt.where(or_(Repo.library_name == library, _has_tag(library)))
+        conditions.append(or_(Repo.library_name == library, _has_tag(library)))
     for language in query.language or []:
-        stmt = stmt.where(_has_tag(language))
+        conditions.append(_has_tag(f"{LANGUAGE_TAG}{language}"))
     if query.license:
-        stmt = stmt.where(Repo.license == query.license)
+        conditions.append(Repo.license == query.license)
     if query.gated is not None:
-        stmt = stmt.where(Repo.gated.is_not(None) if query.gated else Repo.gated.is_(None))
+        conditions.append(Repo.gated.is_not(None) if query.gated else Repo.gated.is_(None))
+    return conditions
+
+
+def build_query(query: ListQuery, principal: Principal) -> Select[Repo, int, int]:
+    """The listing query; trending and 30-day downloads are indexed columns kept by ``repos/stats``."""
+    stmt = select(Repo, Repo.trending_score, Repo.downloads_30d).where(*_conditions(query, principal))
     column: Any = {
-        "downloads": downloads,
+        "downloads": Repo.downloads_30d,
         "likes": Repo.likes,
         "lastModified": Repo.last_modified,
         "last_modified": Repo.last_modified,
         "createdAt": Repo.created_at,
         "created_at": Repo.created_at,
-        "trendingScore": trending,
-        "trending_score": trending,
+        "trendingScore": Repo.trending_score,
+        "trending_score": Repo.trending_score,
         "id": Repo.id_key,
     }.get(query.sort or "", None)
     if query.sort and column is None:
@@ -139,27 +144,29 @@ class Facets:
 
 def facets(session: Session, principal: Principal, query: ListQuery) -> Facets:
     """Counts per task, library, license and language among the repos ``query`` matches (visible ones only)."""
-    matching = build_query(ListQuery(**{**query.__dict__, "sort": None, "offset": 0}), principal).subquery()
-    pk = matching.c.pk
+    matching = select(Repo.pk).where(*_conditions(query, principal))
 
     def counts(column: Any) -> list[tuple[str, int]]:
         stmt = (
             select(column, func.count())
-            .where(Repo.pk.in_(select(pk)), column.is_not(None))
+            .where(Repo.pk.in_(matching), column.is_not(None))
             .group_by(column)
             .order_by(func.count().desc(), column)
         )
         return [(str(value), int(count)) for value, count in session.execute(stmt)]
 
-    total = session.scalar(select(func.count()).select_from(matching)) or 0
-    languages: dict[str, int] = {}
-    for (values,) in session.execute(select(Repo.languages).where(Repo.pk.in_(select(pk)))):
-        for language in values or []:
-            languages[language] = languages.get(language, 0) + 1
+    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    language_rows = session.execute(
+        select(RepoTag.tag, func.count())
+        .where(RepoTag.repo_pk.in_(matching), RepoTag.tag.startswith(LANGUAGE_TAG))
+        .group_by(RepoTag.tag)
+        .order_by(func.count().desc(), RepoTag.tag)
+        .limit(40)
+    )
     return Facets(
         tasks=counts(Repo.pipeline_tag),
         libraries=counts(Repo.library_name),
         licenses=counts(Repo.license),
-        languages=sorted(languages.items(), key=lambda item: (-item[1], item[0]))[:40],
+        languages=[(tag.removeprefix(LANGUAGE_TAG), int(n)) for tag, n in language_rows],
         total=int(total),
     )
