@@ -91,3 +91,22 @@ def test_blob_sink_switches_from_loose_to_pack(tmp_path: Path) -> None:
     aborted.add(b"b")
     aborted.abort()
     assert not list((git.path / "objects/pack").glob("tmp_*"))
+
+
+@pytest.mark.parametrize("recursive", [True, False])
+def test_resuming_a_listing_after_any_entry_matches_the_full_walk(tmp_path: Path, recursive: bool) -> None:
+    git = GitRepo.init(tmp_path / "walk.git")
+    editor = git.editor(None)
+    paths = ["a.txt", "a-b/x", "a/b/c/d.txt", "a/b/e.txt", "a/z", "b", "c/d/e/f/g", "c/h", "zz/top"]
+    for path in paths:
+        editor.put_file(path, git.write_blob(path.encode()))
+    commit = git.write_commit(tree=editor.write(git.repo), parents=[], author=AUTHOR, message="tree")
+    git.update_ref("refs/heads/main", commit, message="tree")
+    head = git.resolve("main")
+    for folder in ("", "a", "c"):
+        full = [e.path for e in iter_entries(git, head, folder, recursive=recursive)]
+        for index, entry in enumerate(full):
+            resumed = [e.path for e in iter_entries(git, head, folder, recursive=recursive, after=entry)]
+            assert resumed == full[index + 1 :], (folder, entry)
+    with pytest.raises(BadRequestError):
+        list(iter_entries(git, head, "", recursive=True, after="not/there"))

@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,16 +72,45 @@ def entry_json(git: GitRepo, entry: TreeEntry, last_commits: dict[str, pygit2.Co
     return out
 
 
-def iter_entries(git: GitRepo, commit: pygit2.Commit, path: str, *, recursive: bool) -> Iterator[TreeEntry]:
-    """Entries below folder ``path`` (``""`` is the root). Raises EntryNotFoundError when it is not a folder."""
+def iter_entries(
+    git: GitRepo, commit: pygit2.Commit, path: str, *, recursive: bool, after: str | None = None
+) -> Iterator[TreeEntry]:
+    """Entries below folder ``path`` (``""`` is the root), in git order; with ``after``, only those that
+    follow the entry at that path (a page cursor: resuming costs the depth of the tree, not a re-walk).
+
+    Raises EntryNotFoundError when ``path`` is not a folder."""
     tree = git.entry(commit, path)
     if not isinstance(tree, pygit2.Tree):
         raise EntryNotFoundError(f"{path or '/'} is not a folder on revision {commit.id}")
     prefix = f"{path}/" if path else ""
-    yield from _names(git, tree, prefix, recursive)
+    if after is None:
+        yield from _names(git, tree, prefix, recursive)
+        return
+    if not after.startswith(prefix):
+        raise BadRequestError("Invalid cursor")
+    yield from _names_after(git, tree, prefix, recursive, after[len(prefix) :].split("/"))
 
 
-def _names(git: GitRepo, tree: pygit2.Tree, prefix: str, recursive: bool) -> Iterator[TreeEntry]:
+def _names_after(
+    git: GitRepo, tree: pygit2.Tree, prefix: str, recursive: bool, cursor: list[str]
+) -> Iterator[TreeEntry]:
+    items = list(tree)
+    for index, item in enumerate(items):
+        if str(item.name) != cursor[0]:
+            continue
+        path = prefix + str(item.name)
+        if item.filemode == TREE_MODE and recursive:
+            subtree = git.tree(item.id)
+            if len(cursor) == 1:
+                yield from _names(git, subtree, path + "/", True)  # the folder was the last entry sent
+            else:
+                yield from _names_after(git, subtree, path + "/", True, cursor[1:])
+        yield from _names(git, items[index + 1 :], prefix, recursive)
+        return
+    raise BadRequestError("Invalid cursor: the entry it names is not in this revision")
+
+
+def _names(git: GitRepo, tree: Iterable[pygit2.Object], prefix: str, recursive: bool) -> Iterator[TreeEntry]:
     # Sizes are not read here: pages read them only for the entries they return.
     for item in tree:
         path = prefix + str(item.name)

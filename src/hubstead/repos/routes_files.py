@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import SessionDep, base_url, parse_bool, read_json_object
-from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
+from hubstead.api.pagination import decode_path_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
 from hubstead.repos.access import api_repo_request, file_repo_request, redirect_if_moved
 from hubstead.repos.files import (
@@ -130,14 +130,12 @@ def tree(request: Request, session: Session = SessionDep) -> Response:
     expand = parse_bool(request.query_params.get("expand"))
     page_size = TREE_PAGE_EXPANDED if expand else TREE_PAGE
     page_size = positive_limit(request.query_params.get("limit"), maximum=page_size) or page_size
-    offset = decode_cursor(request.query_params.get("cursor"))
+    after = decode_path_cursor(request.query_params.get("cursor"))
     git = open_git(rr.hub, repo)
     commit = git.resolve(revision)
     page: list[TreeEntry] = []
     more = False
-    for index, entry in enumerate(iter_entries(git, commit, path, recursive=recursive)):
-        if index < offset:
-            continue
+    for entry in iter_entries(git, commit, path, recursive=recursive, after=after):
         if len(page) == page_size:
             more = True
             break
@@ -146,7 +144,7 @@ def tree(request: Request, session: Session = SessionDep) -> Response:
     body = with_xet_hashes(session, [entry_json(git, entry, commits) for entry in page])
     headers = {"X-Repo-Commit": str(commit.id)}
     if more:
-        headers["Link"] = next_page_link(request, offset + len(page))
+        headers["Link"] = next_page_link(request, path_cursor=page[-1].path)
     return JSONResponse(body, headers=headers)
 
 
