@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep
+from hubstead.auth.models import User
 from hubstead.auth.service import create_token, create_user, list_tokens, revoke_token, user_orgs
 from hubstead.errors import ForbiddenError, HubError
 from hubstead.web import sessions
@@ -39,7 +40,7 @@ def _check_login_csrf(request: Request, submitted: str) -> None:
         raise ForbiddenError("This form has expired; reload the page and try again")
 
 
-def _signed_in(session: Session, user_name: str, response: RedirectResponse, user) -> RedirectResponse:  # type: ignore[no-untyped-def]
+def _signed_in(session: Session, user: User, response: RedirectResponse) -> RedirectResponse:
     value = sessions.start(session, user)
     response.set_cookie(sessions.COOKIE, value, httponly=True, samesite="lax", max_age=sessions.SESSION_DAYS * 86400)
     return response
@@ -63,14 +64,18 @@ def login(
     user = sessions.authenticate(session, name=username, password=password)
     if user is None:
         return _login_form(request, session, "login.html", error="Wrong user name or password", status=401)
-    return _signed_in(session, username, RedirectResponse(_safe_next(next), status_code=303), user)
+    return _signed_in(session, user, RedirectResponse(_safe_next(next), status_code=303))
+
+
+def _require_signup_enabled(request: Request, session: Session) -> None:
+    viewer(request, session)
+    if not request.app.state.hub.settings.signup_enabled:
+        raise ForbiddenError("Sign-up is turned off on this hub; ask an administrator for an account")
 
 
 @router.get("/join", response_class=HTMLResponse)
 def signup_form(request: Request, session: Session = SessionDep) -> Response:
-    if not request.app.state.hub.settings.signup_enabled:
-        viewer(request, session)
-        raise ForbiddenError("Sign-up is turned off on this hub; ask an administrator for an account")
+    _require_signup_enabled(request, session)
     return _login_form(request, session, "signup.html")
 
 
@@ -82,9 +87,7 @@ def signup(
     login_csrf: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    viewer(request, session)
-    if not request.app.state.hub.settings.signup_enabled:
-        raise ForbiddenError("Sign-up is turned off on this hub; ask an administrator for an account")
+    _require_signup_enabled(request, session)
     _check_login_csrf(request, login_csrf)
     if len(password) < 8:
         return _login_form(request, session, "signup.html", error="Use a password of at least 8 characters", status=400)
@@ -92,7 +95,7 @@ def signup(
         user = create_user(session, name=username.strip(), password=password)
     except HubError as exc:
         return _login_form(request, session, "signup.html", error=exc.message, status=exc.status_code)
-    return _signed_in(session, username, RedirectResponse("/", status_code=303), user)
+    return _signed_in(session, user, RedirectResponse("/", status_code=303))
 
 
 @router.post("/logout")
