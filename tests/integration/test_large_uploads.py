@@ -94,3 +94,42 @@ def test_gated_repo_requires_accepted_access(server: LiveServer, env_for) -> Non
     assert asked.status_code == 200 and asked.json() == {"status": "accepted"}
     assert last_json(run_client(script, env_for(visitor.write_token)))["content"] == "weights"
     assert last_json(run_client(script, env_for(owner.read_token)))["content"] == "weights"
+
+
+def test_multipart_parts_are_checked_and_a_bad_whole_is_refused(multipart_server: LiveServer) -> None:
+    import httpx
+
+    server = multipart_server
+    account = server.account("parts")
+    auth = {"authorization": f"Bearer {account.write_token}"}
+    assert httpx.post(f"{server.url}/api/repos/create", json={"name": f"{account.name}/parts"}, headers=auth).status_code == 200
+    payload = os.urandom(3 * 1024 * 1024 + 10)
+    oid = hashlib.sha256(payload).hexdigest()
+    batch = httpx.post(
+        f"{server.url}/{account.name}/parts.git/info/lfs/objects/batch",
+        json={"operation": "upload", "transfers": ["basic", "multipart"], "objects": [{"oid": oid, "size": len(payload)}]},
+        headers=auth,
+    ).json()
+    action = batch["objects"][0]["actions"]["upload"]
+    header = action["header"]
+    chunk = int(header["chunk_size"])
+    part_urls = [header[str(i)] for i in range(1, 5)]
+    # A part larger than announced is refused.
+    assert httpx.put(part_urls[0], content=payload[: chunk + 5]).status_code == 400
+    etags = []
+    for index, url in enumerate(part_urls):
+        body = payload[index * chunk : (index + 1) * chunk]
+        if index == 1:
+            body = b"\x00" * len(body)  # wrong bytes, right size
+        response = httpx.put(url, content=body)
+        assert response.status_code == 200 and response.headers["etag"]
+        etags.append(response.headers["etag"])
+    complete = httpx.post(action["href"], json={"oid": oid, "parts": [{"partNumber": i + 1, "etag": e} for i, e in enumerate(etags)]})
+    assert complete.status_code == 400 and "do not add up" in complete.json()["error"]
+    store = server.data_dir / "lfs" / oid[:2] / oid[2:4] / oid
+    assert not store.exists()
+    # The client retries the whole transfer with the right bytes: it succeeds.
+    etags = [httpx.put(url, content=payload[i * chunk : (i + 1) * chunk]).headers["etag"] for i, url in enumerate(part_urls)]
+    complete = httpx.post(action["href"], json={"oid": oid, "parts": [{"partNumber": i + 1, "etag": e} for i, e in enumerate(etags)]})
+    assert complete.status_code == 200, complete.text
+    assert store.read_bytes() == payload

@@ -92,7 +92,7 @@ def _grant(request: Request, purpose: str, repo_pk: int, oid: str) -> uploads.Up
     )
 
 
-async def _receive(request: Request, incoming: uploads.IncomingFile, limit: int) -> None:
+async def _receive(request: Request, incoming: uploads.IncomingFile | uploads.PartWriter, limit: int) -> None:
     """Stream the request body into ``incoming``, refusing more than ``limit`` bytes."""
     try:
         async for chunk in request.stream():
@@ -126,9 +126,9 @@ async def upload_part(repo_pk: int, oid: str, request: Request) -> Response:
     if not part.isdigit():
         raise BadRequestError("Missing part number")
     hub = get_hub(request)
-    incoming = uploads.IncomingFile(hub, f"part-{oid}-{part}-{os.getpid()}-{time.time_ns()}")
-    await _receive(request, incoming, hub.settings.multipart_chunk_size)
-    etag = await run_in_threadpool(uploads.store_part, hub, grant, int(part), incoming)
+    writer = uploads.PartWriter(hub, grant, int(part))
+    await _receive(request, writer, writer.expected)
+    etag = await run_in_threadpool(writer.finish)
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
 

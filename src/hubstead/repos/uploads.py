@@ -200,6 +200,50 @@ def _remember(session: Session, grant: UploadGrant) -> None:
     session.flush()
 
 
+class PartWriter:
+    """Writes one part of a multipart upload straight into its place in the object's file (no join later),
+    hashing it for the part's ETag. The part's ETag file is removed first and written only once the whole
+    part has arrived, so a part is complete exactly when its ETag file exists."""
+
+    def __init__(self, hub: Hub, grant: UploadGrant, number: int) -> None:
+        total = part_count(hub, grant.size)
+        if not 1 <= number <= total:
+            raise BadRequestError(f"Invalid part number {number}: this upload has {total} parts")
+        chunk = hub.settings.multipart_chunk_size
+        self.number = number
+        self.expected = grant.size - chunk * (total - 1) if number == total else chunk
+        self.folder = part_dir(hub, grant)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.etag_path = self.folder / f"{number:05d}.etag"
+        self.etag_path.unlink(missing_ok=True)
+        self._fd = os.open(self.folder / "data", os.O_RDWR | os.O_CREAT, 0o644)
+        self._offset = chunk * (number - 1)
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        if self.size + len(chunk) > self.expected:
+            raise LfsVerificationError(f"Part {self.number} is larger than {self.expected} bytes")
+        os.pwrite(self._fd, chunk, self._offset + self.size)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    def discard(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def finish(self) -> str:
+        """Check the part's size and record its ETag (its sha256). Raises LfsVerificationError."""
+        os.fsync(self._fd)
+        self.discard()
+        if self.size != self.expected:
+            raise LfsVerificationError(f"Part {self.number} has {self.size} bytes, expected {self.expected}")
+        digest = self._hash.hexdigest()
+        self.etag_path.write_text(digest)
+        return digest
+
+
 def part_dir(hub: Hub, grant: UploadGrant) -> Path:
     return hub.settings.uploads_dir / f"multipart-{grant.repo_pk}-{grant.oid}"
 
@@ -208,27 +252,8 @@ def part_count(hub: Hub, size: int) -> int:
     return max(1, math.ceil(size / hub.settings.multipart_chunk_size))
 
 
-def store_part(hub: Hub, grant: UploadGrant, number: int, incoming: IncomingFile) -> str:
-    """Keep one part of a multipart upload; returns its ETag (the part's sha256)."""
-    digest = incoming.close()
-    expected = hub.settings.multipart_chunk_size
-    total = part_count(hub, grant.size)
-    if not 1 <= number <= total:
-        incoming.discard()
-        raise BadRequestError(f"Invalid part number {number}: this upload has {total} parts")
-    last_size = grant.size - expected * (total - 1)
-    if incoming.size != (last_size if number == total else expected):
-        incoming.discard()
-        raise LfsVerificationError(f"Part {number} has {incoming.size} bytes, expected {expected}")
-    folder = part_dir(hub, grant)
-    folder.mkdir(parents=True, exist_ok=True)
-    os.replace(incoming.path, folder / f"{number:05d}")
-    (folder / f"{number:05d}.etag").write_text(digest)
-    return digest
-
-
 def complete_multipart(hub: Hub, session: Session, grant: UploadGrant, payload: Any) -> None:
-    """Join the parts named in the completion payload in order, verify the whole, and store it."""
+    """Check the parts named in the completion payload, verify the whole object, and store it."""
     if hub.blobs.size(grant.oid) == grant.size:
         _remember(session, grant)
         shutil.rmtree(part_dir(hub, grant), ignore_errors=True)
@@ -248,16 +273,19 @@ def complete_multipart(hub: Hub, session: Session, grant: UploadGrant, payload: 
             raise NotFoundError(f"Part {index} was never uploaded")
         if etag_file.read_text() != str(part.get("etag", "")).strip('"'):
             raise BadRequestError(f"ETag of part {index} does not match the uploaded part")
-    incoming = IncomingFile(hub, f"joined-{grant.oid}-{os.getpid()}-{time.time_ns()}")
-    try:
-        for index in range(1, total + 1):
-            with open(folder / f"{index:05d}", "rb") as handle:
-                while chunk := handle.read(8 * 1024 * 1024):
-                    incoming.write(chunk)
-    except BaseException:
-        incoming.discard()
-        raise
-    store_upload(hub, session, grant, incoming)
+    data = folder / "data"
+    digest = hashlib.sha256()
+    with open(data, "rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    if data.stat().st_size != grant.size or digest.hexdigest() != grant.oid:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise LfsVerificationError(
+            f"Uploaded parts do not add up to the object: expected sha256 {grant.oid} and {grant.size} bytes"
+        )
+    if not hub.blobs.exists(grant.oid):
+        hub.blobs.put_file(grant.oid, data)
+    _remember(session, grant)
     shutil.rmtree(folder, ignore_errors=True)
 
 
