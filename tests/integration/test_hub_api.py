@@ -409,3 +409,26 @@ def test_tree_pagination_and_link_host(server: LiveServer, env_for) -> None:
         and 'rel="next"' in out["link"]
     )
     assert json.dumps(out)
+
+
+def test_info_at_a_revision_reads_that_revisions_card(server: LiveServer, env_for) -> None:
+    hana = server.account("hana")
+    repo = f"{hana.name}/revcard"
+    out = last_json(
+        run_client(
+            f"""
+            import json
+            from huggingface_hub import HfApi
+            api = HfApi()
+            api.create_repo("{repo}")
+            api.upload_file(path_or_fileobj=b"---\\npipeline_tag: fill-mask\\nlicense: mit\\n---\\n", path_in_repo="README.md", repo_id="{repo}")
+            api.create_branch("{repo}", branch="next")
+            api.upload_file(path_or_fileobj=b"---\\npipeline_tag: text-generation\\nlicense: apache-2.0\\n---\\n",
+                            path_in_repo="README.md", repo_id="{repo}", revision="next")
+            main, nxt = api.model_info("{repo}"), api.model_info("{repo}", revision="next")
+            print(json.dumps([main.pipeline_tag, main.card_data.license, nxt.pipeline_tag, nxt.card_data.license]))
+            """,
+            env_for(hana.write_token),
+        )
+    )
+    assert out == ["fill-mask", "mit", "text-generation", "apache-2.0"]

@@ -13,6 +13,7 @@ from hubstead.context import Hub
 from hubstead.repos.files import file_info, iter_entries
 from hubstead.repos.git import GitRepo
 from hubstead.repos.models import Repo
+from hubstead.search.index import fields_at
 
 # Fields `expand` may ask for, per repo type (unknown ones are ignored, never an error).
 EXPANDABLE = {
@@ -218,7 +219,19 @@ def repo_info(
     out = base_fields(repo, downloads=downloads)
     out["sha"] = str(commit.id)
     if commit.id != (pygit2.Oid(hex=repo.sha) if repo.sha else None):
+        # Another revision than main's head: its own card, not the index row's.
+        fields = fields_at(git, repo.repo_type, commit)
         out["lastModified"] = iso(from_timestamp(commit.commit_time))
+        out["tags"] = fields.tags
+        out.pop("cardData", None)
+        if fields.card_data is not None:
+            out["cardData"] = fields.card_data
+        if repo.repo_type == "model":
+            for key, value in (("pipeline_tag", fields.pipeline_tag), ("library_name", fields.library_name),
+                               ("config", fields.model_config)):  # fmt: skip
+                out.pop(key, None)
+                if value:
+                    out[key] = value
     wanted = set(expand or [])
     if not expand or "siblings" in wanted:
         out["siblings"] = siblings(git, commit, blobs=blobs)

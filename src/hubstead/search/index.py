@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hubstead.context import Hub
-from hubstead.repos.cards import index_fields
+from hubstead.repos.cards import IndexFields, index_fields
 from hubstead.repos.git import GitRepo
 from hubstead.repos.models import Repo, RepoTag
 from hubstead.repos.service import open_git
@@ -31,16 +31,21 @@ def _small_blob(git: GitRepo, commit: pygit2.Commit, path: str) -> bytes | None:
     return obj.data
 
 
-def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Commit) -> None:
-    """Refresh the index row of ``repo`` from ``commit`` (the head of main)."""
+def fields_at(git: GitRepo, repo_type: str, commit: pygit2.Commit) -> IndexFields:
+    """The index fields (card, tags, task, library…) as the files of ``commit`` give them."""
     readme_bytes = _small_blob(git, commit, "README.md")
     readme = readme_bytes.decode("utf-8", errors="replace") if readme_bytes else None
-    fields = index_fields(
-        repo_type=repo.repo_type,
+    return index_fields(
+        repo_type=repo_type,
         readme=readme,
-        config_json=_small_blob(git, commit, "config.json") if repo.repo_type == "model" else None,
+        config_json=_small_blob(git, commit, "config.json") if repo_type == "model" else None,
         root_files=[str(entry.name) for entry in commit.tree],
     )
+
+
+def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Commit) -> None:
+    """Refresh the index row of ``repo`` from ``commit`` (the head of main)."""
+    fields = fields_at(git, repo.repo_type, commit)
     repo.sha = str(commit.id)
     repo.last_modified = datetime.fromtimestamp(commit.commit_time, UTC)
     repo.card_data = fields.card_data
