@@ -327,9 +327,13 @@ def hf_client_env(server: HubServer, token: str | None, hf_home: Path) -> None:
 
 
 class Nginx:
-    """nginx serving ``root`` read-only on a loopback port (sendfile on, no logs), in the foreground."""
+    """nginx serving ``root`` read-only on a loopback port (no logs), in the foreground.
 
-    def __init__(self, root: Path, workdir: Path) -> None:
+    ``sendfile`` is off by default (read + write through two 1 MiB buffers): on the 2-core firecracker VM these
+    benchmarks were written on, that pushed a cached 1 GiB file at ~4.5 GB/s to curl against ~3.2 GB/s with
+    sendfile on, so it is the stronger baseline there. Pass ``sendfile=True`` to compare."""
+
+    def __init__(self, root: Path, workdir: Path, *, sendfile: bool = False) -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():
             raise RuntimeError("nginx not found (apt-get install nginx-light)")
@@ -346,8 +350,7 @@ class Nginx:
             events {{ worker_connections 256; }}
             http {{
                 access_log off;
-                sendfile on;
-                tcp_nopush on;
+                {"sendfile on; tcp_nopush on;" if sendfile else "sendfile off; output_buffers 2 1m;"}
                 keepalive_timeout 30;
                 default_type application/octet-stream;
                 client_body_temp_path {workdir}/client_body;
@@ -547,7 +550,8 @@ class Profiler:
     """Optional py-spy sampling of the server during chosen phases (``--profile DIR``).
 
     Writes ``DIR/<phase>.txt`` (collapsed stacks of busy threads, flamegraph.pl / speedscope compatible) and
-    prints the hottest functions. Profiling slows the server a little: use it to find where time goes, not for the numbers.
+    prints the hottest functions. Profiling slows the server a little: use it to find where time goes, not for
+    the numbers.
     """
 
     def __init__(self, outdir: Path | None, pid: int | None = None) -> None:

@@ -16,7 +16,6 @@ Files are laid out ``dNNN/fNNNNNN.txt`` with ``--files-per-dir`` files per folde
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -24,16 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    add_common_args,
-    pin_source,
     HubServer,
     ProcStats,
     Profiler,
     Row,
+    add_common_args,
     hf_client_env,
     log,
     make_tempdir,
     median,
+    pin_source,
     print_report,
 )
 

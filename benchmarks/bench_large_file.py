@@ -12,7 +12,8 @@ hashing (sampled by watching the client), parts arriving, and the server joining
 Baselines in the same run: ``cp`` of the file on the same disk (upload), and the stored blob served by nginx,
 fetched with ``huggingface_hub``'s ``http_get`` (download).
 
-``sync`` runs (untimed) before each timed step. Disk: needs about 3x the size free (file + parts + joined object at the end of the upload); refused otherwise.
+``sync`` runs (untimed) before each timed step. Disk: needs about 3x the size free (file + parts + joined object
+at the end of the upload); refused otherwise.
 """
 
 from __future__ import annotations
@@ -22,25 +23,24 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    add_common_args,
-    pin_source,
     HubServer,
     Nginx,
     ProcStats,
     Profiler,
     Row,
     RssSampler,
+    add_common_args,
     free_bytes,
     hf_client_env,
     human_bytes,
     log,
     make_tempdir,
+    pin_source,
     print_report,
 )
 

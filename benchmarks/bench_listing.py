@@ -6,9 +6,10 @@ For each backend: seed N model repos (default 10,000) through hubstead's own Pyt
 database the server then uses); a fraction (default 25%) get a README with a YAML card (pipeline_tag,
 library_name, license, language, tags, datasets, base_model) committed, which fills the index's tags; every
 row gets random (Pareto) downloads and likes, also spread over the last 1-30 days in the daily stats table
-where the hubstead has one (what "downloads last month" and trending sum); a few are private. Then the server starts (timed: it reconciles
-every repo's index row against git at start) and each endpoint takes C concurrent clients (default 16
-asyncio tasks, each with one keep-alive connection, all sending a read token) for D seconds (default 10):
+where the hubstead has one (what "downloads last month" and trending sum); a few are private. Then the server
+starts (timed: it reconciles every repo's index row against git at start) and each endpoint takes C concurrent
+clients (default 16 asyncio tasks, each with one keep-alive connection, all sending a read token) for D seconds
+(default 10):
 
 * ``GET /healthz``: the framework floor, the baseline of every row;
 * ``model_info``: ``GET /api/models/{id}`` of a random public repo (what ``HfApi.model_info`` sends);
@@ -37,15 +38,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    add_common_args,
-    pin_source,
     HubServer,
     PostgresCluster,
     ProcStats,
     Profiler,
     Row,
+    add_common_args,
     log,
     make_tempdir,
+    pin_source,
     print_report,
 )
 
@@ -260,7 +261,7 @@ async def _load(urls: list[str], token: str, concurrency: int, duration: float, 
                         status, _ = await asyncio.wait_for(raw.get(raw_requests[pick]), 60)
                     ok = status == 200
                     statuses[status] = statuses.get(status, 0) + 1
-                except (httpx.HTTPError, OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+                except (TimeoutError, httpx.HTTPError, OSError, asyncio.IncompleteReadError, ValueError):
                     ok = False
                     if client_kind != "httpx":
                         await raw.close()
@@ -339,7 +340,7 @@ def bench_backend(backend: str, args: argparse.Namespace, work: Path, pg: Postgr
     queries = {
         "healthz": [f"{base}/healthz"],
         "model_info": [f"{base}/api/models/{repo_id}" for repo_id in public],
-        f"list_models filter+search+sort+limit=50": [
+        "list_models filter+search+sort+limit=50": [
             f"{base}/api/models?filter={FILTER}&search={SEARCH}&sort=downloads&limit=50"],
         "list_models sort=downloads&limit=50": [f"{base}/api/models?sort=downloads&limit=50"],
         f"list_models filter={FILTER}&limit=50": [f"{base}/api/models?filter={FILTER}&limit=50"],
@@ -390,7 +391,8 @@ def main() -> int:
         notes += backend_notes
         if pg is not None:
             pg.stop()
-    notes.insert(0, f"{args.client} load generator, {args.concurrency} concurrent clients x {args.duration:.0f} s per endpoint (after "
+    notes.insert(0, f"{args.client} load generator, {args.concurrency} concurrent clients x {args.duration:.0f} s "
+                    f"per endpoint (after "
                     f"{args.warmup:.0f} s warm-up); read token sent; model_info picks a random public repo")
     print_report(f"bench_listing: {args.repos:,} repos, {args.concurrency} concurrent clients", rows, notes, args)
     return 0

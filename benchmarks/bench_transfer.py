@@ -32,19 +32,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    add_common_args,
-    pin_source,
     HubServer,
     Nginx,
     ProcStats,
     Profiler,
     Row,
+    add_common_args,
     free_bytes,
     hf_client_env,
     human_bytes,
     log,
     make_tempdir,
     median,
+    pin_source,
     print_report,
 )
 
@@ -112,7 +112,10 @@ def main() -> int:
     # Server 1: multipart offered for this size (default threshold 256 MB; scaled down for --quick).
     multipart_env: dict[str, str] = {}
     if size <= 256 * MiB:
-        multipart_env = {"HUBSTEAD_MULTIPART_THRESHOLD": str(size // 4), "HUBSTEAD_MULTIPART_CHUNK_SIZE": str(size // 4)}
+        multipart_env = {
+            "HUBSTEAD_MULTIPART_THRESHOLD": str(size // 4),
+            "HUBSTEAD_MULTIPART_CHUNK_SIZE": str(size // 4),
+        }
     chunk = int(multipart_env.get("HUBSTEAD_MULTIPART_CHUNK_SIZE", 64 * MiB))
     hub = HubServer(root=work / "hub-multipart", extra_env=multipart_env)
     hub.data_dir.mkdir(parents=True)
@@ -230,10 +233,7 @@ def main() -> int:
         if curl:
             down["curl hubstead"].append(curl_to_null(resolve_url, {"authorization": f"Bearer {token}"}))
             down["curl nginx"].append(curl_to_null(nginx_url))
-        log("download run %d: hf_hub_download %.2f s, http_get hubstead %.2f s, http_get nginx %.2f s; to /dev/null: "
-            "hubstead %.2f s, nginx %.2f s" % (i + 1, down["hf_hub_download"][-1], down["http_get hubstead"][-1],
-                                               down["http_get nginx"][-1], down["null hubstead"][-1],
-                                               down["null nginx"][-1]))
+        log(f"download run {i + 1}: " + ", ".join(f"{name} {times[-1]:.2f} s" for name, times in down.items() if times))
 
     def rate(seconds: list[float]) -> float:
         return size / MB / (min(seconds) if args.stat == "best" else median(seconds))
