@@ -95,6 +95,7 @@ def _refresh_once(hub: Hub) -> None:
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     """The Hubstead ASGI app for ``settings`` (migrations run when the hub is built here)."""
     from hubstead.auth.routes import router as auth_router
+    from hubstead.inference.routes import router as inference_router
     from hubstead.repos.routes_commits import router as commits_router
     from hubstead.repos.routes_files import router as files_router
     from hubstead.repos.routes_git import router as git_router
@@ -118,6 +119,12 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     with hub.db.session() as session:
         refresh_rollups(session)
 
+    inference = None
+    if settings.inference_enabled:
+        from hubstead.inference.service import InferenceService
+
+        inference = InferenceService(hub)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_refresh_rollups_forever(hub))
@@ -125,6 +132,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
             yield
         finally:
             task.cancel()
+            if inference is not None:
+                await inference.close()
 
     app = FastAPI(
         title="Hubstead",
@@ -134,6 +143,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.hub = hub
+    app.state.inference = inference
 
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> Response:
@@ -161,6 +171,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 
     # Order matters: specific API routes before the catch-all file routes.
     routers = (
+        inference_router,
         auth_router,
         search_router,
         xet_router,

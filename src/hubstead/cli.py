@@ -31,6 +31,15 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         signup_enabled=False if getattr(args, "disable_signup", False) else None,
+        inference={
+            "disabled": getattr(args, "no_inference", False),
+            "runtime": getattr(args, "inference_runtime", None),
+            "memory": getattr(args, "inference_memory", None),
+            "max_queue": getattr(args, "inference_max_queue", None),
+            "device": getattr(args, "inference_device", None),
+            "threads": getattr(args, "inference_threads", None),
+            "config": getattr(args, "inference_config", None),
+        },
     )
 
 
@@ -124,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--disable-signup", action="store_true", help="only admins create accounts (HUBSTEAD_SIGNUP=0)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies trusted for X-Forwarded-* headers")
+    inference = serve.add_argument_group("inference (needs the hubstead[inference] extra)")
+    inference.add_argument("--no-inference", action="store_true", help="do not serve the inference API")
+    inference.add_argument("--inference-runtime", choices=["pytorch", "onnx", "onnx-int8"],
+                           help="form encoder models are served in; ONNX only where it matches PyTorch "
+                           "(default pytorch)")
+    inference.add_argument("--inference-memory",
+                           help="memory all loaded models may use, e.g. 8GiB (default: half of RAM)")
+    inference.add_argument("--inference-max-queue", type=int, help="requests queued per model before 429 (default 256)")
+    inference.add_argument("--inference-device", help="auto (GPU when present), cpu, cuda, cuda:1 (default auto)")
+    inference.add_argument("--inference-threads", type=int, help="torch threads per worker (default: all cores)")
+    inference.add_argument("--inference-config", help="YAML file of per-model runtimes and external engines")
     serve.set_defaults(func=cmd_serve)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)

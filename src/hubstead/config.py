@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # Files above this size go to LFS even when no .gitattributes pattern matches (the Hub's rule).
 LFS_THRESHOLD_BYTES = 10 * 1024 * 1024
@@ -30,6 +31,18 @@ class Settings:
     signup_enabled: bool = True
     # How often trending and 30-day download figures are recomputed from the daily stats.
     rollup_interval_seconds: int = 600
+    # Inference (the ``inference`` extra): which form encoders are served in, the memory all loaded
+    # models may use together, the per-model queue bound, and a per-model config file (runtimes, engines).
+    inference_enabled: bool = True
+    inference_runtime: str = "pytorch"
+    inference_memory_bytes: int = 8 * 1024**3
+    inference_max_queue: int = 256
+    inference_max_batch_tokens: int = 16384
+    inference_max_sequences: int = 32
+    inference_device: str = "auto"
+    inference_threads: int | None = None
+    inference_config: Path | None = None
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def repos_dir(self) -> Path:
@@ -55,6 +68,7 @@ def load_settings(
     host: str | None = None,
     port: int | None = None,
     signup_enabled: bool | None = None,
+    inference: dict[str, object] | None = None,
 ) -> Settings:
     """Build settings from explicit values, falling back to ``HUBSTEAD_*`` env vars and laptop defaults.
 
@@ -75,7 +89,53 @@ def load_settings(
         port=port or int(os.environ.get("HUBSTEAD_PORT") or 8000),
         secret_key=secret,
         signup_enabled=signup_enabled if signup_enabled is not None else os.environ.get("HUBSTEAD_SIGNUP", "1") != "0",
+        **_inference_settings(inference or {}),
     )
+
+
+def parse_size(value: str) -> int:
+    """``8GiB``, ``512MiB``, ``2G``, ``1000000`` into bytes."""
+    text = value.strip().lower().replace(" ", "")
+    for suffix, factor in (("gib", 2**30), ("mib", 2**20), ("kib", 2**10), ("gb", 10**9), ("mb", 10**6),
+                           ("kb", 10**3), ("g", 2**30), ("m", 2**20), ("k", 2**10), ("b", 1)):  # fmt: skip
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(text)
+
+
+def _default_inference_memory() -> int:
+    """Half of this machine's memory: the rest stays for the hub, the page cache and other work."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError):
+        return 8 * 1024**3
+
+
+def _inference_settings(flags: dict[str, object]) -> dict[str, Any]:
+    def pick(name: str, env: str) -> object:
+        value = flags.get(name)
+        return value if value is not None else os.environ.get(env)
+
+    memory = pick("memory", "HUBSTEAD_INFERENCE_MEMORY")
+    runtime = str(pick("runtime", "HUBSTEAD_INFERENCE_RUNTIME") or "pytorch")
+    if runtime not in ("pytorch", "onnx", "onnx-int8"):
+        raise SystemExit(f"--inference-runtime must be pytorch, onnx or onnx-int8, got {runtime!r}")
+    config = pick("config", "HUBSTEAD_INFERENCE_CONFIG")
+    threads = pick("threads", "HUBSTEAD_INFERENCE_THREADS")
+    disabled = flags.get("disabled") or os.environ.get("HUBSTEAD_INFERENCE", "1") == "0"
+    try:
+        return {
+            "inference_enabled": not disabled,
+            "inference_runtime": runtime,
+            "inference_memory_bytes": parse_size(str(memory)) if memory else _default_inference_memory(),
+            "inference_max_queue": int(str(pick("max_queue", "HUBSTEAD_INFERENCE_MAX_QUEUE") or 256)),
+            "inference_device": str(pick("device", "HUBSTEAD_INFERENCE_DEVICE") or "auto"),
+            "inference_threads": int(str(threads)) if threads else None,
+            "inference_config": Path(str(config)).resolve() if config else None,
+            "metrics_token": os.environ.get("HUBSTEAD_METRICS_TOKEN") or None,
+        }
+    except ValueError as exc:
+        raise SystemExit(f"Invalid inference setting: {exc}") from exc
 
 
 def _env_int(name: str, default: int) -> int:

@@ -1,0 +1,97 @@
+"""Prometheus metrics for the inference service, named after TGI's and TEI's so dashboards carry over.
+
+TGI: ``tgi_queue_size``, ``tgi_batch_current_size``, ``tgi_request_duration``, ``tgi_batch_inference_duration``,
+``tgi_request_generated_tokens``; TEI: ``te_queue_size``, ``te_batch_next_size``, ``te_batch_next_tokens``,
+``te_request_inference_duration``. Ours carry the ``hubstead_`` prefix and a ``model`` label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+TOKEN_BUCKETS = (16, 64, 256, 1024, 4096, 16384, 65536)
+
+
+class InferenceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.queue_size = Gauge("hubstead_queue_size", "Requests waiting or running, per model", ["model"], registry=r)
+        self.batch_current_size = Gauge(
+            "hubstead_batch_current_size", "Sequences in the last batch", ["model"], registry=r
+        )
+        self.batch_size = Histogram(
+            "hubstead_batch_size", "Sequences per forward pass", ["model", "kind"], buckets=SIZE_BUCKETS, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "hubstead_batch_tokens", "Tokens per forward pass", ["model", "kind"], buckets=TOKEN_BUCKETS, registry=r
+        )
+        self.batch_inference_duration = Histogram(
+            "hubstead_batch_inference_duration_seconds",
+            "Time of one forward pass",
+            ["model", "kind"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "hubstead_request_duration_seconds",
+            "Time from arrival to the last byte",
+            ["model", "task"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.request_count = Counter(
+            "hubstead_request_count", "Requests answered", ["model", "task", "status"], registry=r
+        )
+        self.time_to_first_token = Histogram(
+            "hubstead_time_to_first_token_seconds",
+            "Time from arrival to the first generated token",
+            ["model"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.generated_tokens = Counter("hubstead_generated_tokens", "Tokens generated", ["model"], registry=r)
+        self.tokens_per_second = Gauge(
+            "hubstead_tokens_per_second",
+            "Tokens processed per second over the last 10 s",
+            ["model", "kind"],
+            registry=r,
+        )
+        self.loaded_models = Gauge("hubstead_loaded_models", "Models loaded in worker processes", registry=r)
+        self.model_memory = Gauge(
+            "hubstead_model_memory_bytes", "Resident memory of each model's worker", ["model", "form"], registry=r
+        )
+        self.model_load_duration = Histogram(
+            "hubstead_model_load_duration_seconds",
+            "Time to load a model",
+            ["model"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self._recent: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+
+    def record_batch(self, model: str, message: dict[str, Any]) -> None:
+        kind = str(message.get("kind", "forward"))
+        size, tokens, seconds = int(message["size"]), int(message["tokens"]), float(message["seconds"])
+        self.batch_current_size.labels(model).set(size)
+        self.batch_size.labels(model, kind).observe(size)
+        self.batch_tokens.labels(model, kind).observe(tokens)
+        self.batch_inference_duration.labels(model, kind).observe(seconds)
+        if kind == "decode":
+            self.generated_tokens.labels(model).inc(tokens)
+        now = time.monotonic()
+        window = self._recent.setdefault((model, kind), deque())
+        window.append((now, tokens))
+        while window and window[0][0] < now - 10:
+            window.popleft()
+        span = max(now - window[0][0], 1.0) if window else 1.0
+        self.tokens_per_second.labels(model, kind).set(sum(t for _, t in window) / span)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

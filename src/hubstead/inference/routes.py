@@ -1,0 +1,644 @@
+"""HTTP: the Hub inference API (``/models/{id}``), OpenAI-compatible ``/v1``, and ``/metrics``.
+
+Handlers only parse, authorize and shape; loading and scheduling live in ``service``, batching in
+the worker processes. A model configured with an external engine is proxied to it (``remote``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from hubstead.api.deps import bearer_token, get_hub, get_principal
+from hubstead.auth.service import ANONYMOUS, Principal
+from hubstead.errors import HubError, RepoNotFoundError
+from hubstead.inference import shapes
+from hubstead.inference.protocol import (
+    InferenceError,
+    ModelLoadingError,
+    can_serve,
+    check_sampling,
+    normalize_task,
+    parse_job,
+    task_for_body,
+)
+from hubstead.inference.service import InferenceService, RepoRef, ServedModel
+
+log = logging.getLogger("hubstead.inference")
+router = APIRouter(tags=["inference"])
+
+
+# --- plumbing -------------------------------------------------------------------------------------
+
+
+def service_of(request: Request) -> InferenceService:
+    service = getattr(request.app.state, "inference", None)
+    if service is None:
+        raise InferenceError("Inference is turned off on this server (started with --no-inference)", status_code=501)
+    return service
+
+
+def inference_available() -> str | None:
+    """Why local inference cannot run here, or None when the extra is installed."""
+    import importlib.util
+
+    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    if missing:
+        return (
+            "Local inference needs the inference extra (pip install 'hubstead[inference]'); "
+            f"missing: {', '.join(missing)}"
+        )
+    return None
+
+
+def _principal(request: Request, session: Any) -> Principal:
+    """A token, or the browser's session for the page widgets (which send the CSRF header)."""
+    if bearer_token(request) is not None:
+        return get_principal(request, session)
+    from hubstead.web.sessions import CSRF_HEADER, current
+
+    web = current(request, session)
+    submitted = request.headers.get(CSRF_HEADER)
+    if web is not None and submitted and hmac.compare_digest(web.csrf_token, submitted):
+        return Principal(user=web.user, token_role="read")
+    return ANONYMOUS
+
+
+def _lookup(request: Request, repo_id: str) -> RepoRef:
+    from hubstead.repos.models import Repo
+    from hubstead.repos.service import can_read, check_file_access, find_repo
+
+    with get_hub(request).db.session() as session:
+        principal = _principal(request, session)
+        repo, _ = find_repo(session, repo_type="model", repo_id=repo_id)
+        if repo is None or not can_read(session, principal, repo):
+            raise RepoNotFoundError(f"Model {repo_id} does not exist or you have no access to it")
+        check_file_access(session, principal, repo)
+        assert isinstance(repo, Repo)
+        return RepoRef(
+            pk=repo.pk, repo_id=repo.repo_id, storage_key=repo.storage_key, sha=repo.sha, pipeline_tag=repo.pipeline_tag
+        )
+
+
+async def lookup(request: Request, repo_id: str) -> RepoRef:
+    return await run_in_threadpool(_lookup, request, repo_id)
+
+
+def _wants_wait(request: Request, default: bool = False) -> bool:
+    value = request.headers.get("x-wait-for-model")
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes")
+
+
+async def _until_disconnect(request: Request) -> None:
+    """Returns when the client goes away (the body has been read, so only a disconnect arrives)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[Any]) -> Any:
+    """Run ``work``; if the client leaves first, cancel it (the worker drops the request)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_until_disconnect(request))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        task.cancel()
+        raise InferenceError("The client disconnected", status_code=499)
+    finally:
+        watcher.cancel()
+
+
+def _check_local(service: InferenceService) -> None:
+    reason = inference_available()
+    if reason:
+        raise InferenceError(reason, status_code=501)
+
+
+async def _read_body(request: Request) -> tuple[Any, bytes | None]:
+    """JSON object, or raw media bytes (images and audio come raw, often without a Content-Type)."""
+    data = await request.body()
+    stripped = data.lstrip()
+    if stripped.startswith(b"{") or stripped.startswith(b"["):
+        try:
+            return json.loads(data), None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            content_type = request.headers.get("content-type", "")
+            if "json" in content_type:
+                raise InferenceError(f"The body is not valid JSON: {exc}") from exc
+    content_type = request.headers.get("content-type", "")
+    if "json" in content_type:
+        try:
+            return json.loads(data or b"null"), None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InferenceError(f"The body is not valid JSON: {exc}") from exc
+    return None, data
+
+
+# --- Hub task endpoints ---------------------------------------------------------------------------
+
+
+@router.post("/models/{namespace}/{name}")
+async def run_model(request: Request, namespace: str, name: str) -> Response:
+    return await _run_task(request, f"{namespace}/{name}", None)
+
+
+@router.post("/models/{namespace}/{name}/pipeline/{task}")
+async def run_pipeline(request: Request, namespace: str, name: str, task: str) -> Response:
+    return await _run_task(request, f"{namespace}/{name}", task)
+
+
+async def _run_task(request: Request, repo_id: str, path_task: str | None) -> Response:
+    started = time.perf_counter()
+    service = service_of(request)
+    repo = await lookup(request, repo_id)
+    body, raw = await _read_body(request)
+    if path_task:
+        task = normalize_task(path_task)
+    elif repo.pipeline_tag:
+        task = task_for_body(repo.pipeline_tag, body)
+    else:
+        raise InferenceError(
+            f"{repo.repo_id} has no pipeline_tag in its card; name the task: /models/{repo.repo_id}/pipeline/<task>"
+        )
+    if not can_serve(repo.pipeline_tag, task):
+        raise InferenceError(f"{repo.repo_id} is a {repo.pipeline_tag} model; it does not serve {task}")
+    job = parse_job(task, body, raw=raw)
+    config = service.config_for(repo.repo_id)
+    if config.engine_url:
+        from hubstead.inference.remote import run_task_on_engine
+
+        return await run_task_on_engine(service, config, repo, job)
+    _check_local(service)
+    status = "200"
+    try:
+        model = await service.acquire(repo, task, wait=_wants_wait(request))
+        if task == "text-generation" and isinstance(body, dict) and body.get("stream"):
+            return _tgi_stream(request, service, model, job.as_message(), started)
+        value = await _unless_disconnected(request, service.run(model, job.as_message()))
+        if task == "text-generation":
+            return JSONResponse(_tgi_answer(value, job.parameters))
+        legacy = "hf_hub/0." in request.headers.get("user-agent", "")
+        return JSONResponse(shapes.task_answer(task, value, job.single, legacy_client=legacy))
+    except HubError as exc:
+        status = str(exc.status_code)
+        if task == "text-generation" and isinstance(exc, InferenceError) and exc.status_code in (400, 413, 422):
+            return _tgi_error(exc)
+        if isinstance(exc, ModelLoadingError):
+            return JSONResponse(
+                {"error": exc.message, "estimated_time": round(exc.estimated_time, 1)},
+                status_code=503,
+                headers={**exc.headers, "X-Error-Message": exc.message},
+            )
+        raise
+    finally:
+        service.metrics.request_count.labels(repo.repo_id, task, status).inc()
+        service.metrics.request_duration.labels(repo.repo_id, task).observe(time.perf_counter() - started)
+
+
+def _tgi_error(exc: InferenceError) -> JSONResponse:
+    return JSONResponse(
+        {"error": exc.message, "error_type": "validation"},
+        status_code=exc.status_code,
+        headers={"X-Error-Message": exc.message[:1000]},
+    )
+
+
+def _tgi_answer(done: dict[str, Any], params: dict[str, Any]) -> Any:
+    answer: dict[str, Any] = {"generated_text": done["generated_text"]}
+    if params.get("details"):
+        answer["details"] = shapes.tgi_details(done, params.get("seed"))
+    return [answer]
+
+
+def _tgi_stream(
+    request: Request, service: InferenceService, model: ServedModel, job: dict[str, Any], started: float
+) -> StreamingResponse:
+    request_id, answers = service.stream(model, job)
+
+    async def events() -> AsyncIterator[bytes]:
+        index = 0
+        finished = False
+        try:
+            while True:
+                message = await answers.get()
+                if message["op"] == "error":
+                    finished = True
+                    yield shapes.sse({"error": message["message"], "error_type": "generation"})
+                    return
+                if message["op"] == "token":
+                    if index == 0:
+                        service.metrics.time_to_first_token.labels(model.repo_id).observe(time.perf_counter() - started)
+                    index += 1
+                    token = {
+                        "id": message["token"]["id"],
+                        "text": message["text"],
+                        "logprob": message["token"]["logprob"],
+                        "special": False,
+                    }
+                    yield shapes.sse({"index": index, "token": token, "generated_text": None, "details": None})
+                elif message["op"] == "done":
+                    finished = True
+                    done = message["value"]
+                    details = shapes.tgi_details(done, job["parameters"].get("seed"))
+                    details["input_length"] = done["prompt_tokens"]
+                    token = {"id": -1, "text": "", "logprob": 0.0, "special": True}
+                    yield shapes.sse(
+                        {
+                            "index": index + 1,
+                            "token": token,
+                            "generated_text": done["generated_text"],
+                            "details": details,
+                        }
+                    )
+                    return
+        finally:
+            if not finished:
+                model.handle.cancel(request_id) if model.handle else None
+            service.metrics.queue_size.labels(model.repo_id).set(model.handle.in_flight if model.handle else 0)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+# --- OpenAI-compatible ----------------------------------------------------------------------------
+
+
+def _openai_error(
+    message: str, status: int, kind: str = "invalid_request_error", headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "code": status}},
+        status_code=status,
+        headers={"X-Error-Message": message[:1000].encode("ascii", "replace").decode(), **(headers or {})},
+    )
+
+
+def openai_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """OpenAI's error body (``{"error": {"message", ...}}``) for everything under ``/v1``."""
+    import functools
+
+    @functools.wraps(handler)
+    async def wrapped(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return await handler(*args, **kwargs)
+        except HubError as exc:
+            kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
+            if exc.status_code == 404:
+                kind = "not_found_error"
+            return _openai_error(exc.message, exc.status_code, kind, exc.headers)
+
+    return wrapped
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InferenceError(f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InferenceError("The body must be a JSON object")
+    return body
+
+
+def _model_field(body: dict[str, Any], path_model: str | None) -> str:
+    if path_model:
+        return path_model
+    model = body.get("model")
+    if not isinstance(model, str) or not model or model == "dummy":
+        raise InferenceError("'model' is required: the id of a model on this hub, e.g. org/name (see GET /v1/models)")
+    return model
+
+
+def _messages(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise InferenceError("'messages' must be a non-empty list")
+    out = []
+    for i, message in enumerate(value):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise InferenceError(f"messages[{i}] must be an object with a 'role'")
+        content = message.get("content")
+        if isinstance(content, list):  # OpenAI content parts: keep the text ones
+            texts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            if len(texts) != len(content):
+                raise InferenceError(f"messages[{i}]: only text content is served by this model")
+            content = "".join(texts)
+        if content is None:
+            content = ""
+        if not isinstance(content, str):
+            raise InferenceError(f"messages[{i}].content must be a string or a list of text parts")
+        out.append({"role": message["role"], "content": content})
+    return out
+
+
+@router.post("/v1/chat/completions")
+@openai_errors
+async def chat_completions(request: Request) -> Response:
+    return await _chat(request, None)
+
+
+@router.post("/models/{namespace}/{name}/v1/chat/completions")
+@openai_errors
+async def model_chat_completions(request: Request, namespace: str, name: str) -> Response:
+    return await _chat(request, f"{namespace}/{name}")
+
+
+@router.post("/v1/completions")
+@openai_errors
+async def completions(request: Request) -> Response:
+    return await _completion(request, None)
+
+
+@router.post("/models/{namespace}/{name}/v1/completions")
+@openai_errors
+async def model_completions(request: Request, namespace: str, name: str) -> Response:
+    return await _completion(request, f"{namespace}/{name}")
+
+
+@router.post("/v1/embeddings")
+@openai_errors
+async def embeddings(request: Request) -> Response:
+    return await _embeddings(request, None)
+
+
+@router.post("/models/{namespace}/{name}/v1/embeddings")
+@openai_errors
+async def model_embeddings(request: Request, namespace: str, name: str) -> Response:
+    return await _embeddings(request, f"{namespace}/{name}")
+
+
+def _check_n(body: dict[str, Any]) -> None:
+    n = body.get("n", 1)
+    if n not in (1, None):
+        raise InferenceError("Only n=1 is served")
+
+
+async def _chat(request: Request, path_model: str | None) -> Response:
+    service = service_of(request)
+    body = await _json_object(request)
+    repo = await lookup(request, _model_field(body, path_model))
+    if repo.pipeline_tag not in (None, "text-generation", "image-text-to-text"):
+        raise InferenceError(f"{repo.repo_id} is a {repo.pipeline_tag} model, not a chat model")
+    config = service.config_for(repo.repo_id)
+    if config.engine_url:
+        from hubstead.inference.remote import proxy_openai
+
+        return await proxy_openai(request, service, config, repo, "chat/completions", body)
+    _check_n(body)
+    sampling = check_sampling(body)
+    job = {"task": "chat", "inputs": _messages(body.get("messages")), "parameters": sampling, "single": True}
+    return await _generate_openai(request, service, repo, job, body, chat=True)
+
+
+async def _completion(request: Request, path_model: str | None) -> Response:
+    service = service_of(request)
+    body = await _json_object(request)
+    repo = await lookup(request, _model_field(body, path_model))
+    config = service.config_for(repo.repo_id)
+    if config.engine_url:
+        from hubstead.inference.remote import proxy_openai
+
+        return await proxy_openai(request, service, config, repo, "completions", body)
+    _check_n(body)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str) or not prompt:
+        raise InferenceError("'prompt' must be a non-empty string")
+    sampling = check_sampling(body)
+    sampling["max_new_tokens"] = sampling["max_new_tokens"] or 16  # OpenAI's default for completions
+    job = {"task": "completion", "inputs": prompt, "parameters": sampling, "single": True}
+    return await _generate_openai(request, service, repo, job, body, chat=False)
+
+
+async def _generate_openai(
+    request: Request, service: InferenceService, repo: RepoRef, job: dict[str, Any], body: dict[str, Any], *, chat: bool
+) -> Response:
+    _check_local(service)
+    started = time.perf_counter()
+    task = "chat" if chat else "completion"
+    model = await service.acquire(repo, "text-generation", wait=_wants_wait(request, default=True))
+    request_id = shapes.completion_id("chatcmpl" if chat else "cmpl")
+    created = shapes.now()
+    echo = "" if chat or not body.get("echo") else job["inputs"]
+    if not body.get("stream"):
+        try:
+            done = await _unless_disconnected(request, service.run(model, job))
+        finally:
+            service.metrics.request_duration.labels(repo.repo_id, task).observe(time.perf_counter() - started)
+        service.metrics.request_count.labels(repo.repo_id, task, "200").inc()
+        if chat:
+            return JSONResponse(shapes.chat_completion(repo.repo_id, done, request_id=request_id, created=created))
+        return JSONResponse(
+            shapes.text_completion(repo.repo_id, done, request_id=request_id, created=created, prefix=echo)
+        )
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    worker_id, answers = service.stream(model, job)
+
+    async def events() -> AsyncIterator[bytes]:
+        finished = False
+        first = True
+        try:
+            if chat:
+                yield shapes.sse(
+                    shapes.chat_chunk(repo.repo_id, request_id, created, delta={"role": "assistant", "content": ""})
+                )
+            elif echo:
+                yield shapes.sse(shapes.completion_chunk(repo.repo_id, request_id, created, text=echo))
+            while True:
+                message = await answers.get()
+                if message["op"] == "error":
+                    finished = True
+                    yield shapes.sse(
+                        {
+                            "error": {
+                                "message": message["message"],
+                                "type": "server_error",
+                                "code": message.get("status", 500),
+                            }
+                        }
+                    )
+                    return
+                if message["op"] == "token":
+                    if first:
+                        first = False
+                        service.metrics.time_to_first_token.labels(repo.repo_id).observe(time.perf_counter() - started)
+                    if not message["text"]:
+                        continue
+                    if chat:
+                        chunk = shapes.chat_chunk(repo.repo_id, request_id, created, delta={"content": message["text"]})
+                    else:
+                        chunk = shapes.completion_chunk(repo.repo_id, request_id, created, text=message["text"])
+                    yield shapes.sse(chunk)
+                elif message["op"] == "done":
+                    finished = True
+                    done = message["value"]
+                    reason = done["finish_reason"]
+                    if chat:
+                        yield shapes.sse(
+                            shapes.chat_chunk(repo.repo_id, request_id, created, delta={}, finish_reason=reason)
+                        )
+                    else:
+                        yield shapes.sse(
+                            shapes.completion_chunk(repo.repo_id, request_id, created, text="", finish_reason=reason)
+                        )
+                    if include_usage:
+                        use = shapes.usage(done["prompt_tokens"], done["completion_tokens"])
+                        if chat:
+                            yield shapes.sse(
+                                shapes.chat_chunk(
+                                    repo.repo_id, request_id, created, delta={}, chunk_usage=use, choices=False
+                                )
+                            )
+                        else:
+                            chunk = shapes.completion_chunk(repo.repo_id, request_id, created, text="", chunk_usage=use)
+                            chunk["choices"] = []
+                            yield shapes.sse(chunk)
+                    yield shapes.sse("[DONE]")
+                    service.metrics.request_count.labels(repo.repo_id, task, "200").inc()
+                    return
+        finally:
+            if not finished and model.handle is not None:
+                model.handle.cancel(worker_id)
+                service.metrics.request_count.labels(repo.repo_id, task, "499").inc()
+            service.metrics.request_duration.labels(repo.repo_id, task).observe(time.perf_counter() - started)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+async def _embeddings(request: Request, path_model: str | None) -> Response:
+    service = service_of(request)
+    body = await _json_object(request)
+    repo = await lookup(request, _model_field(body, path_model))
+    config = service.config_for(repo.repo_id)
+    if config.engine_url:
+        from hubstead.inference.remote import proxy_openai
+
+        return await proxy_openai(request, service, config, repo, "embeddings", body)
+    if not can_serve(repo.pipeline_tag, "feature-extraction"):
+        raise InferenceError(f"{repo.repo_id} is a {repo.pipeline_tag} model; it does not give embeddings")
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise InferenceError("encoding_format must be float or base64")
+    params: dict[str, Any] = {}
+    if body.get("dimensions") is not None:
+        params["dimensions"] = body["dimensions"]
+    job = parse_job("feature-extraction", {"inputs": body.get("input"), "parameters": params})
+    message = job.as_message()
+    # An embedding is one vector per input: pool token states when the repo does not say how.
+    message["parameters"]["pooling"] = message["parameters"].get("pooling")
+    message["usage"] = True
+    _check_local(service)
+    started = time.perf_counter()
+    model = await service.acquire(repo, "feature-extraction", wait=_wants_wait(request, default=True))
+    value = await _unless_disconnected(request, service.run(model, message))
+    service.metrics.request_duration.labels(repo.repo_id, "embeddings").observe(time.perf_counter() - started)
+    service.metrics.request_count.labels(repo.repo_id, "embeddings", "200").inc()
+    vectors = value["vectors"]
+    if vectors and vectors[0] and isinstance(vectors[0][0], list):
+        raise InferenceError(f"{repo.repo_id} is not a sentence-embedding model (it gives one vector per token)")
+    return JSONResponse(shapes.embeddings(repo.repo_id, vectors, value["tokens"], encoding))
+
+
+@router.get("/v1/models")
+@openai_errors
+async def list_models(request: Request) -> Response:
+    service = service_of(request)
+    rows = await run_in_threadpool(_servable_models, request)
+    loaded = {m["repo_id"]: m for m in service.status() if m["state"] == "ready"}
+    data = []
+    for repo_id, namespace, created, task in rows:
+        config = service.config_for(repo_id)
+        entry: dict[str, Any] = {
+            "id": repo_id,
+            "object": "model",
+            "created": created,
+            "owned_by": namespace,
+            "task": task,
+        }
+        if config.engine_url:
+            entry["served_by"] = {"engine": config.engine_url, "model": config.engine_model or repo_id}
+        else:
+            from hubstead.inference.service import group_for
+
+            configured = service.runtime_for(repo_id, group_for(task or ""))
+            live = loaded.get(repo_id)
+            entry["served_by"] = {
+                "engine": "hubstead",
+                "runtime": configured,
+                "loaded": live is not None,
+                "form": live["form"] if live else None,
+                "form_reason": live["form_reason"] if live else None,
+            }
+        data.append(entry)
+    return JSONResponse({"object": "list", "data": data})
+
+
+def _servable_models(request: Request) -> list[tuple[str, str, int, str | None]]:
+    from hubstead.auth.service import user_orgs
+    from hubstead.inference.protocol import SERVED_TASKS
+    from hubstead.repos.models import Repo
+
+    with get_hub(request).db.session() as session:
+        principal = _principal(request, session)
+        visible: set[str] = set()
+        if principal.user is not None:
+            visible = {principal.user.name, *(org.name for org, _ in user_orgs(session, principal.user))}
+        query = select(Repo).where(Repo.repo_type == "model", Repo.pipeline_tag.in_(sorted(SERVED_TASKS)))
+        rows = []
+        for repo in session.scalars(query.order_by(Repo.namespace, Repo.name).limit(5000)):
+            if repo.private and repo.namespace not in visible:
+                continue
+            rows.append((repo.repo_id, repo.namespace, int(repo.created_at.timestamp()), repo.pipeline_tag))
+        return rows
+
+
+# --- status and metrics ---------------------------------------------------------------------------
+
+
+@router.get("/api/inference/status")
+async def inference_status(request: Request) -> Response:
+    """Loaded models, their state, form and memory (only models the caller can read are listed)."""
+    service = service_of(request)
+    status = service.status()
+    allowed = await run_in_threadpool(_readable_ids, request, [m["repo_id"] for m in status])
+    return JSONResponse(
+        {
+            "budget_bytes": service.budget,
+            "used_bytes": sum(m["memory_bytes"] for m in status if m["state"] == "ready"),
+            "models": [m for m in status if m["repo_id"] in allowed],
+        }
+    )
+
+
+def _readable_ids(request: Request, repo_ids: list[str]) -> set[str]:
+    out = set()
+    for repo_id in repo_ids:
+        try:
+            _lookup(request, repo_id)
+            out.add(repo_id)
+        except HubError:
+            continue
+    return out
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    service = service_of(request)
+    token = get_hub(request).settings.metrics_token
+    if token and not hmac.compare_digest(bearer_token(request) or "", token):
+        return Response("metrics need the scrape token", status_code=401)
+    return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,386 @@
+"""Which models are loaded, in which worker, and what a request waits for.
+
+A model loads on first use, in the background: the request that triggered it (and any other, unless
+it asks to wait with ``x-wait-for-model``) gets the Hub's 503 with ``estimated_time``. Loaded models
+live in an LRU bounded by a memory budget (each worker's measured resident size); making room stops
+the least recently used idle worker. A model reloads when its repo's main branch moves. Each loaded
+model is one worker process, so a slow or crashing model never blocks the hub or another model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hubstead.context import Hub
+from hubstead.inference.metrics import InferenceMetrics
+from hubstead.inference.protocol import InferenceError, ModelLoadingError
+from hubstead.inference.snapshots import materialize, model_bytes
+from hubstead.inference.workers import LoadFailed, WorkerGone, WorkerHandle
+from hubstead.repos.git import GitRepo, repo_path
+
+log = logging.getLogger("hubstead.inference")
+
+GROUPS = {
+    "feature-extraction": "embed",
+    "sentence-similarity": "embed",
+    "text-classification": "classify",
+    "text-ranking": "classify",
+    "text-generation": "generate",
+    "chat": "generate",
+    "completion": "generate",
+}
+RUNTIMES = ("pytorch", "onnx", "onnx-int8")
+# Resident memory of a worker beyond its weights: the Python and torch runtime.
+RUNTIME_OVERHEAD_BYTES = 450 * 1024 * 1024
+FAILED_RETRY_SECONDS = 60.0
+
+
+def group_for(task: str) -> str:
+    return GROUPS.get(task, task)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Per-model serving choices from the ``--inference-config`` file."""
+
+    runtime: str | None = None
+    min_cosine: float | None = None
+    engine_url: str | None = None  # an OpenAI-compatible engine (vLLM, TGI, another Hubstead) that computes
+    engine_model: str | None = None
+    engine_api_key: str | None = None
+
+
+def load_model_configs(path: Path | None) -> dict[str, ModelConfig]:
+    """Read the per-model config file::
+
+    models:
+      org/embedder: {runtime: onnx}
+      org/small-bert: {runtime: onnx-int8, min_cosine: 0.98}
+      org/llama: {engine_url: http://gpu-box:8000/v1, engine_model: meta-llama/Llama-3.1-8B-Instruct,
+                  engine_api_key_env: VLLM_API_KEY}
+    """
+    import os
+
+    if path is None:
+        return {}
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    models = data.get("models") or {}
+    if not isinstance(models, dict):
+        raise SystemExit(f"{path}: 'models' must be a mapping of repo id to settings")
+    out: dict[str, ModelConfig] = {}
+    for repo_id, raw in models.items():
+        raw = raw or {}
+        runtime = raw.get("runtime")
+        if runtime is not None and runtime not in RUNTIMES:
+            raise SystemExit(f"{path}: {repo_id}: runtime must be one of {', '.join(RUNTIMES)}")
+        key = raw.get("engine_api_key") or (
+            os.environ.get(raw["engine_api_key_env"]) if raw.get("engine_api_key_env") else None
+        )
+        out[str(repo_id).lower()] = ModelConfig(
+            runtime=runtime,
+            min_cosine=raw.get("min_cosine"),
+            engine_url=raw.get("engine_url"),
+            engine_model=raw.get("engine_model"),
+            engine_api_key=key,
+        )
+    return out
+
+
+@dataclass
+class ServedModel:
+    """One (repo, task group) and the worker serving it."""
+
+    key: tuple[int, str]
+    repo_id: str
+    group: str
+    commit: str
+    runtime: str
+    state: str = "loading"  # loading | ready | failed
+    handle: WorkerHandle | None = None
+    error: InferenceError | None = None
+    failed_at: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    estimated_seconds: float = 10.0
+    estimate_bytes: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    snapshot_dir: Path | None = None
+
+    @property
+    def memory_bytes(self) -> int:
+        if self.handle is not None and self.state == "ready":
+            return self.handle.rss_bytes
+        return self.estimate_bytes
+
+    @property
+    def form(self) -> str:
+        return str(self.handle.info.get("form", self.runtime)) if self.handle else self.runtime
+
+    def remaining_seconds(self) -> float:
+        return max(1.0, self.estimated_seconds - (time.monotonic() - self.started))
+
+
+@dataclass(frozen=True)
+class RepoRef:
+    """What the service needs of a repo row (read in the request's session, used outside it)."""
+
+    pk: int
+    repo_id: str
+    storage_key: str
+    sha: str | None
+    pipeline_tag: str | None
+
+
+class InferenceService:
+    def __init__(self, hub: Hub) -> None:
+        settings = hub.settings
+        self.hub = hub
+        self.metrics = InferenceMetrics()
+        self.models: OrderedDict[tuple[int, str], ServedModel] = OrderedDict()
+        self.configs = load_model_configs(settings.inference_config)
+        self.snapshots_dir = settings.data_dir / "inference" / "snapshots"
+        self.onnx_dir = settings.data_dir / "inference" / "onnx"
+        self.load_seconds: dict[tuple[int, str], float] = {}
+        self._lock = asyncio.Lock()
+
+    # --- configuration -------------------------------------------------------------------------
+
+    def config_for(self, repo_id: str) -> ModelConfig:
+        return self.configs.get(repo_id.lower(), ModelConfig())
+
+    def runtime_for(self, repo_id: str, group: str) -> str:
+        runtime = self.config_for(repo_id).runtime or self.hub.settings.inference_runtime
+        # ONNX serves our own encoder runner; other groups run PyTorch.
+        return runtime if group in ("embed", "classify") else "pytorch"
+
+    @property
+    def budget(self) -> int:
+        return self.hub.settings.inference_memory_bytes
+
+    def used_bytes(self, excluding: ServedModel | None = None) -> int:
+        return sum(m.memory_bytes for m in self.models.values() if m is not excluding and m.state != "failed")
+
+    # --- acquiring a model ---------------------------------------------------------------------
+
+    async def acquire(self, repo: RepoRef, task: str, *, wait: bool, timeout: float = 600.0) -> ServedModel:
+        """The ready model for ``task`` on ``repo``'s main branch; starts loading it if needed."""
+        group = group_for(task)
+        key = (repo.pk, group)
+        async with self._lock:
+            model = self.models.get(key)
+            if model is not None and repo.sha and model.commit != repo.sha and model.state != "loading":
+                log.info("reloading %s: main moved from %s to %s", repo.repo_id, model.commit[:8], repo.sha[:8])
+                await self._unload(model)
+                if model.snapshot_dir is not None:
+                    await asyncio.to_thread(shutil.rmtree, model.snapshot_dir, True)
+                model = None
+            if model is not None and model.state == "failed":
+                if model.error is not None and time.monotonic() - model.failed_at < FAILED_RETRY_SECONDS:
+                    raise model.error
+                await self._unload(model)
+                model = None
+            if model is not None and model.state == "ready" and (model.handle is None or not model.handle.alive):
+                await self._unload(model)  # its worker died: load afresh
+                model = None
+            if model is None:
+                model = ServedModel(
+                    key=key,
+                    repo_id=repo.repo_id,
+                    group=group,
+                    commit=repo.sha or "",
+                    runtime=self.runtime_for(repo.repo_id, group),
+                )
+                model.estimated_seconds = self.load_seconds.get(key, 15.0)
+                self.models[key] = model
+                model.task = asyncio.create_task(self._load(model, repo, task))
+            self.models.move_to_end(key)
+            model.last_used = time.monotonic()
+        if model.state == "loading":
+            if not wait:
+                raise ModelLoadingError(repo.repo_id, model.remaining_seconds())
+            try:
+                await asyncio.wait_for(model.ready.wait(), timeout=timeout)
+            except TimeoutError as exc:
+                raise ModelLoadingError(repo.repo_id, model.remaining_seconds()) from exc
+        if model.state == "failed":
+            assert model.error is not None
+            raise model.error
+        return model
+
+    async def _load(self, model: ServedModel, repo: RepoRef, task: str) -> None:
+        started = time.monotonic()
+        try:
+            model_dir, estimate = await asyncio.to_thread(self._prepare_files, repo)
+            model.estimate_bytes = estimate
+            model.snapshot_dir = model_dir
+            if estimate > self.budget:
+                raise InferenceError(
+                    f"{repo.repo_id} needs about {estimate / 2**30:.1f} GiB to load; the inference memory budget "
+                    f"is {self.budget / 2**30:.1f} GiB (serve flag --inference-memory)",
+                    status_code=507,
+                )
+            await self._make_room(model, estimate)
+            spec = self._spec(model, repo, model_dir, task)
+            handle = WorkerHandle(spec, on_batch=lambda message: self.metrics.record_batch(model.repo_id, message))
+            try:
+                await asyncio.to_thread(handle.start_and_load)
+            except LoadFailed as exc:
+                raise InferenceError(
+                    f"{repo.repo_id} could not be loaded: {exc.message}",
+                    status_code=exc.status if exc.status >= 400 else 500,
+                ) from exc
+            model.handle = handle
+            model.state = "ready"
+            seconds = time.monotonic() - started
+            self.load_seconds[model.key] = seconds
+            self.metrics.model_load_duration.labels(model.repo_id).observe(seconds)
+            self.metrics.model_memory.labels(model.repo_id, model.form).set(handle.rss_bytes)
+            log.info(
+                "loaded %s (%s, %s) in %.1fs, %d MiB",
+                repo.repo_id,
+                model.group,
+                model.form,
+                seconds,
+                handle.rss_bytes // 2**20,
+            )
+            await self._make_room(model, 0)
+        except InferenceError as exc:
+            self._fail(model, exc)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the request gets it in words
+            log.exception("loading %s failed", repo.repo_id)
+            self._fail(model, InferenceError(f"{repo.repo_id} could not be loaded: {exc}", status_code=500))
+        finally:
+            self.metrics.loaded_models.set(sum(1 for m in self.models.values() if m.state == "ready"))
+            model.ready.set()
+
+    def _fail(self, model: ServedModel, error: InferenceError) -> None:
+        model.state = "failed"
+        model.error = error
+        model.failed_at = time.monotonic()
+
+    def _prepare_files(self, repo: RepoRef) -> tuple[Path, int]:
+        git = GitRepo(repo_path(self.hub.settings.repos_dir, repo.storage_key))
+        commit = git.resolve(repo.sha or "main")
+        estimate = RUNTIME_OVERHEAD_BYTES + int(model_bytes(git, commit) * 1.25)
+        target = self.snapshots_dir / repo.storage_key / str(commit.id)
+        with self.hub.db.session() as session:
+            materialize(self.hub, session, git, commit, target)
+        return target, estimate
+
+    def _spec(self, model: ServedModel, repo: RepoRef, model_dir: Path, task: str) -> dict[str, Any]:
+        settings = self.hub.settings
+        config = self.config_for(repo.repo_id)
+        return {
+            "repo_id": repo.repo_id,
+            "group": model.group,
+            "task": task,
+            "model_dir": str(model_dir),
+            "runtime": model.runtime,
+            "onnx_cache_dir": str(self.onnx_dir / repo.storage_key / model.commit),
+            "min_cosine": config.min_cosine,
+            "device": settings.inference_device,
+            "threads": settings.inference_threads,
+            "max_batch_tokens": settings.inference_max_batch_tokens,
+            "max_sequences": settings.inference_max_sequences,
+        }
+
+    async def _make_room(self, incoming: ServedModel, needed: int) -> None:
+        """Stop least recently used idle models until ``needed`` more bytes fit in the budget."""
+        for other in list(self.models.values()):
+            if self.used_bytes(excluding=incoming) + incoming.memory_bytes * (needed == 0) + needed <= self.budget:
+                return
+            if other is incoming or other.state != "ready" or (other.handle and other.handle.in_flight):
+                continue
+            log.info("unloading %s to make room for %s", other.repo_id, incoming.repo_id)
+            await self._unload(other)
+        if needed and self.used_bytes(excluding=incoming) + needed > self.budget:
+            raise InferenceError(
+                "The inference memory budget is full and every loaded model is busy; retry shortly",
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+
+    async def _unload(self, model: ServedModel) -> None:
+        self.models.pop(model.key, None)
+        if model.handle is not None:
+            await asyncio.to_thread(model.handle.stop)
+        if model.state == "ready":
+            self.metrics.model_memory.remove(model.repo_id, model.form)
+        self.metrics.loaded_models.set(sum(1 for m in self.models.values() if m.state == "ready"))
+
+    async def close(self) -> None:
+        for model in list(self.models.values()):
+            if model.task is not None and not model.task.done():
+                model.task.cancel()
+            await self._unload(model)
+
+    # --- running -------------------------------------------------------------------------------
+
+    def check_queue(self, model: ServedModel) -> None:
+        handle = model.handle
+        if handle is not None and handle.in_flight >= self.hub.settings.inference_max_queue:
+            raise InferenceError(
+                f"{model.repo_id} has {handle.in_flight} requests queued; retry shortly",
+                status_code=429,
+                headers={"Retry-After": "1"},
+            )
+
+    async def run(self, model: ServedModel, job: dict[str, Any]) -> Any:
+        """Send one job and wait for its answer; a client that leaves cancels it."""
+        assert model.handle is not None
+        self.check_queue(model)
+        handle = model.handle
+        try:
+            request_id, answers = handle.submit(job)
+        except WorkerGone as exc:
+            raise InferenceError(str(exc), status_code=503, headers={"Retry-After": "1"}) from exc
+        self.metrics.queue_size.labels(model.repo_id).set(handle.in_flight)
+        try:
+            message = await answers.get()
+        except asyncio.CancelledError:
+            handle.cancel(request_id)
+            raise
+        finally:
+            self.metrics.queue_size.labels(model.repo_id).set(handle.in_flight)
+        if message["op"] == "error":
+            raise InferenceError(message["message"], status_code=int(message.get("status", 500)))
+        return message["value"]
+
+    def stream(self, model: ServedModel, job: dict[str, Any]) -> tuple[int, asyncio.Queue[dict[str, Any]]]:
+        """Send a generation job; the caller reads ``token`` messages until ``done`` or ``error``."""
+        assert model.handle is not None
+        self.check_queue(model)
+        try:
+            submitted = model.handle.submit(job)
+        except WorkerGone as exc:
+            raise InferenceError(str(exc), status_code=503, headers={"Retry-After": "1"}) from exc
+        self.metrics.queue_size.labels(model.repo_id).set(model.handle.in_flight)
+        return submitted
+
+    def status(self) -> list[dict[str, Any]]:
+        out = []
+        for model in self.models.values():
+            info = model.handle.info if model.handle else {}
+            out.append(
+                {
+                    "repo_id": model.repo_id,
+                    "group": model.group,
+                    "state": model.state,
+                    "commit": model.commit,
+                    "form": model.form,
+                    "form_reason": info.get("form_reason"),
+                    "memory_bytes": model.memory_bytes,
+                    "device": info.get("device"),
+                }
+            )
+        return out

@@ -1,0 +1,178 @@
+"""The inference worker process: one model, one queue, one scheduling loop.
+
+The hub process starts it (``multiprocessing`` spawn) and talks to it over a pipe with small dicts:
+
+hub -> worker   ``{"op": "run", "id", "job"}``, ``{"op": "cancel", "id"}``, ``{"op": "stop"}``
+worker -> hub   ``{"op": "loaded", "info", "memory_bytes", "rss_bytes", "seconds"}`` or ``{"op": "load_failed"}``;
+                ``{"op": "result", "id", "value"}``, ``{"op": "error", "id", "status", "message"}``;
+                for generation ``{"op": "token", "id", "text", "token"}`` then ``{"op": "done", "id", "value"}``;
+                ``{"op": "batch", "kind", "size", "tokens", "seconds"}`` after every forward pass, for metrics.
+
+This module's top level imports nothing heavy: the hub imports it to name the process target, and
+torch is loaded only inside the child.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("hubstead.inference.worker")
+
+
+def run_worker(conn: Any, spec: dict[str, Any]) -> None:
+    """Process entry point. ``spec`` names the model directory, task group and runtime."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from the hub's own storage only
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    send_lock = threading.Lock()
+
+    def send(message: dict[str, Any]) -> None:
+        with send_lock:
+            try:
+                conn.send(message)
+            except (BrokenPipeError, OSError):
+                pass  # the hub went away; the reader thread ends the loop
+
+    started = time.perf_counter()
+    try:
+        import torch
+
+        from hubstead.inference.engine.common import RequestFailed, resident_bytes
+
+        if spec.get("threads"):
+            torch.set_num_threads(int(spec["threads"]))
+        before = resident_bytes()
+        runner = _load(spec)
+        rss = resident_bytes()
+        send(
+            {
+                "op": "loaded",
+                "info": runner.info(),
+                "memory_bytes": max(rss - before, 0),
+                "rss_bytes": rss,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+    except Exception as exc:  # noqa: BLE001 - any load failure is reported to the hub, in words
+        status = getattr(exc, "status", 500)
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.error("loading %s failed: %s", spec.get("repo_id"), traceback.format_exc())
+        send({"op": "load_failed", "error": message, "status": status})
+        return
+
+    inbox: queue.Queue[Any] = queue.Queue()
+    cancelled: set[int] = set()
+
+    def read() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                inbox.put(None)
+                return
+            op = message.get("op")
+            if op == "run":
+                inbox.put(message)
+            elif op == "cancel":
+                cancelled.add(message["id"])
+            elif op == "stop":
+                inbox.put(None)
+                return
+
+    threading.Thread(target=read, name="worker-reader", daemon=True).start()
+    if spec["group"] == "generate":
+        runner.serve(inbox, send, cancelled)
+    else:
+        _serve_batches(runner, spec, inbox, send, cancelled, RequestFailed)
+
+
+def _load(spec: dict[str, Any]) -> Any:
+    model_dir = Path(spec["model_dir"])
+    group = spec["group"]
+    if group == "generate":
+        from hubstead.inference.engine.generation import GenerationRunner
+
+        return GenerationRunner(model_dir, spec)
+    if group in ("embed", "classify"):
+        from hubstead.inference.engine.encoder import EncoderRunner
+
+        return EncoderRunner(model_dir, group, spec)
+    from hubstead.inference.engine.pipelines import PipelineRunner
+
+    return PipelineRunner(model_dir, group, spec)
+
+
+def _serve_batches(
+    runner: Any, spec: dict[str, Any], inbox: queue.Queue[Any], send: Any, cancelled: set[int], failed: type[Exception]
+) -> None:
+    """Whenever the runner is free: take everything queued, cut a batch by token budget, run it."""
+    from hubstead.inference.batching import take_batch
+
+    budget = int(spec.get("max_batch_tokens", 16384))
+    pending: deque[Any] = deque()
+    while True:
+        if not pending:
+            message = inbox.get()
+            if message is None:
+                return
+            messages = [message]
+        else:
+            messages = []
+        while True:
+            try:
+                messages.append(inbox.get_nowait())
+            except queue.Empty:
+                break
+        for message in messages:
+            if message is None:
+                return
+            if message["id"] in cancelled:
+                continue
+            try:
+                prepared = runner.prepare(message["job"])
+            except failed as exc:
+                send({"op": "error", "id": message["id"], "status": exc.status, "message": exc.message})  # type: ignore[attr-defined]
+                continue
+            prepared.request_id = message["id"]
+            pending.append(prepared)
+        if cancelled:
+            pending = deque(p for p in pending if p.request_id not in cancelled)
+        if not pending:
+            continue
+        batch = take_batch(pending, budget_tokens=budget, lengths=lambda p: p.lengths(), group=lambda p: p.group)
+        started = time.perf_counter()
+        try:
+            results = runner.run(batch)
+        except failed as exc:
+            for prepared in batch:
+                send({"op": "error", "id": prepared.request_id, "status": exc.status, "message": exc.message})  # type: ignore[attr-defined]
+            continue
+        except Exception as exc:  # noqa: BLE001 - a crash in one batch must not take the model down
+            log.exception("batch failed")
+            for prepared in batch:
+                send({"op": "error", "id": prepared.request_id, "status": 500, "message": f"Inference failed: {exc}"})
+            continue
+        seconds = time.perf_counter() - started
+        tokens = sum(sum(p.lengths()) for p in batch)
+        send(
+            {
+                "op": "batch",
+                "kind": "forward",
+                "size": sum(len(p.sequences) for p in batch),
+                "tokens": tokens,
+                "seconds": seconds,
+            }
+        )
+        for prepared, value in zip(batch, results, strict=True):
+            if isinstance(value, failed):
+                send({"op": "error", "id": prepared.request_id, "status": value.status, "message": value.message})  # type: ignore[attr-defined]
+            else:
+                send({"op": "result", "id": prepared.request_id, "value": value})
