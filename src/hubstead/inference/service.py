@@ -346,7 +346,10 @@ class InferenceService:
             raise InferenceError(str(exc), status_code=503, headers={"Retry-After": "1"}) from exc
         self.metrics.queue_size.labels(model.repo_id).set(handle.in_flight)
         try:
-            message = await answers.get()
+            while True:  # a generation job streams tokens before its answer; this caller wants the answer
+                message = await answers.get()
+                if message["op"] != "token":
+                    break
         except asyncio.CancelledError:
             handle.cancel(request_id)
             raise

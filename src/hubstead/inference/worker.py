@@ -105,6 +105,14 @@ def _load(spec: dict[str, Any]) -> Any:
         from hubstead.inference.engine.encoder import EncoderRunner
 
         return EncoderRunner(model_dir, group, spec)
+    if group == "question-answering":
+        from hubstead.inference.engine.seq2seq import QuestionAnsweringRunner
+
+        return QuestionAnsweringRunner(model_dir, spec)
+    if group in ("summarization", "translation", "text2text-generation"):
+        from hubstead.inference.engine.seq2seq import Seq2SeqRunner
+
+        return Seq2SeqRunner(model_dir, group, spec)
     from hubstead.inference.engine.pipelines import PipelineRunner
 
     return PipelineRunner(model_dir, group, spec)

@@ -105,10 +105,12 @@ class PipelineRunner:
             counts.append(len(listed))
         kwargs = self._kwargs(params)
         try:
-            outputs = self.pipe(items, batch_size=min(len(items), 64), **kwargs)
+            if len(items) == 1:  # a one-item list would come back unwrapped for some tasks
+                outputs = [self.pipe(items[0], **kwargs)]
+            else:
+                outputs = list(self.pipe(items, batch_size=min(len(items), 64), **kwargs))
         except (ValueError, KeyError, IndexError) as exc:
             raise RequestFailed(f"{self.task} failed on this input: {exc}", 422) from exc
-        outputs = list(outputs) if len(items) > 1 or isinstance(outputs, list) else [outputs]
         results, start = [], 0
         for count in counts:
             results.append([_plain(o) for o in outputs[start : start + count]])
