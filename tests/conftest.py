@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from inference_hub import inference_hub, small_inference_hub  # noqa: F401 - shared session fixtures
 from support import LiveServer, PostgresCluster, client_env
 
 BACKENDS = ["sqlite", "postgresql"]

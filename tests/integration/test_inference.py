@@ -15,7 +15,6 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,90 +25,18 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from inference_models import build, minilm_dir, png_bytes, smollm2_safetensors, wav_bytes  # noqa: E402
-from support import LiveServer  # noqa: E402
-
-OWNER = "infer"
-TASKS = ["text-classification", "token-classification", "question-answering", "fill-mask", "zero-shot-classification",
-         "summarization", "translation", "text-generation", "image-classification", "automatic-speech-recognition"]
+from inference_hub import OWNER, Hub, push  # noqa: E402
+from inference_models import png_bytes, wav_bytes  # noqa: E402
 
 
-class Hub:
-    def __init__(self, server: LiveServer, token: str, read_token: str, models: dict[str, Path]) -> None:
-        self.server = server
-        self.token = token
-        self.read_token = read_token
-        self.models = models
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def model_url(self, name: str) -> str:
-        return f"{self.url}/models/{OWNER}/{name}"
-
-    def post(self, name: str, body: Any, *, wait: bool = True, token: str | None = "read",
-             headers: dict[str, str] | None = None) -> httpx.Response:
-        headers = {**({"x-wait-for-model": "true"} if wait else {}), **(headers or {})}
-        if token:
-            headers["Authorization"] = f"Bearer {self.read_token if token == 'read' else token}"
-        return httpx.post(self.model_url(name), json=body, headers=headers, timeout=300)
-
-    def client(self, name: str):  # type: ignore[no-untyped-def]
-        from huggingface_hub import InferenceClient
-
-        return InferenceClient(model=self.model_url(name), token=self.read_token, headers={"X-Wait-For-Model": "true"})
-
-    def metric(self, name: str, **labels: str) -> float:
-        text = httpx.get(f"{self.url}/metrics").text
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name + "{") or line.startswith(name + " "):
-                if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                    total += float(line.rsplit(" ", 1)[1])
-        return total
+@pytest.fixture()
+def hub(inference_hub: Hub) -> Hub:
+    return inference_hub
 
 
-def _push(api, folder: Path, name: str, *, private: bool = False) -> None:  # type: ignore[no-untyped-def]
-    api.create_repo(f"{OWNER}/{name}", private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(folder), repo_id=f"{OWNER}/{name}")
-
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[Hub]:
-    from huggingface_hub import HfApi
-
-    root = Path(tempfile.mkdtemp(prefix="hubstead-inference-"))
-    port_server = LiveServer(data_dir=root / "data", database_url=None, backend="sqlite")
-    config = root / "inference.yaml"
-    config.write_text(json.dumps({"models": {
-        f"{OWNER}/remote-chat": {"engine_url": f"{port_server.url}/v1", "engine_model": f"{OWNER}/smollm"},
-        f"{OWNER}/minilm-onnx": {"runtime": "onnx"},
-        f"{OWNER}/minilm-int8": {"runtime": "onnx-int8", "min_cosine": 0.95},
-    }}))
-    port_server.extra_env.update(HUBSTEAD_INFERENCE_CONFIG=str(config), HUBSTEAD_INFERENCE_MEMORY="10GiB",
-                                 HUBSTEAD_INFERENCE_THREADS="2")
-    port_server.start()
-    port_server.cli("users", "create", OWNER)
-    token = port_server.cli("tokens", "create", OWNER, "--role", "write").stdout.strip().splitlines()[-1]
-    read_token = port_server.cli("tokens", "create", OWNER, "--role", "read").stdout.strip().splitlines()[-1]
-    api = HfApi(endpoint=port_server.url, token=token)
-    models: dict[str, Path] = {}
-    for task in TASKS:
-        models[task] = build(task, root / "models" / task)
-        _push(api, models[task], task)
-    models["minilm"] = minilm_dir()
-    for name in ("minilm", "minilm-onnx", "minilm-int8"):
-        _push(api, models["minilm"], name)
-    models["smollm"] = smollm2_safetensors(root / "models" / "smollm")
-    _push(api, models["smollm"], "smollm")
-    remote = root / "models" / "remote-chat"
-    remote.mkdir()
-    (remote / "README.md").write_text("---\npipeline_tag: text-generation\n---\nServed by an external engine.\n")
-    _push(api, remote, "remote-chat")
-    yield Hub(port_server, token, read_token, models)
-    port_server.kill()
-    shutil.rmtree(root, ignore_errors=True)
+@pytest.fixture()
+def small_hub(small_inference_hub: Hub) -> Hub:
+    return small_inference_hub
 
 
 # --- tasks through InferenceClient -----------------------------------------------------------------
@@ -415,7 +342,7 @@ def test_cold_model_answers_503_with_estimated_time_then_serves(hub: Hub) -> Non
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub.url, token=hub.token)
-    _push(api, hub.models["text-classification"], "cold-classifier")
+    push(api, hub.models["text-classification"], "cold-classifier")
     cold = hub.post("cold-classifier", {"inputs": "hello"}, wait=False)
     assert cold.status_code == 503
     assert cold.json()["estimated_time"] > 0 and int(cold.headers["retry-after"]) >= 1
@@ -428,7 +355,7 @@ def test_new_commit_reloads_the_model(hub: Hub) -> None:
     from huggingface_hub import CommitOperationAdd, HfApi
 
     api = HfApi(endpoint=hub.url, token=hub.token)
-    _push(api, hub.models["text-classification"], "relabel")
+    push(api, hub.models["text-classification"], "relabel")
     before = hub.post("relabel", {"inputs": "hello"}).json()[0]
     assert {x["label"] for x in before} == {"NEGATIVE", "POSITIVE"}
     config = json.loads((hub.models["text-classification"] / "config.json").read_text())
@@ -445,7 +372,7 @@ def test_private_model_needs_a_token_with_access(hub: Hub) -> None:
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub.url, token=hub.token)
-    _push(api, hub.models["text-classification"], "secret-classifier", private=True)
+    push(api, hub.models["text-classification"], "secret-classifier", private=True)
     anonymous = hub.post("secret-classifier", {"inputs": "hello"}, token=None)
     assert anonymous.status_code == 404 and anonymous.headers["x-error-code"] == "RepoNotFound"
     stranger = hub.server.account("stranger")
@@ -489,7 +416,7 @@ def test_unloadable_model_fails_in_words_and_others_keep_serving(hub: Hub) -> No
     broken = Path(tempfile.mkdtemp()) / "broken"
     shutil.copytree(hub.models["text-classification"], broken)
     (broken / "model.safetensors").write_bytes(b"this is not a safetensors file")
-    _push(api, broken, "broken-classifier")
+    push(api, broken, "broken-classifier")
     response = hub.post("broken-classifier", {"inputs": "hello"})
     assert response.status_code >= 500 and "could not be loaded" in response.json()["error"]
     assert hub.post("text-classification", {"inputs": "hello"}).status_code == 200
@@ -515,28 +442,6 @@ def test_base64_struct_layout_is_little_endian_float32() -> None:
 
 
 # --- a server with a small memory budget and a short queue -----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def small_hub() -> Iterator[Hub]:
-    from huggingface_hub import HfApi
-
-    root = Path(tempfile.mkdtemp(prefix="hubstead-inference-small-"))
-    server = LiveServer(data_dir=root / "data", database_url=None, backend="sqlite",
-                        extra_env={"HUBSTEAD_INFERENCE_MEMORY": "520MiB", "HUBSTEAD_INFERENCE_MAX_QUEUE": "2",
-                                   "HUBSTEAD_INFERENCE_THREADS": "1"})
-    server.start()
-    server.cli("users", "create", OWNER)
-    token = server.cli("tokens", "create", OWNER, "--role", "write").stdout.strip().splitlines()[-1]
-    api = HfApi(endpoint=server.url, token=token)
-    models = {"first": build("text-classification", root / "m" / "first"),
-              "writer": build("text-generation", root / "m" / "writer"), "minilm": minilm_dir()}
-    models["second"] = models["first"]
-    for name, folder in models.items():
-        _push(api, folder, name)
-    yield Hub(server, token, token, models)
-    server.kill()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def _loaded(hub: Hub) -> set[str]:

@@ -138,8 +138,16 @@ def card_page(request: Request, session: Session) -> HTMLResponse:
         tree=_model_tree(session, page.viewer, repo) if repo.repo_type == "model" else None,
         datasets=_linked(session, page.viewer, "dataset", repo.datasets or []),
         spaces=spaces,
+        widget=_widget(request, repo),
         **_common(session, page),
     )
+
+
+def _widget(request: Request, repo: Repo) -> dict[str, Any] | None:
+    """The inference widget's settings for a model page: which task, and which form serves it."""
+    from hubstead.inference.widgets import widget_for
+
+    return widget_for(request.app.state.inference, repo)
 
 
 def _revision_and_path(page: RepoPage) -> tuple[str, str]:

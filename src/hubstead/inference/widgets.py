@@ -1,0 +1,49 @@
+"""What the model page's inference widget needs: the task it shows, and how the model is served."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubstead.inference.protocol import SERVED_TASKS
+
+# The widget kind for each task: how the page asks and how it shows the answer.
+WIDGETS = {
+    "text-classification": "labels", "zero-shot-classification": "labels", "image-classification": "image",
+    "token-classification": "entities", "question-answering": "answer", "fill-mask": "candidates",
+    "feature-extraction": "similarity", "sentence-similarity": "similarity", "text-ranking": "ranking",
+    "summarization": "text", "translation": "text", "text2text-generation": "text", "text-generation": "chat",
+    "automatic-speech-recognition": "audio",
+}  # fmt: skip
+
+EXAMPLES = {
+    "text-classification": "I like you. I love you.",
+    "zero-shot-classification": "I have a problem with my iphone that needs to be resolved asap!",
+    "token-classification": "My name is Sarah and I live in London",
+    "question-answering": "Where do I live?",
+    "fill-mask": "Paris is the [MASK] of France.",
+    "feature-extraction": "That is a happy person",
+    "sentence-similarity": "That is a happy person",
+    "text-ranking": "What is the capital of France?",
+    "summarization": "The tower is 324 metres tall, about the same height as an 81-storey building.",
+    "translation": "My name is Wolfgang and I live in Berlin",
+    "text2text-generation": "Translate to German: My name is Wolfgang",
+    "text-generation": "What is the capital of France?",
+}
+
+
+def widget_for(service: Any, repo: Any) -> dict[str, Any] | None:
+    if service is None or repo.repo_type != "model" or repo.pipeline_tag not in SERVED_TASKS:
+        return None
+    task = repo.pipeline_tag
+    config = service.config_for(repo.repo_id)
+    served: dict[str, Any] = {"engine": config.engine_url} if config.engine_url else {}
+    if not config.engine_url:
+        from hubstead.inference.service import group_for
+
+        served["runtime"] = service.runtime_for(repo.repo_id, group_for(task))
+        for status in service.status():
+            if status["repo_id"] == repo.repo_id and status["state"] == "ready":
+                served.update(form=status["form"], form_reason=status["form_reason"], memory_bytes=status["memory_bytes"])
+    example = EXAMPLES.get(task, "")
+    return {"task": task, "kind": WIDGETS[task], "example": example, "served": served,
+            "url": f"/models/{repo.repo_id}", "chat_url": f"/models/{repo.repo_id}/v1/chat/completions"}  # fmt: skip
