@@ -497,3 +497,17 @@ def test_core_app_does_not_import_torch(tmp_path: Path) -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def test_a_crashed_worker_is_replaced_on_the_next_call(small_hub: Hub) -> None:
+    import os
+    import signal
+
+    assert small_hub.post("first", {"inputs": "hello"}).status_code == 200
+    status = httpx.get(f"{small_hub.url}/api/inference/status", headers={"Authorization": f"Bearer {small_hub.token}"}).json()
+    pid = next(m["pid"] for m in status["models"] if m["repo_id"] == f"{OWNER}/first" and m["state"] == "ready")
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    again = small_hub.post("first", {"inputs": "hello"})
+    assert again.status_code == 200, again.text
+    assert httpx.get(f"{small_hub.url}/healthz").status_code == 200

@@ -383,6 +383,7 @@ class InferenceService:
                     "form": model.form,
                     "form_reason": info.get("form_reason"),
                     "memory_bytes": model.memory_bytes,
+                    "pid": model.handle.process.pid if model.handle else None,
                     "device": info.get("device"),
                 }
             )

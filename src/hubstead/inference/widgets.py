@@ -8,12 +8,21 @@ from hubstead.inference.protocol import SERVED_TASKS
 
 # The widget kind for each task: how the page asks and how it shows the answer.
 WIDGETS = {
-    "text-classification": "labels", "zero-shot-classification": "labels", "image-classification": "image",
-    "token-classification": "entities", "question-answering": "answer", "fill-mask": "candidates",
-    "feature-extraction": "similarity", "sentence-similarity": "similarity", "text-ranking": "ranking",
-    "summarization": "text", "translation": "text", "text2text-generation": "text", "text-generation": "chat",
+    "text-classification": "labels",
+    "zero-shot-classification": "labels",
+    "image-classification": "image",
+    "token-classification": "entities",
+    "question-answering": "answer",
+    "fill-mask": "candidates",
+    "feature-extraction": "similarity",
+    "sentence-similarity": "similarity",
+    "text-ranking": "ranking",
+    "summarization": "text",
+    "translation": "text",
+    "text2text-generation": "text",
+    "text-generation": "chat",
     "automatic-speech-recognition": "audio",
-}  # fmt: skip
+}
 
 EXAMPLES = {
     "text-classification": "I like you. I love you.",
@@ -43,7 +52,15 @@ def widget_for(service: Any, repo: Any) -> dict[str, Any] | None:
         served["runtime"] = service.runtime_for(repo.repo_id, group_for(task))
         for status in service.status():
             if status["repo_id"] == repo.repo_id and status["state"] == "ready":
-                served.update(form=status["form"], form_reason=status["form_reason"], memory_bytes=status["memory_bytes"])
+                served.update(
+                    form=status["form"], form_reason=status["form_reason"], memory_bytes=status["memory_bytes"]
+                )
     example = EXAMPLES.get(task, "")
-    return {"task": task, "kind": WIDGETS[task], "example": example, "served": served,
-            "url": f"/models/{repo.repo_id}", "chat_url": f"/models/{repo.repo_id}/v1/chat/completions"}  # fmt: skip
+    return {
+        "task": task,
+        "kind": WIDGETS[task],
+        "example": example,
+        "served": served,
+        "url": f"/models/{repo.repo_id}",
+        "chat_url": f"/models/{repo.repo_id}/v1/chat/completions",
+    }
