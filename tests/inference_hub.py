@@ -17,7 +17,7 @@ from inference_models import build, minilm_dir, smollm2_safetensors
 from support import LiveServer
 
 OWNER = "infer"
-TASKS = ["text-classification", "token-classification", "question-answering", "fill-mask", "zero-shot-classification",
+TASKS = ["text-classification", "text-ranking", "token-classification", "question-answering", "fill-mask", "zero-shot-classification",
          "summarization", "translation", "text-generation", "image-classification", "automatic-speech-recognition"]
 
 

@@ -70,6 +70,8 @@ def build(task: str, folder: Path) -> Path:
         labels = {0: "contradiction", 1: "neutral", 2: "entailment"}
         model = BertForSequenceClassification(_bert_config(num_labels=3, id2label=labels,
                                                            label2id={v: k for k, v in labels.items()}))
+    elif task == "text-ranking":  # a cross-encoder: one relevance logit per (query, text) pair
+        model = BertForSequenceClassification(_bert_config(num_labels=1, id2label={0: "LABEL_0"}, label2id={"LABEL_0": 0}))
     elif task == "token-classification":
         labels = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
         model = BertForTokenClassification(_bert_config(num_labels=5, id2label=labels,

@@ -56,6 +56,28 @@ def test_text_classification_matches_pipeline(hub: Hub) -> None:
     assert len(top) == 1 and top[0].label == want[0]["label"]
 
 
+def test_text_ranking_scores_each_pair_like_the_cross_encoder(hub: Hub) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    query, texts = "where does sarah live?", ["sarah lives in london", "the weather is good today", "a cat and a dog"]
+    response = hub.post("text-ranking", {"inputs": {"query": query, "texts": texts}, "parameters": {"return_text": True}})
+    assert response.status_code == 200, response.text
+    ranked = response.json()
+    folder = hub.models["text-ranking"]
+    tokenizer, model = AutoTokenizer.from_pretrained(folder), AutoModelForSequenceClassification.from_pretrained(folder)
+    with torch.no_grad():
+        logits = model(**tokenizer([query] * 3, texts, return_tensors="pt", padding=True)).logits[:, 0]
+    want = torch.sigmoid(logits).tolist()
+    assert [r["index"] for r in ranked] == sorted(range(3), key=lambda i: -want[i])
+    for item in ranked:
+        assert item["score"] == pytest.approx(want[item["index"]], abs=1e-5) and item["text"] == texts[item["index"]]
+    top = hub.post("text-ranking", {"inputs": {"query": query, "texts": texts}, "parameters": {"top_n": 1}}).json()
+    assert len(top) == 1 and top[0]["index"] == ranked[0]["index"]
+    classified = hub.post("text-ranking", {"inputs": "sarah lives in london"})  # plain text: its score as a label
+    assert classified.status_code == 200 and classified.json()[0][0]["label"] == "LABEL_0"
+
+
 def test_token_classification_aggregates_entities(hub: Hub) -> None:
     text = "my name is sarah and i live in london"
     got = hub.client("token-classification").token_classification(text, aggregation_strategy="simple")
