@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pygit2
 import yaml
 
 from hubstead.context import Hub
+from hubstead.errors import RepoNotFoundError
 from hubstead.inference.metrics import InferenceMetrics
 from hubstead.inference.protocol import InferenceError, ModelLoadingError
 from hubstead.inference.snapshots import materialize, model_bytes
@@ -152,6 +154,7 @@ class InferenceService:
         self.onnx_dir = settings.data_dir / "inference" / "onnx"
         self.load_seconds: dict[tuple[int, str], float] = {}
         self._lock = asyncio.Lock()
+        self._gits: dict[str, GitRepo] = {}
 
     # --- configuration -------------------------------------------------------------------------
 
@@ -176,10 +179,11 @@ class InferenceService:
         """The ready model for ``task`` on ``repo``'s main branch; starts loading it if needed."""
         group = group_for(task)
         key = (repo.pk, group)
+        head = self.head_of(repo)
         async with self._lock:
             model = self.models.get(key)
-            if model is not None and repo.sha and model.commit != repo.sha and model.state != "loading":
-                log.info("reloading %s: main moved from %s to %s", repo.repo_id, model.commit[:8], repo.sha[:8])
+            if model is not None and head and model.commit != head and model.state != "loading":
+                log.info("reloading %s: main moved from %s to %s", repo.repo_id, model.commit[:8], head[:8])
                 await self._unload(model)
                 if model.snapshot_dir is not None:
                     await asyncio.to_thread(shutil.rmtree, model.snapshot_dir, True)
@@ -197,7 +201,7 @@ class InferenceService:
                     key=key,
                     repo_id=repo.repo_id,
                     group=group,
-                    commit=repo.sha or "",
+                    commit=head or "",
                     runtime=self.runtime_for(repo.repo_id, group),
                 )
                 model.estimated_seconds = self.load_seconds.get(key, 15.0)
@@ -217,10 +221,24 @@ class InferenceService:
             raise model.error
         return model
 
+    def head_of(self, repo: RepoRef) -> str | None:
+        """The commit ``main`` points at now, read from git (microseconds; the repo handle is kept)."""
+        git = self._gits.get(repo.storage_key)
+        if git is None:
+            try:
+                git = GitRepo(repo_path(self.hub.settings.repos_dir, repo.storage_key))
+            except (pygit2.GitError, KeyError) as exc:  # deleted since the (cached) lookup
+                raise RepoNotFoundError(f"Model {repo.repo_id} does not exist") from exc
+            if len(self._gits) > 1000:
+                self._gits.clear()
+            self._gits[repo.storage_key] = git
+        head = git.branch_head("refs/heads/main")
+        return str(head) if head is not None else repo.sha
+
     async def _load(self, model: ServedModel, repo: RepoRef, task: str) -> None:
         started = time.monotonic()
         try:
-            model_dir, estimate = await asyncio.to_thread(self._prepare_files, repo)
+            model_dir, estimate = await asyncio.to_thread(self._prepare_files, repo, model.commit)
             model.estimate_bytes = estimate
             model.snapshot_dir = model_dir
             if estimate > self.budget:
@@ -268,9 +286,9 @@ class InferenceService:
         model.error = error
         model.failed_at = time.monotonic()
 
-    def _prepare_files(self, repo: RepoRef) -> tuple[Path, int]:
+    def _prepare_files(self, repo: RepoRef, model_commit: str) -> tuple[Path, int]:
         git = GitRepo(repo_path(self.hub.settings.repos_dir, repo.storage_key))
-        commit = git.resolve(repo.sha or "main")
+        commit = git.resolve(model_commit or "main")
         estimate = RUNTIME_OVERHEAD_BYTES + int(model_bytes(git, commit) * 1.25)
         target = self.snapshots_dir / repo.storage_key / str(commit.id)
         with self.hub.db.session() as session:
