@@ -105,6 +105,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     from hubstead.repos.routes_unbuilt import router as unbuilt_router
     from hubstead.search.index import reconcile_all
     from hubstead.search.routes import router as search_router
+    from hubstead.viewer.routes import router as viewer_router
     from hubstead.web.render import highlight_css
     from hubstead.web.routes_account import router as account_router
     from hubstead.web.routes_browse import router as browse_router
@@ -125,13 +126,23 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 
         inference = InferenceService(hub)
 
+    from hubstead.jobs.service import JobRunner
+    from hubstead.viewer.jobs import queue_missing_conversions
+
+    queued = queue_missing_conversions(hub)
+    if queued:
+        log.warning("queued the dataset viewer's conversion for %d datasets", queued)
+    jobs = JobRunner(hub, workers=settings.job_workers)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_refresh_rollups_forever(hub))
+        jobs.start()
         try:
             yield
         finally:
             task.cancel()
+            await run_in_threadpool(jobs.stop)
             if inference is not None:
                 await inference.close()
 
@@ -145,6 +156,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.inference = inference
     app.state.inference_lookups = {}
+    app.state.jobs = jobs
 
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> Response:
@@ -173,6 +185,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     # Order matters: specific API routes before the catch-all file routes.
     routers = (
         inference_router,
+        viewer_router,
         auth_router,
         search_router,
         xet_router,

@@ -43,6 +43,8 @@ class Settings:
     inference_threads: int | None = None
     inference_config: Path | None = None
     metrics_token: str | None = field(default=None, repr=False)
+    # Long work (dataset conversion) runs in job processes, this many at a time.
+    job_workers: int = 1
 
     @property
     def repos_dir(self) -> Path:
@@ -89,6 +91,7 @@ def load_settings(
         port=port or int(os.environ.get("HUBSTEAD_PORT") or 8000),
         secret_key=secret,
         signup_enabled=signup_enabled if signup_enabled is not None else os.environ.get("HUBSTEAD_SIGNUP", "1") != "0",
+        job_workers=_env_int("HUBSTEAD_JOB_WORKERS", 1),
         **_inference_settings(inference or {}),
     )
 

@@ -64,6 +64,12 @@ def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Comm
         session.execute(delete(RepoTag).where(RepoTag.repo_pk == repo.pk))
         session.add_all(RepoTag(repo_pk=repo.pk, tag=tag) for tag in indexed)
     session.flush()
+    if repo.repo_type == "dataset":
+        # Derived data follows main too: the dataset viewer's conversion runs as a job (in the same
+        # transaction, so a commit that rolls back queues nothing).
+        from hubstead.jobs.service import enqueue
+
+        enqueue(session, kind="dataset-conversion", repo_pk=repo.pk, revision=str(commit.id))
 
 
 def reconcile_all(hub: Hub) -> int:

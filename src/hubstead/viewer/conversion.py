@@ -1,0 +1,463 @@
+"""The conversion job: a dataset repo's data files at one commit -> Parquet shards on ``refs/convert/parquet``.
+
+Runs in a job process (``hubstead.jobs.execute``). For each config and split of the layout
+(``viewer.layout``) it streams the files through ``viewer.readers`` into Parquet shards with small row
+groups (about 1 MB each, so a page of rows reads one or two of them, however large the dataset), commits
+the shards as LFS objects to ``refs/convert/parquet`` (``{config}/{split}/0000.parquet``, as the Hub lays
+it out), then computes column statistics and a full-text index per split with DuckDB. A split whose
+files cannot be read is recorded with the reason; the others still convert (the result is ``partial``).
+Memory stays bounded: batches of 10,000 rows, spill files on disk, no split held whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pygit2
+
+from hubstead.context import Hub
+from hubstead.repos.cards import parse_card_yaml
+from hubstead.repos.files import FileInfo, file_info, iter_entries
+from hubstead.repos.git import Author, GitRepo, repo_path
+from hubstead.repos.lfs import LfsPointer
+from hubstead.repos.locks import repo_write_lock
+from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.viewer.features import MEDIA_STRUCT, existing_features, features_of, with_features
+from hubstead.viewer.layout import METADATA_FILES, ConfigPlan, LayoutError, SplitPlan, plan
+from hubstead.viewer.readers import BATCH_ROWS, SourceError, read_batches
+
+log = logging.getLogger("hubstead.viewer")
+
+CONVERT_REF = "refs/convert/parquet"
+ROW_GROUP_TARGET_BYTES = 1024 * 1024
+SHARD_TARGET_BYTES = 256 * 1024 * 1024
+GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
+
+
+@dataclass
+class ConvertedFile:
+    path: str  # in the convert branch
+    local: Path
+    num_rows: int
+    row_groups: list[int]
+    oid: str = ""
+    size: int = 0
+
+
+@dataclass
+class SplitResult:
+    config: str
+    split: str
+    status: str = "ok"  # ok | failed
+    error: str | None = None
+    num_rows: int = 0
+    num_bytes_memory: int = 0
+    features: dict[str, Any] = field(default_factory=dict)
+    files: list[ConvertedFile] = field(default_factory=list)
+    statistics: list[dict[str, Any]] = field(default_factory=list)
+    search_index: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "split": self.split,
+            "status": self.status,
+            "error": self.error,
+            "num_rows": self.num_rows,
+            "num_columns": len(self.features),
+            "num_bytes_parquet_files": sum(f.size for f in self.files),
+            "num_bytes_memory": self.num_bytes_memory,
+            "features": self.features,
+            "files": [
+                {"path": f.path, "oid": f.oid, "size": f.size, "num_rows": f.num_rows, "row_groups": f.row_groups}
+                for f in self.files
+            ],
+            "statistics": self.statistics,
+            "search_index": self.search_index,
+        }
+
+
+class Progress:
+    """Bytes of source read so far, against the total, reported to the job."""
+
+    def __init__(self, report: Any, total: int) -> None:
+        self.report, self.total, self.done = report, max(total, 1), 0
+
+    def advance(self, amount: int, message: str) -> None:
+        self.done += amount
+        self.report(0.85 * min(self.done / self.total, 1.0), message)
+
+
+def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
+    from hubstead.jobs.execute import JobFailed
+    from hubstead.jobs.models import Job
+    from hubstead.viewer.store import record_conversion
+
+    with hub.db.session() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        repo = session.get(Repo, job.repo_pk)
+        if repo is None:
+            raise JobFailed("The dataset was deleted")
+        revision, storage_key, repo_pk = job.revision, repo.storage_key, repo.pk
+    git = GitRepo(repo_path(hub.settings.repos_dir, storage_key))
+    commit = git.resolve(revision)
+    files = {
+        e.path: file_info(git, e.path, e.oid) for e in iter_entries(git, commit, "", recursive=True) if e.type == "file"
+    }
+    card = None
+    if "README.md" in files and files["README.md"].lfs is None:
+        card = parse_card_yaml(git.read_blob(pygit2.Oid(hex=files["README.md"].blob_id)).decode("utf-8", "replace"))
+    try:
+        configs = plan(sorted(files), card)
+    except LayoutError as exc:
+        record_conversion(
+            hub, repo_pk, source_commit=str(commit.id), parquet_commit=None, status="failed", error=str(exc), configs=[]
+        )
+        raise JobFailed(str(exc)) from exc
+    total = sum(files[f].size for c in configs for s in c.splits for f in s.files if f in files)
+    progress = Progress(report, total)
+    workdir = Path(tempfile.mkdtemp(prefix=f"convert-{job_id}-", dir=hub.settings.uploads_dir))
+    try:
+        results: list[tuple[ConfigPlan, list[SplitResult]]] = []
+        for config in configs:
+            split_results = []
+            for split in config.splits:
+                report(0.85 * progress.done / progress.total, f"Converting {config.name}/{split.name}", force=True)
+                split_results.append(_convert_split(hub, git, files, config, split, workdir, progress))
+            results.append((config, split_results))
+        converted = [r for _, rs in results for r in rs if r.status == "ok"]
+        report(0.86, "Committing Parquet files", force=True)
+        parquet_commit = _commit_shards(hub, repo_pk, git, converted, str(commit.id)) if converted else None
+        for index, result in enumerate(converted):
+            report(
+                0.87 + 0.12 * index / max(len(converted), 1),
+                f"Statistics and search index for {result.config}/{result.split}",
+                force=True,
+            )
+            _analyze(hub, storage_key, parquet_commit or "", result)
+        failed = [r for _, rs in results for r in rs if r.status != "ok"]
+        status = "ok" if not failed else ("partial" if converted else "failed")
+        error = "; ".join(f"{r.config}/{r.split}: {r.error}" for r in failed) or None
+        record_conversion(
+            hub,
+            repo_pk,
+            source_commit=str(commit.id),
+            parquet_commit=parquet_commit,
+            status=status,
+            error=error,
+            configs=[
+                {"config": c.name, "builder": c.builder, "default": c.default, "splits": [r.as_json() for r in rs]}
+                for c, rs in results
+            ],
+        )
+        if status == "failed":
+            raise JobFailed(error or "Nothing could be converted")
+        return "succeeded"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- one split ------------------------------------------------------------------------------------
+
+
+def _local_file(hub: Hub, git: GitRepo, info: FileInfo, scratch: Path) -> tuple[Path, bool]:
+    """A path to read the file from, and whether it is a temporary copy."""
+    if info.lfs is not None:
+        local = hub.blobs.local_path(info.lfs.oid)
+        if local is not None:
+            return local, False
+        from hubstead.xet.service import stream_file, xet_backed
+
+        with hub.db.session() as session:
+            backed = xet_backed(session, info.lfs.oid)
+        if backed is None:
+            raise SourceError(f"{info.path}: its LFS object is missing from storage")
+        target = scratch / hashlib.sha256(info.path.encode()).hexdigest()
+        with open(target, "wb") as out:
+            for chunk in stream_file(hub, backed, 0, backed.size - 1):
+                out.write(chunk)
+        return target, True
+    target = scratch / hashlib.sha256(info.path.encode()).hexdigest()
+    target.write_bytes(git.read_blob(pygit2.Oid(hex=info.blob_id)))
+    return target, True
+
+
+class ShardWriter:
+    """Parquet shards for one split: small row groups, a new file every ~256 MB of data."""
+
+    def __init__(self, folder: Path, branch_folder: str, features: dict[str, Any], schema: pa.Schema) -> None:
+        self.folder, self.branch_folder = folder, branch_folder
+        self.schema = with_features(schema, features)
+        self.files: list[ConvertedFile] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.row_group_rows = 0
+        self.bytes_in_shard = 0
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
+            return
+        if not self.row_group_rows:
+            per_row = max(batch.nbytes / batch.num_rows, 1.0)
+            self.row_group_rows = int(min(max(ROW_GROUP_TARGET_BYTES / per_row, 8), 20_000))
+        self.pending.append(batch)
+        self.pending_rows += batch.num_rows
+        while self.pending_rows >= self.row_group_rows:
+            self._flush(self.row_group_rows)
+
+    def _flush(self, rows: int) -> None:
+        table = pa.Table.from_batches(self.pending, schema=self.pending[0].schema)
+        group, rest = table.slice(0, rows), table.slice(rows)
+        if self.writer is None:
+            number = len(self.files)
+            local = self.folder / f"{number:04d}.parquet"
+            local.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(local, self.schema, compression="snappy", write_statistics=True)
+            self.files.append(ConvertedFile(f"{self.branch_folder}/{number:04d}.parquet", local, 0, []))
+        self.writer.write_table(group.cast(self.schema), row_group_size=max(group.num_rows, 1))
+        current = self.files[-1]
+        current.num_rows += group.num_rows
+        current.row_groups.append(group.num_rows)
+        self.bytes_in_shard += group.nbytes
+        self.pending = rest.to_batches()
+        self.pending_rows = rest.num_rows
+        if self.bytes_in_shard >= SHARD_TARGET_BYTES:
+            self.writer.close()
+            self.writer, self.bytes_in_shard = None, 0
+
+    def close(self) -> list[ConvertedFile]:
+        if self.pending_rows:
+            self._flush(self.pending_rows)
+        if self.writer is not None:
+            self.writer.close()
+        return self.files
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, name: str) -> pa.RecordBatch:
+    """Give ``batch`` the split's schema: same columns in the same order, same types (or refuse in words)."""
+    extra = [c for c in batch.schema.names if c not in schema.names]
+    if extra:
+        raise SourceError(f"{name} has columns the split's first file does not: {', '.join(extra)}")
+    columns = []
+    for field_ in schema:
+        if field_.name not in batch.schema.names:
+            columns.append(pa.nulls(batch.num_rows, field_.type))
+            continue
+        column = batch.column(batch.schema.get_field_index(field_.name))
+        if column.type != field_.type:
+            try:
+                column = column.cast(field_.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise SourceError(
+                    f"Column {field_.name!r} is {column.type} in {name} but {field_.type} in the split's first file"
+                ) from exc
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema.remove_metadata())
+
+
+def _convert_split(
+    hub: Hub,
+    git: GitRepo,
+    files: dict[str, FileInfo],
+    config: ConfigPlan,
+    split: SplitPlan,
+    workdir: Path,
+    progress: Progress,
+) -> SplitResult:
+    result = SplitResult(config.name, split.name)
+    scratch = workdir / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    writer: ShardWriter | None = None
+    schema: pa.Schema | None = None
+    try:
+        for batch, name, size in _batches(hub, git, files, config, split, scratch):
+            if schema is None:
+                schema = batch.schema.remove_metadata()
+                labels, media = _special_columns(config, batch)
+                result.features = features_of(batch.schema, labels=labels, media=media)
+                writer = ShardWriter(
+                    workdir / config.name / split.name, f"{config.name}/{split.name}", result.features, schema
+                )
+            else:
+                batch = _conform(batch, schema, name)
+            assert writer is not None
+            writer.write(batch)
+            result.num_rows += batch.num_rows
+            result.num_bytes_memory += batch.nbytes
+            if size:
+                progress.advance(size, f"Converting {config.name}/{split.name}: {result.num_rows:,} rows")
+        if writer is None:
+            raise SourceError("The split has no rows: every file is empty")
+        result.files = writer.close()
+    except SourceError as exc:
+        result.status, result.error, result.files = "failed", str(exc), []
+    return result
+
+
+def _special_columns(config: ConfigPlan, batch: pa.RecordBatch) -> tuple[dict[str, list[str]], dict[str, str]]:
+    labels = config.options.get("label_names")
+    media = (
+        {"image": "Image"}
+        if config.builder == "imagefolder"
+        else {"audio": "Audio"}
+        if config.builder == "audiofolder"
+        else {}
+    )
+    existing = existing_features(batch.schema) or {}
+    for name, feature in existing.items():
+        if isinstance(feature, dict) and feature.get("_type") in ("Image", "Audio"):
+            media[name] = feature["_type"]
+    return ({"label": labels} if labels else {}), media
+
+
+def _batches(
+    hub: Hub, git: GitRepo, files: dict[str, FileInfo], config: ConfigPlan, split: SplitPlan, scratch: Path
+) -> Iterator[tuple[pa.RecordBatch, str, int]]:
+    """(batch, file name, bytes of source to count once the file is done)."""
+    if config.builder in ("imagefolder", "audiofolder"):
+        yield from _media_batches(hub, git, files, config, split, scratch)
+        return
+    for name in split.files:
+        info = files[name]
+        local, temporary = _local_file(hub, git, info, scratch)
+        try:
+            last = None
+            for batch in read_batches(local, config.builder, config.options, name):
+                if last is not None:
+                    yield last, name, 0
+                last = batch
+            if last is not None:
+                yield last, name, info.size
+        finally:
+            if temporary:
+                local.unlink(missing_ok=True)
+
+
+def _media_batches(
+    hub: Hub, git: GitRepo, files: dict[str, FileInfo], config: ConfigPlan, split: SplitPlan, scratch: Path
+) -> Iterator[tuple[pa.RecordBatch, str, int]]:
+    """Image or audio folders: one row per file (a reference, not the bytes), a label from the folder
+    name when files sit in class folders, and the columns of ``metadata.csv``/``.jsonl`` joined by file_name."""
+    column = "image" if config.builder == "imagefolder" else "audio"
+    media_files = [f for f in split.files if PurePosixPath(f).name not in METADATA_FILES]
+    metadata = _metadata(hub, git, files, config, scratch)
+    label_names = config.options.get("label_names")
+    if label_names is None and not metadata:
+        all_parents = sorted(
+            {
+                PurePosixPath(f).parent.name
+                for s in config.splits
+                for f in s.files
+                if PurePosixPath(f).name not in METADATA_FILES
+            }
+        )
+        label_names = all_parents if len(all_parents) > 1 else []
+        config.options["label_names"] = label_names
+    rows: list[dict[str, Any]] = []
+    for path in media_files:
+        row: dict[str, Any] = {column: {"bytes": None, "path": path}}
+        if label_names:
+            row["label"] = label_names.index(PurePosixPath(path).parent.name)
+        row.update(metadata.get(path, {}))
+        rows.append(row)
+        if len(rows) >= BATCH_ROWS:
+            yield _media_batch(rows, column), path, 0
+            rows = []
+    if rows:
+        yield _media_batch(rows, column), media_files[-1], sum(files[f].size for f in split.files)
+
+
+def _media_batch(rows: list[dict[str, Any]], column: str) -> pa.RecordBatch:
+    batch = pa.RecordBatch.from_pylist(rows)
+    index = batch.schema.get_field_index(column)
+    return batch.set_column(index, pa.field(column, MEDIA_STRUCT), batch.column(index).cast(MEDIA_STRUCT))
+
+
+def _metadata(
+    hub: Hub, git: GitRepo, files: dict[str, FileInfo], config: ConfigPlan, scratch: Path
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for meta in config.options.get("metadata", []):
+        info = files[meta]
+        local, temporary = _local_file(hub, git, info, scratch)
+        builder = "csv" if meta.endswith(".csv") else "json"
+        folder = str(PurePosixPath(meta).parent)
+        try:
+            for batch in read_batches(local, builder, {}, meta):
+                for row in batch.to_pylist():
+                    name = row.pop("file_name", None)
+                    if isinstance(name, str):
+                        out[f"{folder}/{name}" if folder != "." else name] = row
+        finally:
+            if temporary:
+                local.unlink(missing_ok=True)
+    return out
+
+
+# --- committing and analysing ---------------------------------------------------------------------
+
+
+def _commit_shards(hub: Hub, repo_pk: int, git: GitRepo, results: list[SplitResult], source_commit: str) -> str:
+    """Move every shard into the blob store and commit them all to ``refs/convert/parquet``."""
+    for result in results:
+        for shard in result.files:
+            digest = hashlib.sha256()
+            with open(shard.local, "rb") as handle:
+                while chunk := handle.read(8 * 1024 * 1024):
+                    digest.update(chunk)
+            shard.oid, shard.size = digest.hexdigest(), shard.local.stat().st_size
+            if hub.blobs.exists(shard.oid):
+                shard.local.unlink()
+            else:
+                hub.blobs.put_file(shard.oid, shard.local)
+    with repo_write_lock(git.path):
+        fresh = GitRepo(git.path)
+        editor = fresh.editor(None)
+        editor.put_file(".gitattributes", fresh.write_blob(GITATTRIBUTES))
+        for result in results:
+            for shard in result.files:
+                editor.put_file(shard.path, fresh.write_blob(LfsPointer(oid=shard.oid, size=shard.size).to_bytes()))
+        tree = editor.write(fresh.repo)
+        parent = fresh.branch_head(CONVERT_REF)
+        message = f"Update parquet files\n\nConverted from {source_commit}\n"
+        commit = fresh.write_commit(
+            tree=tree,
+            parents=[parent] if parent else [],
+            message=message,
+            author=Author(name="hubstead", email=f"parquet-converter@{hub.settings.git_author_email_domain}"),
+        )
+        fresh.update_ref(CONVERT_REF, commit, message="parquet conversion")
+    with hub.db.session() as session:
+        for result in results:
+            for shard in result.files:
+                if session.get(RepoLfsObject, (repo_pk, shard.oid)) is None:
+                    session.add(RepoLfsObject(repo_pk=repo_pk, oid=shard.oid, size=shard.size))
+                    session.flush()
+    return str(commit)
+
+
+def _analyze(hub: Hub, storage_key: str, parquet_commit: str, result: SplitResult) -> None:
+    from hubstead.viewer.search import build_search_index
+    from hubstead.viewer.statistics import compute_statistics
+
+    paths = [hub.blobs.local_path(f.oid) for f in result.files]
+    local = [p for p in paths if p is not None]
+    started = time.monotonic()
+    result.statistics = compute_statistics(local, result.features)
+    target = hub.settings.data_dir / "viewer" / storage_key / parquet_commit / result.config / f"{result.split}.duckdb"
+    if build_search_index(local, result.features, target):
+        result.search_index = os.path.relpath(target, hub.settings.data_dir)
+    log.info("analyzed %s/%s in %.1fs", result.config, result.split, time.monotonic() - started)

@@ -1,0 +1,170 @@
+"""DuckDB for the viewer: one database file per split holding its rows and a BM25 full-text index.
+
+DuckDB would download its ``fts`` extension at first use; there is no internet at our users' sites, so
+the extension is loaded from the ``duckdb-ext-fts`` package (built for the pinned DuckDB version), and
+automatic installing and loading are turned off on every connection. Connections that run user-driven
+queries are read-only, have external access (files, network) disabled after the extension is loaded,
+and lock their configuration: even a query that slipped past the filter parser could read nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from hubstead.viewer.features import kind_of
+
+INDEX_COLUMN = "__hf_index_id"
+
+
+class SearchUnavailable(RuntimeError):
+    """The fts extension for this DuckDB version is not installed."""
+
+
+def fts_extension_path() -> Path:
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        raise SearchUnavailable("Full-text search needs the duckdb-ext-fts package for this DuckDB version")
+    machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), "amd64"
+    )
+    system = {"linux": "linux", "darwin": "osx", "windows": "windows"}[platform.system().lower()]
+    root = Path(list(spec.submodule_search_locations)[0])
+    path = root / "extensions" / f"v{duckdb.__version__}" / f"{system}_{machine}" / "fts.duckdb_extension"
+    if not path.is_file():
+        raise SearchUnavailable(f"No fts extension for DuckDB {duckdb.__version__} at {path}")
+    return path
+
+
+def connect(
+    database: str = ":memory:",
+    *,
+    read_only: bool = False,
+    fts: bool = False,
+    locked: bool = False,
+    memory_limit: str = "1GB",
+    temp_directory: str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    config: dict[str, Any] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "memory_limit": memory_limit,
+        "threads": 2,
+    }
+    if temp_directory:
+        config["temp_directory"] = temp_directory
+    connection = duckdb.connect(database, read_only=read_only, config=config)
+    if fts:
+        connection.execute(f"LOAD '{fts_extension_path()}'")
+    if locked:
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
+    return connection
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def build_search_index(parquet_files: list[Path], features: dict[str, Any], target: Path) -> bool:
+    """Write ``target``: table ``data`` (row index + every column, in file order) and, when the split has
+    text columns, a BM25 index over them. Returns whether full-text search is available."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".building")
+    temporary.unlink(missing_ok=True)
+    connection = connect(str(temporary), temp_directory=str(target.parent / ".duckdb-tmp"))
+    try:
+        offsets, total = [], 0
+        for path in parquet_files:
+            offsets.append((str(path), total))
+            import pyarrow.parquet as pq
+
+            total += pq.ParquetFile(path).metadata.num_rows
+        columns = ", ".join(_quote(c) for c in features)
+        files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in parquet_files) + "]"
+        connection.execute("CREATE TEMP TABLE offsets (filename VARCHAR, start BIGINT)")
+        connection.executemany("INSERT INTO offsets VALUES (?, ?)", offsets)
+        connection.execute(
+            f"CREATE TABLE data AS SELECT o.start + p.file_row_number AS {INDEX_COLUMN}, {columns} "
+            f"FROM read_parquet({files}, filename = true, file_row_number = true) p "
+            "JOIN offsets o ON o.filename = p.filename "
+            f"ORDER BY {INDEX_COLUMN}"
+        )
+        text = [name for name, feature in features.items() if kind_of(feature) == "string"]
+        searchable = False
+        if text:
+            connection.execute(f"LOAD '{fts_extension_path()}'")
+            names = ", ".join("'" + c.replace("'", "''") + "'" for c in text)
+            connection.execute(
+                f"PRAGMA create_fts_index('data', '{INDEX_COLUMN}', {names}, stemmer = 'porter', "
+                "stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1)"
+            )
+            searchable = True
+        connection.execute("CHECKPOINT")
+    finally:
+        connection.close()
+    os.replace(temporary, target)
+    return searchable
+
+
+def search(index: Path, query: str, offset: int, length: int) -> tuple[list[int], int]:
+    """Row indices of the best BM25 matches (best first) and how many rows match in all."""
+    connection = connect(str(index), read_only=True, fts=True, locked=True)
+    try:
+        matches = f"SELECT {INDEX_COLUMN} AS id, fts_main_data.match_bm25({INDEX_COLUMN}, ?) AS score FROM data"
+        total = connection.execute(f"SELECT count(*) FROM ({matches}) WHERE score IS NOT NULL", [query]).fetchone()
+        rows = connection.execute(
+            f"SELECT id FROM ({matches}) WHERE score IS NOT NULL ORDER BY score DESC, id LIMIT ? OFFSET ?",
+            [query, length, offset],
+        ).fetchall()
+    finally:
+        connection.close()
+    return [int(r[0]) for r in rows], int(total[0]) if total else 0
+
+
+def filter_rows(
+    index: Path, where: str | None, orderby: str | None, columns: dict[str, str] | None, offset: int, length: int
+) -> tuple[list[dict[str, Any]], list[int], int]:
+    """Rows matching the (parsed, parameterized) ``where``, sorted by ``orderby``; with their row indices and
+    the total count. ``where``/``orderby`` are compiled by ``viewer.filters``: no user text reaches SQL."""
+    from hubstead.viewer.filters import compile_orderby, compile_where
+
+    connection = connect(str(index), read_only=True, locked=True)
+    try:
+        types = columns or {
+            row[0]: row[1] for row in connection.execute("DESCRIBE data").fetchall() if row[0] != INDEX_COLUMN
+        }
+        clause, params = "", []
+        if where and where.strip():
+            compiled = compile_where(where, types)
+            clause, params = f"WHERE {compiled.sql}", list(compiled.params)
+        order = f"ORDER BY {INDEX_COLUMN}"
+        if orderby and orderby.strip():
+            compiled_order = compile_orderby(orderby, types)
+            order = f"ORDER BY {compiled_order.sql}, {INDEX_COLUMN}"
+            params_order = list(compiled_order.params)
+        else:
+            params_order = []
+        total = connection.execute(f"SELECT count(*) FROM data {clause}", params).fetchone()
+        cursor = connection.execute(
+            f"SELECT * FROM data {clause} {order} LIMIT ? OFFSET ?", [*params, *params_order, length, offset]
+        )
+        names = [d[0] for d in cursor.description]
+        records = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        connection.close()
+    ids = [int(r.pop(INDEX_COLUMN)) for r in records]
+    return records, ids, int(total[0]) if total else 0
+
+
+def column_types(index: Path) -> dict[str, str]:
+    connection = connect(str(index), read_only=True, locked=True)
+    try:
+        return {row[0]: row[1] for row in connection.execute("DESCRIBE data").fetchall() if row[0] != INDEX_COLUMN}
+    finally:
+        connection.close()

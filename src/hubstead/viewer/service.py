@@ -1,0 +1,234 @@
+"""Reading a converted dataset: splits, pages of rows, search, filter, statistics, sizes.
+
+Rows come straight from the Parquet shards: the row-group sizes recorded at conversion say which
+group holds a given row, so a page reads one or two ~1 MB row groups whatever the dataset's size.
+Search and filter run in the split's DuckDB file (``viewer.search``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import mimetypes
+from bisect import bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy.orm import Session
+
+from hubstead.context import Hub
+from hubstead.errors import HubError
+from hubstead.jobs.models import Job
+from hubstead.jobs.service import latest
+from hubstead.repos.models import Repo
+from hubstead.viewer.store import DatasetConversion, load_conversion
+
+MAX_LENGTH = 100
+FIRST_ROWS = 100
+FIRST_ROWS_MAX_BYTES = 1_000_000
+CELL_TRUNCATE_BYTES = 10_000
+
+
+class ViewerError(HubError):
+    """A viewer request that cannot be answered; ``error_code`` follows the Hub's viewer API."""
+
+    def __init__(self, message: str, *, status_code: int = 404, code: str = "ResponseNotFound") -> None:
+        super().__init__(message, status_code=status_code)
+        self.error_code = code
+
+
+@dataclass
+class ViewerState:
+    repo: Repo
+    conversion: DatasetConversion | None
+    job: Job | None
+
+    @property
+    def pending(self) -> bool:
+        return self.job is not None and self.job.status in ("queued", "running")
+
+    def splits(self) -> list[dict[str, Any]]:
+        if self.conversion is None:
+            return []
+        return [s for c in self.conversion.configs for s in c["splits"]]
+
+    def split(self, config: str | None, split: str | None) -> dict[str, Any]:
+        if not config or not split:
+            raise ViewerError(
+                "Parameters 'config' and 'split' are required", status_code=422, code="MissingRequiredParameter"
+            )
+        if self.conversion is None:
+            if self.pending:
+                raise ViewerError(
+                    "The dataset is being converted; retry shortly", status_code=500, code="ResponseNotReady"
+                )
+            raise ViewerError("The dataset has not been converted", code="ResponseNotFound")
+        for candidate in self.splits():
+            if candidate["config"] == config and candidate["split"] == split:
+                if candidate["status"] != "ok":
+                    raise ViewerError(
+                        f"The split could not be converted: {candidate['error']}",
+                        status_code=500,
+                        code="SplitConversionError",
+                    )
+                return candidate
+        configs = {c["config"] for c in self.conversion.configs}
+        if config not in configs:
+            raise ViewerError(f"Not found: config {config!r} does not exist; configs: {', '.join(sorted(configs))}")
+        raise ViewerError(f"Not found: split {split!r} does not exist in config {config!r}")
+
+
+def state_of(session: Session, repo: Repo) -> ViewerState:
+    return ViewerState(
+        repo=repo,
+        conversion=load_conversion(session, repo.pk),
+        job=latest(session, kind="dataset-conversion", repo_pk=repo.pk),
+    )
+
+
+# --- rows ------------------------------------------------------------------------------------------
+
+
+def _files(hub: Hub, split: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
+    out = []
+    for entry in split["files"]:
+        local = hub.blobs.local_path(entry["oid"])
+        if local is None:
+            raise ViewerError(
+                "A Parquet file of this split is missing from storage", status_code=500, code="UnexpectedError"
+            )
+        out.append((local, entry))
+    return out
+
+
+def read_rows(hub: Hub, split: dict[str, Any], offset: int, length: int) -> tuple[pa.Table, list[int]]:
+    """Rows ``offset``..``offset+length`` of the split, reading only the row groups that hold them."""
+    starts: list[tuple[int, Path, int]] = []  # (first row, file, row group)
+    position = 0
+    for local, entry in _files(hub, split):
+        for group, count in enumerate(entry["row_groups"]):
+            starts.append((position, local, group))
+            position += count
+    total = position
+    end = min(offset + length, total)
+    if offset >= total or length <= 0:
+        return pa.table({}), []
+    first = bisect_right([s[0] for s in starts], offset) - 1
+    pieces = []
+    index = first
+    opened: dict[Path, pq.ParquetFile] = {}
+    while index < len(starts) and starts[index][0] < end:
+        start, local, group = starts[index]
+        parquet = opened.setdefault(local, pq.ParquetFile(local))
+        table = parquet.read_row_group(group)
+        low = max(offset - start, 0)
+        high = min(end - start, table.num_rows)
+        pieces.append(table.slice(low, high - low))
+        index += 1
+    table = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+    return table, list(range(offset, end))
+
+
+def take_rows(hub: Hub, split: dict[str, Any], row_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Specific rows by index (search results), grouped by row group so each group is read once."""
+    wanted = sorted(set(row_ids))
+    out: dict[int, dict[str, Any]] = {}
+    starts, position = [], 0
+    for local, entry in _files(hub, split):
+        for group, count in enumerate(entry["row_groups"]):
+            starts.append((position, count, local, group))
+            position += count
+    cursor = 0
+    opened: dict[Path, pq.ParquetFile] = {}
+    for start, count, local, group in starts:
+        inside = []
+        while cursor < len(wanted) and wanted[cursor] < start + count:
+            if wanted[cursor] >= start:
+                inside.append(wanted[cursor])
+            cursor += 1
+        if not inside:
+            continue
+        parquet = opened.setdefault(local, pq.ParquetFile(local))
+        table = parquet.read_row_group(group)
+        for row_id in inside:
+            out[row_id] = table.slice(row_id - start, 1).to_pylist()[0]
+    return out
+
+
+# --- shaping ---------------------------------------------------------------------------------------
+
+
+def features_list(features: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"feature_idx": i, "name": name, "type": feature} for i, (name, feature) in enumerate(features.items())]
+
+
+def _asset_url(base_url: str, repo: Repo, commit: str, path: str) -> str:
+    return f"{base_url}/datasets/{repo.repo_id}/resolve/{commit}/{quote(path)}"
+
+
+def cell(value: Any, feature: Any, *, base_url: str, repo: Repo, source_commit: str) -> Any:
+    """A value as the viewer API shows it: media as URLs, bytes as base64, dates as ISO strings."""
+    kind = feature.get("_type") if isinstance(feature, dict) else None
+    if kind == "Image" and isinstance(value, dict):
+        if value.get("path"):
+            return {"src": _asset_url(base_url, repo, source_commit, value["path"]), "height": None, "width": None}
+        if value.get("bytes"):
+            return {
+                "src": "data:image/png;base64," + base64.b64encode(value["bytes"]).decode(),
+                "height": None,
+                "width": None,
+            }
+        return None
+    if kind == "Audio" and isinstance(value, dict):
+        path = value.get("path")
+        if path:
+            mime = mimetypes.guess_type(path)[0] or "audio/wav"
+            return [{"src": _asset_url(base_url, repo, source_commit, path), "type": mime}]
+        return None
+    if isinstance(value, dict):
+        sub = feature if isinstance(feature, dict) and "_type" not in feature else {}
+        return {
+            k: cell(v, sub.get(k), base_url=base_url, repo=repo, source_commit=source_commit) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        inner = feature.get("feature") if isinstance(feature, dict) else None
+        return [cell(v, inner, base_url=base_url, repo=repo, source_commit=source_commit) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def row_items(
+    records: list[dict[str, Any]],
+    row_ids: list[int],
+    features: dict[str, Any],
+    *,
+    base_url: str,
+    repo: Repo,
+    source_commit: str,
+    truncate: bool = False,
+) -> list[dict[str, Any]]:
+    out = []
+    for row_id, record in zip(row_ids, records, strict=True):
+        row, truncated = {}, []
+        for name, feature in features.items():
+            value = cell(record.get(name), feature, base_url=base_url, repo=repo, source_commit=source_commit)
+            if truncate and isinstance(value, str) and len(value.encode()) > CELL_TRUNCATE_BYTES:
+                value = value.encode()[:CELL_TRUNCATE_BYTES].decode("utf-8", "ignore")
+                truncated.append(name)
+            row[name] = value
+        out.append({"row_idx": row_id, "row": row, "truncated_cells": truncated})
+    return out
