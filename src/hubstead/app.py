@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from hubstead.errors import HubError
 from hubstead.repos.stats import refresh_rollups
 
 log = logging.getLogger("hubstead")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 _TITLES = {400: "That request did not make sense", 401: "Please sign in", 403: "You can't do that here",
@@ -44,7 +46,8 @@ def error_response(
             viewer = Viewer(web=current(request, session))
         return render(request, "error.html", viewer, status_code=status, status=status,
                       title=_TITLES.get(status, "Error"), message=message)  # fmt: skip
-    headers = {"X-Error-Message": message.encode("ascii", "replace").decode()[:1000].replace("\n", " ")}
+    # Header values may hold no control characters (h11 refuses them): messages can quote user text.
+    headers = {"X-Error-Message": _CONTROL.sub(" ", message.encode("ascii", "replace").decode()[:1000])}
     if code:
         headers["X-Error-Code"] = code
     headers.update(extra or {})
