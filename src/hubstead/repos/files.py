@@ -68,7 +68,8 @@ def entry_json(git: GitRepo, entry: TreeEntry, last_commits: dict[str, pygit2.Co
                 "title": commit.message.split("\n", 1)[0],
                 "date": iso(from_timestamp(commit.commit_time)),
             }
-        out["securityFileStatus"] = {"status": "unscanned"}
+        # Nothing is scanned here; the client reads these keys (None where no scan ran).
+        out["securityFileStatus"] = {"status": "unscanned", "avScan": None, "pickleImportScan": None}
     return out
 
 

@@ -67,6 +67,8 @@ class SplitResult:
     files: list[ConvertedFile] = field(default_factory=list)
     statistics: list[dict[str, Any]] = field(default_factory=list)
     search_index: str | None = None
+    statistics_error: str | None = None
+    index_error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +87,8 @@ class SplitResult:
             ],
             "statistics": self.statistics,
             "search_index": self.search_index,
+            "statistics_error": self.statistics_error,
+            "index_error": self.index_error,
         }
 
 
@@ -456,8 +460,16 @@ def _analyze(hub: Hub, storage_key: str, parquet_commit: str, result: SplitResul
     paths = [hub.blobs.local_path(f.oid) for f in result.files]
     local = [p for p in paths if p is not None]
     started = time.monotonic()
-    result.statistics = compute_statistics(local, result.features)
+    try:
+        result.statistics = compute_statistics(local, result.features)
+    except Exception as exc:  # noqa: BLE001 - rows stay viewable without statistics
+        log.exception("statistics of %s/%s failed", result.config, result.split)
+        result.statistics_error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     target = hub.settings.data_dir / "viewer" / storage_key / parquet_commit / result.config / f"{result.split}.duckdb"
-    if build_search_index(local, result.features, target):
+    try:
+        build_search_index(local, result.features, target)
         result.search_index = os.path.relpath(target, hub.settings.data_dir)
+    except Exception as exc:  # noqa: BLE001 - rows stay viewable without search and filter
+        log.exception("indexing %s/%s failed", result.config, result.split)
+        result.index_error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     log.info("analyzed %s/%s in %.1fs", result.config, result.split, time.monotonic() - started)

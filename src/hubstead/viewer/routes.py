@@ -72,7 +72,7 @@ async def is_valid(request: Request, dataset: str | None = None) -> Response:
     def work(session: Session) -> dict[str, bool]:
         state = _open(request, session, dataset)
         ok = [s for s in state.splits() if s["status"] == "ok"]
-        searchable = any(s.get("search_index") for s in ok)
+        searchable = any(s.get("search_index") and _has_text(s) for s in ok)
         return {
             "preview": bool(ok),
             "viewer": bool(ok),
@@ -244,7 +244,7 @@ async def search(
         _conversion_failed(state)
         chosen = state.split(config, split)
         index = _index_path(request, chosen)
-        if index is None or not chosen.get("searchable", True) or not _has_text(chosen):
+        if index is None or not _has_text(chosen):
             raise ViewerError("This split has no text column to search", status_code=501, code="FeaturesError")
         ids, total = run_search(index, query, offset, length)
         found = service.take_rows(get_hub(request), chosen, ids)

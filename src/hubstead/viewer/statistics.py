@@ -144,8 +144,8 @@ def _histogram(
         bins = BINS if high > low else 1
         edges = [round(low + i * width, 5) for i in range(bins)] + [round(high, 5)]
     rows = connection.execute(
-        f"SELECT least(CAST(floor((({value}) - ?) / ?) AS BIGINT), ?) AS b, count(*) FROM {source} "
-        f"WHERE {value} IS NOT NULL GROUP BY b",
+        f"SELECT least(CAST(floor((({value}) - ?) / ?) AS BIGINT), ?), count(*) FROM {source} "
+        f"WHERE {value} IS NOT NULL GROUP BY 1",
         [low, width, bins - 1],
     ).fetchall()
     hist = [0] * bins
@@ -156,7 +156,7 @@ def _histogram(
 
 def _frequencies(connection: Any, source: str, column: str, total: int, *, as_text: bool = False) -> dict[str, Any]:
     rows = connection.execute(
-        f"SELECT {column}, count(*) AS n FROM {source} GROUP BY {column} ORDER BY n DESC, {column}"
+        f"SELECT {column}, count(*) FROM {source} GROUP BY 1 ORDER BY 2 DESC, 1"
     ).fetchall()
     nan_count = sum(int(n) for value, n in rows if value is None)
     frequencies = {(str(v) if as_text or not isinstance(v, str) else v): int(n) for v, n in rows if v is not None}
@@ -168,7 +168,7 @@ def _frequencies(connection: Any, source: str, column: str, total: int, *, as_te
 
 
 def _class_label(connection: Any, source: str, column: str, total: int, names: list[str]) -> dict[str, Any]:
-    rows = connection.execute(f"SELECT {column}, count(*) FROM {source} GROUP BY {column}").fetchall()
+    rows = connection.execute(f"SELECT {column}, count(*) FROM {source} GROUP BY 1").fetchall()
     nan_count = sum(int(n) for v, n in rows if v is None)
     no_label = sum(int(n) for v, n in rows if v is not None and (v < 0 or v >= len(names)))
     counts = {int(v): int(n) for v, n in rows if v is not None and 0 <= v < len(names)}

@@ -139,8 +139,17 @@ def card_page(request: Request, session: Session) -> HTMLResponse:
         datasets=_linked(session, page.viewer, "dataset", repo.datasets or []),
         spaces=spaces,
         widget=_widget(request, repo),
+        **_dataset_viewer(request, session, page),
         **_common(session, page),
     )
+
+
+def _dataset_viewer(request: Request, session: Session, page: RepoPage) -> dict[str, Any]:
+    if page.repo.repo_type != "dataset":
+        return {}
+    from hubstead.web.viewer_page import viewer_context
+
+    return {"dataset_viewer": True, **viewer_context(request, session, page.repo, page.base)}
 
 
 def _widget(request: Request, repo: Repo) -> dict[str, Any] | None:
@@ -298,7 +307,21 @@ def use_page(request: Request, session: Session) -> HTMLResponse:
     return render(request, "repo_use.html", page.viewer, tab="use", snippets=items, **_common(session, page))
 
 
-_VIEWS = {"tree": files_page, "blob": blob_page, "commits": commits_page, "commit": commit_page, "use": use_page}
+def viewer_page(request: Request, session: Session) -> HTMLResponse:
+    """``/datasets/{id}/viewer``: the viewer alone for htmx swaps, or as a page (tab) of its own."""
+    from hubstead.web.viewer_page import viewer_context
+
+    page = _open(request, session)
+    if page.repo.repo_type != "dataset":
+        raise NotFoundError("Only datasets have a viewer")
+    context = viewer_context(request, session, page.repo, page.base)
+    if request.headers.get("hx-request"):
+        return render(request, "_viewer.html", page.viewer, **context, **_common(session, page))
+    return render(request, "repo_viewer.html", page.viewer, tab="viewer", **context, **_common(session, page))
+
+
+_VIEWS = {"tree": files_page, "blob": blob_page, "commits": commits_page, "commit": commit_page, "use": use_page,
+          "viewer": viewer_page}  # fmt: skip
 
 
 @router.get("/{ns}/{name}", response_class=HTMLResponse)
