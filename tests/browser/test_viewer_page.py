@@ -1,0 +1,92 @@
+"""The dataset viewer on the dataset page, in a real Chromium: the table, paging, search, filter,
+column statistics and images. Screenshots land in test-screenshots/viewer-*.png."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support import LiveServer
+
+
+def _push_and_wait(server: LiveServer, token: str, repo_id: str, files: dict[str, bytes]) -> None:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(endpoint=server.url, token=token)
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    commit = api.create_commit(repo_id, repo_type="dataset", commit_message="data",
+                               operations=[CommitOperationAdd(p, c) for p, c in files.items()]).oid
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        job = httpx.get(f"{server.url}/api/datasets/{repo_id}/viewer-status", headers={"Authorization": f"Bearer {token}"}).json()["job"]
+        if job and job["revision"] == commit and job["status"] in ("succeeded", "failed"):
+            return
+        time.sleep(0.3)
+    raise AssertionError("conversion did not finish")
+
+
+def test_viewer_table_search_filter_and_stats(server: LiveServer, page, shots_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    if server.backend != "sqlite":
+        pytest.skip("the page is the same on both backends; the API tests cover PostgreSQL")
+    account = server.account("viewpage")
+    lines = ["review,stars,verdict"]
+    for i in range(60):
+        text = ["A wonderful film with a moving story", "Terrible acting and a boring plot", "An average movie, nothing special"][i % 3]
+        long = " It goes on and on." * 20 if i == 4 else ""
+        lines.append(f'"{text} (#{i}).{long}",{i % 5 + 1},{["good", "bad", "meh"][i % 3]}')
+    _push_and_wait(server, account.write_token, f"{account.name}/reviews", {"train.csv": ("\n".join(lines) + "\n").encode()})
+    page.goto(f"{server.url}/datasets/{account.name}/reviews")
+    viewer = page.locator("#dataset-viewer")
+    viewer.locator("table.viewer-table").wait_for()
+    assert viewer.locator("tbody tr").count() == 25
+    assert "60 rows" in viewer.locator(".viewer-count").inner_text()
+    assert viewer.locator("th .mini-hist span").count() >= 5  # the stars histogram
+    assert "good" in viewer.locator("th .top-values").first.inner_text()  # verdict is a label column
+    assert viewer.locator("td details").count() == 1  # the long review is folded
+    page.screenshot(path=str(shots_dir / "viewer-table.png"), full_page=True)
+
+    viewer.locator("a", has_text="Next").click()
+    page.wait_for_function("() => document.querySelector('.viewer-count').textContent.includes('26–50')")
+
+    page.locator("#dataset-viewer input[name=q]").fill("terrible")
+    page.locator("#dataset-viewer button[type=submit]").click()
+    page.wait_for_function("() => document.querySelector('.viewer-count').textContent.includes('match')")
+    rows = page.locator("#dataset-viewer tbody tr")
+    assert rows.count() == 20 and all("Terrible" in t for t in rows.all_inner_texts())
+    page.screenshot(path=str(shots_dir / "viewer-search.png"), full_page=True)
+
+    page.locator("#dataset-viewer input[name=q]").fill("")
+    page.locator("#dataset-viewer input[name=where]").fill('"stars" >= 4 AND "verdict" = \'good\'')
+    page.locator("#dataset-viewer input[name=orderby]").fill('"stars" DESC')
+    page.locator("#dataset-viewer button[type=submit]").click()
+    page.wait_for_function("() => document.querySelector('.viewer-count').textContent.includes('match the filter')")
+    cells = page.locator("#dataset-viewer tbody tr td:nth-child(2)").all_inner_texts()
+    expected = sorted([i % 5 + 1 for i in range(60) if i % 3 == 0 and i % 5 + 1 >= 4], reverse=True)
+    assert [int(c) for c in cells] == expected
+    page.screenshot(path=str(shots_dir / "viewer-filter.png"), full_page=True)
+
+    page.locator("#dataset-viewer input[name=where]").fill("read_csv('/etc/passwd')")
+    page.locator("#dataset-viewer button[type=submit]").click()
+    page.locator("#dataset-viewer [role=alert]").wait_for()
+    assert "function" in page.locator("#dataset-viewer [role=alert]").inner_text().lower()
+
+
+def test_viewer_shows_images_and_a_failed_conversion(server: LiveServer, page, shots_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    if server.backend != "sqlite":
+        pytest.skip("the page is the same on both backends")
+    account = server.account("viewimg")
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000" "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+    _push_and_wait(server, account.write_token, f"{account.name}/pets", {"train/cat/1.png": png, "train/dog/2.png": png})
+    page.goto(f"{server.url}/datasets/{account.name}/pets/viewer")
+    page.locator("#dataset-viewer td img").first.wait_for()
+    assert page.locator("#dataset-viewer td img").count() == 2
+    assert set(page.locator("#dataset-viewer .label-name").all_inner_texts()) == {"cat", "dog"}
+    page.screenshot(path=str(shots_dir / "viewer-images.png"), full_page=True)
+    _push_and_wait(server, account.write_token, f"{account.name}/broken", {"train.jsonl": b'{"a": 1}\n{"a": \n'})
+    page.goto(f"{server.url}/datasets/{account.name}/broken")
+    message = page.locator("#dataset-viewer .viewer-error").inner_text()
+    assert "not available" in message and "train.jsonl" in message
+    page.screenshot(path=str(shots_dir / "viewer-failed.png"), full_page=True)
