@@ -12,11 +12,11 @@ import pytest
 from support import LiveServer
 
 
-def _push_and_wait(server: LiveServer, token: str, repo_id: str, files: dict[str, bytes]) -> None:
+def _push_and_wait(server: LiveServer, token: str, repo_id: str, files: dict[str, bytes], *, private: bool = False) -> None:
     from huggingface_hub import CommitOperationAdd, HfApi
 
     api = HfApi(endpoint=server.url, token=token)
-    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
     commit = api.create_commit(repo_id, repo_type="dataset", commit_message="data",
                                operations=[CommitOperationAdd(p, c) for p, c in files.items()]).oid
     deadline = time.time() + 120
@@ -77,16 +77,25 @@ def test_viewer_table_search_filter_and_stats(server: LiveServer, page, shots_di
 def test_viewer_shows_images_and_a_failed_conversion(server: LiveServer, page, shots_dir: Path) -> None:  # type: ignore[no-untyped-def]
     if server.backend != "sqlite":
         pytest.skip("the page is the same on both backends")
-    account = server.account("viewimg")
+    name = server.unique("viewimg")
+    server.cli("users", "create", name, "--password", "correct horse battery")
+    token = server.cli("tokens", "create", name, "--role", "write").stdout.strip().splitlines()[-1]
     png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000" "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
-    _push_and_wait(server, account.write_token, f"{account.name}/pets", {"train/cat/1.png": png, "train/dog/2.png": png})
-    page.goto(f"{server.url}/datasets/{account.name}/pets/viewer")
+    _push_and_wait(server, token, f"{name}/pets", {"train/cat/1.png": png, "train/dog/2.png": png}, private=True)
+    page.goto(server.url + "/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/")
+    page.goto(f"{server.url}/datasets/{name}/pets/viewer")
     page.locator("#dataset-viewer td img").first.wait_for()
     assert page.locator("#dataset-viewer td img").count() == 2
+    # The private dataset's images load in the signed-in browser (the session cookie reads the files).
+    page.wait_for_function("() => [...document.querySelectorAll('#dataset-viewer td img')].every(i => i.complete && i.naturalWidth > 0)")
     assert set(page.locator("#dataset-viewer .label-name").all_inner_texts()) == {"cat", "dog"}
     page.screenshot(path=str(shots_dir / "viewer-images.png"), full_page=True)
-    _push_and_wait(server, account.write_token, f"{account.name}/broken", {"train.jsonl": b'{"a": 1}\n{"a": \n'})
-    page.goto(f"{server.url}/datasets/{account.name}/broken")
+    _push_and_wait(server, token, f"{name}/broken", {"train.jsonl": b'{"a": 1}\n{"a": \n'})
+    page.goto(f"{server.url}/datasets/{name}/broken")
     message = page.locator("#dataset-viewer .viewer-error").inner_text()
     assert "not available" in message and "train.jsonl" in message
     page.screenshot(path=str(shots_dir / "viewer-failed.png"), full_page=True)

@@ -56,6 +56,20 @@ def get_principal(request: Request, session: Session) -> Principal:
     return principal
 
 
+def get_reader(request: Request, session: Session) -> Principal:
+    """The caller of a read-only GET that a browser also makes (file downloads, images in the viewer): a
+    token when one is sent, otherwise the signed-in web session (read role). The session cookie is
+    SameSite=Lax, so other sites' pages cannot make the browser send it with an image or script fetch."""
+    if bearer_token(request) is not None:
+        return get_principal(request, session)
+    from hubstead.web.sessions import current
+
+    web = current(request, session)
+    if web is None:
+        return ANONYMOUS
+    return Principal(user=web.user, token_role="read")
+
+
 def base_url(request: Request) -> str:
     """The URL the client used to reach us, so that links we hand out point back the same way."""
     return str(request.base_url).rstrip("/")

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from hubstead.api.deps import get_hub, get_principal, raw_segments
+from hubstead.api.deps import get_hub, get_principal, get_reader, raw_segments
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError
@@ -69,7 +69,7 @@ def file_repo_request(request: Request, session: Session) -> RepoRequest:
     return RepoRequest(
         hub=get_hub(request),
         session=session,
-        principal=get_principal(request, session),
+        principal=get_reader(request, session) if request.method in ("GET", "HEAD") else get_principal(request, session),
         repo_type=repo_type,
         repo_id=repo_id,
         tail=tail[1:],

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, get_hub, get_principal
+from hubstead.api.deps import base_url, get_hub, get_reader
 from hubstead.jobs.service import job_json
 from hubstead.repos.models import Repo
 from hubstead.repos.service import check_file_access, get_readable_repo
@@ -32,7 +32,7 @@ def _open(request: Request, session: Session, dataset: str | None) -> ViewerStat
             status_code=422,
             code="MissingRequiredParameter",
         )
-    principal = get_principal(request, session)
+    principal = get_reader(request, session)
     repo = get_readable_repo(session, principal, repo_type="dataset", repo_id=dataset)
     check_file_access(session, principal, repo)
     return state_of(session, repo)
