@@ -66,10 +66,11 @@ def split_prefixed(segments: list[str]) -> tuple[str, str, list[str]]:
 def file_repo_request(request: Request, session: Session) -> RepoRequest:
     """Parse ``/[datasets/|spaces/]{ns}/{name}/resolve/{rev}/{path...}`` from the raw path."""
     repo_type, repo_id, tail = split_prefixed(raw_segments(request))
+    reading = request.method in ("GET", "HEAD")
     return RepoRequest(
         hub=get_hub(request),
         session=session,
-        principal=get_reader(request, session) if request.method in ("GET", "HEAD") else get_principal(request, session),
+        principal=get_reader(request, session) if reading else get_principal(request, session),
         repo_type=repo_type,
         repo_id=repo_id,
         tail=tail[1:],
