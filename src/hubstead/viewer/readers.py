@@ -22,6 +22,9 @@ import pyarrow.parquet as pq
 
 BATCH_ROWS = 10_000
 BLOCK_BYTES = 4 * 1024 * 1024
+# A .json file holding one array must be parsed whole; past this size that would not fit in bounded
+# memory, so such files are refused with a pointer to JSON Lines (which streams).
+MAX_JSON_ARRAY_BYTES = 512 * 1024 * 1024
 
 
 class SourceError(ValueError):
@@ -181,7 +184,13 @@ def _to_batch(rows: list[dict[str, Any]], name: str) -> pa.RecordBatch:
 
 
 def _json_array(path: Path, name: str) -> Iterator[pa.RecordBatch]:
-    """A file holding one JSON array of objects (or an object with one list of them, as `datasets` allows)."""
+    """A file holding one JSON array of objects."""
+    size = path.stat().st_size
+    if size > MAX_JSON_ARRAY_BYTES:
+        raise SourceError(
+            f"{name} is a {size / 2**30:.1f} GiB JSON array, which must be read whole; files over "
+            f"{MAX_JSON_ARRAY_BYTES // 2**20} MiB must be JSON Lines (one object per line) to be converted"
+        )
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
