@@ -292,3 +292,22 @@ def test_parquet_listing_and_statistics_of_labels(server: LiveServer, owner: Acc
     info = _get(server, owner, "info", dataset=f"{owner.name}/labels", config="default").json()
     assert info["dataset_info"]["splits"]["train"]["num_examples"] == 90
     assert Path(info["dataset_info"]["builder_name"]).name == "csv"
+
+
+def test_existing_datasets_are_converted_at_start(own_server: LiveServer, tmp_path: Path) -> None:
+    """Datasets that predate the viewer (or were written while the server was down) convert at start."""
+    account = own_server.account("early")
+    folder = tmp_path / "early"
+    folder.mkdir()
+    (folder / "train.csv").write_text("a,b\n1,x\n2,y\n")
+    own_server.kill()
+    own_server.cli("import", str(folder), f"{account.name}/early", "--repo-type", "dataset")
+    # Simulate a hub from before the viewer: no job recorded for this dataset.
+    import sqlite3
+
+    with sqlite3.connect(own_server.data_dir / "hubstead.db") as db:
+        db.execute("DELETE FROM jobs")
+    own_server.start()
+    head = httpx.get(f"{own_server.url}/api/datasets/{account.name}/early", headers={"Authorization": f"Bearer {account.read_token}"}).json()["sha"]
+    _wait(own_server, account, f"{account.name}/early", head)
+    assert _all_rows(own_server, account, f"{account.name}/early", "default", "train") == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
