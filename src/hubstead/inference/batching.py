@@ -9,9 +9,10 @@ Only requests that share a group key (same task and parameters that change the c
 
 from __future__ import annotations
 
+import queue
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -50,3 +51,16 @@ def take_batch(
     # Requests of other groups keep their place at the front, in their original order.
     pending.extendleft(reversed(skipped))
     return batch
+
+
+def drain(inbox: queue.Queue[Any], *, block: bool) -> list[Any]:
+    """Everything queued now (waiting for the first message when ``block``): what arrived while the
+    worker was busy becomes one batch's candidates. ``None`` in the list means stop."""
+    messages: list[Any] = []
+    if block:
+        messages.append(inbox.get())
+    while True:
+        try:
+            messages.append(inbox.get_nowait())
+        except queue.Empty:
+            return messages

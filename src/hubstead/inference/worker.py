@@ -122,23 +122,12 @@ def _serve_batches(
     runner: Any, spec: dict[str, Any], inbox: queue.Queue[Any], send: Any, cancelled: set[int], failed: type[Exception]
 ) -> None:
     """Whenever the runner is free: take everything queued, cut a batch by token budget, run it."""
-    from hubstead.inference.batching import take_batch
+    from hubstead.inference.batching import drain, take_batch
 
     budget = int(spec.get("max_batch_tokens", 16384))
     pending: deque[Any] = deque()
     while True:
-        if not pending:
-            message = inbox.get()
-            if message is None:
-                return
-            messages = [message]
-        else:
-            messages = []
-        while True:
-            try:
-                messages.append(inbox.get_nowait())
-            except queue.Empty:
-                break
+        messages = drain(inbox, block=not pending)
         for message in messages:
             if message is None:
                 return

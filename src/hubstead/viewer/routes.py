@@ -20,6 +20,7 @@ from hubstead.repos.models import Repo
 from hubstead.repos.service import check_file_access, get_readable_repo
 from hubstead.viewer import service
 from hubstead.viewer.service import MAX_LENGTH, ViewerError, ViewerState, state_of
+from hubstead.viewer.store import DatasetConversion
 
 router = APIRouter(tags=["dataset viewer"])
 CONVERT_REVISION = quote("refs/convert/parquet", safe="")
@@ -87,10 +88,7 @@ async def is_valid(request: Request, dataset: str | None = None) -> Response:
 @router.get("/datasets-server/splits")
 async def splits(request: Request, dataset: str | None = None, config: str | None = None) -> Response:
     def work(session: Session) -> dict[str, Any]:
-        state = _open(request, session, dataset)
-        if state.conversion is None:
-            _not_ready(state)
-        assert state.conversion is not None
+        state, _ = _converted(request, session, dataset)
         listed = [s for s in state.splits() if config is None or s["config"] == config]
         if config is not None and not listed:
             raise ViewerError(f"Config {config!r} does not exist", code="ResponseNotFound")
@@ -114,6 +112,15 @@ async def splits(request: Request, dataset: str | None = None, config: str | Non
         }
 
     return await _run(request, work)
+
+
+def _converted(request: Request, session: Session, dataset: str | None) -> tuple[ViewerState, DatasetConversion]:
+    """The dataset's state and its conversion, or the viewer's error for why there is none yet."""
+    state = _open(request, session, dataset)
+    if state.conversion is None:
+        _not_ready(state)
+    assert state.conversion is not None
+    return state, state.conversion
 
 
 def _not_ready(state: ViewerState) -> None:
@@ -346,11 +353,8 @@ def _config_info(state: ViewerState, config: dict[str, Any]) -> dict[str, Any]:
 @router.get("/datasets-server/info")
 async def info(request: Request, dataset: str | None = None, config: str | None = None) -> Response:
     def work(session: Session) -> dict[str, Any]:
-        state = _open(request, session, dataset)
-        if state.conversion is None:
-            _not_ready(state)
-        assert state.conversion is not None
-        configs = state.conversion.configs
+        state, conversion = _converted(request, session, dataset)
+        configs = conversion.configs
         if config is not None:
             chosen = next((c for c in configs if c["config"] == config), None)
             if chosen is None:
@@ -369,12 +373,9 @@ async def info(request: Request, dataset: str | None = None, config: str | None 
 @router.get("/datasets-server/size")
 async def size(request: Request, dataset: str | None = None, config: str | None = None) -> Response:
     def work(session: Session) -> dict[str, Any]:
-        state = _open(request, session, dataset)
-        if state.conversion is None:
-            _not_ready(state)
-        assert state.conversion is not None
+        state, conversion = _converted(request, session, dataset)
         repo_id = state.repo.repo_id
-        configs = [c for c in state.conversion.configs if config is None or c["config"] == config]
+        configs = [c for c in conversion.configs if config is None or c["config"] == config]
         if config is not None and not configs:
             raise ViewerError(f"Config {config!r} does not exist", code="ResponseNotFound")
         split_sizes = [
@@ -444,9 +445,7 @@ def _parquet_entries(request: Request, state: ViewerState) -> list[dict[str, Any
 @router.get("/datasets-server/parquet")
 async def parquet(request: Request, dataset: str | None = None, config: str | None = None) -> Response:
     def work(session: Session) -> dict[str, Any]:
-        state = _open(request, session, dataset)
-        if state.conversion is None:
-            _not_ready(state)
+        state, _ = _converted(request, session, dataset)
         entries = [e for e in _parquet_entries(request, state) if config is None or e["config"] == config]
         return {"parquet_files": entries, "pending": [], "failed": [], "partial": False}
 
@@ -484,9 +483,7 @@ async def hub_parquet_file(
 
 async def _hub_parquet(request: Request, dataset: str, config: str | None, split: str | None) -> Response:
     def work(session: Session) -> Any:
-        state = _open(request, session, dataset)
-        if state.conversion is None:
-            _not_ready(state)
+        state, _ = _converted(request, session, dataset)
         tree: dict[str, dict[str, list[str]]] = {}
         for entry in _parquet_entries(request, state):
             tree.setdefault(entry["config"], {}).setdefault(entry["split"], []).append(entry["url"])

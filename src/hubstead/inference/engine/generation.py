@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from hubstead.inference.batching import drain
 from hubstead.inference.engine.common import RequestFailed, device_for
 
 log = logging.getLogger("hubstead.inference")
@@ -147,17 +148,7 @@ class GenerationRunner:
         waiting: deque[Sequence] = deque()
         batch: RunningBatch | None = None
         while True:
-            idle = batch is None and not waiting
-            try:
-                message = inbox.get(block=idle, timeout=None)
-                messages = [message]
-            except queue.Empty:
-                messages = []
-            while True:
-                try:
-                    messages.append(inbox.get_nowait())
-                except queue.Empty:
-                    break
+            messages = drain(inbox, block=batch is None and not waiting)
             for message in messages:
                 if message is None:
                     return

@@ -20,25 +20,14 @@ import torch
 
 from hubstead.inference.engine.common import RequestFailed, device_for
 from hubstead.inference.engine.encoder import Prepared
+from hubstead.inference.protocol import GENERATE_PARAMS
 
 OUTPUT_KEY = {
     "summarization": "summary_text",
     "translation": "translation_text",
     "text2text-generation": "generated_text",
 }
-GENERATE_KEYS = {
-    "max_new_tokens",
-    "max_length",
-    "min_length",
-    "min_new_tokens",
-    "temperature",
-    "top_p",
-    "top_k",
-    "do_sample",
-    "repetition_penalty",
-    "num_beams",
-    "early_stopping",
-}
+GENERATE_KEYS = GENERATE_PARAMS
 
 
 class Seq2SeqRunner:
