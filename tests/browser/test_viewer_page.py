@@ -80,7 +80,9 @@ def test_viewer_shows_images_and_a_failed_conversion(server: LiveServer, page, s
     name = server.unique("viewimg")
     server.cli("users", "create", name, "--password", "correct horse battery")
     token = server.cli("tokens", "create", name, "--role", "write").stdout.strip().splitlines()[-1]
-    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000" "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+    # Each test draws its own image: identical bytes would be deduplicated by the Xet client against
+    # another user's private upload from this same process, which the CAS refuses to link across users.
+    png = _png((30, 30, 200))
     _push_and_wait(server, token, f"{name}/pets", {"train/cat/1.png": png, "train/dog/2.png": png}, private=True)
     page.goto(server.url + "/login")
     page.get_by_label("User name").fill(name)
@@ -99,3 +101,13 @@ def test_viewer_shows_images_and_a_failed_conversion(server: LiveServer, page, s
     message = page.locator("#dataset-viewer .viewer-error").inner_text()
     assert "not available" in message and "train.jsonl" in message
     page.screenshot(path=str(shots_dir / "viewer-failed.png"), full_page=True)
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), color).save(buffer, format="PNG")
+    return buffer.getvalue()

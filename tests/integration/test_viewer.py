@@ -214,7 +214,9 @@ def test_card_configs_new_commits_and_image_folders(server: LiveServer, owner: A
     commit = _push(server, owner, "multi", {"fr.csv": "t\nbonjour\nsalut\ncoucou\n"})
     _wait(server, owner, f"{owner.name}/multi", commit)
     assert _all_rows(server, owner, f"{owner.name}/multi", "fr", "train") == [{"t": "bonjour"}, {"t": "salut"}, {"t": "coucou"}]
-    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000" "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+    # Each test draws its own image: identical bytes would be deduplicated by the Xet client against
+    # another user's private upload from this same process, which the CAS refuses to link across users.
+    png = _png((200, 30, 30))
     commit = _push(server, owner, "pets", {"train/cat/1.png": png, "train/dog/2.png": png, "test/cat/3.png": png})
     _wait(server, owner, f"{owner.name}/pets", commit)
     first = _get(server, owner, "first-rows", dataset=f"{owner.name}/pets", config="default", split="train").json()
@@ -311,3 +313,13 @@ def test_existing_datasets_are_converted_at_start(own_server: LiveServer, tmp_pa
     head = httpx.get(f"{own_server.url}/api/datasets/{account.name}/early", headers={"Authorization": f"Bearer {account.read_token}"}).json()["sha"]
     _wait(own_server, account, f"{account.name}/early", head)
     assert _all_rows(own_server, account, f"{account.name}/early", "default", "train") == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), color).save(buffer, format="PNG")
+    return buffer.getvalue()
