@@ -141,7 +141,9 @@ def test_search_filter_and_statistics_match_pyarrow(server: LiveServer, owner: A
     repo_id = f"{owner.name}/query"
     _wait(server, owner, repo_id, commit)
     table = _csv_table(data).to_pylist()
-    found = _get(server, owner, "search", dataset=repo_id, config="default", split="train", query="birds", length=100).json()
+    found = _get(server, owner, "search", dataset=repo_id, config="default", split="train", query="birds", length=100)
+    assert found.status_code == 200, found.text
+    found = found.json()
     assert found["num_rows_total"] == sum("birds" in r["text"] for r in table)
     assert all("birds" in r["row"]["text"] for r in found["rows"])
     filtered = _get(server, owner, "filter", dataset=repo_id, config="default", split="train",

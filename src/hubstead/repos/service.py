@@ -244,6 +244,9 @@ def delete_repo(hub: Hub, session: Session, principal: Principal, *, repo_id: st
     if path.exists():
         path.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
+    # Derived files kept under the repo's storage key: the viewer's DuckDB files, inference snapshots.
+    for derived in (hub.settings.data_dir / "viewer", hub.settings.data_dir / "inference" / "snapshots"):
+        shutil.rmtree(derived / repo.storage_key, ignore_errors=True)
 
 
 def move_repo(session: Session, principal: Principal, *, from_id: str, to_id: str, repo_type: str) -> Repo:

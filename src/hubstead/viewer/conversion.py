@@ -41,6 +41,8 @@ log = logging.getLogger("hubstead.viewer")
 
 CONVERT_REF = "refs/convert/parquet"
 ROW_GROUP_TARGET_BYTES = 1024 * 1024
+# Shares of the progress bar: converting is fast, the statistics and the search index take most of the time.
+CONVERT_SHARE, ANALYZE_START = 0.3, 0.35
 SHARD_TARGET_BYTES = 256 * 1024 * 1024
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
 
@@ -69,6 +71,7 @@ class SplitResult:
     search_index: str | None = None
     statistics_error: str | None = None
     index_error: str | None = None
+    progress: Any = None  # step(fraction, message) while it is analysed
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -100,7 +103,7 @@ class Progress:
 
     def advance(self, amount: int, message: str) -> None:
         self.done += amount
-        self.report(0.85 * min(self.done / self.total, 1.0), message)
+        self.report(CONVERT_SHARE * min(self.done / self.total, 1.0), message)
 
 
 def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
@@ -115,6 +118,9 @@ def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
         if repo is None:
             raise JobFailed("The dataset was deleted")
         revision, storage_key, repo_pk = job.revision, repo.storage_key, repo.pk
+    # Spill files (CSV and JSON are read to the end before their rows are written) go to the data dir's
+    # disk, not /tmp, which is often a small RAM-backed filesystem.
+    tempfile.tempdir = str(hub.settings.uploads_dir)
     git = GitRepo(repo_path(hub.settings.repos_dir, storage_key))
     commit = git.resolve(revision)
     files = {
@@ -138,18 +144,24 @@ def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
         for config in configs:
             split_results = []
             for split in config.splits:
-                report(0.85 * progress.done / progress.total, f"Converting {config.name}/{split.name}", force=True)
+                report(
+                    CONVERT_SHARE * progress.done / progress.total, f"Converting {config.name}/{split.name}", force=True
+                )
                 split_results.append(_convert_split(hub, git, files, config, split, workdir, progress))
             results.append((config, split_results))
         converted = [r for _, rs in results for r in rs if r.status == "ok"]
-        report(0.86, "Committing Parquet files", force=True)
+        report(CONVERT_SHARE + 0.02, "Committing Parquet files", force=True)
         parquet_commit = _commit_shards(hub, repo_pk, git, converted, str(commit.id)) if converted else None
-        for index, result in enumerate(converted):
-            report(
-                0.87 + 0.12 * index / max(len(converted), 1),
-                f"Statistics and search index for {result.config}/{result.split}",
-                force=True,
-            )
+        rows_total = max(sum(r.num_rows for r in converted), 1)
+        rows_done = 0
+        for result in converted:
+
+            def step(fraction: float, message: str, result: SplitResult = result, before: int = rows_done) -> None:
+                share = (before + fraction * result.num_rows) / rows_total
+                report(ANALYZE_START + (0.99 - ANALYZE_START) * share, message, force=True)
+
+            result.progress = step
+            rows_done += result.num_rows
             _analyze(hub, storage_key, parquet_commit or "", result)
         failed = [r for _, rs in results for r in rs if r.status != "ok"]
         status = "ok" if not failed else ("partial" if converted else "failed")
@@ -166,6 +178,8 @@ def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
                 for c, rs in results
             ],
         )
+        if parquet_commit:  # only now: until the new conversion was recorded, pages still read the old files
+            _remove_stale_indexes(hub, storage_key, parquet_commit)
         if status == "failed":
             raise JobFailed(error or "Nothing could be converted")
         return "succeeded"
@@ -338,13 +352,16 @@ def _batches(
         info = files[name]
         local, temporary = _local_file(hub, git, info, scratch)
         try:
-            last = None
+            last, counted = None, 0
             for batch in read_batches(local, config.builder, config.options, name):
                 if last is not None:
-                    yield last, name, 0
+                    # Progress inside a big file: its Arrow size approximates the bytes read so far.
+                    step = min(last.nbytes, max(info.size - counted - 1, 0))
+                    counted += step
+                    yield last, name, step
                 last = batch
             if last is not None:
-                yield last, name, info.size
+                yield last, name, info.size - counted
         finally:
             if temporary:
                 local.unlink(missing_ok=True)
@@ -460,12 +477,17 @@ def _analyze(hub: Hub, storage_key: str, parquet_commit: str, result: SplitResul
     paths = [hub.blobs.local_path(f.oid) for f in result.files]
     local = [p for p in paths if p is not None]
     started = time.monotonic()
+    label = f"{result.config}/{result.split}"
+    if result.progress:
+        result.progress(0.0, f"Column statistics of {label}")
     try:
         result.statistics = compute_statistics(local, result.features)
     except Exception as exc:  # noqa: BLE001 - rows stay viewable without statistics
         log.exception("statistics of %s/%s failed", result.config, result.split)
         result.statistics_error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     target = hub.settings.data_dir / "viewer" / storage_key / parquet_commit / result.config / f"{result.split}.duckdb"
+    if result.progress:
+        result.progress(0.15, f"Search and filter index of {label} ({result.num_rows:,} rows; the longest step)")
     try:
         build_search_index(local, result.features, target)
         result.search_index = os.path.relpath(target, hub.settings.data_dir)
@@ -473,3 +495,11 @@ def _analyze(hub: Hub, storage_key: str, parquet_commit: str, result: SplitResul
         log.exception("indexing %s/%s failed", result.config, result.split)
         result.index_error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     log.info("analyzed %s/%s in %.1fs", result.config, result.split, time.monotonic() - started)
+
+
+def _remove_stale_indexes(hub: Hub, storage_key: str, parquet_commit: str) -> None:
+    """Earlier conversions' DuckDB files (about the size of the data each) go once the new one is recorded."""
+    root = hub.settings.data_dir / "viewer" / storage_key
+    for child in root.iterdir() if root.is_dir() else []:
+        if child.name != parquet_commit:
+            shutil.rmtree(child, ignore_errors=True)

@@ -222,9 +222,12 @@ async def rows(
 
 
 def _index_path(request: Request, chosen: dict[str, Any]) -> Any:
-    if not chosen.get("index") and not chosen.get("search_index"):
-        return None
-    return get_hub(request).settings.data_dir / (chosen.get("search_index") or chosen["index"])
+    if not chosen.get("search_index"):
+        reason = chosen.get("index_error") or "the split has no query index"
+        raise ViewerError(
+            f"Search and filter are unavailable for this split: {reason}", status_code=501, code="UnexpectedError"
+        )
+    return get_hub(request).settings.data_dir / chosen["search_index"]
 
 
 @router.get("/datasets-server/search")
@@ -251,7 +254,7 @@ async def search(
         _conversion_failed(state)
         chosen = state.split(config, split)
         index = _index_path(request, chosen)
-        if index is None or not _has_text(chosen):
+        if not _has_text(chosen):
             raise ViewerError("This split has no text column to search", status_code=501, code="FeaturesError")
         ids, total = run_search(index, query, offset, length)
         found = service.take_rows(get_hub(request), chosen, ids)
@@ -288,8 +291,6 @@ async def filter_(
         _conversion_failed(state)
         chosen = state.split(config, split)
         index = _index_path(request, chosen)
-        if index is None:
-            raise ViewerError("This split has no query index", status_code=500, code="UnexpectedError")
         try:
             records, ids, total = filter_rows(index, where, orderby, None, offset, length)
         except FilterError as exc:
@@ -523,6 +524,8 @@ async def viewer_status(request: Request, namespace: str, name: str) -> Response
                         "status": s["status"],
                         "error": s["error"],
                         "num_rows": s["num_rows"],
+                        "index_error": s.get("index_error"),
+                        "statistics_error": s.get("statistics_error"),
                     }
                     for s in state.splits()
                 ],

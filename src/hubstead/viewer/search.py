@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +79,9 @@ def build_search_index(parquet_files: list[Path], features: dict[str, Any], targ
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".building")
     temporary.unlink(missing_ok=True)
-    connection = connect(str(temporary), temp_directory=str(target.parent / ".duckdb-tmp"))
+    spill = target.parent / ".duckdb-tmp"
+    connection = connect(str(temporary), temp_directory=str(spill), memory_limit=build_memory_limit())
+    built = False
     try:
         offsets, total = [], 0
         for path in parquet_files:
@@ -106,25 +110,70 @@ def build_search_index(parquet_files: list[Path], features: dict[str, Any], targ
             )
             searchable = True
         connection.execute("CHECKPOINT")
+        built = True
     finally:
         connection.close()
+        shutil.rmtree(spill, ignore_errors=True)
+        if not built:  # a failed build leaves nothing behind (it can be gigabytes)
+            temporary.unlink(missing_ok=True)
+            temporary.with_suffix(".building.wal").unlink(missing_ok=True)
     os.replace(temporary, target)
     return searchable
 
 
+def build_memory_limit() -> str:
+    """Building the full-text index needs memory in proportion to the text; DuckDB spills past the limit
+    where it can, but the FTS pragma cannot, so the job gets a quarter of the machine (at least 2 GiB)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 8 * 2**30
+    return f"{max(2 * 2**30, total // 4) // 2**20}MB"
+
+
+_readers: dict[str, duckdb.DuckDBPyConnection] = {}
+_readers_lock = threading.Lock()
+
+
+def reader(index: Path) -> duckdb.DuckDBPyConnection:
+    """A cursor on a shared read-only, locked connection to ``index`` (one per file, kept open: connecting
+    and loading the extension cost ~75 ms per request). Each call gets its own cursor: thread-safe.
+
+    One connection per file: DuckDB shares a database instance between connections to the same file in a
+    process, so its (locked) configuration is set once, with the fts extension loaded for search."""
+    key = str(index)
+    with _readers_lock:
+        connection = _readers.get(key)
+        if connection is None:
+            if len(_readers) > 64:
+                for old in _readers.values():
+                    old.close()
+                _readers.clear()
+            try:
+                connection = connect(key, read_only=True, fts=True, locked=True)
+            except SearchUnavailable:
+                connection = connect(key, read_only=True, locked=True)  # filtering still works
+            _readers[key] = connection
+        return connection.cursor()
+
+
 def search(index: Path, query: str, offset: int, length: int) -> tuple[list[int], int]:
-    """Row indices of the best BM25 matches (best first) and how many rows match in all."""
-    connection = connect(str(index), read_only=True, fts=True, locked=True)
+    """Row indices of the best BM25 matches (best first) and how many rows match in all: one pass over
+    the index (the count rides along as a window), not one for the count and one for the page."""
+    cursor = reader(index)
     try:
         matches = f"SELECT {INDEX_COLUMN} AS id, fts_main_data.match_bm25({INDEX_COLUMN}, ?) AS score FROM data"
-        total = connection.execute(f"SELECT count(*) FROM ({matches}) WHERE score IS NOT NULL", [query]).fetchone()
-        rows = connection.execute(
-            f"SELECT id FROM ({matches}) WHERE score IS NOT NULL ORDER BY score DESC, id LIMIT ? OFFSET ?",
+        rows = cursor.execute(
+            f"SELECT id, count(*) OVER () FROM ({matches}) WHERE score IS NOT NULL "
+            "ORDER BY score DESC, id LIMIT ? OFFSET ?",
             [query, length, offset],
         ).fetchall()
+        if rows or offset == 0:
+            return [int(r[0]) for r in rows], int(rows[0][1]) if rows else 0
+        total = cursor.execute(f"SELECT count(*) FROM ({matches}) WHERE score IS NOT NULL", [query]).fetchone()
+        return [], int(total[0]) if total else 0
     finally:
-        connection.close()
-    return [int(r[0]) for r in rows], int(total[0]) if total else 0
+        cursor.close()
 
 
 def filter_rows(
@@ -134,7 +183,7 @@ def filter_rows(
     the total count. ``where``/``orderby`` are compiled by ``viewer.filters``: no user text reaches SQL."""
     from hubstead.viewer.filters import compile_orderby, compile_where
 
-    connection = connect(str(index), read_only=True, locked=True)
+    connection = reader(index)
     try:
         types = columns or {
             row[0]: row[1] for row in connection.execute("DESCRIBE data").fetchall() if row[0] != INDEX_COLUMN
@@ -143,7 +192,7 @@ def filter_rows(
         if where and where.strip():
             compiled = compile_where(where, types)
             clause, params = f"WHERE {compiled.sql}", list(compiled.params)
-        order = f"ORDER BY {INDEX_COLUMN}"
+        order = ""  # rows are stored in index order, and DuckDB keeps insertion order: no sort needed
         if orderby and orderby.strip():
             compiled_order = compile_orderby(orderby, types)
             order = f"ORDER BY {compiled_order.sql}, {INDEX_COLUMN}"
@@ -163,7 +212,7 @@ def filter_rows(
 
 
 def column_types(index: Path) -> dict[str, str]:
-    connection = connect(str(index), read_only=True, locked=True)
+    connection = reader(index)
     try:
         return {row[0]: row[1] for row in connection.execute("DESCRIBE data").fetchall() if row[0] != INDEX_COLUMN}
     finally:

@@ -74,6 +74,8 @@ def viewer_context(request: Request, session: Session, repo: Repo, base: str) ->
     except ValueError as exc:  # a filter that does not parse
         records, ids, total = [], [], 0
         context["query_error"] = f"Invalid filter: {exc}"
+    if chosen.get("index_error"):
+        context["index_error"] = chosen["index_error"]
     features = chosen["features"]
     statistics = {s["column_name"]: s for s in chosen.get("statistics", [])}
     context["columns"] = [_column(name, feature, statistics.get(name)) for name, feature in features.items()]
@@ -104,7 +106,9 @@ def _page(
         from hubstead.viewer.search import search
 
         if index is None:
-            raise service.ViewerError("This split has no text to search")
+            raise service.ViewerError(
+                "Search is unavailable for this split: " + (chosen.get("index_error") or "no index")
+            )
         ids, total = search(index, query, offset, PAGE_ROWS)
         found = service.take_rows(hub, chosen, ids)
         return [found[i] for i in ids], ids, total
@@ -112,7 +116,9 @@ def _page(
         from hubstead.viewer.search import filter_rows
 
         if index is None:
-            raise service.ViewerError("This split cannot be filtered")
+            raise service.ViewerError(
+                "Filtering is unavailable for this split: " + (chosen.get("index_error") or "no index")
+            )
         try:
             return filter_rows(index, where, orderby, None, offset, PAGE_ROWS)
         except Exception as exc:
