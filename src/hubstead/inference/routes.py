@@ -7,6 +7,7 @@ the worker processes. A model configured with an external engine is proxied to i
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -49,6 +50,7 @@ def service_of(request: Request) -> InferenceService:
     return service
 
 
+@functools.cache
 def inference_available() -> str | None:
     """Why local inference cannot run here, or None when the extra is installed."""
     import importlib.util

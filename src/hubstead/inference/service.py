@@ -249,7 +249,7 @@ class InferenceService:
                 )
             await self._make_room(model, estimate)
             spec = self._spec(model, repo, model_dir, task)
-            handle = WorkerHandle(spec, on_batch=lambda message: self.metrics.record_batch(model.repo_id, message))
+            handle = WorkerHandle(spec, on_batch=lambda message: self._on_batch(model, message))
             try:
                 await asyncio.to_thread(handle.start_and_load)
             except LoadFailed as exc:
@@ -280,6 +280,11 @@ class InferenceService:
         finally:
             self.metrics.loaded_models.set(sum(1 for m in self.models.values() if m.state == "ready"))
             model.ready.set()
+
+    def _on_batch(self, model: ServedModel, message: dict[str, Any]) -> None:
+        self.metrics.record_batch(model.repo_id, message)
+        if model.handle is not None and message.get("rss_bytes"):
+            self.metrics.model_memory.labels(model.repo_id, model.form).set(model.handle.rss_bytes)
 
     def _fail(self, model: ServedModel, error: InferenceError) -> None:
         model.state = "failed"

@@ -127,6 +127,7 @@ class WorkerHandle:
                 break
             op = message.get("op")
             if op == "batch":
+                self.rss_bytes = max(self.rss_bytes, int(message.get("rss_bytes") or 0))
                 if self.on_batch:
                     try:
                         self.on_batch(message)
