@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import bearer_token, get_hub, get_principal
 from hubstead.auth.service import ANONYMOUS, Principal
-from hubstead.errors import HubError, RepoNotFoundError
+from hubstead.errors import HubError
 from hubstead.inference import shapes
 from hubstead.inference.protocol import (
     InferenceError,
@@ -78,16 +79,12 @@ def _principal(request: Request, session: Any) -> Principal:
 
 
 def _lookup(request: Request, repo_id: str) -> RepoRef:
-    from hubstead.repos.models import Repo
-    from hubstead.repos.service import can_read, check_file_access, find_repo
+    from hubstead.repos.service import check_file_access, get_readable_repo
 
     with get_hub(request).db.session() as session:
         principal = _principal(request, session)
-        repo, _ = find_repo(session, repo_type="model", repo_id=repo_id)
-        if repo is None or not can_read(session, principal, repo):
-            raise RepoNotFoundError(f"Model {repo_id} does not exist or you have no access to it")
+        repo = get_readable_repo(session, principal, repo_type="model", repo_id=repo_id)
         check_file_access(session, principal, repo)
-        assert isinstance(repo, Repo)
         return RepoRef(
             pk=repo.pk, repo_id=repo.repo_id, storage_key=repo.storage_key, sha=repo.sha, pipeline_tag=repo.pipeline_tag
         )
@@ -407,32 +404,56 @@ def _check_n(body: dict[str, Any]) -> None:
         raise InferenceError("Only n=1 is served")
 
 
-async def _chat(request: Request, path_model: str | None) -> Response:
+@dataclass
+class OpenAICall:
+    """An OpenAI-style call resolved to its model: the body, the repo, and, when an external engine
+    serves the model, the engine's answer already fetched."""
+
+    service: InferenceService
+    body: dict[str, Any]
+    repo: RepoRef
+    forwarded: Response | None = None
+
+
+async def _openai_call(
+    request: Request, path_model: str | None, path: str, check: Callable[[RepoRef], None] | None = None
+) -> OpenAICall:
+    """Read the body and find the model (``check`` refuses a model before anything is forwarded)."""
     service = service_of(request)
     body = await _json_object(request)
     repo = await lookup(request, _model_field(body, path_model))
-    if repo.pipeline_tag not in (None, "text-generation", "image-text-to-text"):
-        raise InferenceError(f"{repo.repo_id} is a {repo.pipeline_tag} model, not a chat model")
+    if check is not None:
+        check(repo)
     config = service.config_for(repo.repo_id)
+    call = OpenAICall(service, body, repo)
     if config.engine_url:
         from hubstead.inference.remote import proxy_openai
 
-        return await proxy_openai(request, service, config, repo, "chat/completions", body)
+        call.forwarded = await proxy_openai(request, service, config, repo, path, body)
+    return call
+
+
+def _chat_model(repo: RepoRef) -> None:
+    if repo.pipeline_tag not in (None, "text-generation", "image-text-to-text"):
+        raise InferenceError(f"{repo.repo_id} is a {repo.pipeline_tag} model, not a chat model")
+
+
+async def _chat(request: Request, path_model: str | None) -> Response:
+    call = await _openai_call(request, path_model, "chat/completions", _chat_model)
+    if call.forwarded is not None:
+        return call.forwarded
+    body = call.body
     _check_n(body)
     sampling = check_sampling(body)
     job = {"task": "chat", "inputs": _messages(body.get("messages")), "parameters": sampling, "single": True}
-    return await _generate_openai(request, service, repo, job, body, chat=True)
+    return await _generate_openai(request, call.service, call.repo, job, body, chat=True)
 
 
 async def _completion(request: Request, path_model: str | None) -> Response:
-    service = service_of(request)
-    body = await _json_object(request)
-    repo = await lookup(request, _model_field(body, path_model))
-    config = service.config_for(repo.repo_id)
-    if config.engine_url:
-        from hubstead.inference.remote import proxy_openai
-
-        return await proxy_openai(request, service, config, repo, "completions", body)
+    call = await _openai_call(request, path_model, "completions")
+    if call.forwarded is not None:
+        return call.forwarded
+    body = call.body
     _check_n(body)
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
@@ -442,7 +463,7 @@ async def _completion(request: Request, path_model: str | None) -> Response:
     sampling = check_sampling(body)
     sampling["max_new_tokens"] = sampling["max_new_tokens"] or 16  # OpenAI's default for completions
     job = {"task": "completion", "inputs": prompt, "parameters": sampling, "single": True}
-    return await _generate_openai(request, service, repo, job, body, chat=False)
+    return await _generate_openai(request, call.service, call.repo, job, body, chat=False)
 
 
 async def _generate_openai(
@@ -541,14 +562,10 @@ async def _generate_openai(
 
 
 async def _embeddings(request: Request, path_model: str | None) -> Response:
-    service = service_of(request)
-    body = await _json_object(request)
-    repo = await lookup(request, _model_field(body, path_model))
-    config = service.config_for(repo.repo_id)
-    if config.engine_url:
-        from hubstead.inference.remote import proxy_openai
-
-        return await proxy_openai(request, service, config, repo, "embeddings", body)
+    call = await _openai_call(request, path_model, "embeddings")
+    if call.forwarded is not None:
+        return call.forwarded
+    service, body, repo = call.service, call.body, call.repo
     if not can_serve(repo.pipeline_tag, "feature-extraction"):
         raise InferenceError(f"{repo.repo_id} is a {repo.pipeline_tag} model; it does not give embeddings")
     encoding = body.get("encoding_format") or "float"

@@ -25,7 +25,7 @@ from hubstead.context import Hub
 from hubstead.errors import RepoNotFoundError
 from hubstead.inference.metrics import InferenceMetrics
 from hubstead.inference.protocol import InferenceError, ModelLoadingError
-from hubstead.inference.snapshots import materialize, model_bytes
+from hubstead.inference.snapshots import materialize, model_bytes, served_files
 from hubstead.inference.workers import LoadFailed, WorkerGone, WorkerHandle
 from hubstead.repos.git import GitRepo, repo_path
 
@@ -294,10 +294,11 @@ class InferenceService:
     def _prepare_files(self, repo: RepoRef, model_commit: str) -> tuple[Path, int]:
         git = GitRepo(repo_path(self.hub.settings.repos_dir, repo.storage_key))
         commit = git.resolve(model_commit or "main")
-        estimate = RUNTIME_OVERHEAD_BYTES + int(model_bytes(git, commit) * 1.25)
+        files = served_files(git, commit)
+        estimate = RUNTIME_OVERHEAD_BYTES + int(model_bytes(files) * 1.25)
         target = self.snapshots_dir / repo.storage_key / str(commit.id)
         with self.hub.db.session() as session:
-            materialize(self.hub, session, git, commit, target)
+            materialize(self.hub, session, git, files, str(commit.id), target)
         return target, estimate
 
     def _spec(self, model: ServedModel, repo: RepoRef, model_dir: Path, task: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pygit2
 from sqlalchemy.orm import Session
 
 from hubstead.context import Hub
-from hubstead.repos.files import file_info, iter_entries
+from hubstead.repos.files import FileInfo, file_info, iter_entries
 from hubstead.repos.git import GitRepo
 from hubstead.xet.service import stream_file, xet_backed
 
@@ -36,33 +36,33 @@ def weight_files(paths: list[str]) -> set[str]:
     return skipped
 
 
-def model_bytes(git: GitRepo, commit: pygit2.Commit) -> int:
-    """Size of the files a load reads: the basis of the memory estimate before loading."""
+def served_files(git: GitRepo, commit: pygit2.Commit) -> list[FileInfo]:
+    """The files a load reads (weights in other formats left out), each read from git once."""
     entries = [e for e in iter_entries(git, commit, "", recursive=True) if e.type == "file"]
     skipped = weight_files([e.path for e in entries])
-    return sum(file_info(git, e.path, e.oid).size for e in entries if e.path not in skipped)
+    return [file_info(git, e.path, e.oid) for e in entries if e.path not in skipped]
 
 
-def materialize(hub: Hub, session: Session, git: GitRepo, commit: pygit2.Commit, target: Path) -> Path:
+def model_bytes(files: list[FileInfo]) -> int:
+    """Size of the files a load reads: the basis of the memory estimate before loading."""
+    return sum(f.size for f in files)
+
+
+def materialize(hub: Hub, session: Session, git: GitRepo, files: list[FileInfo], commit_id: str, target: Path) -> Path:
     """Write the snapshot to ``target`` once (a finished snapshot is reused); returns ``target``."""
     if (target / ".complete").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
     try:
-        entries = [e for e in iter_entries(git, commit, "", recursive=True) if e.type == "file"]
-        skipped = weight_files([e.path for e in entries])
-        for entry in entries:
-            if entry.path in skipped:
-                continue
-            destination = staging / entry.path
+        for info in files:
+            destination = staging / info.path
             destination.parent.mkdir(parents=True, exist_ok=True)
-            info = file_info(git, entry.path, entry.oid)
             if info.lfs is None:
                 destination.write_bytes(git.read_blob(pygit2.Oid(hex=info.blob_id)))
                 continue
             _write_object(hub, session, info.lfs.oid, destination)
-        (staging / ".complete").write_text(str(commit.id))
+        (staging / ".complete").write_text(commit_id)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

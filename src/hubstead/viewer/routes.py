@@ -73,7 +73,7 @@ async def is_valid(request: Request, dataset: str | None = None) -> Response:
     def work(session: Session) -> dict[str, bool]:
         state = _open(request, session, dataset)
         ok = [s for s in state.splits() if s["status"] == "ok"]
-        searchable = any(s.get("search_index") and _has_text(s) for s in ok)
+        searchable = any(s.get("search_index") and service.has_text(s) for s in ok)
         return {
             "preview": bool(ok),
             "viewer": bool(ok),
@@ -221,15 +221,6 @@ async def rows(
     return await _run(request, work)
 
 
-def _index_path(request: Request, chosen: dict[str, Any]) -> Any:
-    if not chosen.get("search_index"):
-        reason = chosen.get("index_error") or "the split has no query index"
-        raise ViewerError(
-            f"Search and filter are unavailable for this split: {reason}", status_code=501, code="UnexpectedError"
-        )
-    return get_hub(request).settings.data_dir / chosen["search_index"]
-
-
 @router.get("/datasets-server/search")
 async def search(
     request: Request,
@@ -248,25 +239,13 @@ async def search(
         )
 
     def work(session: Session) -> dict[str, Any]:
-        from hubstead.viewer.search import search as run_search
-
         state = _open(request, session, dataset)
         _conversion_failed(state)
         chosen = state.split(config, split)
-        index = _index_path(request, chosen)
-        if not _has_text(chosen):
-            raise ViewerError("This split has no text column to search", status_code=501, code="FeaturesError")
-        ids, total = run_search(index, query, offset, length)
-        found = service.take_rows(get_hub(request), chosen, ids)
-        return _rows_answer(request, state, chosen, [found[i] for i in ids], ids, total)
+        records, ids, total = service.search_page(get_hub(request), chosen, query, offset, length)
+        return _rows_answer(request, state, chosen, records, ids, total)
 
     return await _run(request, work)
-
-
-def _has_text(chosen: dict[str, Any]) -> bool:
-    from hubstead.viewer.features import kind_of
-
-    return any(kind_of(f) == "string" for f in chosen["features"].values())
 
 
 @router.get("/datasets-server/filter")
@@ -284,27 +263,10 @@ async def filter_(
         raise ViewerError("Give 'where' or 'orderby' (or both)", status_code=422, code="MissingRequiredParameter")
 
     def work(session: Session) -> dict[str, Any]:
-        from hubstead.viewer.filters import FilterError
-        from hubstead.viewer.search import filter_rows
-
         state = _open(request, session, dataset)
         _conversion_failed(state)
         chosen = state.split(config, split)
-        index = _index_path(request, chosen)
-        try:
-            records, ids, total = filter_rows(index, where, orderby, None, offset, length)
-        except FilterError as exc:
-            raise ViewerError(f"Invalid filter: {exc}", status_code=422, code="InvalidParameter") from exc
-        except Exception as exc:  # DuckDB type errors (comparing text with a number, ...) are the caller's
-            import duckdb
-
-            if isinstance(exc, duckdb.Error):
-                raise ViewerError(
-                    f"The filter cannot be applied: {str(exc).splitlines()[0]}",
-                    status_code=422,
-                    code="InvalidParameter",
-                ) from exc
-            raise
+        records, ids, total = service.filter_page(get_hub(request), chosen, where, orderby, offset, length)
         return _rows_answer(request, state, chosen, records, ids, total)
 
     return await _run(request, work)

@@ -160,6 +160,59 @@ def take_rows(hub: Hub, split: dict[str, Any], row_ids: list[int]) -> dict[int, 
     return out
 
 
+# --- search and filter (the API and the page share these) -------------------------------------------
+
+
+def has_text(split: dict[str, Any]) -> bool:
+    from hubstead.viewer.features import kind_of
+
+    return any(kind_of(f) == "string" for f in split["features"].values())
+
+
+def index_of(hub: Hub, split: dict[str, Any]) -> Path:
+    """The split's DuckDB file, or why search and filter are unavailable."""
+    if not split.get("search_index"):
+        reason = split.get("index_error") or "the split has no query index"
+        raise ViewerError(
+            f"Search and filter are unavailable for this split: {reason}", status_code=501, code="UnexpectedError"
+        )
+    return hub.settings.data_dir / split["search_index"]
+
+
+def search_page(
+    hub: Hub, split: dict[str, Any], query: str, offset: int, length: int
+) -> tuple[list[dict[str, Any]], list[int], int]:
+    """The best BM25 matches: (rows, their indices, how many match)."""
+    from hubstead.viewer.search import search
+
+    index = index_of(hub, split)
+    if not has_text(split):
+        raise ViewerError("This split has no text column to search", status_code=501, code="FeaturesError")
+    ids, total = search(index, query, offset, length)
+    found = take_rows(hub, split, ids)
+    return [found[i] for i in ids], ids, total
+
+
+def filter_page(
+    hub: Hub, split: dict[str, Any], where: str | None, orderby: str | None, offset: int, length: int
+) -> tuple[list[dict[str, Any]], list[int], int]:
+    """Rows matching ``where`` sorted by ``orderby``; a filter that does not parse or apply is a 422."""
+    import duckdb
+
+    from hubstead.viewer.filters import FilterError
+    from hubstead.viewer.search import filter_rows
+
+    index = index_of(hub, split)
+    try:
+        return filter_rows(index, where, orderby, None, offset, length)
+    except FilterError as exc:
+        raise ViewerError(f"Invalid filter: {exc}", status_code=422, code="InvalidParameter") from exc
+    except duckdb.Error as exc:  # type errors (text compared with a number, ...) are the caller's
+        raise ViewerError(
+            f"The filter cannot be applied: {str(exc).splitlines()[0]}", status_code=422, code="InvalidParameter"
+        ) from exc
+
+
 # --- shaping ---------------------------------------------------------------------------------------
 
 

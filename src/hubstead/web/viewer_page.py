@@ -63,17 +63,13 @@ def viewer_context(request: Request, session: Session, repo: Repo, base: str) ->
         orderby=orderby,
         offset=offset,
         page_rows=PAGE_ROWS,
-        searchable=bool(chosen.get("search_index"))
-        and any(kind_of(f) == "string" for f in chosen["features"].values()),
+        searchable=bool(chosen.get("search_index")) and service.has_text(chosen),
     )
     try:
         records, ids, total = _page(request, state, chosen, query, where, orderby, offset)
     except HubError as exc:
         records, ids, total = [], [], 0
         context["query_error"] = exc.message
-    except ValueError as exc:  # a filter that does not parse
-        records, ids, total = [], [], 0
-        context["query_error"] = f"Invalid filter: {exc}"
     if chosen.get("index_error"):
         context["index_error"] = chosen["index_error"]
     features = chosen["features"]
@@ -101,32 +97,10 @@ def _page(
     request: Request, state: ViewerState, chosen: dict[str, Any], query: str, where: str, orderby: str, offset: int
 ) -> tuple[list[dict[str, Any]], list[int], int]:
     hub = request.app.state.hub
-    index = hub.settings.data_dir / chosen["search_index"] if chosen.get("search_index") else None
     if query:
-        from hubstead.viewer.search import search
-
-        if index is None:
-            raise service.ViewerError(
-                "Search is unavailable for this split: " + (chosen.get("index_error") or "no index")
-            )
-        ids, total = search(index, query, offset, PAGE_ROWS)
-        found = service.take_rows(hub, chosen, ids)
-        return [found[i] for i in ids], ids, total
+        return service.search_page(hub, chosen, query, offset, PAGE_ROWS)
     if where or orderby:
-        from hubstead.viewer.search import filter_rows
-
-        if index is None:
-            raise service.ViewerError(
-                "Filtering is unavailable for this split: " + (chosen.get("index_error") or "no index")
-            )
-        try:
-            return filter_rows(index, where, orderby, None, offset, PAGE_ROWS)
-        except Exception as exc:
-            import duckdb
-
-            if isinstance(exc, duckdb.Error):
-                raise service.ViewerError(f"The filter cannot be applied: {str(exc).splitlines()[0]}") from exc
-            raise
+        return service.filter_page(hub, chosen, where, orderby, offset, PAGE_ROWS)
     table, ids = service.read_rows(hub, chosen, offset, PAGE_ROWS)
     return (table.to_pylist() if ids else []), ids, chosen["num_rows"]
 
