@@ -73,9 +73,12 @@ def inference_hub() -> Iterator[Hub]:
         f"{OWNER}/remote-chat": {"engine_url": f"{port_server.url}/v1", "engine_model": f"{OWNER}/smollm"},
         f"{OWNER}/minilm-onnx": {"runtime": "onnx"},
         f"{OWNER}/minilm-int8": {"runtime": "onnx-int8", "min_cosine": 0.95},
+        f"{OWNER}/minilm-replicas": {"replicas": 2},
     }}))
+    # One worker per model (the default on 2+ cores is two for encoders), except minilm-replicas: the
+    # suite then loads half the processes; test_replicas_* covers the pool.
     port_server.extra_env.update(HUBSTEAD_INFERENCE_CONFIG=str(config), HUBSTEAD_INFERENCE_MEMORY="10GiB",
-                                 HUBSTEAD_INFERENCE_THREADS="2")
+                                 HUBSTEAD_INFERENCE_REPLICAS="1")
     port_server.start()
     port_server.cli("users", "create", OWNER)
     token = port_server.cli("tokens", "create", OWNER, "--role", "write").stdout.strip().splitlines()[-1]
@@ -86,7 +89,7 @@ def inference_hub() -> Iterator[Hub]:
         models[task] = build(task, root / "models" / task)
         push(api, models[task], task)
     models["minilm"] = minilm_dir()
-    for name in ("minilm", "minilm-onnx", "minilm-int8"):
+    for name in ("minilm", "minilm-onnx", "minilm-int8", "minilm-replicas"):
         push(api, models["minilm"], name)
     models["smollm"] = smollm2_safetensors(root / "models" / "smollm")
     push(api, models["smollm"], "smollm")
@@ -107,7 +110,7 @@ def small_inference_hub() -> Iterator[Hub]:
     root = Path(tempfile.mkdtemp(prefix="hubstead-inference-small-"))
     server = LiveServer(data_dir=root / "data", database_url=None, backend="sqlite",
                         extra_env={"HUBSTEAD_INFERENCE_MEMORY": "520MiB", "HUBSTEAD_INFERENCE_MAX_QUEUE": "2",
-                                   "HUBSTEAD_INFERENCE_THREADS": "1"})
+                                   "HUBSTEAD_INFERENCE_THREADS": "1", "HUBSTEAD_INFERENCE_REPLICAS": "1"})
     server.start()
     server.cli("users", "create", OWNER)
     token = server.cli("tokens", "create", OWNER, "--role", "write").stdout.strip().splitlines()[-1]

@@ -38,6 +38,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "max_queue": getattr(args, "inference_max_queue", None),
             "device": getattr(args, "inference_device", None),
             "threads": getattr(args, "inference_threads", None),
+            "replicas": getattr(args, "inference_replicas", None),
             "config": getattr(args, "inference_config", None),
         },
     )
@@ -142,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="memory all loaded models may use, e.g. 8GiB (default: half of RAM)")
     inference.add_argument("--inference-max-queue", type=int, help="requests queued per model before 429 (default 256)")
     inference.add_argument("--inference-device", help="auto (GPU when present), cpu, cuda, cuda:1 (default auto)")
-    inference.add_argument("--inference-threads", type=int, help="torch threads per worker (default: all cores)")
+    inference.add_argument("--inference-threads", type=int,
+                           help="compute threads per worker (default: the cores, shared among busy replicas)")
+    inference.add_argument("--inference-replicas", type=int,
+                           help="worker processes per encoder model on CPU (default 2 with 2+ cores, no GPU)")
     inference.add_argument("--inference-config", help="YAML file of per-model runtimes and external engines")
     serve.set_defaults(func=cmd_serve)
 

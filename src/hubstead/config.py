@@ -41,6 +41,8 @@ class Settings:
     inference_max_sequences: int = 32
     inference_device: str = "auto"
     inference_threads: int | None = None
+    # Worker processes per CPU encoder model (None: 2 where there are 2+ cores and no GPU).
+    inference_replicas: int | None = None
     inference_config: Path | None = None
     metrics_token: str | None = field(default=None, repr=False)
     # Long work (dataset conversion) runs in job processes, this many at a time.
@@ -125,6 +127,7 @@ def _inference_settings(flags: dict[str, object]) -> dict[str, Any]:
         raise SystemExit(f"--inference-runtime must be pytorch, onnx or onnx-int8, got {runtime!r}")
     config = pick("config", "HUBSTEAD_INFERENCE_CONFIG")
     threads = pick("threads", "HUBSTEAD_INFERENCE_THREADS")
+    replicas = pick("replicas", "HUBSTEAD_INFERENCE_REPLICAS")
     disabled = flags.get("disabled") or os.environ.get("HUBSTEAD_INFERENCE", "1") == "0"
     try:
         return {
@@ -134,6 +137,7 @@ def _inference_settings(flags: dict[str, object]) -> dict[str, Any]:
             "inference_max_queue": int(str(pick("max_queue", "HUBSTEAD_INFERENCE_MAX_QUEUE") or 256)),
             "inference_device": str(pick("device", "HUBSTEAD_INFERENCE_DEVICE") or "auto"),
             "inference_threads": int(str(threads)) if threads else None,
+            "inference_replicas": int(str(replicas)) if replicas else None,
             "inference_config": Path(str(config)).resolve() if config else None,
             "metrics_token": os.environ.get("HUBSTEAD_METRICS_TOKEN") or None,
         }

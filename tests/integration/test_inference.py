@@ -225,6 +225,47 @@ def test_embeddings_equal_sentence_transformers(hub: Hub) -> None:
     assert len(short.data[0].embedding) == 64
 
 
+def test_replicas_share_the_load_and_answer_like_one_worker(hub: Hub) -> None:
+    """Two worker processes for one model: both take requests under load, answers equal the single
+    worker's, memory counts both, and one replica dying brings the pool back on the next call."""
+    import os
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"sentence number {i} about {word}" for i, word in enumerate(["rain", "bread", "maps", "ships"] * 12)]
+    headers = {"Authorization": f"Bearer {hub.read_token}"}
+
+    def embed(model: str, text: str) -> list[float]:
+        body = {"model": f"{OWNER}/{model}", "input": text, "encoding_format": "float"}
+        response = httpx.post(f"{hub.url}/v1/embeddings", json=body, headers=headers, timeout=120)
+        assert response.status_code == 200, response.text
+        return response.json()["data"][0]["embedding"]
+
+    embed("minilm-replicas", "warm up")
+    with ThreadPoolExecutor(16) as pool:
+        replicated = list(pool.map(lambda t: embed("minilm-replicas", t), texts))
+    single = [embed("minilm", t) for t in texts[:8]]
+    np.testing.assert_allclose(np.array(replicated[:8]), np.array(single), atol=1e-5)
+
+    def served() -> dict[str, Any]:
+        status = httpx.get(f"{hub.url}/api/inference/status", headers={"Authorization": f"Bearer {hub.token}"}).json()
+        return next(m for m in status["models"] if m["repo_id"] == f"{OWNER}/minilm-replicas" and m["state"] == "ready")
+
+    model = served()
+    replicas = model["replicas"]
+    assert len(replicas) == 2 and len({r["pid"] for r in replicas}) == 2 and all(r["alive"] for r in replicas)
+    assert all(r["requests"] > 0 for r in replicas), replicas  # the least busy replica gets each job
+    assert sum(r["requests"] for r in replicas) == len(texts) + 1
+    assert model["memory_bytes"] == sum(r["rss_bytes"] for r in replicas)
+
+    os.kill(replicas[1]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and all(r["alive"] for r in served()["replicas"]):
+        time.sleep(0.2)
+    np.testing.assert_allclose(embed("minilm-replicas", texts[0]), replicated[0], atol=1e-5)
+    assert {r["pid"] for r in served()["replicas"]}.isdisjoint({r["pid"] for r in replicas})
+
+
 def test_onnx_forms_are_gated_and_reported(hub: Hub) -> None:
     from sentence_transformers import SentenceTransformer
 

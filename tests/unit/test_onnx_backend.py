@@ -114,6 +114,16 @@ def test_tiny_encoder_fp32_build_is_accepted_and_runs(
     mask = enc["attention_mask"]
     assert np.allclose((pooled(out, mask) * pooled(ref, mask)).sum(axis=1), 1.0, atol=1e-5)
 
+    # A replica switches between thread counts: each is its own session on the same graph, kept.
+    one = build.session
+    build.sessions[1] = one
+    build.use_threads(2)
+    two = build.session
+    assert two is not one and build.sessions == {1: one, 2: two}
+    assert np.allclose(build.run({"input_ids": enc["input_ids"], "attention_mask": mask}), out, atol=1e-5)
+    build.use_threads(1)
+    assert build.session is one
+
 
 def test_tiny_encoder_int8_is_smaller_and_reports_cosine(
     tiny_encoder: BertModel, tiny_tokenizer: BertTokenizerFast, tmp_path: Path

@@ -78,6 +78,8 @@ class InferenceMetrics:
 
     def record_batch(self, model: str, message: dict[str, Any]) -> None:
         kind = str(message.get("kind", "forward"))
+        if kind == "refused":  # requests refused before any forward pass: nothing ran
+            return
         size, tokens, seconds = int(message["size"]), int(message["tokens"]), float(message["seconds"])
         self.batch_current_size.labels(model).set(size)
         self.batch_size.labels(model, kind).observe(size)

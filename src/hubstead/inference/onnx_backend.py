@@ -129,6 +129,15 @@ class OnnxBuild:
     file_bytes: int
     session: ort.InferenceSession | None = field(default=None, repr=False, compare=False)
     input_names: tuple[str, ...] = field(default=(), compare=False)
+    # Sessions on the same graph by intra-op thread count (a replica computing alone uses every core).
+    sessions: dict[int, ort.InferenceSession] = field(default_factory=dict, repr=False, compare=False)
+
+    def use_threads(self, threads: int) -> None:
+        """Serve from a session with ``threads`` compute threads (made on first use, then kept)."""
+        session = self.sessions.get(threads)
+        if session is None:
+            session = self.sessions[threads] = _session(pathlib.Path(self.path), threads)
+        self.session = session
 
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Run the graph and return its first output ([B,T,H] hidden states or [B,C] logits).
@@ -469,6 +478,9 @@ def _session(path: pathlib.Path, threads: int | None) -> ort.InferenceSession:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads or _cpu_count()
     options.inter_op_num_threads = 1
+    # Idle pool threads sleep instead of spinning: spinning took CPU from the hub process and cost 20%
+    # of the throughput of short requests on 2 cores (568 -> 704 requests/s without it).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 

@@ -6,14 +6,13 @@ the worker processes. A model configured with an external engine is proxied to i
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,18 +126,9 @@ async def _until_disconnect(request: Request) -> None:
             return
 
 
-async def _unless_disconnected(request: Request, work: Awaitable[Any]) -> Any:
-    """Run ``work``; if the client leaves first, cancel it (the worker drops the request)."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_until_disconnect(request))
-    try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            return task.result()
-        task.cancel()
-        raise InferenceError("The client disconnected", status_code=499)
-    finally:
-        watcher.cancel()
+def _client_gone(request: Request) -> Callable[[], Coroutine[Any, Any, None]]:
+    """What ``InferenceService.run`` awaits to learn that the client left (the worker then drops the request)."""
+    return lambda: _until_disconnect(request)
 
 
 def _check_local(service: InferenceService) -> None:
@@ -207,11 +197,11 @@ async def _run_task(request: Request, repo_id: str, path_task: str | None) -> Re
         model = await service.acquire(repo, task, wait=_wants_wait(request))
         if task == "text-generation" and isinstance(body, dict) and body.get("stream"):
             return _tgi_stream(request, service, model, job.as_message(), started)
-        value = await _unless_disconnected(request, service.run(model, job.as_message()))
+        value = await service.run(model, job.as_message(), disconnected=_client_gone(request))
         if task == "text-generation":
             return JSONResponse(_tgi_answer(value, job.parameters))
         legacy = "hf_hub/0." in request.headers.get("user-agent", "")
-        return JSONResponse(shapes.task_answer(task, value, job.single, legacy_client=legacy))
+        return shapes.AnswerResponse(shapes.task_answer(task, value, job.single, legacy_client=legacy))
     except HubError as exc:
         status = str(exc.status_code)
         if task == "text-generation" and isinstance(exc, InferenceError) and exc.status_code in (400, 413, 422):
@@ -478,7 +468,7 @@ async def _generate_openai(
     echo = "" if chat or not body.get("echo") else job["inputs"]
     if not body.get("stream"):
         try:
-            done = await _unless_disconnected(request, service.run(model, job))
+            done = await service.run(model, job, disconnected=_client_gone(request))
         finally:
             service.metrics.request_duration.labels(repo.repo_id, task).observe(time.perf_counter() - started)
         service.metrics.request_count.labels(repo.repo_id, task, "200").inc()
@@ -582,13 +572,13 @@ async def _embeddings(request: Request, path_model: str | None) -> Response:
     _check_local(service)
     started = time.perf_counter()
     model = await service.acquire(repo, "feature-extraction", wait=_wants_wait(request, default=True))
-    value = await _unless_disconnected(request, service.run(model, message))
+    value = await service.run(model, message, disconnected=_client_gone(request))
     service.metrics.request_duration.labels(repo.repo_id, "embeddings").observe(time.perf_counter() - started)
     service.metrics.request_count.labels(repo.repo_id, "embeddings", "200").inc()
     vectors = value["vectors"]
-    if vectors and vectors[0] and isinstance(vectors[0][0], list):
+    if getattr(vectors, "ndim", None) != 2:  # a list of per-token matrices, not one row per input
         raise InferenceError(f"{repo.repo_id} is not a sentence-embedding model (it gives one vector per token)")
-    return JSONResponse(shapes.embeddings(repo.repo_id, vectors, value["tokens"], encoding))
+    return shapes.AnswerResponse(shapes.embeddings(repo.repo_id, vectors, value["tokens"], encoding))
 
 
 @router.get("/v1/models")

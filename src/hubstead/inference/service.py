@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from hubstead.errors import RepoNotFoundError
 from hubstead.inference.metrics import InferenceMetrics
 from hubstead.inference.protocol import InferenceError, ModelLoadingError
 from hubstead.inference.snapshots import materialize, model_bytes, served_files
-from hubstead.inference.workers import LoadFailed, WorkerGone, WorkerHandle
+from hubstead.inference.workers import LoadFailed, WorkerGone, WorkerPool
 from hubstead.repos.git import GitRepo, repo_path
 
 log = logging.getLogger("hubstead.inference")
@@ -44,6 +46,7 @@ RUNTIMES = ("pytorch", "onnx", "onnx-int8")
 # Resident memory of a worker beyond its weights: the Python and torch runtime.
 RUNTIME_OVERHEAD_BYTES = 450 * 1024 * 1024
 FAILED_RETRY_SECONDS = 60.0
+WATCH_DISCONNECT_AFTER = 0.2  # seconds a request runs before its client's disconnect is watched
 
 
 def group_for(task: str) -> str:
@@ -59,6 +62,7 @@ class ModelConfig:
     engine_url: str | None = None  # an OpenAI-compatible engine (vLLM, TGI, another Hubstead) that computes
     engine_model: str | None = None
     engine_api_key: str | None = None
+    replicas: int | None = None
 
 
 def load_model_configs(path: Path | None) -> dict[str, ModelConfig]:
@@ -70,7 +74,6 @@ def load_model_configs(path: Path | None) -> dict[str, ModelConfig]:
       org/llama: {engine_url: http://gpu-box:8000/v1, engine_model: meta-llama/Llama-3.1-8B-Instruct,
                   engine_api_key_env: VLLM_API_KEY}
     """
-    import os
 
     if path is None:
         return {}
@@ -93,6 +96,7 @@ def load_model_configs(path: Path | None) -> dict[str, ModelConfig]:
             engine_url=raw.get("engine_url"),
             engine_model=raw.get("engine_model"),
             engine_api_key=key,
+            replicas=int(raw["replicas"]) if raw.get("replicas") else None,
         )
     return out
 
@@ -107,7 +111,7 @@ class ServedModel:
     commit: str
     runtime: str
     state: str = "loading"  # loading | ready | failed
-    handle: WorkerHandle | None = None
+    handle: WorkerPool | None = None
     error: InferenceError | None = None
     failed_at: float = 0.0
     started: float = field(default_factory=time.monotonic)
@@ -180,6 +184,17 @@ class InferenceService:
         group = group_for(task)
         key = (repo.pk, group)
         head = self.head_of(repo)
+        model = self.models.get(key)
+        if (
+            model is not None
+            and model.state == "ready"
+            and model.handle is not None
+            and model.handle.alive
+            and (not head or model.commit == head)
+        ):  # the common case, without the lock
+            self.models.move_to_end(key)
+            model.last_used = time.monotonic()
+            return model
         async with self._lock:
             model = self.models.get(key)
             if model is not None and head and model.commit != head and model.state != "loading":
@@ -248,8 +263,8 @@ class InferenceService:
                     status_code=507,
                 )
             await self._make_room(model, estimate)
-            spec = self._spec(model, repo, model_dir, task)
-            handle = WorkerHandle(spec, on_batch=lambda message: self._on_batch(model, message))
+            specs = self._specs(model, repo, model_dir, task)
+            handle = WorkerPool(specs, on_batch=lambda message: self._on_batch(model, message))
             try:
                 await asyncio.to_thread(handle.start_and_load)
             except LoadFailed as exc:
@@ -300,6 +315,30 @@ class InferenceService:
         with self.hub.db.session() as session:
             materialize(self.hub, session, git, files, str(commit.id), target)
         return target, estimate
+
+    def replicas_for(self, repo_id: str, group: str) -> int:
+        """Worker processes for this model: several only for encoders on a CPU (see ``WorkerPool``)."""
+        settings = self.hub.settings
+        if group not in ("embed", "classify") or _gpu_wanted(settings.inference_device):
+            return 1
+        wanted = self.config_for(repo_id).replicas or settings.inference_replicas
+        if wanted is None:
+            wanted = 2 if cpu_count() >= 2 else 1
+        return max(1, min(int(wanted), cpu_count()))
+
+    def _specs(self, model: ServedModel, repo: RepoRef, model_dir: Path, task: str) -> list[dict[str, Any]]:
+        """One worker spec per replica; replicas share a counter of how many of them are computing."""
+        replicas = self.replicas_for(repo.repo_id, model.group)
+        spec = self._spec(model, repo, model_dir, task)
+        if replicas == 1:
+            return [spec]
+        import multiprocessing
+
+        cores = cpu_count()
+        spec["threads_alone"] = self.hub.settings.inference_threads or cores
+        spec["threads"] = self.hub.settings.inference_threads or max(1, cores // replicas)
+        spec["busy"] = multiprocessing.get_context("spawn").Value("i", 0)
+        return [{**spec, "replica": i} for i in range(replicas)]
 
     def _spec(self, model: ServedModel, repo: RepoRef, model_dir: Path, task: str) -> dict[str, Any]:
         settings = self.hub.settings
@@ -359,26 +398,57 @@ class InferenceService:
                 headers={"Retry-After": "1"},
             )
 
-    async def run(self, model: ServedModel, job: dict[str, Any]) -> Any:
-        """Send one job and wait for its answer; a client that leaves cancels it."""
+    async def run(
+        self,
+        model: ServedModel,
+        job: dict[str, Any],
+        *,
+        disconnected: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+    ) -> Any:
+        """Send one job and wait for its answer.
+
+        ``disconnected`` returns when the client goes away; the request is then dropped in the worker and
+        this raises 499. It is watched only once a request has run ``WATCH_DISCONNECT_AFTER`` seconds:
+        a watcher per request is measurable CPU at hundreds of short requests a second."""
         assert model.handle is not None
         self.check_queue(model)
         handle = model.handle
         try:
-            request_id, answers = handle.submit(job)
+            request_id, answer = handle.submit(job)
         except WorkerGone as exc:
             raise InferenceError(str(exc), status_code=503, headers={"Retry-After": "1"}) from exc
-        self.metrics.queue_size.labels(model.repo_id).set(handle.in_flight)
+        queue_size = self.metrics.queue_size.labels(model.repo_id)
+        queue_size.set(handle.in_flight)
+        loop = asyncio.get_running_loop()
+        watcher: asyncio.Task[Any] | None = None
+        client_left = False
+
+        def on_watcher_done(task: asyncio.Task[Any]) -> None:
+            nonlocal client_left
+            if not task.cancelled() and task.exception() is None and not answer.done():
+                client_left = True
+                answer.cancel()
+
+        def watch() -> None:
+            nonlocal watcher
+            assert disconnected is not None
+            watcher = loop.create_task(disconnected())
+            watcher.add_done_callback(on_watcher_done)
+
+        timer = loop.call_later(WATCH_DISCONNECT_AFTER, watch) if disconnected is not None else None
         try:
-            while True:  # a generation job streams tokens before its answer; this caller wants the answer
-                message = await answers.get()
-                if message["op"] != "token":
-                    break
+            message = await answer
         except asyncio.CancelledError:
             handle.cancel(request_id)
+            if client_left:
+                raise InferenceError("The client disconnected", status_code=499) from None
             raise
         finally:
-            self.metrics.queue_size.labels(model.repo_id).set(handle.in_flight)
+            if timer is not None:
+                timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            queue_size.set(handle.in_flight)
         if message["op"] == "error":
             raise InferenceError(message["message"], status_code=int(message.get("status", 500)))
         return message["value"]
@@ -388,7 +458,7 @@ class InferenceService:
         assert model.handle is not None
         self.check_queue(model)
         try:
-            submitted = model.handle.submit(job)
+            submitted = model.handle.submit_stream(job)
         except WorkerGone as exc:
             raise InferenceError(str(exc), status_code=503, headers={"Retry-After": "1"}) from exc
         self.metrics.queue_size.labels(model.repo_id).set(model.handle.in_flight)
@@ -407,8 +477,24 @@ class InferenceService:
                     "form": model.form,
                     "form_reason": info.get("form_reason"),
                     "memory_bytes": model.memory_bytes,
-                    "pid": model.handle.process.pid if model.handle else None,
+                    "pid": model.handle.pids[0] if model.handle else None,
+                    "replicas": model.handle.replica_status() if model.handle else [],
                     "device": info.get("device"),
                 }
             )
         return out
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (respects taskset/cpusets, unlike os.cpu_count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def _gpu_wanted(device: str) -> bool:
+    """Whether workers will compute on a GPU (told so, or ``auto`` on a machine with an NVIDIA driver);
+    read without importing torch, which the hub never does."""
+    if device != "auto":
+        return device.startswith("cuda")
+    return Path("/dev/nvidiactl").exists()

@@ -13,6 +13,9 @@ import time
 import uuid
 from typing import Any
 
+import orjson
+from starlette.responses import Response
+
 
 def task_answer(task: str, value: Any, single: bool, *, legacy_client: bool = False) -> Any:
     """The Hub inference API's JSON for ``task`` from a worker's per-input ``value``.
@@ -42,6 +45,16 @@ def task_answer(task: str, value: Any, single: bool, *, legacy_client: bool = Fa
         result = value[0]
         return {"text": result.get("text", ""), **({"chunks": result["chunks"]} if "chunks" in result else {})}
     return value
+
+
+class AnswerResponse(Response):
+    """JSON through orjson: embeddings arrive as float32 arrays, written without a Python float per value
+    (json.dumps of one 384-float vector cost more CPU than the model's share of the request)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def sse(data: Any) -> bytes:
@@ -147,12 +160,19 @@ def completion_chunk(
     return chunk
 
 
-def embeddings(model: str, vectors: list[list[float]], tokens: int, encoding_format: str) -> dict[str, Any]:
+def embeddings(model: str, vectors: Any, tokens: int, encoding_format: str) -> dict[str, Any]:
+    """OpenAI's embedding list. ``vectors``: float32 rows (a numpy array from the worker, or lists);
+    base64 is the little-endian float32 bytes, as the openai client decodes them."""
     data = []
     for index, vector in enumerate(vectors):
         embedding: Any = vector
         if encoding_format == "base64":
-            embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            raw = (
+                vector.astype("<f4").tobytes()
+                if hasattr(vector, "astype")
+                else struct.pack(f"<{len(vector)}f", *vector)
+            )
+            embedding = base64.b64encode(raw).decode()
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 

@@ -2,11 +2,13 @@
 
 The hub process starts it (``multiprocessing`` spawn) and talks to it over a pipe with small dicts:
 
-hub -> worker   ``{"op": "run", "id", "job"}``, ``{"op": "cancel", "id"}``, ``{"op": "stop"}``
+hub -> worker   ``{"op": "runs", "items": [{"id", "job"}, ...]}`` (the jobs of one event-loop turn),
+                ``{"op": "cancel", "id"}``, ``{"op": "stop"}``
 worker -> hub   ``{"op": "loaded", "info", "memory_bytes", "rss_bytes", "seconds"}`` or ``{"op": "load_failed"}``;
                 ``{"op": "result", "id", "value"}``, ``{"op": "error", "id", "status", "message"}``;
                 for generation ``{"op": "token", "id", "text", "token"}`` then ``{"op": "done", "id", "value"}``;
-                ``{"op": "batch", "kind", "size", "tokens", "seconds"}`` after every forward pass, for metrics.
+                ``{"op": "batch", "kind", "size", "tokens", "seconds", "rss_bytes", "answers"}`` after every
+                forward pass: metrics, and the ``result``/``error`` messages of the batch's requests.
 
 This module's top level imports nothing heavy: the hub imports it to name the process target, and
 torch is loaded only inside the child.
@@ -14,6 +16,7 @@ torch is loaded only inside the child.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -21,6 +24,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +40,15 @@ def run_worker(conn: Any, spec: dict[str, Any]) -> None:
     # other worker) of CPU, 5-10x slower as soon as anything else ran; +11% at 32 clients on a quiet box.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     send_lock = threading.Lock()
+    rss_read_at = 0.0
 
     def send(message: dict[str, Any]) -> None:
-        if message.get("op") == "batch":
+        nonlocal rss_read_at
+        if message.get("op") == "batch" and time.monotonic() - rss_read_at > 1.0:
             # The memory charged to the model follows what the worker really holds once it serves
             # (weights paged in, caches grown), not only what it held right after loading.
             message["rss_bytes"] = _resident()
+            rss_read_at = time.monotonic()
         with send_lock:
             try:
                 conn.send(message)
@@ -86,8 +93,9 @@ def run_worker(conn: Any, spec: dict[str, Any]) -> None:
                 inbox.put(None)
                 return
             op = message.get("op")
-            if op == "run":
-                inbox.put(message)
+            if op == "runs":
+                for item in message["items"]:
+                    inbox.put(item)
             elif op == "cancel":
                 cancelled.add(message["id"])
             elif op == "stop":
@@ -141,48 +149,81 @@ def _serve_batches(
     pending: deque[Any] = deque()
     while True:
         messages = drain(inbox, block=not pending)
-        for message in messages:
-            if message is None:
-                return
-            if message["id"] in cancelled:
-                continue
-            try:
-                prepared = runner.prepare(message["job"])
-            except failed as exc:
-                send({"op": "error", "id": message["id"], "status": exc.status, "message": exc.message})  # type: ignore[attr-defined]
-                continue
-            prepared.request_id = message["id"]
-            pending.append(prepared)
+        if any(message is None for message in messages):
+            return
+        arrived = [message for message in messages if message["id"] not in cancelled]
+        answers: list[dict[str, Any]] = []
+        # Everything that arrived is tokenized together (one tokenizer call, not one per request).
+        for message, prepared in zip(arrived, _prepare(runner, [m["job"] for m in arrived], failed), strict=True):
+            if isinstance(prepared, failed):
+                answers.append(_error(message["id"], prepared))
+            else:
+                prepared.request_id = message["id"]
+                pending.append(prepared)
         if cancelled:
             pending = deque(p for p in pending if p.request_id not in cancelled)
         if not pending:
+            if answers:
+                send({"op": "batch", "kind": "refused", "size": 0, "tokens": 0, "seconds": 0.0, "answers": answers})
             continue
         batch = take_batch(pending, budget_tokens=budget, lengths=lambda p: p.lengths(), group=lambda p: p.group)
         started = time.perf_counter()
         try:
-            results = runner.run(batch)
+            with _replica_threads(runner, spec):
+                results = runner.run(batch)
         except failed as exc:
-            for prepared in batch:
-                send({"op": "error", "id": prepared.request_id, "status": exc.status, "message": exc.message})  # type: ignore[attr-defined]
-            continue
+            results = [exc] * len(batch)
         except Exception as exc:  # noqa: BLE001 - a crash in one batch must not take the model down
             log.exception("batch failed")
-            for prepared in batch:
-                send({"op": "error", "id": prepared.request_id, "status": 500, "message": f"Inference failed: {exc}"})
-            continue
+            results = [failed(f"Inference failed: {exc}", 500)] * len(batch)  # type: ignore[call-arg]
         seconds = time.perf_counter() - started
-        tokens = sum(sum(p.lengths()) for p in batch)
+        for prepared, value in zip(batch, results, strict=True):
+            if isinstance(value, failed):
+                answers.append(_error(prepared.request_id, value))
+            else:
+                answers.append({"op": "result", "id": prepared.request_id, "value": value})
         send(
             {
                 "op": "batch",
                 "kind": "forward",
                 "size": sum(len(p.sequences) for p in batch),
-                "tokens": tokens,
+                "tokens": sum(sum(p.lengths()) for p in batch),
                 "seconds": seconds,
+                "answers": answers,
             }
         )
-        for prepared, value in zip(batch, results, strict=True):
-            if isinstance(value, failed):
-                send({"op": "error", "id": prepared.request_id, "status": value.status, "message": value.message})  # type: ignore[attr-defined]
-            else:
-                send({"op": "result", "id": prepared.request_id, "value": value})
+
+
+@contextlib.contextmanager
+def _replica_threads(runner: Any, spec: dict[str, Any]) -> Iterator[None]:
+    """A replica computing while the others idle uses every core; when they compute too, its share."""
+    busy = spec.get("busy")
+    if busy is None:
+        yield
+        return
+    with busy.get_lock():
+        busy.value += 1
+        alone = busy.value == 1
+    try:
+        runner.use_threads(int(spec["threads_alone"] if alone else spec["threads"]))
+        yield
+    finally:
+        with busy.get_lock():
+            busy.value -= 1
+
+
+def _prepare(runner: Any, jobs: list[dict[str, Any]], failed: type[Exception]) -> list[Any]:
+    """Each job prepared for a batch, or the error that refuses it."""
+    if hasattr(runner, "prepare_many"):
+        return list(runner.prepare_many(jobs))
+    out: list[Any] = []
+    for job in jobs:
+        try:
+            out.append(runner.prepare(job))
+        except failed as exc:
+            out.append(exc)
+    return out
+
+
+def _error(request_id: int, exc: Any) -> dict[str, Any]:
+    return {"op": "error", "id": request_id, "status": exc.status, "message": exc.message}

@@ -151,7 +151,17 @@ class EncoderRunner:
             return
         self.onnx = build
         self.form = build.form
+        if spec.get("threads_alone"):  # a replica: both thread counts ready before the first request
+            build.sessions[int(spec["threads"])] = build.session
+            for threads in (int(spec["threads_alone"]), int(spec["threads"])):
+                build.use_threads(threads)
         self.model = None  # the PyTorch weights are no longer needed: free their memory
+
+    def use_threads(self, threads: int) -> None:
+        if self.onnx is not None:
+            self.onnx.use_threads(threads)
+        elif torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
     # --- requests ------------------------------------------------------------------------------
 
@@ -165,15 +175,15 @@ class EncoderRunner:
             "device": str(self.device),
         }
 
-    def _encode(self, texts: list[Any], params: dict[str, Any]) -> list[dict[str, list[int]]]:
-        truncate = params.get("truncate", True)
-        self.tokenizer.truncation_side = params.get("truncation_direction", "right")
-        pairs = texts and isinstance(texts[0], tuple)
-        if pairs:
-            first, second = [t[0] for t in texts], [t[1] for t in texts]
+    def _encode(self, texts: list[Any], truncate: bool, direction: str) -> list[dict[str, list[int]]]:
+        """Token ids (unpadded) for every text or (text, text) pair, in one tokenizer call."""
+        if not texts:
+            return []
+        self.tokenizer.truncation_side = direction
+        if isinstance(texts[0], tuple):
             encoded = self.tokenizer(
-                first,
-                second,
+                [t[0] for t in texts],
+                [t[1] for t in texts],
                 truncation="only_second" if truncate else False,
                 max_length=self.max_length if truncate else None,
                 padding=False,
@@ -182,34 +192,63 @@ class EncoderRunner:
             encoded = self.tokenizer(
                 texts, truncation=bool(truncate), max_length=self.max_length if truncate else None, padding=False
             )
-        sequences = []
-        for i in range(len(texts)):
-            seq = {name: list(encoded[name][i]) for name in self.input_names if name in encoded}
-            if len(seq["input_ids"]) > self.max_length:
-                raise RequestFailed(
-                    f"Input {i} is {len(seq['input_ids'])} tokens long; this model takes at most {self.max_length}. "
-                    "Send parameters.truncate=true to truncate it.",
-                    413,
-                )
-            sequences.append(seq)
-        return sequences
+        names = [name for name in self.input_names if name in encoded]
+        return [{name: encoded[name][i] for name in names} for i in range(len(texts))]
 
     def prepare(self, job: dict[str, Any]) -> Prepared:
+        prepared = self.prepare_many([job])[0]
+        if isinstance(prepared, RequestFailed):
+            raise prepared
+        return prepared
+
+    def prepare_many(self, jobs: list[dict[str, Any]]) -> list[Prepared | RequestFailed]:
+        """Tokenize the requests that arrived together: one tokenizer call per kind of input and
+        truncation setting (per request, the tokenizer wrapper's overhead outweighs the work on short texts)."""
+        out: list[Prepared | RequestFailed | None] = [None] * len(jobs)
+        texts_of: dict[int, list[Any]] = {}
+        groups: dict[tuple[bool, bool, str], list[int]] = {}
+        for i, job in enumerate(jobs):
+            try:
+                texts = self._texts(job)
+            except RequestFailed as exc:
+                out[i] = exc
+                continue
+            params = job["parameters"]
+            truncate = bool(params.get("truncate", True))
+            key = (bool(texts) and isinstance(texts[0], tuple), truncate, params.get("truncation_direction", "right"))
+            texts_of[i] = texts
+            groups.setdefault(key, []).append(i)
+        for (_, truncate, direction), members in groups.items():
+            sequences = self._encode([t for i in members for t in texts_of[i]], truncate, direction)
+            start = 0
+            for i in members:
+                mine = sequences[start : start + len(texts_of[i])]
+                start += len(mine)
+                out[i] = self._check_lengths(mine) or Prepared(job=jobs[i], sequences=mine, group=("forward",))
+        return [p if p is not None else RequestFailed("not prepared", 500) for p in out]
+
+    def _texts(self, job: dict[str, Any]) -> list[Any]:
         task, inputs, params = job["task"], job["inputs"], job["parameters"]
         if self.group == "embed" and task not in EMBED_TASKS or self.group == "classify" and task not in CLASSIFY_TASKS:
             raise RequestFailed(f"This worker does not serve {task}", 400)
         if task == "feature-extraction":
             prompt = self._prompt(params.get("prompt_name"))
-            texts = [prompt + t for t in inputs] if prompt else list(inputs)
-        elif task == "sentence-similarity":
-            texts = [inputs["source_sentence"], *inputs["sentences"]]
-        elif task == "text-ranking":
-            texts = [(inputs["query"], text) for text in inputs["texts"]]
-        else:
-            texts = list(inputs)
-        sequences = self._encode(texts, params)
-        # Everything in one batch shares a forward pass, so any two encoder requests can batch.
-        return Prepared(job=job, sequences=sequences, group=("forward",))
+            return [prompt + t for t in inputs] if prompt else list(inputs)
+        if task == "sentence-similarity":
+            return [inputs["source_sentence"], *inputs["sentences"]]
+        if task == "text-ranking":
+            return [(inputs["query"], text) for text in inputs["texts"]]
+        return list(inputs)
+
+    def _check_lengths(self, sequences: list[dict[str, list[int]]]) -> RequestFailed | None:
+        for i, seq in enumerate(sequences):
+            if len(seq["input_ids"]) > self.max_length:
+                return RequestFailed(
+                    f"Input {i} is {len(seq['input_ids'])} tokens long; this model takes at most {self.max_length}. "
+                    "Send parameters.truncate=true to truncate it.",
+                    413,
+                )
+        return None
 
     def _prompt(self, name: str | None) -> str:
         name = name or self.sentence.default_prompt_name
@@ -292,8 +331,14 @@ class EncoderRunner:
     def _answer(self, job: dict[str, Any], output: np.ndarray, mask: np.ndarray) -> Any:
         task, params = job["task"], job["parameters"]
         if task == "feature-extraction":
+            # float32 arrays: a tenth of the bytes of Python floats through the pipe, and the hub writes
+            # them out without a float object per value (orjson, or raw bytes for base64).
             vectors = self.embeddings(output, mask, params)
-            values = [np.asarray(v, dtype=np.float32).tolist() for v in vectors]
+            values: Any = (
+                np.ascontiguousarray(vectors, dtype=np.float32)
+                if isinstance(vectors, np.ndarray)
+                else [np.ascontiguousarray(v, dtype=np.float32) for v in vectors]
+            )
             return {"vectors": values, "tokens": int(mask.sum())} if job.get("usage") else values
         if task == "sentence-similarity":
             vectors = self.embeddings(output, mask, {"pooling": self.sentence.pooling or "mean", "normalize": True})
