@@ -118,7 +118,10 @@ class EncoderRunner:
         self.form_reason = "PyTorch, as configured"
         self.onnx: Any = None
         runtime = spec.get("runtime", "pytorch")
-        if runtime in ("onnx", "onnx-int8"):
+        if runtime in ("onnx", "onnx-int8") and self.device.type != "cpu":
+            # Our ONNX path is a CPU speed-up (CPUExecutionProvider): on a GPU, PyTorch is the fast form.
+            self.form_reason = f"PyTorch on {self.device} (ONNX Runtime is served on CPU workers only)"
+        elif runtime in ("onnx", "onnx-int8"):
             self._try_onnx(spec, runtime)
 
     # --- ONNX Runtime --------------------------------------------------------------------------
