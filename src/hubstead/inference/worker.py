@@ -16,7 +16,6 @@ torch is loaded only inside the child.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -24,7 +23,6 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +151,10 @@ def _serve_batches(
 
     budget = int(spec.get("max_batch_tokens", 16384))
     pending: deque[Any] = deque()
+    share = ReplicaShare(spec)
     while True:
+        if not pending:
+            share.set_active(False)  # about to wait for work
         messages = drain(inbox, block=not pending)
         if any(message is None for message in messages):
             return
@@ -172,11 +173,14 @@ def _serve_batches(
             if answers:
                 send({"op": "batch", "kind": "refused", "size": 0, "tokens": 0, "seconds": 0.0, "answers": answers})
             continue
+        share.set_active(True)
         batch = take_batch(pending, budget_tokens=budget, lengths=lambda p: p.lengths(), group=lambda p: p.group)
+        threads = share.threads()
+        if threads is not None:
+            runner.use_threads(threads)
         started = time.perf_counter()
         try:
-            with _replica_threads(runner, spec):
-                results = runner.run(batch)
+            results = runner.run(batch)
         except failed as exc:
             results = [exc] * len(batch)
         except Exception as exc:  # noqa: BLE001 - a crash in one batch must not take the model down
@@ -200,22 +204,30 @@ def _serve_batches(
         )
 
 
-@contextlib.contextmanager
-def _replica_threads(runner: Any, spec: dict[str, Any]) -> Iterator[None]:
-    """A replica computing while the others idle uses every core; when they compute too, its share."""
-    busy = spec.get("busy")
-    if busy is None:
-        yield
-        return
-    with busy.get_lock():
-        busy.value += 1
-        alone = busy.value == 1
-    try:
-        runner.use_threads(int(spec["threads_alone"] if alone else spec["threads"]))
-        yield
-    finally:
-        with busy.get_lock():
-            busy.value -= 1
+class ReplicaShare:
+    """How many of a model's replicas have work: a replica that is the only one with requests computes
+    with every core; when others have requests too, with its share. Counting replicas with queued work,
+    not only those mid-forward, keeps the choice steady under load: a replica that briefly sees the other
+    between batches would otherwise start a two-thread pass that then fights the other for the cores."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.counter = spec.get("busy")
+        self.spec = spec
+        self.active = False
+
+    def set_active(self, active: bool) -> None:
+        if self.counter is None or active == self.active:
+            return
+        with self.counter.get_lock():
+            self.counter.value += 1 if active else -1
+        self.active = active
+
+    def threads(self) -> int | None:
+        """The compute threads for the next batch (None: not a replica, leave them as they are)."""
+        if self.counter is None:
+            return None
+        alone = self.counter.value <= 1
+        return int(self.spec["threads_alone"] if alone else self.spec["threads"])
 
 
 def _prepare(runner: Any, jobs: list[dict[str, Any]], failed: type[Exception]) -> list[Any]:
