@@ -28,6 +28,7 @@ from typing import Any
 
 log = logging.getLogger("hubstead.inference.worker")
 
+IDLE_AFTER = 0.05  # seconds without work before a replica lets its siblings use every core
 OMP_SPIN_COUNT = 20000  # libgomp busy-wait iterations before a thread sleeps (about 0.1-0.5 ms)
 
 
@@ -147,15 +148,13 @@ def _serve_batches(
     runner: Any, spec: dict[str, Any], inbox: queue.Queue[Any], send: Any, cancelled: set[int], failed: type[Exception]
 ) -> None:
     """Whenever the runner is free: take everything queued, cut a batch by token budget, run it."""
-    from hubstead.inference.batching import drain, take_batch
+    from hubstead.inference.batching import take_batch
 
     budget = int(spec.get("max_batch_tokens", 16384))
     pending: deque[Any] = deque()
     share = ReplicaShare(spec)
     while True:
-        if not pending:
-            share.set_active(False)  # about to wait for work
-        messages = drain(inbox, block=not pending)
+        messages = _next_messages(inbox, pending, share)
         if any(message is None for message in messages):
             return
         arrived = [message for message in messages if message["id"] not in cancelled]
@@ -228,6 +227,25 @@ class ReplicaShare:
             return None
         alone = self.counter.value <= 1
         return int(self.spec["threads_alone"] if alone else self.spec["threads"])
+
+
+def _next_messages(inbox: queue.Queue[Any], pending: deque[Any], share: ReplicaShare) -> list[Any]:
+    """What arrived since the last batch; blocks only when nothing is pending. A replica counts as idle
+    for its siblings only after IDLE_AFTER seconds without work: under load its queue is empty for a
+    moment between batches, and a sibling that took that moment for a two-thread pass would then fight
+    it for the cores (this is no batching timer: work that arrives is taken at once)."""
+    from hubstead.inference.batching import drain
+
+    if pending:
+        return drain(inbox, block=False)
+    if share.active:
+        try:
+            first = inbox.get(timeout=IDLE_AFTER)
+        except queue.Empty:
+            share.set_active(False)
+            first = inbox.get()
+        return [first, *drain(inbox, block=False)]
+    return drain(inbox, block=True)
 
 
 def _prepare(runner: Any, jobs: list[dict[str, Any]], failed: type[Exception]) -> list[Any]:
