@@ -9,7 +9,7 @@ from hubstead.inference.worker import ReplicaShare
 
 
 def spec_with(counter: Any) -> dict[str, Any]:
-    return {"busy": counter, "threads": 1, "threads_alone": 4}
+    return {"replicas_with_work": counter, "threads": 1, "threads_alone": 4}
 
 
 def test_alone_uses_every_core_and_shares_while_another_replica_has_work() -> None:

@@ -327,7 +327,7 @@ class InferenceService:
         return max(1, min(int(wanted), cpu_count()))
 
     def _specs(self, model: ServedModel, repo: RepoRef, model_dir: Path, task: str) -> list[dict[str, Any]]:
-        """One worker spec per replica; replicas share a counter of how many of them are computing."""
+        """One worker spec per replica; replicas share a counter of how many of them have work (``ReplicaShare``)."""
         replicas = self.replicas_for(repo.repo_id, model.group)
         spec = self._spec(model, repo, model_dir, task)
         if replicas == 1:
@@ -337,7 +337,7 @@ class InferenceService:
         cores = cpu_count()
         spec["threads_alone"] = self.hub.settings.inference_threads or cores
         spec["threads"] = self.hub.settings.inference_threads or max(1, cores // replicas)
-        spec["busy"] = multiprocessing.get_context("spawn").Value("i", 0)
+        spec["replicas_with_work"] = multiprocessing.get_context("spawn").Value("i", 0)
         return [{**spec, "replica": i} for i in range(replicas)]
 
     def _spec(self, model: ServedModel, repo: RepoRef, model_dir: Path, task: str) -> dict[str, Any]:

@@ -210,7 +210,7 @@ class ReplicaShare:
     between batches would otherwise start a two-thread pass that then fights the other for the cores."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        self.counter = spec.get("busy")
+        self.counter = spec.get("replicas_with_work")
         self.spec = spec
         self.active = False
 

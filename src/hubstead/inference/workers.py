@@ -233,7 +233,7 @@ class WorkerPool:
     threaded worker waits at every operator for its slowest thread, and any other process on the
     machine (the hub itself, at hundreds of requests a second) stalls that thread. A job goes to the
     replica with the fewest requests in flight, so batches still form in each under load. A replica
-    alone at work uses all the threads (see ``busy`` in the worker), so one request is not slower.
+    alone with work uses all the threads (``worker.ReplicaShare``), so one request is not slower.
     """
 
     def __init__(self, specs: list[dict[str, Any]], on_batch: Callable[[dict[str, Any]], None] | None = None) -> None:
