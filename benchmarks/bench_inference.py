@@ -71,6 +71,7 @@ from _common import (  # noqa: E402
     PYTHON,
     HubServer,
     Profiler,
+    RawClient,
     Row,
     add_common_args,
     free_port,
@@ -80,6 +81,7 @@ from _common import (  # noqa: E402
     make_tempdir,
     median,
     on_exit,
+    percentile,
     pin_source,
     render_table,
 )
@@ -443,51 +445,6 @@ def token_stats(model_dir: Path, texts: list[str]) -> tuple[float, int, int]:
 # ==========================================================================================================
 
 
-class RawClient:
-    """A minimal keep-alive HTTP/1.1 client on asyncio streams (far less CPU per request than httpx, so that on
-    a 2-core machine the load generator leaves the servers their CPU). Returns status and body."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        fields = {}
-        for line in lines[1:]:
-            if ":" in line:
-                key, _, value = line.partition(":")
-                fields[key.strip().lower()] = value.strip().lower()
-        body = b""
-        if "content-length" in fields:
-            body = await self.reader.readexactly(int(fields["content-length"]))
-        elif fields.get("transfer-encoding") == "chunked":
-            parts = []
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                parts.append((await self.reader.readexactly(size + 2))[:-2])
-                if size == 0:
-                    break
-            body = b"".join(parts)
-        if fields.get("connection") == "close":
-            await self.close()
-        return status, body
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-
 def raw_post(url: str, path: str, body: bytes, token: str | None) -> bytes:
     parsed = httpx.URL(url)
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
@@ -532,14 +489,10 @@ async def _load(url: str, requests: list[bytes], concurrency: int, duration: flo
             await raw.close()
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    latencies.sort()
 
-    def pct(p: float) -> float:
-        if not latencies:
-            return float("nan")
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
-    return {"rps": len(latencies) / duration, "p50": pct(0.50), "p99": pct(0.99), "n": len(latencies),
+    p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
+    return {"rps": len(latencies) / duration, "p50": p50, "p99": p99, "n": len(latencies),
             "errors": errors}
 
 

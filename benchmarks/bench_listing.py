@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import sys
@@ -42,10 +41,12 @@ from _common import (  # noqa: E402
     PostgresCluster,
     ProcStats,
     Profiler,
+    RawClient,
     Row,
     add_common_args,
     log,
     make_tempdir,
+    percentile,
     pin_source,
     print_report,
 )
@@ -177,51 +178,6 @@ def seed(data_dir: Path, database_url: str | None, n: int, args: argparse.Namesp
     return read_token, public
 
 
-class RawClient:
-    """A minimal keep-alive HTTP/1.1 client on asyncio streams: ~20x less CPU per request than httpx, so that on a
-    2-core machine the load generator leaves the server its core (``--client httpx`` for the real client)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, request: bytes) -> tuple[int, int]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        fields = {}
-        for line in lines[1:]:
-            if ":" in line:
-                key, _, value = line.partition(":")
-                fields[key.strip().lower()] = value.strip().lower()
-        size = 0
-        if "content-length" in fields:
-            size = int(fields["content-length"])
-            await self.reader.readexactly(size)
-        elif fields.get("transfer-encoding") == "chunked":
-            while True:
-                chunk = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                await self.reader.readexactly(chunk + 2)
-                size += chunk
-                if chunk == 0:
-                    break
-        if fields.get("connection") == "close":
-            await self.close()
-        return status, size
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-
 async def _load(urls: list[str], token: str, concurrency: int, duration: float, warmup: float,
                 client_kind: str) -> dict:
     latencies: list[float] = []
@@ -258,7 +214,7 @@ async def _load(urls: list[str], token: str, concurrency: int, duration: float, 
                         await response.aread()
                         status = response.status_code
                     else:
-                        status, _ = await asyncio.wait_for(raw.get(raw_requests[pick]), 60)
+                        status, _ = await asyncio.wait_for(raw.request(raw_requests[pick]), 60)
                     ok = status == 200
                     statuses[status] = statuses.get(status, 0) + 1
                 except (TimeoutError, httpx.HTTPError, OSError, asyncio.IncompleteReadError, ValueError):
@@ -281,14 +237,10 @@ async def _load(urls: list[str], token: str, concurrency: int, duration: float, 
     measure_from = start + warmup
     stop_at = measure_from + duration
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    latencies.sort()
 
-    def pct(p: float) -> float:
-        if not latencies:
-            return float("nan")
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
-    return {"rps": len(latencies) / duration, "p50": pct(0.50), "p99": pct(0.99), "n": len(latencies),
+    p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
+    return {"rps": len(latencies) / duration, "p50": p50, "p99": p99, "n": len(latencies),
             "errors": errors, "statuses": statuses}
 
 

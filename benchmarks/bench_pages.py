@@ -47,13 +47,15 @@ from _common import (  # noqa: E402
     PostgresCluster,
     ProcStats,
     Profiler,
+    RawClient,
     add_common_args,
     log,
     machine_info,
     make_tempdir,
+    percentile,
     pin_source,
 )
-from bench_listing import FILTER, SEARCH, RawClient, seed  # noqa: E402
+from bench_listing import FILTER, SEARCH, seed  # noqa: E402
 
 GOAL_P99_MS = 500.0
 
@@ -314,7 +316,8 @@ async def _load(urls: list[str], concurrency: int, duration: float, warmup: floa
                         size = len(await response.aread())
                         status = response.status_code
                     else:
-                        status, size = await asyncio.wait_for(raw.get(raw_requests[pick]), 120)
+                        status, body = await asyncio.wait_for(raw.request(raw_requests[pick]), 120)
+                        size = len(body)
                     ok = status == 200
                     statuses[status] = statuses.get(status, 0) + 1
                 except (httpx.HTTPError, OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
@@ -335,15 +338,11 @@ async def _load(urls: list[str], concurrency: int, duration: float, warmup: floa
                 await raw.close()
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    latencies.sort()
 
-    def pct(p: float) -> float:
-        if not latencies:
-            return float("nan")
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
-    return {"rps": len(latencies) / duration, "p50": pct(0.50), "p99": pct(0.99),
-            "max": latencies[-1] * 1000 if latencies else float("nan"), "n": len(latencies), "errors": errors,
+    p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
+    return {"rps": len(latencies) / duration, "p50": p50, "p99": p99,
+            "max": max(latencies) * 1000 if latencies else float("nan"), "n": len(latencies), "errors": errors,
             "statuses": statuses, "kb": (sum(sizes) / len(sizes) / 1024) if sizes else 0.0}
 
 

@@ -62,6 +62,7 @@ from _common import (  # noqa: E402
     log,
     make_tempdir,
     on_exit,
+    percentile,
     pin_source,
     print_report,
     summarize_collapsed,
@@ -425,13 +426,6 @@ def phase_times(followed: dict) -> dict[str, float | None]:
 # --- latency ------------------------------------------------------------------------------------------------
 
 
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
-
-
 def series(name: str, make, count: int, max_seconds: float, warmup: int = 3) -> dict:  # type: ignore[no-untyped-def]
     """Call ``make(i)`` (returns (seconds, extra)) ``warmup`` times unmeasured, then up to ``count`` times."""
     for i in range(warmup):
@@ -444,7 +438,7 @@ def series(name: str, make, count: int, max_seconds: float, warmup: int = 3) -> 
         extras.append(extra)
         if time.perf_counter() - started > max_seconds:
             break
-    result = {"n": len(latencies), "p50": pct(latencies, 0.50), "p99": pct(latencies, 0.99),
+    result = {"n": len(latencies), "p50": percentile(latencies, 0.50), "p99": percentile(latencies, 0.99),
               "mean": sum(latencies) / len(latencies), "max": max(latencies), "extras": extras}
     log(f"  {name}: n={result['n']} p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
         f"max {result['max']:.1f} ms")

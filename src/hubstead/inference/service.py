@@ -468,6 +468,7 @@ class InferenceService:
         out = []
         for model in self.models.values():
             info = model.handle.info if model.handle else {}
+            replicas = model.handle.replica_status() if model.handle else []
             out.append(
                 {
                     "repo_id": model.repo_id,
@@ -477,8 +478,8 @@ class InferenceService:
                     "form": model.form,
                     "form_reason": info.get("form_reason"),
                     "memory_bytes": model.memory_bytes,
-                    "pid": model.handle.pids[0] if model.handle else None,
-                    "replicas": model.handle.replica_status() if model.handle else [],
+                    "pid": replicas[0]["pid"] if replicas else None,
+                    "replicas": replicas,
                     "device": info.get("device"),
                 }
             )

@@ -272,14 +272,6 @@ class WorkerPool:
     def rss_bytes(self) -> int:
         return sum(replica.rss_bytes for replica in self.replicas)
 
-    @property
-    def memory_bytes(self) -> int:
-        return sum(replica.memory_bytes for replica in self.replicas)
-
-    @property
-    def pids(self) -> list[int | None]:
-        return [replica.process.pid for replica in self.replicas]
-
     def replica_status(self) -> list[dict[str, Any]]:
         return [
             {

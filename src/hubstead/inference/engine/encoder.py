@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -198,12 +198,6 @@ class EncoderRunner:
         names = [name for name in self.input_names if name in encoded]
         return [{name: encoded[name][i] for name in names} for i in range(len(texts))]
 
-    def prepare(self, job: dict[str, Any]) -> Prepared:
-        prepared = self.prepare_many([job])[0]
-        if isinstance(prepared, RequestFailed):
-            raise prepared
-        return prepared
-
     def prepare_many(self, jobs: list[dict[str, Any]]) -> list[Prepared | RequestFailed]:
         """Tokenize the requests that arrived together: one tokenizer call per kind of input and
         truncation setting (per request, the tokenizer wrapper's overhead outweighs the work on short texts)."""
@@ -228,7 +222,7 @@ class EncoderRunner:
                 mine = sequences[start : start + len(texts_of[i])]
                 start += len(mine)
                 out[i] = self._check_lengths(mine) or Prepared(job=jobs[i], sequences=mine, group=("forward",))
-        return [p if p is not None else RequestFailed("not prepared", 500) for p in out]
+        return cast(list[Prepared | RequestFailed], out)  # every job is refused or joins a group above
 
     def _texts(self, job: dict[str, Any]) -> list[Any]:
         task, inputs, params = job["task"], job["inputs"], job["parameters"]
