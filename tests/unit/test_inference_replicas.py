@@ -32,3 +32,18 @@ def test_a_single_worker_leaves_its_threads_alone() -> None:
     share = ReplicaShare({"threads": 2})
     share.set_active(True)
     assert share.threads() is None
+
+
+def test_the_config_file_refuses_a_bad_replica_count(tmp_path: Any) -> None:
+    import pytest
+
+    from hubstead.inference.service import load_model_configs
+
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  acme/embedder: {replicas: 3}\n  acme/other: {runtime: onnx}\n")
+    configs = load_model_configs(path)
+    assert configs["acme/embedder"].replicas == 3 and configs["acme/other"].replicas is None
+    for bad in ("0", "two", "1.5", "true"):
+        path.write_text(f"models:\n  acme/embedder: {{replicas: {bad}}}\n")
+        with pytest.raises(SystemExit, match="replicas must be a whole number"):
+            load_model_configs(path)

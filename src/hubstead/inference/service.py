@@ -96,7 +96,7 @@ def load_model_configs(path: Path | None) -> dict[str, ModelConfig]:
             engine_url=raw.get("engine_url"),
             engine_model=raw.get("engine_model"),
             engine_api_key=key,
-            replicas=int(raw["replicas"]) if raw.get("replicas") else None,
+            replicas=_replicas_setting(path, repo_id, raw.get("replicas")),
         )
     return out
 
@@ -484,6 +484,14 @@ class InferenceService:
                 }
             )
         return out
+
+
+def _replicas_setting(path: Path, repo_id: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SystemExit(f"{path}: {repo_id}: replicas must be a whole number of at least 1, got {value!r}")
+    return value
 
 
 def cpu_count() -> int:
