@@ -159,6 +159,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.inference = inference
     app.state.inference_lookups = {}
+    app.state.inference_lookups_pending = {}
     app.state.jobs = jobs
 
     @app.exception_handler(HubError)

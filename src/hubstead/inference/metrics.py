@@ -74,26 +74,53 @@ class InferenceMetrics:
             buckets=DURATION_BUCKETS,
             registry=r,
         )
-        self._recent: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        # tokens of the last 10 s per (model, kind), with their running sum
+        self._recent: dict[tuple[str, str], tuple[deque[tuple[float, int]], list[int]]] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept: prometheus_client's lookup takes a lock and builds the label
+        tuple on every call, a measurable cost on the per-request path. (Not for label sets that get removed.)"""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
+    # the per-request updates, through kept children
+
+    def count(self, model: str, task: str, status: str) -> None:
+        self.child(self.request_count, model, task, status).inc()
+
+    def duration(self, model: str, task: str, seconds: float) -> None:
+        self.child(self.request_duration, model, task).observe(seconds)
+
+    def first_token(self, model: str, seconds: float) -> None:
+        self.child(self.time_to_first_token, model).observe(seconds)
+
+    def queued(self, model: str, requests: int) -> None:
+        self.child(self.queue_size, model).set(requests)
 
     def record_batch(self, model: str, message: dict[str, Any]) -> None:
         kind = str(message.get("kind", "forward"))
         if kind == "refused":  # requests refused before any forward pass: nothing ran
             return
         size, tokens, seconds = int(message["size"]), int(message["tokens"]), float(message["seconds"])
-        self.batch_current_size.labels(model).set(size)
-        self.batch_size.labels(model, kind).observe(size)
-        self.batch_tokens.labels(model, kind).observe(tokens)
-        self.batch_inference_duration.labels(model, kind).observe(seconds)
+        child = self.child
+        child(self.batch_current_size, model).set(size)
+        child(self.batch_size, model, kind).observe(size)
+        child(self.batch_tokens, model, kind).observe(tokens)
+        child(self.batch_inference_duration, model, kind).observe(seconds)
         if kind == "decode":
-            self.generated_tokens.labels(model).inc(tokens)
+            child(self.generated_tokens, model).inc(tokens)
         now = time.monotonic()
-        window = self._recent.setdefault((model, kind), deque())
+        window, total = self._recent.setdefault((model, kind), (deque(), [0]))
         window.append((now, tokens))
-        while window and window[0][0] < now - 10:
-            window.popleft()
-        span = max(now - window[0][0], 1.0) if window else 1.0
-        self.tokens_per_second.labels(model, kind).set(sum(t for _, t in window) / span)
+        total[0] += tokens
+        while window[0][0] < now - 10:
+            total[0] -= window.popleft()[1]
+        span = max(now - window[0][0], 1.0)
+        child(self.tokens_per_second, model, kind).set(total[0] / span)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -42,14 +42,14 @@ async def proxy_openai(
     except httpx.HTTPError as exc:
         await client.aclose()
         raise _unreachable(config, exc) from exc
-    service.metrics.request_count.labels(*labels, str(upstream.status_code)).inc()
+    service.metrics.count(*labels, str(upstream.status_code))
     if not body.get("stream") or upstream.status_code != 200:
         try:
             content = await upstream.aread()
         finally:
             await upstream.aclose()
             await client.aclose()
-        service.metrics.request_duration.labels(*labels).observe(time.perf_counter() - started)
+        service.metrics.duration(*labels, time.perf_counter() - started)
         return Response(
             content,
             status_code=upstream.status_code,
@@ -62,12 +62,12 @@ async def proxy_openai(
             async for chunk in upstream.aiter_raw():
                 if first:
                     first = False
-                    service.metrics.time_to_first_token.labels(repo.repo_id).observe(time.perf_counter() - started)
+                    service.metrics.first_token(repo.repo_id, time.perf_counter() - started)
                 yield chunk
         finally:
             await upstream.aclose()
             await client.aclose()
-            service.metrics.request_duration.labels(*labels).observe(time.perf_counter() - started)
+            service.metrics.duration(*labels, time.perf_counter() - started)
 
     return StreamingResponse(passthrough(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -102,8 +102,8 @@ async def run_task_on_engine(service: InferenceService, config: ModelConfig, rep
                 )
         except httpx.HTTPError as exc:
             raise _unreachable(config, exc) from exc
-    service.metrics.request_count.labels(repo.repo_id, job.task, str(response.status_code)).inc()
-    service.metrics.request_duration.labels(repo.repo_id, job.task).observe(time.perf_counter() - started)
+    service.metrics.count(repo.repo_id, job.task, str(response.status_code))
+    service.metrics.duration(repo.repo_id, job.task, time.perf_counter() - started)
     if response.status_code != 200:
         raise InferenceError(
             f"The engine answered {response.status_code}: {response.text[:500]}",

@@ -6,6 +6,7 @@ the worker processes. A model configured with an external engine is proxied to i
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
@@ -95,20 +96,33 @@ LOOKUP_TTL_SECONDS = 2.0
 async def lookup(request: Request, repo_id: str) -> RepoRef:
     """The repo for this caller, from a 2-second cache: a busy model's calls then skip the database
     (at hundreds of calls a second that work would take a CPU core from the model). A new commit or a
-    changed permission is seen within the TTL."""
-    cache: dict[tuple[str, str], tuple[float, RepoRef]] = request.app.state.inference_lookups
+    changed permission is seen within the TTL. Concurrent misses for the same key share one lookup:
+    when the entry expires under 32 busy clients, the database is asked once, not 32 times."""
+    state = request.app.state
+    cache: dict[tuple[str, str], tuple[float, RepoRef]] = state.inference_lookups
     credential = request.headers.get("authorization", "") + "|" + request.cookies.get("hubstead_session", "")
     credential += "|" + request.headers.get("x-csrf-token", "")
     key = (hashlib.sha256(credential.encode()).hexdigest(), repo_id.lower())
-    now = time.monotonic()
     hit = cache.get(key)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    repo = await run_in_threadpool(_lookup, request, repo_id)
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[key] = (now + LOOKUP_TTL_SECONDS, repo)
-    return repo
+    pending: dict[tuple[str, str], asyncio.Future[RepoRef]] = state.inference_lookups_pending
+    running = pending.get(key)
+    if running is None:
+        running = asyncio.ensure_future(run_in_threadpool(_lookup, request, repo_id))
+        pending[key] = running
+
+        def remember(done: asyncio.Future[RepoRef]) -> None:
+            pending.pop(key, None)
+            if done.cancelled() or done.exception() is not None:  # retrieved: errors are never cached
+                return
+            if len(cache) > 10_000:
+                cache.clear()
+            cache[key] = (time.monotonic() + LOOKUP_TTL_SECONDS, done.result())
+
+        running.add_done_callback(remember)
+    # shielded: a caller that leaves does not cancel the lookup the others wait on
+    return await asyncio.shield(running)
 
 
 def _wants_wait(request: Request, default: bool = False) -> bool:
@@ -214,8 +228,8 @@ async def _run_task(request: Request, repo_id: str, path_task: str | None) -> Re
             )
         raise
     finally:
-        service.metrics.request_count.labels(repo.repo_id, task, status).inc()
-        service.metrics.request_duration.labels(repo.repo_id, task).observe(time.perf_counter() - started)
+        service.metrics.count(repo.repo_id, task, status)
+        service.metrics.duration(repo.repo_id, task, time.perf_counter() - started)
 
 
 def _tgi_error(exc: InferenceError) -> JSONResponse:
@@ -250,7 +264,7 @@ def _tgi_stream(
                     return
                 if message["op"] == "token":
                     if index == 0:
-                        service.metrics.time_to_first_token.labels(model.repo_id).observe(time.perf_counter() - started)
+                        service.metrics.first_token(model.repo_id, time.perf_counter() - started)
                     index += 1
                     token = {
                         "id": message["token"]["id"],
@@ -277,7 +291,7 @@ def _tgi_stream(
         finally:
             if not finished:
                 model.handle.cancel(request_id) if model.handle else None
-            service.metrics.queue_size.labels(model.repo_id).set(model.handle.in_flight if model.handle else 0)
+            service.metrics.queued(model.repo_id, model.handle.in_flight if model.handle else 0)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -470,8 +484,8 @@ async def _generate_openai(
         try:
             done = await service.run(model, job, disconnected=_client_gone(request))
         finally:
-            service.metrics.request_duration.labels(repo.repo_id, task).observe(time.perf_counter() - started)
-        service.metrics.request_count.labels(repo.repo_id, task, "200").inc()
+            service.metrics.duration(repo.repo_id, task, time.perf_counter() - started)
+        service.metrics.count(repo.repo_id, task, "200")
         if chat:
             return JSONResponse(shapes.chat_completion(repo.repo_id, done, request_id=request_id, created=created))
         return JSONResponse(
@@ -507,7 +521,7 @@ async def _generate_openai(
                 if message["op"] == "token":
                     if first:
                         first = False
-                        service.metrics.time_to_first_token.labels(repo.repo_id).observe(time.perf_counter() - started)
+                        service.metrics.first_token(repo.repo_id, time.perf_counter() - started)
                     if not message["text"]:
                         continue
                     if chat:
@@ -540,13 +554,13 @@ async def _generate_openai(
                             chunk["choices"] = []
                             yield shapes.sse(chunk)
                     yield shapes.sse("[DONE]")
-                    service.metrics.request_count.labels(repo.repo_id, task, "200").inc()
+                    service.metrics.count(repo.repo_id, task, "200")
                     return
         finally:
             if not finished and model.handle is not None:
                 model.handle.cancel(worker_id)
-                service.metrics.request_count.labels(repo.repo_id, task, "499").inc()
-            service.metrics.request_duration.labels(repo.repo_id, task).observe(time.perf_counter() - started)
+                service.metrics.count(repo.repo_id, task, "499")
+            service.metrics.duration(repo.repo_id, task, time.perf_counter() - started)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -573,8 +587,8 @@ async def _embeddings(request: Request, path_model: str | None) -> Response:
     started = time.perf_counter()
     model = await service.acquire(repo, "feature-extraction", wait=_wants_wait(request, default=True))
     value = await service.run(model, message, disconnected=_client_gone(request))
-    service.metrics.request_duration.labels(repo.repo_id, "embeddings").observe(time.perf_counter() - started)
-    service.metrics.request_count.labels(repo.repo_id, "embeddings", "200").inc()
+    service.metrics.duration(repo.repo_id, "embeddings", time.perf_counter() - started)
+    service.metrics.count(repo.repo_id, "embeddings", "200")
     vectors = value["vectors"]
     if getattr(vectors, "ndim", None) != 2:  # a list of per-token matrices, not one row per input
         raise InferenceError(f"{repo.repo_id} is not a sentence-embedding model (it gives one vector per token)")

@@ -267,6 +267,7 @@ class InferenceService:
             handle = WorkerPool(specs, on_batch=lambda message: self._on_batch(model, message))
             try:
                 await asyncio.to_thread(handle.start_and_load)
+                await handle.attach()
             except LoadFailed as exc:
                 raise InferenceError(
                     f"{repo.repo_id} could not be loaded: {exc.message}",
@@ -417,8 +418,7 @@ class InferenceService:
             request_id, answer = handle.submit(job)
         except WorkerGone as exc:
             raise InferenceError(str(exc), status_code=503, headers={"Retry-After": "1"}) from exc
-        queue_size = self.metrics.queue_size.labels(model.repo_id)
-        queue_size.set(handle.in_flight)
+        self.metrics.queued(model.repo_id, handle.in_flight)
         loop = asyncio.get_running_loop()
         watcher: asyncio.Task[Any] | None = None
         client_left = False
@@ -448,7 +448,7 @@ class InferenceService:
                 timer.cancel()
             if watcher is not None:
                 watcher.cancel()
-            queue_size.set(handle.in_flight)
+            self.metrics.queued(model.repo_id, handle.in_flight)
         if message["op"] == "error":
             raise InferenceError(message["message"], status_code=int(message.get("status", 500)))
         return message["value"]
@@ -461,7 +461,7 @@ class InferenceService:
             submitted = model.handle.submit_stream(job)
         except WorkerGone as exc:
             raise InferenceError(str(exc), status_code=503, headers={"Retry-After": "1"}) from exc
-        self.metrics.queue_size.labels(model.repo_id).set(model.handle.in_flight)
+        self.metrics.queued(model.repo_id, model.handle.in_flight)
         return submitted
 
     def status(self) -> list[dict[str, Any]]:
