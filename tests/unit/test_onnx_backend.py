@@ -100,6 +100,12 @@ def test_tiny_encoder_fp32_build_is_accepted_and_runs(
     assert record["path"] == Path(build.path).name
     assert record["fusion"]["method"] == "ort-bert-fusion"
     assert record["fusion"]["fused"].get("Attention") == 2
+    # Both graphs were timed here and the faster one is the file served.
+    timing = record["fusion"]["timing_ms"]
+    assert timing["fused"] > 0 and timing["unfused"] > 0
+    served = record["fusion"]["served"]
+    assert served == ("unfused" if timing["unfused"] < timing["fused"] * 0.98 else "fused")
+    assert onnx_backend._has_op(Path(build.path), "Attention") == (served == "fused")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".build-")]
 
     # Shapes other than the traced example: batch 3, 40 tokens, with padding; extras are ignored and a
@@ -295,6 +301,37 @@ def minilm() -> tuple[BertModel, object]:
 def minilm_fp32(minilm: tuple[BertModel, object], tmp_path_factory: pytest.TempPathFactory) -> OnnxBuild:
     model, tokenizer = minilm
     return build_onnx(model, tokenizer, kind="encoder", cache_dir=tmp_path_factory.mktemp("fp32"), quantize=False)
+
+
+@pytest.mark.parametrize("faster", ["fused", "unfused"])
+def test_fp32_build_serves_the_graph_that_timed_faster(
+    tiny_encoder: BertModel,
+    tiny_tokenizer: BertTokenizerFast,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    faster: str,
+) -> None:
+    """Whichever graph times faster on this CPU is served, and either one answers like PyTorch."""
+    real = onnx_backend._faster_graph
+
+    def timed(*args: object, **kwargs: object) -> dict:
+        measured = real(*args, **kwargs)  # type: ignore[arg-type]
+        slower = "unfused" if faster == "fused" else "fused"
+        measured["timing_ms"][slower] = measured["timing_ms"][faster] * 2  # as if this CPU ran it at half speed
+        measured["served"] = faster
+        return measured
+
+    monkeypatch.setattr(onnx_backend, "_faster_graph", timed)
+    build = build_onnx(tiny_encoder, tiny_tokenizer, kind="encoder", cache_dir=tmp_path, quantize=False, threads=1)
+    assert build.accepted, build.reason
+    assert onnx_backend._has_op(Path(build.path), "Attention") == (faster == "fused")
+    assert json.loads((tmp_path / "build.json").read_text())["fusion"]["served"] == faster
+    enc = tiny_tokenizer(["one", "the cat sat on the mat " * 3], padding=True, return_tensors="np")
+    with torch.inference_mode():
+        reference = tiny_encoder(**{k: torch.from_numpy(v) for k, v in enc.items()})[0].numpy()
+    out = build.run({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]})
+    mask = enc["attention_mask"].astype(np.float32)
+    assert (pooled(out, mask) * pooled(reference, mask)).sum(axis=1).min() > 0.9999
 
 
 @pytest.mark.slow
