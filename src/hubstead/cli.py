@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hubstead.config import Settings, load_settings
 from hubstead.errors import HubError
+from hubstead.gc_policy import tune_gc_for_serving
 
 
 def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     app = create_app(settings)
+    tune_gc_for_serving()
     print(f"Hubstead serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
     uvicorn.run(
         app,
