@@ -358,3 +358,69 @@ def test_minilm_int8_gate_depends_on_threshold(
     assert strict.reason.startswith("rejected")
     assert f"{strict.metrics['cosine_min']:.6f}" in strict.reason and "0.999" in strict.reason
     assert strict.file_bytes < minilm_fp32.file_bytes / 3.5  # none passed: the first scheme is kept
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The export runs in a child process (the serving worker keeps none of its memory)
+
+
+def _save_tiny(model: BertModel, tokenizer: BertTokenizerFast, folder: Path) -> Path:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_the_export_command_fills_the_cache_or_says_why_not(
+    tiny_encoder: BertModel, tiny_tokenizer: BertTokenizerFast, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    model_dir = _save_tiny(tiny_encoder, tiny_tokenizer, tmp_path / "model")
+    command = [sys.executable, "-m", "hubstead.inference.engine.onnx_export", "--group", "embed", "--threads", "1"]
+    done = subprocess.run(
+        [*command, "--model-dir", str(model_dir), "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("accepted")
+    record = json.loads((tmp_path / "cache" / "build.json").read_text())
+    assert record["accepted"] is True and (tmp_path / "cache" / record["path"]).is_file()
+
+    broken = subprocess.run(
+        [*command, "--model-dir", str(tmp_path / "nowhere"), "--cache-dir", str(tmp_path / "cache2")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert broken.returncode == 1 and "nowhere" in broken.stderr
+    assert not (tmp_path / "cache2" / "build.json").exists()
+
+
+def test_the_worker_serves_the_build_its_child_made(
+    tiny_encoder: BertModel, tiny_tokenizer: BertTokenizerFast, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty cache is filled by the child process: the worker itself never exports (here it cannot)."""
+    from hubstead.inference.engine.encoder import EncoderRunner
+
+    def no_export_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the serving worker exported the graph itself")
+
+    monkeypatch.setattr(onnx_backend, "_build", no_export_here)
+    model_dir = _save_tiny(tiny_encoder, tiny_tokenizer, tmp_path / "model")
+    spec = {"runtime": "onnx", "onnx_cache_dir": str(tmp_path / "onnx"), "device": "cpu", "threads": 1}
+    runner = EncoderRunner(model_dir, "embed", spec)
+    assert runner.form == "onnx-fp32", runner.form_reason
+    assert (tmp_path / "onnx" / "fp32" / "build.json").is_file()
+    assert runner.model is None  # PyTorch weights freed once ONNX serves
+
+
+def test_when_the_child_cannot_run_the_worker_builds_the_graph_itself(
+    tiny_encoder: BertModel, tiny_tokenizer: BertTokenizerFast, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the child cannot run, the worker builds the graph itself and still serves it."""
+    from hubstead.inference.engine import encoder
+
+    monkeypatch.setattr(encoder.sys, "executable", "/nonexistent/python")  # the child cannot even start
+    model_dir = _save_tiny(tiny_encoder, tiny_tokenizer, tmp_path / "model")
+    spec = {"runtime": "onnx", "onnx_cache_dir": str(tmp_path / "onnx"), "device": "cpu", "threads": 1}
+    runner = encoder.EncoderRunner(model_dir, "embed", spec)
+    assert runner.form == "onnx-fp32", runner.form_reason  # built in the worker instead

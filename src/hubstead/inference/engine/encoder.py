@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -71,6 +73,9 @@ def read_sentence_config(model_dir: Path) -> SentenceConfig:
     return config
 
 
+ONNX_EXPORT_TIMEOUT_SECONDS = 3600
+
+
 @dataclass
 class Prepared:
     """One request, tokenized: its sequences and what to do with their outputs."""
@@ -122,18 +127,20 @@ class EncoderRunner:
             # Our ONNX path is a CPU speed-up (CPUExecutionProvider): on a GPU, PyTorch is the fast form.
             self.form_reason = f"PyTorch on {self.device} (ONNX Runtime is served on CPU workers only)"
         elif runtime in ("onnx", "onnx-int8"):
-            self._try_onnx(spec, runtime)
+            self._try_onnx(model_dir, spec, runtime)
 
     # --- ONNX Runtime --------------------------------------------------------------------------
 
-    def _try_onnx(self, spec: dict[str, Any], runtime: str) -> None:
+    def _try_onnx(self, model_dir: Path, spec: dict[str, Any], runtime: str) -> None:
         """Serve through ONNX Runtime when the exported graph matches PyTorch; otherwise stay on PyTorch."""
-        from hubstead.inference.onnx_backend import build_onnx
+        from hubstead.inference.onnx_backend import BUILD_RECORD, build_onnx
 
         quantize = runtime == "onnx-int8"
         kind = "encoder" if self.group == "embed" else "sequence-classification"
         cache_dir = Path(spec["onnx_cache_dir"]) / ("int8" if quantize else "fp32")
-        try:
+        if not (cache_dir / BUILD_RECORD).exists():
+            self._export_in_child(model_dir, spec, quantize, cache_dir)
+        try:  # from the cache the child filled; built here only if the child could not
             build = build_onnx(
                 self.model.cpu(),
                 self.tokenizer,
@@ -159,6 +166,25 @@ class EncoderRunner:
             for threads in (int(spec["threads_alone"]), int(spec["threads"])):
                 build.use_threads(threads)
         self.model = None  # the PyTorch weights are no longer needed: free their memory
+
+    def _export_in_child(self, model_dir: Path, spec: dict[str, Any], quantize: bool, cache_dir: Path) -> None:
+        """Build the ONNX cache in a separate process (``engine/onnx_export.py``): an export leaves ~300 MiB
+        behind in the process that ran it. On failure the worker builds in-process and keeps the reason."""
+        command = [sys.executable, "-m", "hubstead.inference.engine.onnx_export", "--model-dir", str(model_dir),
+                   "--group", self.group, "--cache-dir", str(cache_dir)]
+        if quantize:
+            command.append("--int8")
+        if spec.get("min_cosine") is not None:
+            command += ["--min-cosine", str(spec["min_cosine"])]
+        if spec.get("threads"):
+            command += ["--threads", str(spec["threads"])]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=ONNX_EXPORT_TIMEOUT_SECONDS)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("ONNX export in a child process did not finish (%s); building in the worker", exc)
+            return
+        if done.returncode != 0:
+            log.warning("ONNX export in a child process failed (%s); building in the worker", done.stderr[-500:])
 
     def use_threads(self, threads: int) -> None:
         if self.onnx is not None:
