@@ -104,7 +104,7 @@ def test_tiny_encoder_fp32_build_is_accepted_and_runs(
     timing = record["fusion"]["timing_ms"]
     assert timing["fused"] > 0 and timing["unfused"] > 0
     served = record["fusion"]["served"]
-    assert served == ("unfused" if timing["unfused"] < timing["fused"] * 0.98 else "fused")
+    assert served == ("unfused" if timing["unfused"] < timing["fused"] * onnx_backend.UNFUSED_MUST_TAKE else "fused")
     assert onnx_backend._has_op(Path(build.path), "Attention") == (served == "fused")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".build-")]
 
@@ -229,7 +229,10 @@ def test_unfinished_or_damaged_cache_is_rebuilt(
     # A record whose model file was truncated afterwards is not trusted.
     Path(build.path).write_bytes(b"truncated")
     rebuilt = build_onnx(tiny_encoder, tiny_tokenizer, kind="encoder", cache_dir=tmp_path, quantize=False)
-    assert rebuilt.accepted and rebuilt.file_bytes == build.file_bytes
+    # (not necessarily the same bytes: the fused and the plain graph are timed again, and may swap places)
+    record = json.loads((tmp_path / "build.json").read_text())
+    assert rebuilt.accepted and rebuilt.file_bytes == record["file_bytes"] == Path(rebuilt.path).stat().st_size
+    assert rebuilt.file_bytes > 1000
 
     # A record for the other form is not reused either.
     int8 = build_onnx(tiny_encoder, tiny_tokenizer, kind="encoder", cache_dir=tmp_path, quantize=True)

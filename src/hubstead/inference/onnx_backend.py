@@ -453,13 +453,16 @@ def _optimize(model: Any, raw: pathlib.Path, out: pathlib.Path) -> dict:
 
 GRAPH_TIMING_BATCH = 8  # sequences per run: what a replica's batches hold under load (see workers.WorkerPool)
 GRAPH_TIMING_ROUNDS = 3
+# The plain graph must be this much faster to replace the fused one: near-ties (tiny models, a noisy
+# machine) then keep one answer instead of flipping between builds. MiniLM's plain graph was 15-20% faster.
+UNFUSED_MUST_TAKE = 0.95
 
 
 def _faster_graph(
     unfused: pathlib.Path, fused: pathlib.Path, tokenizer: Any, names: list[str], sample_texts: list[str] | None
 ) -> dict:
     """Time the plain export and the fused graph on this CPU, one thread each as a busy replica runs, on
-    the held-out texts in batches; say which to serve. Ties (within 2%) keep the fused graph.
+    the held-out texts in batches; say which to serve. Near-ties (within 5%) keep the fused graph.
 
     Both run with ORT_ENABLE_ALL, so "unfused" still gets ORT's own graph optimizations. The best of
     several alternating rounds is compared, so a burst of other load does not decide."""
@@ -479,7 +482,7 @@ def _faster_graph(
             for feed in feeds:
                 session.run(None, feed)
             best[name] = min(best[name], time.perf_counter() - started)
-    served = "unfused" if best["unfused"] < best["fused"] * 0.98 else "fused"
+    served = "unfused" if best["unfused"] < best["fused"] * UNFUSED_MUST_TAKE else "fused"
     return {"served": served, "timing_ms": {name: round(seconds * 1000, 2) for name, seconds in best.items()}}
 
 
