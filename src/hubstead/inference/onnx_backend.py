@@ -4,7 +4,7 @@ Inference workers load a transformers model in PyTorch first; this module turns 
 (optimized and optionally int8-quantized) that runs several times faster on CPU. ORT's transformer
 fusions (fused Attention, SkipLayerNormalization, ...) are not always faster than the graph ORT's own
 session optimizations make of the plain export: on an AMD EPYC (Zen 4/5, AVX-512) with ORT 1.32 the fused
-all-MiniLM-L6-v2 was 11-15% slower. So an fp32 build times both on this machine and serves the faster.
+all-MiniLM-L6-v2 was 11-20% slower. So an fp32 build times both on this machine and serves the faster.
 
 Speed is only worth having if the answers stay the same, so every build is compared with the PyTorch
 model on held-out texts and reports whether it may be served. A rejected build is a normal outcome, not

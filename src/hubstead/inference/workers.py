@@ -285,7 +285,7 @@ class WorkerHandle:
     def _lost(self) -> None:
         """The pipe closed: the worker exited (or was stopped)."""
         if self.alive:
-            self.process.join(timeout=1)
+            self.process.join(timeout=0)  # reap it if it has exited (for the code below); never block the loop
             log.error("inference worker for %s exited (code %s)", self.spec.get("repo_id"), self.process.exitcode)
         self.alive = False
         self._fail_all("The model's worker process exited")

@@ -74,6 +74,15 @@ def read_sentence_config(model_dir: Path) -> SentenceConfig:
 
 
 ONNX_EXPORT_TIMEOUT_SECONDS = 3600
+ONNX_KIND = {"embed": "encoder", "classify": "sequence-classification"}  # onnx_backend's name for each group
+
+
+def load_encoder(model_dir: Path, group: str) -> tuple[Any, Any]:
+    """The tokenizer and the model (in eval mode, on the CPU) of an embedding or classification repo."""
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    loader = AutoModel if group == "embed" else AutoModelForSequenceClassification
+    return AutoTokenizer.from_pretrained(model_dir), loader.from_pretrained(model_dir).eval()
 
 
 @dataclass
@@ -93,14 +102,11 @@ class EncoderRunner:
     """One encoder model, loaded once, answering batches of prepared requests."""
 
     def __init__(self, model_dir: Path, group: str, spec: dict[str, Any]) -> None:
-        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
-
         self.group = group
         self.device = device_for(spec)
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.sentence = read_sentence_config(model_dir) if group == "embed" else SentenceConfig()
-        loader = AutoModel if group == "embed" else AutoModelForSequenceClassification
-        self.model = loader.from_pretrained(model_dir).to(self.device).eval()
+        self.tokenizer, model = load_encoder(model_dir, group)
+        self.model = model.to(self.device)
         config = self.model.config
         limits = [
             n
@@ -136,7 +142,7 @@ class EncoderRunner:
         from hubstead.inference.onnx_backend import BUILD_RECORD, build_onnx
 
         quantize = runtime == "onnx-int8"
-        kind = "encoder" if self.group == "embed" else "sequence-classification"
+        kind = ONNX_KIND[self.group]
         cache_dir = Path(spec["onnx_cache_dir"]) / ("int8" if quantize else "fp32")
         if not (cache_dir / BUILD_RECORD).exists():
             self._export_in_child(model_dir, spec, quantize, cache_dir)

@@ -23,17 +23,14 @@ from pathlib import Path
 def build(model_dir: Path, group: str, cache_dir: Path, *, int8: bool, min_cosine: float | None,
           threads: int | None) -> str:
     """Load the model as the encoder worker does, build its ONNX graph into ``cache_dir``; returns the verdict."""
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
-
+    from hubstead.inference.engine.encoder import ONNX_KIND, load_encoder
     from hubstead.inference.onnx_backend import build_onnx
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    loader = AutoModel if group == "embed" else AutoModelForSequenceClassification
-    model = loader.from_pretrained(model_dir).eval()
+    tokenizer, model = load_encoder(model_dir, group)
     result = build_onnx(
         model,
         tokenizer,
-        kind="encoder" if group == "embed" else "sequence-classification",
+        kind=ONNX_KIND[group],
         cache_dir=cache_dir,
         quantize=int8,
         min_cosine=min_cosine,
