@@ -595,6 +595,30 @@ async def _embeddings(request: Request, path_model: str | None) -> Response:
     return shapes.AnswerResponse(shapes.embeddings(repo.repo_id, vectors, value["tokens"], encoding))
 
 
+def direct_inference_route(
+    method: str, path: str
+) -> tuple[Callable[..., Awaitable[Response]], dict[str, str]] | None:
+    """The handler ``HubApp`` calls directly, skipping FastAPI, for the calls clients make hundreds of times a
+    second: a task on a model and embeddings. The same paths as their ``@router`` lines (a path parameter is
+    one non-empty segment); anything else goes through FastAPI."""
+    if method != "POST":
+        return None
+    if path == "/v1/embeddings":
+        return embeddings, {}
+    if not path.startswith("/models/"):
+        return None
+    parts = path[len("/models/") :].split("/")
+    if not all(parts):
+        return None
+    if len(parts) == 2:
+        return run_model, {"namespace": parts[0], "name": parts[1]}
+    if len(parts) == 4 and parts[2] == "pipeline":
+        return run_pipeline, {"namespace": parts[0], "name": parts[1], "task": parts[3]}
+    if len(parts) == 4 and parts[2] == "v1" and parts[3] == "embeddings":
+        return model_embeddings, {"namespace": parts[0], "name": parts[1]}
+    return None
+
+
 @router.get("/v1/models")
 @openai_errors
 async def list_models(request: Request) -> Response:
