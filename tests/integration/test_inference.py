@@ -466,6 +466,11 @@ def test_wrong_task_bad_json_and_unknown_model(hub: Hub) -> None:
     assert garbage.status_code == 400 and "JSON" in garbage.json()["error"]
     missing = httpx.post(f"{hub.url}/models/{OWNER}/no-such-model", json={"inputs": "x"})
     assert missing.status_code == 404
+    # these calls skip FastAPI (HubApp's direct path): errors still carry the Hub's headers
+    for answer in (wrong, garbage, missing):
+        assert answer.headers["x-error-message"] == answer.json()["error"] and answer.headers["x-request-id"]
+    traced = hub.post("text-classification", {"inputs": "hello"}, headers={"X-Request-Id": "trace-42"})
+    assert traced.status_code == 200 and traced.headers["x-request-id"] == "trace-42"
     chat_missing = httpx.post(f"{hub.url}/v1/chat/completions", json={"model": "dummy", "messages": [{"role": "user", "content": "hi"}]})
     assert chat_missing.status_code == 400 and "model" in chat_missing.json()["error"]["message"]
     long_truncated = hub.post("text-classification", {"inputs": "hi " * 500})

@@ -19,6 +19,58 @@ from hubstead.inference.metrics import InferenceMetrics
 from hubstead.inference.service import RepoRef
 from hubstead.inference.workers import FrameReader, frame
 
+# --- the direct path: HubApp calls these handlers without FastAPI, so it must pick what FastAPI would -----
+
+
+def _fastapi_endpoint(method: str, path: str) -> Any:
+    """The inference endpoint FastAPI's routing picks for this call, or None."""
+    from starlette.routing import Match
+
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+    for route in routes.router.routes:
+        match, child = route.matches(scope)  # type: ignore[attr-defined]
+        if match == Match.FULL:
+            return route.endpoint, child["path_params"]  # type: ignore[attr-defined]
+    return None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/embeddings",
+        "/models/org/model",
+        "/models/org/model.v2-GGUF",
+        "/models/org/model/pipeline/feature-extraction",
+        "/models/org/model/v1/embeddings",
+    ],
+)
+def test_direct_routes_are_the_handlers_fastapi_would_route_to(path: str) -> None:
+    direct = routes.direct_inference_route("POST", path)
+    assert direct is not None
+    assert direct == _fastapi_endpoint("POST", path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/embeddings"),
+        ("GET", "/models/org/model"),
+        ("POST", "/v1/models"),
+        ("POST", "/v1/chat/completions"),  # long-running: FastAPI's few microseconds do not matter there
+        ("POST", "/models/org/model/v1/chat/completions"),
+        ("POST", "/models/org"),
+        ("POST", "/models/org/model/"),
+        ("POST", "/models//model"),
+        ("POST", "/models/org/model/pipeline"),
+        ("POST", "/models/org/model/pipeline/"),
+        ("POST", "/models/org/model/extra/path"),
+        ("POST", "/v1/embeddings/extra"),
+    ],
+)
+def test_other_calls_go_through_fastapi(method: str, path: str) -> None:
+    assert routes.direct_inference_route(method, path) is None
+
+
 # --- the pipe: the worker's multiprocessing.Connection and our event-loop reader speak one format ---------
 
 
