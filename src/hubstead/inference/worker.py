@@ -44,6 +44,7 @@ def run_worker(conn: Any, spec: dict[str, Any]) -> None:
     # bridges the gaps between operators and sleeps between requests. Either variable set wins.
     if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
         os.environ["GOMP_SPINCOUNT"] = str(OMP_SPIN_COUNT)
+    schedule_as_batch_work()
     send_lock = threading.Lock()
     rss_read_at = 0.0
 
@@ -112,6 +113,23 @@ def run_worker(conn: Any, spec: dict[str, Any]) -> None:
         runner.serve(inbox, send, cancelled)
     else:
         _serve_batches(runner, spec, inbox, send, cancelled, RequestFailed)
+
+
+def schedule_as_batch_work() -> None:
+    """Run this process (and the threads it starts later) under Linux's SCHED_BATCH policy.
+
+    A worker computes; the hub routes requests and answers them. On a small CPU both share the cores,
+    and under the default policy a worker that wakes for a new job or its next batch preempts the hub
+    mid-turn, so requests wait while the hub is off the CPU. SCHED_BATCH keeps the worker's fair share of
+    CPU and only stops it from preempting at wake-up. Measured (MiniLM, 32 clients, 2 replicas, ONNX):
+    p99 52-59 -> 44 ms, throughput 939-942 -> 944-992 req/s. Not Linux: nothing to do."""
+    policy = getattr(os, "SCHED_BATCH", None)
+    if policy is None:
+        return
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+    except OSError as exc:  # a sandbox that forbids it: serve under the default policy
+        log.warning("could not switch the worker to SCHED_BATCH: %s", exc)
 
 
 def _resident() -> int:
