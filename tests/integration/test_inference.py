@@ -254,8 +254,6 @@ def test_replicas_share_the_load_and_answer_like_one_worker(hub: Hub) -> None:
     model = served()
     replicas = model["replicas"]
     assert len(replicas) == 2 and len({r["pid"] for r in replicas}) == 2 and all(r["alive"] for r in replicas)
-    # workers run as batch work, so that waking up they do not preempt the hub (worker.schedule_as_batch_work)
-    assert all(os.sched_getscheduler(r["pid"]) == os.SCHED_BATCH for r in replicas)
     assert all(r["requests"] > 0 for r in replicas), replicas  # the least busy replica gets each job
     assert sum(r["requests"] for r in replicas) == len(texts) + 1
     assert model["memory_bytes"] == sum(r["rss_bytes"] for r in replicas)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import subprocess
+import sys
 from typing import Any
+
+import pytest
 
 from hubstead.inference.worker import ReplicaShare
 
@@ -26,6 +32,51 @@ def test_alone_uses_every_core_and_shares_while_another_replica_has_work() -> No
     first.set_active(False)
     first.set_active(False)
     assert counter.value == 0
+
+
+SCHEDULING_PROBE = """
+import json, os, threading, multiprocessing
+from hubstead.inference.worker import ReplicaShare
+
+def policies():
+    return sorted({os.sched_getscheduler(int(tid)) for tid in os.listdir("/proc/self/task")})
+
+counter = multiprocessing.Value("i", 0)
+share = ReplicaShare({"replicas_with_work": counter, "threads": 1, "threads_alone": 2})
+release = threading.Event()
+earlier = threading.Thread(target=release.wait)  # a pool thread started before the switch
+earlier.start()
+seen = {}
+share.set_active(True)
+share.schedule()
+seen["alone"] = policies()
+counter.value = 2  # a sibling has work too
+share.schedule()
+seen["sharing"] = policies()
+later = threading.Thread(target=lambda: seen.setdefault("started_while_sharing", os.sched_getscheduler(0)))
+later.start()
+later.join()
+counter.value = 1
+share.schedule()
+seen["alone_again"] = policies()
+release.set()
+earlier.join()
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+def test_a_replica_computes_as_batch_work_only_while_it_shares_the_cores() -> None:
+    """Every thread of the process switches, threads started meanwhile inherit it, and alone it switches back."""
+    probe = subprocess.run([sys.executable, "-c", SCHEDULING_PROBE], capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    seen = json.loads(probe.stdout)
+    assert seen == {
+        "alone": [os.SCHED_OTHER],
+        "sharing": [os.SCHED_BATCH],
+        "started_while_sharing": os.SCHED_BATCH,
+        "alone_again": [os.SCHED_OTHER],
+    }
 
 
 def test_a_single_worker_leaves_its_threads_alone() -> None:

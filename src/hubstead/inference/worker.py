@@ -44,7 +44,6 @@ def run_worker(conn: Any, spec: dict[str, Any]) -> None:
     # bridges the gaps between operators and sleeps between requests. Either variable set wins.
     if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
         os.environ["GOMP_SPINCOUNT"] = str(OMP_SPIN_COUNT)
-    schedule_as_batch_work()
     send_lock = threading.Lock()
     rss_read_at = 0.0
 
@@ -115,21 +114,24 @@ def run_worker(conn: Any, spec: dict[str, Any]) -> None:
         _serve_batches(runner, spec, inbox, send, cancelled, RequestFailed)
 
 
-def schedule_as_batch_work() -> None:
-    """Run this process (and the threads it starts later) under Linux's SCHED_BATCH policy.
-
-    A worker computes; the hub routes requests and answers them. On a small CPU both share the cores,
-    and under the default policy a worker that wakes for a new job or its next batch preempts the hub
-    mid-turn, so requests wait while the hub is off the CPU. SCHED_BATCH keeps the worker's fair share of
-    CPU and only stops it from preempting at wake-up. Measured (MiniLM, 32 clients, 2 replicas, ONNX):
-    p99 52-59 -> 44 ms, throughput 939-942 -> 944-992 req/s. Not Linux: nothing to do."""
-    policy = getattr(os, "SCHED_BATCH", None)
+def set_batch_scheduling(on: bool) -> bool:
+    """Put every thread of this process under Linux's SCHED_BATCH policy (``on``) or back under the default
+    one; threads started later inherit the policy of the thread that starts them. False where it cannot
+    be done (not Linux, or a sandbox that forbids it): the worker then serves under the default policy."""
+    policy = getattr(os, "SCHED_BATCH" if on else "SCHED_OTHER", None)
     if policy is None:
-        return
+        return False
     try:
-        os.sched_setscheduler(0, policy, os.sched_param(0))
-    except OSError as exc:  # a sandbox that forbids it: serve under the default policy
-        log.warning("could not switch the worker to SCHED_BATCH: %s", exc)
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]
+    try:
+        for tid in threads:
+            os.sched_setscheduler(tid, policy, os.sched_param(0))
+    except OSError as exc:
+        log.warning("could not switch the worker's scheduling policy: %s", exc)
+        return False
+    return True
 
 
 def _resident() -> int:
@@ -195,6 +197,7 @@ def _serve_batches(
         threads = share.threads()
         if threads is not None:
             runner.use_threads(threads)
+            share.schedule()
         started = time.perf_counter()
         try:
             results = runner.run(batch)
@@ -231,6 +234,7 @@ class ReplicaShare:
         self.counter = spec.get("replicas_with_work")
         self.spec = spec
         self.active = False
+        self.batch_policy = False  # whether this process runs under SCHED_BATCH now (see schedule)
 
     def set_active(self, active: bool) -> None:
         if self.counter is None or active == self.active:
@@ -245,6 +249,22 @@ class ReplicaShare:
             return None
         alone = self.counter.value <= 1
         return int(self.spec["threads_alone"] if alone else self.spec["threads"])
+
+    def schedule(self) -> None:
+        """While siblings have work too, compute under SCHED_BATCH; alone, under the default policy.
+
+        Sharing the cores with its siblings, the hub and the clients, a replica woken for its next batch
+        preempted the hub mid-turn, and requests waited while the hub was off the CPU (hub preempted
+        550 times a second at 32 clients). SCHED_BATCH keeps the replica's fair share of CPU but does not
+        preempt at wake-up: MiniLM at 32 clients, ONNX p99 52-59 -> 44 ms, 939-942 -> 944-992 req/s;
+        PyTorch p99 105-109 -> 81-88 ms. A replica alone keeps the default policy: its threads must wake
+        at once at every operator of a one-request pass (under SCHED_BATCH one long PyTorch request
+        took 25 instead of 21.5 ms)."""
+        if self.counter is None:
+            return
+        sharing = self.counter.value > 1
+        if sharing != self.batch_policy and set_batch_scheduling(sharing):
+            self.batch_policy = sharing
 
 
 def _next_messages(inbox: queue.Queue[Any], pending: deque[Any], share: ReplicaShare) -> list[Any]:
