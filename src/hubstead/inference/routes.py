@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -36,6 +36,9 @@ from hubstead.inference.protocol import (
     task_for_body,
 )
 from hubstead.inference.service import InferenceService, RepoRef, ServedModel
+
+if TYPE_CHECKING:
+    from hubstead.app import DirectRoute
 
 log = logging.getLogger("hubstead.inference")
 router = APIRouter(tags=["inference"])
@@ -595,9 +598,7 @@ async def _embeddings(request: Request, path_model: str | None) -> Response:
     return shapes.AnswerResponse(shapes.embeddings(repo.repo_id, vectors, value["tokens"], encoding))
 
 
-def direct_inference_route(
-    method: str, path: str
-) -> tuple[Callable[..., Awaitable[Response]], dict[str, str]] | None:
+def direct_inference_route(method: str, path: str) -> DirectRoute | None:
     """The handler ``HubApp`` calls directly, skipping FastAPI, for the calls clients make hundreds of times a
     second: a task on a model and embeddings. The same paths as their ``@router`` lines (a path parameter is
     one non-empty segment); anything else goes through FastAPI."""

@@ -235,6 +235,7 @@ class ReplicaShare:
         self.spec = spec
         self.active = False
         self.batch_policy = False  # whether this process runs under SCHED_BATCH now (see schedule)
+        self.can_schedule = True
 
     def set_active(self, active: bool) -> None:
         if self.counter is None or active == self.active:
@@ -243,12 +244,16 @@ class ReplicaShare:
             self.counter.value += 1 if active else -1
         self.active = active
 
+    @property
+    def sharing(self) -> bool:
+        """Whether another replica of the model has work too."""
+        return self.counter is not None and self.counter.value > 1
+
     def threads(self) -> int | None:
         """The compute threads for the next batch (None: not a replica, leave them as they are)."""
         if self.counter is None:
             return None
-        alone = self.counter.value <= 1
-        return int(self.spec["threads_alone"] if alone else self.spec["threads"])
+        return int(self.spec["threads"] if self.sharing else self.spec["threads_alone"])
 
     def schedule(self) -> None:
         """While siblings have work too, compute under SCHED_BATCH; alone, under the default policy.
@@ -260,11 +265,13 @@ class ReplicaShare:
         PyTorch p99 105-109 -> 81-88 ms. A replica alone keeps the default policy: its threads must wake
         at once at every operator of a one-request pass (under SCHED_BATCH one long PyTorch request
         took 25 instead of 21.5 ms)."""
-        if self.counter is None:
+        if self.counter is None or not self.can_schedule:
             return
-        sharing = self.counter.value > 1
-        if sharing != self.batch_policy and set_batch_scheduling(sharing):
-            self.batch_policy = sharing
+        sharing = self.sharing
+        if sharing != self.batch_policy:
+            # where the switch is refused, stop trying: not a syscall and a warning on every batch
+            self.can_schedule = set_batch_scheduling(sharing)
+            self.batch_policy = sharing and self.can_schedule
 
 
 def _next_messages(inbox: queue.Queue[Any], pending: deque[Any], share: ReplicaShare) -> list[Any]:
