@@ -18,7 +18,8 @@ sending one text per request back to back for ``--duration`` s after ``--warmup`
 * ceiling:   ``SentenceTransformer.encode(texts, batch_size=64)`` in a fresh process, no HTTP (sentences/s),
   with the naive server stopped and the hub idle (its CPU meanwhile is reported: ~0); and the ONNX arithmetic
   limit: the very ONNX graph the hub built, run with ONNX Runtime in batches of 64 (fast tokenizer + mean pooling
-  + normalization included), same session options.
+  + normalization included), same session options, the better of one process with a thread per core and one
+  single-threaded process per core measuring side by side.
 
 All three servers are started and warm before the first step, and each (length, clients) step runs against
 each server in turn, so that on a shared machine a comparison is between measurements a minute apart.
@@ -164,6 +165,12 @@ def child_naive_server(cfg: dict[str, Any]) -> None:
     uvicorn.run(app, host="127.0.0.1", port=int(cfg["port"]), log_level="warning")
 
 
+def _ceiling_sets(cfg: dict[str, Any], texts: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """The text sets a ceiling child measures: all of them, or the ones ``cfg["sets"]`` names."""
+    wanted = cfg.get("sets")
+    return [(name, items) for name, items in texts["sets"].items() if wanted is None or name in wanted]
+
+
 def child_st_ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
     """SentenceTransformer.encode in large batches: the offline ceiling (sentences/s) for each text set."""
     import numpy as np
@@ -177,7 +184,7 @@ def child_st_ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
     model = SentenceTransformer(cfg["model_dir"], device="cpu")
     load_s = time.perf_counter() - started
     out: dict[str, Any] = {"load_s": load_s, "threads": torch.get_num_threads(), "rates": {}, "reference": {}}
-    for name, items in texts["sets"].items():
+    for name, items in _ceiling_sets(cfg, texts):
         model.encode(items[:64], batch_size=64)  # warm-up
         done, t0 = 0, time.perf_counter()
         while True:
@@ -193,7 +200,10 @@ def child_st_ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_ort_ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The ONNX arithmetic limit: the hub's own ONNX graph, ONNX Runtime, batches of 64 (tokenize + pool)."""
+    """The ONNX arithmetic limit: the hub's own ONNX graph, ONNX Runtime, batches of 64 (tokenize + pool).
+
+    ``cfg["barrier"]``: after loading and warming up, print ``ready`` and wait for a line on stdin before
+    measuring, so that processes run side by side (one per core) measure the same window."""
     import numpy as np
     import onnxruntime as ort
     from transformers import AutoTokenizer
@@ -220,17 +230,23 @@ def child_ort_ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
     out: dict[str, Any] = {"rates": {}, "inputs": names}
-    for name, items in texts["sets"].items():
+    sets = _ceiling_sets(cfg, texts)
+    for _, items in sets:
+        encode(sorted(items, key=len)[:64])  # warm-up
+    if cfg.get("barrier"):
+        print("ready", flush=True)
+        sys.stdin.readline()
+    for name, items in sets:
         # like SentenceTransformer.encode: sort by length so each batch pads little
         ordered = sorted(items, key=len)
-        encode(ordered[:64])
+        batches = [ordered[i : i + 64] for i in range(0, len(ordered), 64)]
         done, t0 = 0, time.perf_counter()
-        while True:
-            for i in range(0, len(ordered), 64):
-                encode(ordered[i : i + 64])
-            done += len(ordered)
-            if time.perf_counter() - t0 >= cfg["seconds"]:
-                break
+        while time.perf_counter() - t0 < cfg["seconds"]:  # checked per batch: side-by-side windows end together
+            for batch in batches:
+                encode(batch)
+                done += len(batch)
+                if time.perf_counter() - t0 >= cfg["seconds"]:
+                    break
         out["rates"][name] = done / (time.perf_counter() - t0)
     out["rss"] = _rss()
     return out
@@ -388,6 +404,38 @@ def run_child(mode: str, cfg: dict[str, Any], timeout: float = 900) -> dict[str,
                            f"{result.stderr[-6000:]}")
     lines = [line for line in result.stdout.splitlines() if line.strip().startswith("{")]
     return json.loads(lines[-1])
+
+
+def run_children_together(mode: str, cfgs: list[dict[str, Any]], timeout: float = 900) -> list[dict[str, Any]]:
+    """Children that measure side by side: each loads and warms up, says ``ready``, and all start together."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSTEAD_", "HF_"))}
+    env.update(HF_HUB_DISABLE_PROGRESS_BARS="1", TQDM_DISABLE="1")
+    procs = [subprocess.Popen([PYTHON, SCRIPT, "_child", mode, json.dumps({**cfg, "barrier": True})],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for cfg in cfgs]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            while (line := proc.stdout.readline()) and line.strip() != "ready":
+                pass
+            if not line:
+                raise RuntimeError(f"child {mode} exited before it was ready:\n{proc.communicate()[1][-6000:]}")
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            if proc.returncode != 0:
+                raise RuntimeError(f"child {mode} failed ({proc.returncode}):\n{err[-6000:]}")
+            results.append(json.loads([x for x in out.splitlines() if x.strip().startswith("{")][-1]))
+        return results
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 # ==========================================================================================================
@@ -606,6 +654,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX runtimes")
     parser.add_argument("--ceiling-seconds", type=float, default=None,
                         help="seconds of offline encoding per text set (default: max(4, duration / 2))")
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="after the embedding steps, measure each of our servers at the top client count N more "
+                             "times, each right next to its ceiling (ST encode / the ORT limit), and report the "
+                             "ratio of every pair and their median (default 0: off)")
     parser.add_argument("--chat-tokens", type=int, default=96, help="max_tokens per chat request (default 96)")
     parser.add_argument("--chat-rounds", type=int, default=2,
                         help="times each stream goes through its prompts (default 2)")
@@ -749,8 +801,9 @@ class Bench:
 
     # --- embeddings -------------------------------------------------------------------------------
 
-    def run_step(self, target: dict[str, Any], length: str, concurrency: int) -> None:
-        """One load step against one server; records req/s, latency, batch size, CPU and other load."""
+    def run_step(self, target: dict[str, Any], length: str, concurrency: int, store: bool = True) -> dict[str, Any]:
+        """One load step against one server; records req/s, latency, batch size, CPU and other load (in
+        ``self.results`` unless ``store`` is false) and returns them."""
         impl, url, pid, model = target["impl"], target["url"], target["pid"], target["metrics_model"]
         key = f"{impl}/{length}/{concurrency}"
         requests = target["requests"][length]
@@ -778,11 +831,13 @@ class Bench:
                      - metric_sum(m0, "hubstead_batch_size_sum", model=model))
             result["batch_mean"] = total / n if n else None
             result["batches"] = n
-        self.results[key] = result
+        if store:
+            self.results[key] = result
         errs = f", errors {result['errors']}" if result["errors"] else ""
         log(f"{key}: {result['rps']:.1f} req/s, p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
             f"batch {result.get('batch_mean') or 0:.1f}, cores: server {result['cpu_main']:.2f} workers "
             f"{result['cpu_workers']:.2f} client {result['cpu_client']:.2f} other {result['foreign'] or 0:.2f}{errs}")
+        return result
 
     def _requests(self, url: str, path: str, body_of, token: str | None) -> dict[str, list[bytes]]:
         return {length: [raw_post(url, path, body_of(t), token) for t in self.texts[length]]
@@ -867,6 +922,7 @@ class Bench:
                     self.run_step(target, length, concurrency)
         if not self.args.no_naive:
             self.stop_naive()
+        self.targets = {t["impl"]: t for t in targets if t["impl"] != "naive"}
 
     def bench_ceilings(self) -> None:
         wait_quiet(self.args.wait_quiet)
@@ -874,32 +930,117 @@ class Bench:
         hub0 = tree_cpu(self.hub.pid) if self.hub is not None else None
         started = time.perf_counter()
         log("offline ceiling: SentenceTransformer.encode, batch_size 64")
-        st = run_child("st-ceiling", {"model_dir": str(self.minilm_dir), "texts": str(self.work / "texts.json"),
-                                      "seconds": self.args.ceiling_seconds, "threads": self.args.threads})
+        st = self.st_ceiling()
         self.st = st
         st["foreign"] = foreign_since(mark)
         self.samples["st-offline"] = st["reference"]
         log(f"  {', '.join(f'{k} {v:.1f} sent/s' for k, v in st['rates'].items())} (torch threads {st['threads']})")
         self.ort = None
-        onnx_root = self.work / "hub" / "data" / "inference" / "onnx"
-        records = sorted(onnx_root.glob("**/fp32/build.json")) if onnx_root.exists() else []
-        if records and not self.args.no_onnx:
-            record = json.loads(records[0].read_text())
-            onnx_path = records[0].parent / record["path"]
+        graph = self.served_onnx_graph()
+        if graph is not None and not self.args.no_onnx:
+            onnx_path, record = graph
             wait_quiet(self.args.wait_quiet)
             mark = foreign_mark()
             log(f"offline ceiling: ONNX Runtime on the hub's graph {onnx_path.name} "
                 f"(accepted={record.get('accepted')})")
-            self.ort = run_child("ort-ceiling", {"model_dir": str(self.minilm_dir), "onnx_path": str(onnx_path),
-                                                 "texts": str(self.work / "texts.json"),
-                                                 "seconds": self.args.ceiling_seconds,
-                                                 "threads": self.args.threads})
+            self.ort = self.ort_ceiling()
             self.ort["foreign"] = foreign_since(mark)
-            log(f"  {', '.join(f'{k} {v:.1f} sent/s' for k, v in self.ort['rates'].items())}")
+            for layout, rates in self.ort["layouts"].items():
+                log(f"  {layout}: {', '.join(f'{k} {v:.1f} sent/s' for k, v in rates.items())}")
         elif not self.args.no_onnx:
             self.notes.append("ONNX arithmetic limit not measured: no fp32 ONNX build found in the hub's data dir")
         if hub0 is not None and self.hub is not None:
             self.idle_hub["ceilings"] = (sum(tree_cpu(self.hub.pid)) - sum(hub0)) / (time.perf_counter() - started)
+
+    def st_ceiling(self, sets: list[str] | None = None) -> dict[str, Any]:
+        return run_child("st-ceiling", {"model_dir": str(self.minilm_dir), "texts": str(self.work / "texts.json"),
+                                        "seconds": self.args.ceiling_seconds, "threads": self.args.threads,
+                                        "sets": sets})
+
+    def served_onnx_graph(self) -> tuple[Path, dict[str, Any]] | None:
+        """The fp32 graph the hub built and serves (its path and build record), if there is one."""
+        onnx_root = self.work / "hub" / "data" / "inference" / "onnx"
+        records = sorted(onnx_root.glob("**/fp32/build.json")) if onnx_root.exists() else []
+        if not records:
+            return None
+        record = json.loads(records[0].read_text())
+        return records[0].parent / record["path"], record
+
+    def ort_ceiling(self, sets: list[str] | None = None) -> dict[str, Any]:
+        """The ONNX arithmetic limit: the better of two ways to use the cores on the served graph, one process
+        with a compute thread per core, and one single-threaded process per core side by side (what the hub's
+        replicas do). ``rates`` holds the better one; ``layouts`` both.
+
+        On this 2-core VM the second was 1220-1295 short sentences/s, the first 1010-1060 in some runs and
+        1170-1220 in others: a two-thread pass waits at every operator for its slower thread, and that depends
+        on where the host runs the two vCPUs. Measured alone, the first moved the limit by +-8% between runs."""
+        graph = self.served_onnx_graph()
+        assert graph is not None
+        cfg = {"model_dir": str(self.minilm_dir), "onnx_path": str(graph[0]), "texts": str(self.work / "texts.json"),
+               "seconds": self.args.ceiling_seconds, "sets": sets}
+        cores = self.args.threads or len(os.sched_getaffinity(0))
+        one = run_child("ort-ceiling", {**cfg, "threads": self.args.threads})
+        layouts = {f"1 process x {cores} threads": one["rates"]}
+        if cores > 1:
+            side = run_children_together("ort-ceiling", [{**cfg, "threads": 1}] * cores)
+            layouts[f"{cores} processes x 1 thread"] = {name: sum(r["rates"][name] for r in side)
+                                                        for name in one["rates"]}
+        rates = {name: max(rates[name] for rates in layouts.values()) for name in one["rates"]}
+        return {"rates": rates, "layouts": layouts}
+
+    def bench_pairs(self) -> None:
+        """``--pairs N``: at the top client count, each of our servers measured N times back to back with its own
+        ceiling (the first of each pair alternating), so that a ratio compares figures seconds apart, not minutes.
+        This machine's speed drifts by 10-20% within minutes; the ceilings alone moved by +-8% between runs."""
+        top = max(self.args.concurrency)
+        ceilings = {"ours-pt": ("ST encode", self.st_ceiling), "ours-onnx": ("ORT limit", self.ort_ceiling)}
+        self.pairs: dict[str, list[dict[str, float]]] = {}
+        for length in self.args.lengths:
+            for impl, target in getattr(self, "targets", {}).items():
+                if impl not in ceilings or (impl == "ours-onnx" and self.served_onnx_graph() is None):
+                    continue
+                label, ceiling = ceilings[impl]
+                pairs = self.pairs[f"{impl}/{length}"] = []
+                for i in range(self.args.pairs):
+                    pair: dict[str, float] = {}
+                    for turn in (("ceiling", "ours") if i % 2 == 0 else ("ours", "ceiling")):
+                        if turn == "ceiling":
+                            wait_quiet(self.args.wait_quiet)
+                            mark = foreign_mark()
+                            measured = ceiling([length])
+                            pair["ceiling"] = measured["rates"][length]
+                            for layout, rates in measured.get("layouts", {}).items():
+                                pair[f"layout: {layout}"] = rates[length]
+                            pair["ceiling_foreign"] = foreign_since(mark) or 0.0
+                        else:
+                            step = self.run_step(target, length, top, store=False)
+                            pair["ours"], pair["ours_foreign"] = step["rps"], step["foreign"] or 0.0
+                    pairs.append(pair)
+                    log(f"pair {i + 1}/{self.args.pairs} {impl}/{length}/{top}: {pair['ours']:.1f} req/s vs "
+                        f"{label} {pair['ceiling']:.1f} sent/s = {pair['ours'] / pair['ceiling']:.3f}")
+
+    def render_pairs(self) -> str:
+        top = max(self.args.concurrency)
+        rows: list[Row] = []
+        notes: list[str] = []
+        for key, pairs in self.pairs.items():
+            impl, length = key.split("/")
+            label = {"ours-pt": "pytorch vs ST encode", "ours-onnx": "onnx vs ORT limit"}[impl]
+            ratios = [p["ours"] / p["ceiling"] for p in pairs]
+            for i, p in enumerate(pairs):
+                rows.append(Row(f"{length}, {top} clients, {label}, pair {i + 1} [req/s vs sent/s]", p["ours"],
+                                p["ceiling"], "rate", "{:.1f}"))
+            others = max(max(p["ours_foreign"], p["ceiling_foreign"]) for p in pairs)
+            for layout in [k for k in pairs[0] if k.startswith("layout: ")]:
+                values = [p[layout] for p in pairs]
+                over = median([p["ours"] / p[layout] for p in pairs])
+                notes.append(f"{length} {label}, limit {layout[8:]}: {', '.join(f'{v:.1f}' for v in values)} "
+                             f"sentences/s; our figure over it, median {over:.3f}")
+            notes.append(f"{length} {label}: median ratio {median(ratios):.3f} over {len(pairs)} pairs (min "
+                         f"{min(ratios):.3f}, max {max(ratios):.3f}); other processes used at most {others:.2f} "
+                         "cores in any of these steps")
+        return render_table(f"bench_inference: {top} clients against the ceiling measured next to it "
+                            "(--pairs; the first of each pair alternates)", rows, notes)
 
     # --- chat ---------------------------------------------------------------------------------------
 
@@ -1072,6 +1213,9 @@ class Bench:
             out.append("")
             out.append(self.render_embedding_ratios())
             out.append("")
+        if getattr(self, "pairs", None):
+            out.append(self.render_pairs())
+            out.append("")
         if getattr(self, "chat", None) and getattr(self, "gen", None):
             out.append(self.render_chat())
             out.append("")
@@ -1108,9 +1252,11 @@ class Bench:
                 f"other processes {st.get('foreign') or 0:.2f} cores)")
         ort = getattr(self, "ort", None)
         if ort:
-            ceilings.append("offline ONNX Runtime, the hub's fp32 graph, batches of 64: " + ", ".join(
-                f"{k} {v:.1f} sentences/s" for k, v in ort["rates"].items()) + f" (other processes "
-                f"{ort.get('foreign') or 0:.2f} cores)")
+            ceilings.append("offline ONNX Runtime (the limit), the hub's fp32 graph, batches of 64, the better of "
+                            "two layouts: " + "; ".join(
+                                f"{layout} " + ", ".join(f"{k} {v:.1f}" for k, v in rates.items())
+                                for layout, rates in ort["layouts"].items())
+                            + f" sentences/s (other processes {ort.get('foreign') or 0:.2f} cores)")
         lines.append("")
         lines.extend(f"- {c}" for c in ceilings)
         lines.append("- cores: CPU seconds per wall second during the step (warm-up included); for naive, hub = the "
@@ -1274,6 +1420,8 @@ def main() -> int:
     if "embeddings" in parts:
         bench.bench_embeddings()
         bench.bench_ceilings()  # the naive server stopped, the hub idle (its CPU meanwhile is reported)
+        if args.pairs:
+            bench.bench_pairs()
     if "chat" in parts:
         bench.bench_chat()  # runs the generate baseline between the 1-stream and the 8-stream runs
     if "memory" in parts:
