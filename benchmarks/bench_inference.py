@@ -38,6 +38,13 @@ arrivals its TTFT is the wait for the requests ahead plus its own.
 pytorch / onnx-fp32 / onnx-int8 and for SmolLM2, against the RSS of a fresh process holding the same model with
 sentence-transformers (one encode) / transformers (one short generate).
 
+``--pairs N`` then measures each of our servers at the top client count N more times, each right next to its
+ceiling (first one, then the other, alternating), and reports every pair's ratio and their median: this VM's
+speed drifts within minutes, and a ratio of two figures seconds apart is steadier than one of figures minutes
+apart. ``--part onnx-cost`` (not in ``all``) measures ONNX Runtime alone on the served graph at batch sizes 1-64
+(one single-threaded process per core, texts in random order): what the compute costs at the batch size the
+served path forms, without HTTP.
+
 Each step also reports the cores other processes used meanwhile (machine-wide /proc/stat busy time minus this
 benchmark's own processes): on a shared 2-core machine read that column before the numbers. ``--omp-passive``
 runs the hub and every baseline with ``OMP_WAIT_POLICY=PASSIVE`` (see its help); ``--threads N`` gives the hub
@@ -204,11 +211,66 @@ def child_ort_ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
 
     ``cfg["barrier"]``: after loading and warming up, print ``ready`` and wait for a line on stdin before
     measuring, so that processes run side by side (one per core) measure the same window."""
+    texts = json.loads(Path(cfg["texts"]).read_text())
+    encode, names = _ort_encoder(cfg)
+    out: dict[str, Any] = {"rates": {}, "inputs": names}
+    sets = _ceiling_sets(cfg, texts)
+    for _, items in sets:
+        encode(sorted(items, key=len)[:64])  # warm-up
+    if cfg.get("barrier"):
+        print("ready", flush=True)
+        sys.stdin.readline()
+    for name, items in sets:
+        # like SentenceTransformer.encode: sort by length so each batch pads little
+        ordered = sorted(items, key=len)
+        batches = [ordered[i : i + 64] for i in range(0, len(ordered), 64)]
+        out["rates"][name] = _encode_for(encode, batches, cfg["seconds"])
+    out["rss"] = _rss()
+    return out
+
+
+def child_ort_batch_cost(cfg: dict[str, Any]) -> dict[str, Any]:
+    """ONNX Runtime on the served graph in batches of each size of ``cfg["batches"]``, the texts in random order
+    (as requests arrive), and in sorted batches of 64 (as the limit runs): sentences/s per size. With
+    ``cfg["barrier"]`` it waits for a line on stdin after warming up, like the limit's side-by-side processes."""
+    texts = json.loads(Path(cfg["texts"]).read_text())
+    encode, _ = _ort_encoder(cfg)
+    items = list(texts["sets"][cfg["set"]])
+    random.Random(7).shuffle(items)
+    encode(items[:64])
+    if cfg.get("barrier"):
+        print("ready", flush=True)
+        sys.stdin.readline()
+    rates: dict[str, float] = {}
+    for size in cfg["batches"]:
+        batches = [items[i : i + size] for i in range(0, len(items) - size + 1, size)]
+        rates[str(size)] = _encode_for(encode, batches, cfg["seconds"])
+    ordered = sorted(items, key=len)
+    rates["64 sorted"] = _encode_for(encode, [ordered[i : i + 64] for i in range(0, len(ordered), 64)],
+                                     cfg["seconds"])
+    return {"rates": rates}
+
+
+def _encode_for(encode: Any, batches: list[list[str]], seconds: float) -> float:
+    """Sentences/s encoding ``batches`` round and round for ``seconds`` (checked after every batch, so that
+    processes measuring side by side stop together)."""
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for batch in batches:
+            encode(batch)
+            done += len(batch)
+            if time.perf_counter() - t0 >= seconds:
+                break
+    return done / (time.perf_counter() - t0)
+
+
+def _ort_encoder(cfg: dict[str, Any]) -> tuple[Any, list[str]]:
+    """``encode(texts) -> normalized mean-pooled embeddings`` with ONNX Runtime on ``cfg["onnx_path"]``, the
+    session options the hub's worker uses, ``cfg["threads"]`` compute threads (default: one per core)."""
     import numpy as np
     import onnxruntime as ort
     from transformers import AutoTokenizer
 
-    texts = json.loads(Path(cfg["texts"]).read_text())
     tokenizer = AutoTokenizer.from_pretrained(cfg["model_dir"])
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -229,27 +291,7 @@ def child_ort_ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
-    out: dict[str, Any] = {"rates": {}, "inputs": names}
-    sets = _ceiling_sets(cfg, texts)
-    for _, items in sets:
-        encode(sorted(items, key=len)[:64])  # warm-up
-    if cfg.get("barrier"):
-        print("ready", flush=True)
-        sys.stdin.readline()
-    for name, items in sets:
-        # like SentenceTransformer.encode: sort by length so each batch pads little
-        ordered = sorted(items, key=len)
-        batches = [ordered[i : i + 64] for i in range(0, len(ordered), 64)]
-        done, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < cfg["seconds"]:  # checked per batch: side-by-side windows end together
-            for batch in batches:
-                encode(batch)
-                done += len(batch)
-                if time.perf_counter() - t0 >= cfg["seconds"]:
-                    break
-        out["rates"][name] = done / (time.perf_counter() - t0)
-    out["rss"] = _rss()
-    return out
+    return encode, names
 
 
 def child_generate(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -371,6 +413,7 @@ CHILDREN = {
     "naive-server": child_naive_server,
     "st-ceiling": child_st_ceiling,
     "ort-ceiling": child_ort_ceiling,
+    "ort-batch-cost": child_ort_batch_cost,
     "generate": child_generate,
     "rss-st": child_rss_st,
     "rss-causal": child_rss_causal,
@@ -644,7 +687,9 @@ def metric_sum(metrics: dict[tuple[str, frozenset], float], name: str, **labels:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["embeddings", "chat", "memory", "all"], default="all")
+    parser.add_argument("--part", choices=["embeddings", "chat", "memory", "onnx-cost", "all"], default="all",
+                        help="all = embeddings, chat and memory; onnx-cost (not in all): what a sentence costs ONNX "
+                             "Runtime on the served graph at each batch size, no HTTP")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per load step (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each step (default 2)")
     parser.add_argument("--concurrency", default="1,8,32", help="client counts for embeddings (default 1,8,32)")
@@ -1019,6 +1064,37 @@ class Bench:
                     log(f"pair {i + 1}/{self.args.pairs} {impl}/{length}/{top}: {pair['ours']:.1f} req/s vs "
                         f"{label} {pair['ceiling']:.1f} sent/s = {pair['ours'] / pair['ceiling']:.3f}")
 
+    def bench_onnx_cost(self) -> None:
+        """``--part onnx-cost``: sentences/s of ONNX Runtime on the served graph at each batch size, one
+        single-threaded process per core side by side (the layout of the hub's replicas), no HTTP, texts in random
+        order; and sorted batches of 64, the limit. The floor under the served path's CPU per request at the
+        batch size a given number of clients forms."""
+        self.ensure_loaded(MINILM_REPOS["onnx"])
+        graph = self.served_onnx_graph()
+        assert graph is not None
+        cores = self.args.threads or len(os.sched_getaffinity(0))
+        self.onnx_cost: dict[str, dict[str, float]] = {}
+        for length in self.args.lengths:
+            wait_quiet(self.args.wait_quiet)
+            cfg = {"model_dir": str(self.minilm_dir), "onnx_path": str(graph[0]),
+                   "texts": str(self.work / "texts.json"), "set": length, "threads": 1,
+                   "batches": [1, 2, 4, 8, 10, 12, 16, 24, 32, 64], "seconds": self.args.ceiling_seconds}
+            side = run_children_together("ort-batch-cost", [cfg] * cores)
+            self.onnx_cost[length] = {size: sum(r["rates"][size] for r in side) for size in side[0]["rates"]}
+            log(f"onnx cost, {length}: " + ", ".join(f"batch {k} {v:.1f}" for k, v in self.onnx_cost[length].items()))
+
+    def render_onnx_cost(self) -> str:
+        cores = self.args.threads or len(os.sched_getaffinity(0))
+        rows: list[Row] = []
+        for length, rates in self.onnx_cost.items():
+            limit = rates["64 sorted"]
+            for size, rate in rates.items():
+                rows.append(Row(f"{length}, batch {size}: sentences/s vs sorted batches of 64", rate, limit, "rate",
+                                "{:.1f}", note="" if size != "10" else f"{cores * 1000 / rate:.3f} ms of CPU per "
+                                f"sentence (the limit: {cores * 1000 / limit:.3f})"))
+        return render_table(f"bench_inference: ONNX Runtime alone on the served graph, {cores} single-threaded "
+                            "processes side by side, by batch size (no HTTP; texts in random order)", rows)
+
     def render_pairs(self) -> str:
         top = max(self.args.concurrency)
         rows: list[Row] = []
@@ -1216,6 +1292,9 @@ class Bench:
         if getattr(self, "pairs", None):
             out.append(self.render_pairs())
             out.append("")
+        if getattr(self, "onnx_cost", None):
+            out.append(self.render_onnx_cost())
+            out.append("")
         if getattr(self, "chat", None) and getattr(self, "gen", None):
             out.append(self.render_chat())
             out.append("")
@@ -1404,14 +1483,14 @@ def main() -> int:
     bench = Bench(args)
     parts = {"embeddings", "chat", "memory"} if args.part == "all" else {args.part}
     started = time.perf_counter()
-    if "embeddings" in parts:
+    if parts & {"embeddings", "onnx-cost"}:
         bench.prepare_texts()
     if parts & {"chat", "memory"}:
         bench.ensure_smollm()
     bench.start_hub()
     assert bench.hub is not None
     bench.push(MINILM_REPOS["pytorch"], bench.minilm_dir)
-    if not args.no_onnx and parts & {"embeddings", "memory"}:
+    if not args.no_onnx and parts & {"embeddings", "memory", "onnx-cost"}:
         bench.push(MINILM_REPOS["onnx"], bench.minilm_dir)
         bench.push(MINILM_REPOS["onnx-int8"], bench.minilm_dir)
     if parts & {"chat", "memory"}:
@@ -1422,6 +1501,8 @@ def main() -> int:
         bench.bench_ceilings()  # the naive server stopped, the hub idle (its CPU meanwhile is reported)
         if args.pairs:
             bench.bench_pairs()
+    if "onnx-cost" in parts:
+        bench.bench_onnx_cost()
     if "chat" in parts:
         bench.bench_chat()  # runs the generate baseline between the 1-stream and the 8-stream runs
     if "memory" in parts:
