@@ -216,15 +216,10 @@ def child_ort_ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"rates": {}, "inputs": names}
     sets = _ceiling_sets(cfg, texts)
     for _, items in sets:
-        encode(sorted(items, key=len)[:64])  # warm-up
-    if cfg.get("barrier"):
-        print("ready", flush=True)
-        sys.stdin.readline()
+        encode(_sorted_batches(items)[0])  # warm-up
+    _wait_for_start(cfg)
     for name, items in sets:
-        # like SentenceTransformer.encode: sort by length so each batch pads little
-        ordered = sorted(items, key=len)
-        batches = [ordered[i : i + 64] for i in range(0, len(ordered), 64)]
-        out["rates"][name] = _encode_for(encode, batches, cfg["seconds"])
+        out["rates"][name] = _encode_for(encode, _sorted_batches(items), cfg["seconds"])
     out["rss"] = _rss()
     return out
 
@@ -238,17 +233,26 @@ def child_ort_batch_cost(cfg: dict[str, Any]) -> dict[str, Any]:
     items = list(texts["sets"][cfg["set"]])
     random.Random(7).shuffle(items)
     encode(items[:64])
-    if cfg.get("barrier"):
-        print("ready", flush=True)
-        sys.stdin.readline()
+    _wait_for_start(cfg)
     rates: dict[str, float] = {}
     for size in cfg["batches"]:
         batches = [items[i : i + size] for i in range(0, len(items) - size + 1, size)]
         rates[str(size)] = _encode_for(encode, batches, cfg["seconds"])
-    ordered = sorted(items, key=len)
-    rates["64 sorted"] = _encode_for(encode, [ordered[i : i + 64] for i in range(0, len(ordered), 64)],
-                                     cfg["seconds"])
+    rates["64 sorted"] = _encode_for(encode, _sorted_batches(items), cfg["seconds"])
     return {"rates": rates}
+
+
+def _sorted_batches(items: list[str], size: int = 64) -> list[list[str]]:
+    """Batches of ``size`` in length order, like SentenceTransformer.encode: each batch pads little."""
+    ordered = sorted(items, key=len)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def _wait_for_start(cfg: dict[str, Any]) -> None:
+    """With ``cfg["barrier"]`` (``run_children_together``): say ``ready``, then wait for the go on stdin."""
+    if cfg.get("barrier"):
+        print("ready", flush=True)
+        sys.stdin.readline()
 
 
 def _encode_for(encode: Any, batches: list[list[str]], seconds: float) -> float:
@@ -436,26 +440,31 @@ def child_main(mode: str, raw: str) -> int:
     return 0
 
 
-def run_child(mode: str, cfg: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSTEAD_", "HF_"))}
     env.update(HF_HUB_DISABLE_PROGRESS_BARS="1", TQDM_DISABLE="1")
-    result = subprocess.run(
-        [PYTHON, SCRIPT, "_child", mode, json.dumps(cfg)], capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return env
+
+
+def _child_result(stdout: str) -> dict[str, Any]:
+    """The JSON a child prints last."""
+    return json.loads([line for line in stdout.splitlines() if line.strip().startswith("{")][-1])
+
+
+def run_child(mode: str, cfg: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+    result = subprocess.run([PYTHON, SCRIPT, "_child", mode, json.dumps(cfg)], capture_output=True, text=True,
+                            timeout=timeout, env=_child_env())
     if result.returncode != 0:
         raise RuntimeError(f"child {mode} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
                            f"{result.stderr[-6000:]}")
-    lines = [line for line in result.stdout.splitlines() if line.strip().startswith("{")]
-    return json.loads(lines[-1])
+    return _child_result(result.stdout)
 
 
 def run_children_together(mode: str, cfgs: list[dict[str, Any]], timeout: float = 900) -> list[dict[str, Any]]:
     """Children that measure side by side: each loads and warms up, says ``ready``, and all start together."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSTEAD_", "HF_"))}
-    env.update(HF_HUB_DISABLE_PROGRESS_BARS="1", TQDM_DISABLE="1")
     procs = [subprocess.Popen([PYTHON, SCRIPT, "_child", mode, json.dumps({**cfg, "barrier": True})],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env) for cfg in cfgs]
+                              env=_child_env()) for cfg in cfgs]
     try:
         for proc in procs:
             assert proc.stdout is not None
@@ -472,7 +481,7 @@ def run_children_together(mode: str, cfgs: list[dict[str, Any]], timeout: float 
             out, err = proc.communicate(timeout=timeout)
             if proc.returncode != 0:
                 raise RuntimeError(f"child {mode} failed ({proc.returncode}):\n{err[-6000:]}")
-            results.append(json.loads([x for x in out.splitlines() if x.strip().startswith("{")][-1]))
+            results.append(_child_result(out))
         return results
     finally:
         for proc in procs:
@@ -997,6 +1006,11 @@ class Bench:
         if hub0 is not None and self.hub is not None:
             self.idle_hub["ceilings"] = (sum(tree_cpu(self.hub.pid)) - sum(hub0)) / (time.perf_counter() - started)
 
+    @property
+    def cores(self) -> int:
+        """Compute threads the hub and every baseline get: ``--threads``, or one per core."""
+        return int(self.args.threads or len(os.sched_getaffinity(0)))
+
     def st_ceiling(self, sets: list[str] | None = None) -> dict[str, Any]:
         return run_child("st-ceiling", {"model_dir": str(self.minilm_dir), "texts": str(self.work / "texts.json"),
                                         "seconds": self.args.ceiling_seconds, "threads": self.args.threads,
@@ -1023,7 +1037,7 @@ class Bench:
         assert graph is not None
         cfg = {"model_dir": str(self.minilm_dir), "onnx_path": str(graph[0]), "texts": str(self.work / "texts.json"),
                "seconds": self.args.ceiling_seconds, "sets": sets}
-        cores = self.args.threads or len(os.sched_getaffinity(0))
+        cores = self.cores
         one = run_child("ort-ceiling", {**cfg, "threads": self.args.threads})
         layouts = {f"1 process x {cores} threads": one["rates"]}
         if cores > 1:
@@ -1050,19 +1064,24 @@ class Bench:
                     pair: dict[str, float] = {}
                     for turn in (("ceiling", "ours") if i % 2 == 0 else ("ours", "ceiling")):
                         if turn == "ceiling":
-                            wait_quiet(self.args.wait_quiet)
-                            mark = foreign_mark()
-                            measured = ceiling([length])
-                            pair["ceiling"] = measured["rates"][length]
-                            for layout, rates in measured.get("layouts", {}).items():
-                                pair[f"layout: {layout}"] = rates[length]
-                            pair["ceiling_foreign"] = foreign_since(mark) or 0.0
+                            pair.update(self._paired_ceiling(ceiling, length))
                         else:
                             step = self.run_step(target, length, top, store=False)
                             pair["ours"], pair["ours_foreign"] = step["rps"], step["foreign"] or 0.0
                     pairs.append(pair)
                     log(f"pair {i + 1}/{self.args.pairs} {impl}/{length}/{top}: {pair['ours']:.1f} req/s vs "
                         f"{label} {pair['ceiling']:.1f} sent/s = {pair['ours'] / pair['ceiling']:.3f}")
+
+    def _paired_ceiling(self, ceiling: Any, length: str) -> dict[str, float]:
+        """One ceiling measurement of a pair: its rate, each layout's (the ORT limit), and the other load."""
+        wait_quiet(self.args.wait_quiet)
+        mark = foreign_mark()
+        measured = ceiling([length])
+        out = {"ceiling": measured["rates"][length]}
+        for layout, rates in measured.get("layouts", {}).items():
+            out[f"layout: {layout}"] = rates[length]
+        out["ceiling_foreign"] = foreign_since(mark) or 0.0
+        return out
 
     def bench_onnx_cost(self) -> None:
         """``--part onnx-cost``: sentences/s of ONNX Runtime on the served graph at each batch size, one
@@ -1072,7 +1091,7 @@ class Bench:
         self.ensure_loaded(MINILM_REPOS["onnx"])
         graph = self.served_onnx_graph()
         assert graph is not None
-        cores = self.args.threads or len(os.sched_getaffinity(0))
+        cores = self.cores
         self.onnx_cost: dict[str, dict[str, float]] = {}
         for length in self.args.lengths:
             wait_quiet(self.args.wait_quiet)
@@ -1084,7 +1103,7 @@ class Bench:
             log(f"onnx cost, {length}: " + ", ".join(f"batch {k} {v:.1f}" for k, v in self.onnx_cost[length].items()))
 
     def render_onnx_cost(self) -> str:
-        cores = self.args.threads or len(os.sched_getaffinity(0))
+        cores = self.cores
         rows: list[Row] = []
         for length, rates in self.onnx_cost.items():
             limit = rates["64 sorted"]
