@@ -7,10 +7,11 @@ import inspect
 import logging
 import os
 import re
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubstead import __version__
+from hubstead.api.openapi import complete_schema
 from hubstead.config import Settings
 from hubstead.context import Hub
 from hubstead.errors import HubError
@@ -103,6 +105,14 @@ class HubApp(FastAPI):
     """
 
     direct_route: Callable[[str, str], DirectRoute | None] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's schema, with every route's path parameters declared (``api.openapi.complete_schema``)."""
+        cached = self.openapi_schema
+        with warnings.catch_warnings():  # duplicate operation ids: complete_schema makes them unique
+            warnings.filterwarnings("ignore", message="Duplicate Operation ID")
+            schema = super().openapi()
+        return schema if schema is cached else complete_schema(schema, self.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.direct_route is not None:
