@@ -82,12 +82,12 @@ def _principal(request: Request, session: Any) -> Principal:
 
 
 def _lookup(request: Request, repo_id: str) -> RepoRef:
-    from hubstead.repos.service import check_file_access, get_readable_repo
+    from hubstead.repos.service import get_readable_repo, require_file_content_access
 
     with get_hub(request).db.session() as session:
         principal = _principal(request, session)
         repo = get_readable_repo(session, principal, repo_type="model", repo_id=repo_id)
-        check_file_access(session, principal, repo)
+        require_file_content_access(session, get_hub(request), repo, principal)
         return RepoRef(
             pk=repo.pk, repo_id=repo.repo_id, storage_key=repo.storage_key, sha=repo.sha, pipeline_tag=repo.pipeline_tag
         )

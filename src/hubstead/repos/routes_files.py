@@ -26,7 +26,7 @@ from hubstead.repos.files import (
 from hubstead.repos.git import TreeEntry
 from hubstead.repos.objects import object_response
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
-from hubstead.repos.service import check_file_access, open_git
+from hubstead.repos.service import open_git, require_file_content_access
 from hubstead.repos.stats import record_download
 from hubstead.xet.service import xet_backed, xet_hashes
 
@@ -59,7 +59,7 @@ def resolve(request: Request, session: Session = SessionDep) -> Response:
     commit_headers = {"X-Repo-Commit": str(commit.id)}
     try:
         path = normalize_path_in_repo(path)
-        check_file_access(session, rr.principal, repo)
+        require_file_content_access(session, rr.hub, repo, rr.principal)
         info = get_file(git, commit, path)
     except HubError as exc:
         raise _with_headers(exc, commit_headers) from None

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from hubstead.api.deps import get_hub, get_principal, raw_segments
 from hubstead.errors import BadRequestError, RepoNotFoundError
 from hubstead.repos.access import split_prefixed
-from hubstead.repos.service import check_file_access, get_readable_repo, git_dir
+from hubstead.repos.service import get_readable_repo, git_dir, require_file_content_access
 
 router = APIRouter(include_in_schema=False)
 MAX_NEGOTIATION_BYTES = 64 * 1024 * 1024
@@ -36,7 +36,7 @@ def _repo_dir(request: Request):  # type: ignore[no-untyped-def]
         principal = get_principal(request, session)
         try:
             repo = get_readable_repo(session, principal, repo_type=repo_type, repo_id=repo_id)
-            check_file_access(session, principal, repo)
+            require_file_content_access(session, hub, repo, principal)
         except RepoNotFoundError:
             if principal.user is None:
                 return None

@@ -113,18 +113,33 @@ def require_admin(session: Session, principal: Principal, namespace: str) -> Non
         raise ForbiddenError(f"You need the admin role in {namespace!r} to do this")
 
 
-def check_file_access(session: Session, principal: Principal, repo: Repo) -> None:
-    """Gated repos serve files only to members and users whose access request was accepted."""
+def has_file_content_access(session: Session, repo: Repo, principal: Principal) -> bool:
+    """Whether the caller may read a readable repo's file bytes (see ``require_file_content_access``)."""
     if not repo.gated:
-        return
+        return True
     if namespace_role(session, principal, repo.namespace) is not None:
+        return True
+    if principal.user is None:
+        return False
+    status = session.scalar(
+        select(GatedAccess.status).where(GatedAccess.repo_pk == repo.pk, GatedAccess.user_id == principal.user.id)
+    )
+    return status == "accepted"
+
+
+def require_file_content_access(session: Session, hub: Hub, repo: Repo, principal: Principal) -> None:
+    """The one check before any route returns a file's bytes or rendered content from a repo the caller can read.
+
+    Gated repos serve file content only to members of the namespace (and site admins) and to users whose
+    access request was accepted; the card (README metadata and text on the repo page) and the file list stay
+    visible to everyone, as on the Hub. ``hub`` is taken so that every content route calls it the same way.
+
+    Raises:
+        GatedRepoError: 403 ``GatedRepo`` when the repo is gated and the caller has no accepted access.
+    """
+    del hub
+    if has_file_content_access(session, repo, principal):
         return
-    if principal.user is not None:
-        status = session.scalar(
-            select(GatedAccess.status).where(GatedAccess.repo_pk == repo.pk, GatedAccess.user_id == principal.user.id)
-        )
-        if status == "accepted":
-            return
     raise GatedRepoError(
         f"Access to {repo.repo_type} {repo.repo_id} is restricted. You must have access to it and be authenticated "
         "to access it. Please log in and request access."

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from hubstead.api.deps import base_url, get_hub, get_reader
 from hubstead.jobs.service import job_json
 from hubstead.repos.models import Repo
-from hubstead.repos.service import check_file_access, get_readable_repo
+from hubstead.repos.service import get_readable_repo, require_file_content_access
 from hubstead.viewer import service
 from hubstead.viewer.service import MAX_LENGTH, ViewerError, ViewerState, state_of
 from hubstead.viewer.store import DatasetConversion
@@ -35,7 +35,7 @@ def _open(request: Request, session: Session, dataset: str | None) -> ViewerStat
         )
     principal = get_reader(request, session)
     repo = get_readable_repo(session, principal, repo_type="dataset", repo_id=dataset)
-    check_file_access(session, principal, repo)
+    require_file_content_access(session, get_hub(request), repo, principal)
     return state_of(session, repo)
 
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from hubstead.api.deps import base_url, get_hub
 from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError
 from hubstead.repos.access import api_repo_request
-from hubstead.repos.service import check_file_access, get_readable_repo, require_write
+from hubstead.repos.service import get_readable_repo, require_file_content_access, require_write
 from hubstead.xet import service, tokens
 from hubstead.xet.formats import MAX_XORB_BYTES
 
@@ -38,7 +38,7 @@ def token(request: Request) -> Response:
         if write:
             require_write(session, rr.principal, repo.namespace)
         else:
-            check_file_access(session, rr.principal, repo)
+            require_file_content_access(session, hub, repo, rr.principal)
         user_id = rr.principal.user.id if rr.principal.user else None
         access, expires = tokens.issue(
             hub.settings.secret_key, repo_pk=repo.pk, user_id=user_id, mode="write" if write else "read"
