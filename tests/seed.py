@@ -93,15 +93,18 @@ def inline_file(path: str, data: bytes) -> dict[str, object]:
     return {"key": "file", "value": {"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"}}
 
 
-def seed_repo(server: LiveServer, token: str, repo_id: str, repo_type: str, *, private: bool) -> SeededRepo:
-    """A repo with a card, a folder, an LFS file, a branch ``dev`` and a tag ``v1``."""
+def seed_repo(
+    server: LiveServer, token: str, repo_id: str, repo_type: str, *, private: bool, secret: str = ""
+) -> SeededRepo:
+    """A repo with a card, a folder, an LFS file, a branch ``dev`` and a tag ``v1``; ``secret`` is written
+    into the card and into ``folder/notes.txt`` (so a test can look for it in answers)."""
     create_repo(server, token, repo_id, repo_type, private=private)
     plural, prefix = PLURALS[repo_type], URL_PREFIX[repo_type] + repo_id
     data = os.urandom(2048)
     oid = upload_lfs(server, token, prefix, data)
-    card = b"---\nlicense: mit\ntags:\n- seeded\n---\n# Seeded\n\nA repo with a little history.\n"
+    card = f"---\nlicense: mit\ntags:\n- seeded\n---\n# Seeded\n\nA repo with a little history. {secret}\n".encode()
     files = [inline_file("README.md", card), inline_file("config.json", b'{"model_type": "bert"}'),
-             inline_file("folder/notes.txt", b"hello\n")]  # fmt: skip
+             inline_file("folder/notes.txt", f"hello {secret}\n".encode())]  # fmt: skip
     if repo_type == "dataset":
         files.append(inline_file("data/train.csv", b"text,label\nhello,1\nworld,0\n"))
     lfs = {"key": "lfsFile", "value": {"path": "weights.bin", "algo": "sha256", "oid": oid, "size": len(data)}}
