@@ -42,6 +42,12 @@ def _settings(args: argparse.Namespace) -> Settings:
             "replicas": getattr(args, "inference_replicas", None),
             "config": getattr(args, "inference_config", None),
         },
+        jobs={
+            "workers": getattr(args, "job_workers", None),
+            "time_limit": getattr(args, "job_time_limit", None),
+            "cpu_limit": getattr(args, "job_cpu_limit", None),
+            "memory_limit": getattr(args, "job_memory_limit", None),
+        },
     )
 
 
@@ -150,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     inference.add_argument("--inference-replicas", type=int,
                            help="worker processes per encoder model on CPU (default 2 with 2+ cores, no GPU)")
     inference.add_argument("--inference-config", help="YAML file of per-model runtimes and external engines")
+    jobs = serve.add_argument_group("jobs (dataset conversion)")
+    jobs.add_argument("--job-workers", type=int, help="jobs run side by side (default 2, or 1 on one core)")
+    jobs.add_argument("--job-time-limit", type=float, help="seconds a job may run, 0 for none (default 600)")
+    jobs.add_argument("--job-cpu-limit", type=int, help="CPU seconds a job may use (default twice the time limit)")
+    jobs.add_argument("--job-memory-limit", help="memory a job may use, e.g. 4GiB (default a quarter of RAM + 1 GiB)")
     serve.set_defaults(func=cmd_serve)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)

@@ -45,8 +45,12 @@ class Settings:
     inference_replicas: int | None = None
     inference_config: Path | None = None
     metrics_token: str | None = field(default=None, repr=False)
-    # Long work (dataset conversion) runs in job processes, this many at a time.
-    job_workers: int = 1
+    # Long work (dataset conversion) runs in job processes, this many at a time (slots), each under a
+    # wall-clock limit (seconds), a CPU-time limit (seconds) and a memory limit (bytes); 0 = no limit.
+    job_workers: int = 2
+    job_time_limit: float = 600.0
+    job_cpu_limit: int = 1200
+    job_memory_limit: int = 3 * 2**30
 
     @property
     def repos_dir(self) -> Path:
@@ -73,6 +77,7 @@ def load_settings(
     port: int | None = None,
     signup_enabled: bool | None = None,
     inference: dict[str, object] | None = None,
+    jobs: dict[str, object] | None = None,
 ) -> Settings:
     """Build settings from explicit values, falling back to ``HUBSTEAD_*`` env vars and laptop defaults.
 
@@ -93,7 +98,7 @@ def load_settings(
         port=port or int(os.environ.get("HUBSTEAD_PORT") or 8000),
         secret_key=secret,
         signup_enabled=signup_enabled if signup_enabled is not None else os.environ.get("HUBSTEAD_SIGNUP", "1") != "0",
-        job_workers=_env_int("HUBSTEAD_JOB_WORKERS", 1),
+        **_job_settings(jobs or {}),
         **_inference_settings(inference or {}),
     )
 
@@ -143,6 +148,40 @@ def _inference_settings(flags: dict[str, object]) -> dict[str, Any]:
         }
     except ValueError as exc:
         raise SystemExit(f"Invalid inference setting: {exc}") from exc
+
+
+def _default_job_memory() -> int:
+    """What a conversion needs: DuckDB's index build gets a quarter of the machine (at least 2 GiB, see
+    ``viewer.search.build_memory_limit``), plus 1 GiB for Python and Arrow."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 8 * 2**30
+    return max(2 * 2**30, total // 4) + 2**30
+
+
+def _job_settings(flags: dict[str, object]) -> dict[str, Any]:
+    def pick(name: str, env: str) -> str | None:
+        value = flags.get(name)
+        return str(value) if value is not None else os.environ.get(env) or None
+
+    workers = pick("workers", "HUBSTEAD_JOB_WORKERS")
+    time_limit = pick("time_limit", "HUBSTEAD_JOB_TIME_LIMIT")
+    cpu_limit = pick("cpu_limit", "HUBSTEAD_JOB_CPU_LIMIT")
+    memory = pick("memory_limit", "HUBSTEAD_JOB_MEMORY_LIMIT")
+    try:
+        settings: dict[str, Any] = {
+            "job_workers": max(1, int(workers)) if workers else max(1, min(2, os.cpu_count() or 1)),
+            "job_time_limit": float(time_limit) if time_limit else 600.0,
+            "job_memory_limit": parse_size(memory) if memory else _default_job_memory(),
+        }
+        # The CPU limit follows the time limit unless set: two busy threads for the whole wall time.
+        settings["job_cpu_limit"] = int(cpu_limit) if cpu_limit else int(2 * settings["job_time_limit"])
+    except ValueError as exc:
+        raise SystemExit(f"Invalid job setting: {exc}") from exc
+    if min(settings["job_time_limit"], settings["job_cpu_limit"], settings["job_memory_limit"]) < 0:
+        raise SystemExit("Job limits must be positive (or 0 for no limit)")
+    return settings
 
 
 def _env_int(name: str, default: int) -> int:

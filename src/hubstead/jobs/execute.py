@@ -2,13 +2,15 @@
 
 The job function gets the hub, the job id and a ``report(progress, message)`` callable. Raising
 ``JobFailed`` records its message as the reason a person reads; any other exception is recorded with
-its type and text (the traceback goes to the log).
+its type and text (the traceback goes to the log); running out of the memory limit is recorded as
+"out of memory (limit …)". The runner starts this module in the job's sandbox (``jobs.sandbox``).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import resource
 import sys
 import traceback
 
@@ -16,13 +18,14 @@ from hubstead.config import load_settings
 from hubstead.context import Hub
 from hubstead.db import utcnow
 from hubstead.jobs.models import Job
-from hubstead.jobs.service import KINDS, Reporter
+from hubstead.jobs.sandbox import Limits
+from hubstead.jobs.service import KINDS, JobFailed, Reporter
 
 log = logging.getLogger("hubstead.jobs")
 
-
-class JobFailed(Exception):
-    """A job that cannot finish, with the reason in plain words."""
+# JobFailed lives in jobs.service: this module runs as ``__main__``, so a class defined here would not be
+# the one a job function imports from ``hubstead.jobs.execute``.
+__all__ = ["JobFailed", "main"]
 
 
 def main(argv: list[str]) -> int:
@@ -42,12 +45,21 @@ def main(argv: list[str]) -> int:
     except JobFailed as exc:
         _finish(hub, job_id, "failed", str(exc))
         return 0
+    except MemoryError:  # an allocation past the memory limit the runner set (jobs.sandbox.Limits)
+        log.error("job %d ran out of memory:\n%s", job_id, traceback.format_exc())
+        _finish(hub, job_id, "failed", _own_limits().out_of_memory())
+        return 0
     except Exception as exc:  # noqa: BLE001 - every failure is recorded for the person watching
         log.error("job %d failed:\n%s", job_id, traceback.format_exc())
         _finish(hub, job_id, "failed", f"{type(exc).__name__}: {exc}")
         return 0
     _finish(hub, job_id, outcome, None)
     return 0
+
+
+def _own_limits() -> Limits:
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    return Limits(memory_bytes=None if soft == resource.RLIM_INFINITY else soft)
 
 
 def _finish(hub: Hub, job_id: int, status: str, error: str | None) -> None:

@@ -1,35 +1,45 @@
 """Queueing, claiming and recording jobs; the runner that starts each job in its own process.
 
-A job runs in a fresh ``python -m hubstead.jobs.execute <id>`` process: a conversion that runs out of
-memory or crashes takes down only itself, and the hub records why. The runner (a thread in the server)
-starts queued jobs, oldest first, up to ``job_workers`` at a time; at start, jobs left ``running`` by a
-server that died are queued again (at most ``MAX_ATTEMPTS`` tries).
+A job runs in a fresh ``python -I -m hubstead.jobs.execute <id>`` process (``jobs.sandbox``: its own
+process group and work directory, wall-clock, CPU and memory limits): a conversion that runs out of
+memory, runs too long or crashes takes down only itself, and the hub records why. The runner (a thread in
+the server) starts queued jobs, fairly across owner namespaces, up to ``job_workers`` at a time; at start,
+jobs left ``running`` by a server that died are queued again (at most ``MAX_ATTEMPTS`` tries).
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import shutil
+import signal
 import subprocess
-import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from hubstead.config import Settings
 from hubstead.context import Hub
 from hubstead.db import utcnow
 from hubstead.jobs.models import Job
+from hubstead.jobs.sandbox import Limits, describe_exit, job_environment, kill_group, launch
+from hubstead.repos.models import Repo
 
 log = logging.getLogger("hubstead.jobs")
 
 MAX_ATTEMPTS = 3
 # kind -> "module:function" run in the job process as function(hub, job_id, report).
 KINDS: dict[str, str] = {"dataset-conversion": "hubstead.viewer.conversion:run_conversion_job"}
+
+
+class JobFailed(Exception):
+    """A job that cannot finish, with the reason in plain words (recorded as the job's error as is)."""
 
 
 def enqueue(session: Session, *, kind: str, repo_pk: int, revision: str) -> Job:
@@ -88,14 +98,47 @@ class Reporter:
             )
 
 
-class JobRunner:
-    """Starts queued jobs in worker processes and records how they ended."""
+def workdir_of(settings: Settings, job_id: int) -> Path:
+    """The job's work directory (its cwd): everything it writes on disk, removed when it ends."""
+    return settings.data_dir / "jobs" / str(job_id)
 
-    def __init__(self, hub: Hub, *, workers: int = 1, poll_seconds: float = 1.0) -> None:
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        wall_seconds=settings.job_time_limit or None,
+        cpu_seconds=settings.job_cpu_limit or None,
+        memory_bytes=settings.job_memory_limit or None,
+    )
+
+
+@dataclass
+class _Running:
+    process: subprocess.Popen[bytes]
+    namespace: str
+    started: float
+    stop_reason: str | None = None  # set when the runner stopped it (the wall-clock limit)
+
+
+class JobRunner:
+    """Starts queued jobs in sandboxed processes (``jobs.sandbox``), ``workers`` at a time, and records
+    how they ended.
+
+    Fairness: the next job comes from the owner namespace with the fewest jobs running, and among those
+    the one served longest ago (round-robin), oldest first within a namespace; so one user's burst of
+    datasets cannot hold every slot while another user's waits. A job running past its wall-clock limit
+    is killed with its whole process group; one that dies by a signal is recorded with the signal's name.
+    """
+
+    def __init__(
+        self, hub: Hub, *, workers: int | None = None, poll_seconds: float = 1.0, limits: Limits | None = None
+    ) -> None:
         self.hub = hub
-        self.workers = max(1, workers)
+        self.workers = max(1, workers if workers is not None else hub.settings.job_workers)
         self.poll_seconds = poll_seconds
-        self._running: dict[int, subprocess.Popen[bytes]] = {}
+        self.limits = limits or limits_of(hub.settings)
+        self._running: dict[int, _Running] = {}
+        self._served: dict[str, int] = {}  # namespace -> launch counter when it last got a slot
+        self._launches = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,18 +155,20 @@ class JobRunner:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        for process in list(self._running.values()):
-            process.terminate()
-        for process in list(self._running.values()):
+        for running in list(self._running.values()):
+            kill_group(running.process, signal.SIGTERM)
+        for running in list(self._running.values()):
             try:
-                process.wait(timeout=10)
+                running.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                kill_group(running.process, signal.SIGKILL)
         if self._thread is not None:
             self._thread.join(timeout=10)
 
     def recover(self) -> None:
-        """Jobs a dead server left running go back to the queue (or fail after MAX_ATTEMPTS)."""
+        """Jobs a dead server left running go back to the queue (or fail after MAX_ATTEMPTS); their work
+        directories go."""
+        shutil.rmtree(self.hub.settings.data_dir / "jobs", ignore_errors=True)
         with self.hub.db.session() as session:
             for job in session.scalars(select(Job).where(Job.status == "running")):
                 if job.attempts >= MAX_ATTEMPTS:
@@ -142,42 +187,92 @@ class JobRunner:
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
 
+    def _pick(self, session: Session) -> tuple[int, str] | None:
+        """The next queued job (id, owner namespace), fairly across namespaces."""
+        heads = session.execute(
+            select(Repo.namespace, func.min(Job.created_at))
+            .join(Repo, Repo.pk == Job.repo_pk)
+            .where(Job.status == "queued")
+            .group_by(Repo.namespace)
+        ).all()
+        if not heads:
+            return None
+        running = Counter(r.namespace for r in self._running.values())
+        namespace = min(heads, key=lambda h: (running[h[0]], self._served.get(h[0], -1), h[1]))[0]
+        job_id = session.scalar(
+            select(Job.id)
+            .join(Repo, Repo.pk == Job.repo_pk)
+            .where(Job.status == "queued", Repo.namespace == namespace)
+            .order_by(Job.created_at, Job.id)
+            .limit(1)
+        )
+        return (job_id, namespace) if job_id is not None else None
+
     def _launch(self) -> None:
         while len(self._running) < self.workers:
             with self.hub.db.session() as session:
-                job = session.scalar(
-                    select(Job).where(Job.status == "queued").order_by(Job.created_at, Job.id).limit(1)
-                )
-                if job is None:
+                picked = self._pick(session)
+                if picked is None:
                     return
-                job.status, job.started_at, job.attempts = "running", utcnow(), job.attempts + 1
-                job.progress, job.message, job.error = 0.0, "Starting", None
-                job_id = job.id
-            process = subprocess.Popen(
-                [sys.executable, "-m", "hubstead.jobs.execute", str(job_id)],
-                env={
-                    **os.environ,
-                    "HUBSTEAD_DATA_DIR": str(self.hub.settings.data_dir),
-                    "HUBSTEAD_DATABASE_URL": self.hub.settings.database_url,
-                },
-                stdin=subprocess.DEVNULL,
+                job_id, namespace = picked
+                claimed = session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == "queued")
+                    .values(
+                        status="running",
+                        started_at=utcnow(),
+                        attempts=Job.attempts + 1,
+                        progress=0.0,
+                        message="Starting",
+                        error=None,
+                    )
+                )
+                if not claimed.rowcount:  # type: ignore[attr-defined]
+                    continue
+            workdir = workdir_of(self.hub.settings, job_id)
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir(parents=True)
+            process = launch(
+                "hubstead.jobs.execute",
+                [str(job_id)],
+                limits=self.limits,
+                workdir=workdir,
+                env=job_environment(
+                    {
+                        "HUBSTEAD_DATA_DIR": str(self.hub.settings.data_dir),
+                        "HUBSTEAD_DATABASE_URL": self.hub.settings.database_url,
+                        "HUBSTEAD_SECRET_KEY": self.hub.settings.secret_key,
+                    }
+                ),
             )
             with self.hub.db.session() as session:
                 session.execute(update(Job).where(Job.id == job_id).values(pid=process.pid))
-            self._running[job_id] = process
+            self._launches += 1
+            self._served[namespace] = self._launches
+            self._running[job_id] = _Running(process, namespace, time.monotonic())
 
     def _reap(self) -> None:
-        for job_id, process in list(self._running.items()):
+        wall = self.limits.wall_seconds
+        for job_id, running in list(self._running.items()):
+            process = running.process
             code = process.poll()
+            if code is None and wall is not None and time.monotonic() - running.started > wall:
+                running.stop_reason = self.limits.stopped_by_wall_clock()
+                kill_group(process, signal.SIGKILL)
+                try:
+                    code = process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    continue
             if code is None:
                 continue
+            kill_group(process, signal.SIGKILL)  # anything the job started and left behind
             del self._running[job_id]
+            shutil.rmtree(workdir_of(self.hub.settings, job_id), ignore_errors=True)
             with self.hub.db.session() as session:
                 job = session.get(Job, job_id)
                 if job is not None and job.status == "running":
-                    # The process ended without recording an outcome: it crashed or was killed.
-                    reason = "killed (out of memory?)" if code in (-9, 137) else f"exit code {code}"
+                    # The process ended without recording an outcome: the runner stopped it, or it crashed.
                     job.status, job.finished_at = "failed", utcnow()
-                    job.error = f"The job's process ended unexpectedly: {reason}"
+                    job.error = running.stop_reason or describe_exit(code, self.limits)
             for callback in self.on_finished:
                 callback(job_id)

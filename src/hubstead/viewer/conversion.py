@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import pygit2
 
 from hubstead.context import Hub
+from hubstead.jobs.sandbox import safe_join
 from hubstead.repos.cards import parse_card_yaml
 from hubstead.repos.files import FileInfo, file_info, iter_entries
 from hubstead.repos.git import Author, GitRepo, repo_path
@@ -109,6 +110,7 @@ class Progress:
 def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
     from hubstead.jobs.execute import JobFailed
     from hubstead.jobs.models import Job
+    from hubstead.jobs.service import workdir_of
     from hubstead.viewer.store import record_conversion
 
     with hub.db.session() as session:
@@ -118,9 +120,12 @@ def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
         if repo is None:
             raise JobFailed("The dataset was deleted")
         revision, storage_key, repo_pk = job.revision, repo.storage_key, repo.pk
-    # Spill files (CSV and JSON are read to the end before their rows are written) go to the data dir's
-    # disk, not /tmp, which is often a small RAM-backed filesystem.
-    tempfile.tempdir = str(hub.settings.uploads_dir)
+    # Everything the job writes goes under its work directory (on the data dir's disk, not /tmp, which is
+    # often a small RAM-backed filesystem): spill files (CSV and JSON are read to the end before their
+    # rows are written) and the shards; paths built from config and split names go through safe_join.
+    jobdir = workdir_of(hub.settings, job_id)
+    jobdir.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(jobdir)
     git = GitRepo(repo_path(hub.settings.repos_dir, storage_key))
     commit = git.resolve(revision)
     files = {
@@ -138,7 +143,7 @@ def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
         raise JobFailed(str(exc)) from exc
     total = sum(files[f].size for c in configs for s in c.splits for f in s.files if f in files)
     progress = Progress(report, total)
-    workdir = Path(tempfile.mkdtemp(prefix=f"convert-{job_id}-", dir=hub.settings.uploads_dir))
+    workdir = Path(tempfile.mkdtemp(prefix="convert-", dir=jobdir))
     try:
         results: list[tuple[ConfigPlan, list[SplitResult]]] = []
         for config in configs:
@@ -307,7 +312,7 @@ def _convert_split(
                 labels, media = _special_columns(config, batch)
                 result.features = features_of(batch.schema, labels=labels, media=media)
                 writer = ShardWriter(
-                    workdir / config.name / split.name, f"{config.name}/{split.name}", result.features, schema
+                    safe_join(workdir, config.name, split.name), f"{config.name}/{split.name}", result.features, schema
                 )
             else:
                 batch = _conform(batch, schema, name)
@@ -485,7 +490,9 @@ def _analyze(hub: Hub, storage_key: str, parquet_commit: str, result: SplitResul
     except Exception as exc:  # noqa: BLE001 - rows stay viewable without statistics
         log.exception("statistics of %s/%s failed", result.config, result.split)
         result.statistics_error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-    target = hub.settings.data_dir / "viewer" / storage_key / parquet_commit / result.config / f"{result.split}.duckdb"
+    target = safe_join(
+        hub.settings.data_dir / "viewer", storage_key, parquet_commit, result.config, f"{result.split}.duckdb"
+    )
     if result.progress:
         result.progress(0.15, f"Search and filter index of {label} ({result.num_rows:,} rows; the longest step)")
     try:

@@ -16,6 +16,9 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
+from hubstead.errors import InvalidPathError
+from hubstead.repos.paths import normalize_path_in_repo
+
 SPLIT_KEYWORDS = {
     "train": ["train", "training"],
     "validation": ["validation", "valid", "dev", "val"],
@@ -176,15 +179,29 @@ def plan(paths: list[str], card: dict[str, Any] | None = None) -> list[ConfigPla
     return [ConfigPlan("default", builder, splits, _options_for(builder, own, paths), default=True)]
 
 
+def safe_name(name: str, what: str) -> str:
+    """A config or split name becomes a folder of the conversion's files and of ``refs/convert/parquet``:
+    it must be one safe path segment (the rules of a path in a repo, and no ``/``)."""
+    try:
+        normalize_path_in_repo(name)
+    except InvalidPathError as exc:
+        raise LayoutError(f"The {what} name {name!r} is not allowed: {exc.message}") from exc
+    if "/" in name:
+        raise LayoutError(f"The {what} name {name!r} is not allowed: it must not contain '/'")
+    return name
+
+
 def _from_card(configs: Any, paths: list[str]) -> list[ConfigPlan]:
     if not isinstance(configs, list):
         raise LayoutError("The card's `configs:` must be a list")
     files = _data_files(paths)
-    out = []
+    out: list[ConfigPlan] = []
     for entry in configs:
         if not isinstance(entry, dict) or not isinstance(entry.get("config_name", "default"), str):
             raise LayoutError("Each entry of the card's `configs:` needs a config_name")
-        name = entry.get("config_name", "default")
+        name = safe_name(entry.get("config_name", "default"), "config")
+        if any(c.name == name for c in out):
+            raise LayoutError(f"The card's `configs:` name the config {name!r} twice")
         data_dir = str(entry.get("data_dir") or "").strip("/")
         scoped = [f for f in files if not data_dir or f.startswith(data_dir + "/")]
         data_files = entry.get("data_files")
@@ -210,7 +227,7 @@ def _card_splits(config: str, data_files: Any, files: list[str], data_dir: str) 
         data_files = [{"split": k, "path": v} for k, v in data_files.items()]
     if not isinstance(data_files, list):
         raise LayoutError(f"Config {config!r}: data_files must be a string, a list, or a list of {{split, path}}")
-    splits = []
+    splits: list[SplitPlan] = []
     for item in data_files:
         if not isinstance(item, dict) or "path" not in item:
             raise LayoutError(f"Config {config!r}: each data_files entry needs a path")
@@ -219,5 +236,8 @@ def _card_splits(config: str, data_files: Any, files: list[str], data_dir: str) 
         chosen = sorted({f for f in files for p in patterns if matches(prefix + str(p), f)})
         if not chosen:
             raise LayoutError(f"Config {config!r}, split {item.get('split', 'train')!r}: no file matches {patterns}")
-        splits.append(SplitPlan(str(item.get("split", "train")), chosen))
+        split = safe_name(str(item.get("split", "train")), "split")
+        if any(s.name == split for s in splits):
+            raise LayoutError(f"Config {config!r} names the split {split!r} twice")
+        splits.append(SplitPlan(split, chosen))
     return splits

@@ -25,6 +25,10 @@ BLOCK_BYTES = 4 * 1024 * 1024
 # A .json file holding one array must be parsed whole; past this size that would not fit in bounded
 # memory, so such files are refused with a pointer to JSON Lines (which streams).
 MAX_JSON_ARRAY_BYTES = 512 * 1024 * 1024
+# JSON nested deeper than this is refused before a parser sees it: pyarrow's JSON reader recurses per
+# level and a 200 KB line of 100,000 brackets crashed the job process (SIGSEGV). Real datasets nest a
+# handful of levels; Arrow types 100 deep are already unusable.
+MAX_JSON_DEPTH = 100
 
 
 class SourceError(ValueError):
@@ -109,9 +113,37 @@ def _spilled(reader: Any) -> Iterator[pa.RecordBatch]:
         yield from stream
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def check_json_depth(path: Path, name: str, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse a JSON or JSON Lines file nested deeper than ``limit``, reading it line by line (a string
+    never spans lines in JSON). A line that cannot reach the limit (few enough brackets) is skipped after
+    two counts; only the others are scanned bracket by bracket, with strings removed first."""
+    depth = 0
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            opening = line.count(b"[") + line.count(b"{")
+            if depth + opening <= limit:
+                if depth == 0 and opening == line.count(b"]") + line.count(b"}"):
+                    continue  # balanced and shallow: the usual JSON Lines row
+                if not depth and not opening:
+                    continue
+            for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", line)):
+                depth += 1 if bracket.group() in (b"[", b"{") else -1
+                if depth > limit:
+                    raise SourceError(
+                        f"{name}, line {number}: nested more than {limit} levels deep; the viewer reads "
+                        f"JSON nested at most {limit} levels"
+                    )
+            depth = max(depth, 0)
+
+
 def _json(path: Path, name: str) -> Iterator[pa.RecordBatch]:
     if path.stat().st_size == 0:
         return
+    check_json_depth(path, name)
     with open(path, "rb") as handle:
         head = handle.read(4096).lstrip()
     if head.startswith(b"["):
@@ -198,6 +230,8 @@ def _json_array(path: Path, name: str) -> Iterator[pa.RecordBatch]:
             data = json.load(handle)
     except json.JSONDecodeError as exc:
         raise SourceError(f"{name}, line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise SourceError(f"{name}: nested too deeply to be read") from exc
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise SourceError(f"{name}: a .json file must hold a list of objects (or use JSON Lines)")
     kinds: dict[str, set[str]] = {}
