@@ -184,6 +184,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.xet.routes import router as xet_router
 
     hub = hub or Hub.from_settings(settings)
+    from hubstead.storage.leftovers import remove_crash_leftovers
+    from hubstead.xet.service import xorb_store
+
+    if removed := remove_crash_leftovers(settings, xet_tmp_dir=xorb_store(hub).tmp):
+        log.warning("removed %d temporary files a crashed writer left behind", removed)
     refreshed = reconcile_all(hub)
     if refreshed:
         log.warning("re-indexed %d repos whose index lagged their git head", refreshed)

@@ -36,8 +36,9 @@ from hubstead.repos.models import Repo, RepoLfsObject
 from hubstead.repos.objects import object_size
 from hubstead.repos.packs import BlobSink
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
+from hubstead.repos.proofs import may_reference
 from hubstead.repos.service import author_for, git_dir, open_git
-from hubstead.repos.uploads import object_visible_to
+from hubstead.repos.uploads import NOT_PROVEN
 from hubstead.search.index import reindex_repo
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -72,6 +73,7 @@ Operation = AddFile | AddLfsFile | DeleteFile | DeleteFolder
 
 @dataclass
 class CommitRequest:
+    has_header: bool = False
     summary: str = ""
     description: str = ""
     parent_commit: str | None = None
@@ -96,6 +98,7 @@ def _parse_line(request: CommitRequest, sink: BlobSink, item: Any, line_number: 
         raise BadRequestError(f"Invalid commit payload: line {line_number} must be an object with 'key' and 'value'")
     key, value = item["key"], item["value"]
     if key == "header":
+        request.has_header = True
         request.summary = str(value.get("summary") or "")
         request.description = str(value.get("description") or "")
         parent = value.get("parentCommit")
@@ -136,36 +139,42 @@ def _parse_line(request: CommitRequest, sink: BlobSink, item: Any, line_number: 
         raise BadRequestError(f"Invalid commit payload: unknown key {key!r} on line {line_number}")
 
 
+def _loads(data: bytes, where: str) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError as exc:
+        raise BadRequestError(f"Invalid commit payload: {where} is nested too deeply") from exc
+    except ValueError as exc:
+        raise BadRequestError(f"Invalid commit payload: {where} is not valid JSON") from exc
+
+
 def parse_commit_body(body: IO[bytes], sink: BlobSink) -> CommitRequest:
     """Read an NDJSON commit body (or the legacy single JSON object) line by line.
 
     Inline files are decoded and handed to ``sink`` as they are read, so the body is never held whole.
+
+    Raises:
+        BadRequestError: a line that is not JSON (or nests too deeply to parse), no header line, or no
+            operations: the Hub refuses empty commits.
     """
     request = CommitRequest()
     first = body.readline()
     stripped = first.strip()
     if stripped.startswith(b"{") and b'"key"' not in stripped[:200]:
         # Legacy JSON body: {"summary", "description", "parentCommit", "files", "lfsFiles", "deletedFiles"}.
-        rest = body.read()
-        try:
-            payload = json.loads(first + rest)
-        except ValueError as exc:
-            raise BadRequestError("Invalid commit payload: body is not valid JSON or NDJSON") from exc
-        _parse_legacy(request, sink, payload)
-        return request
-    line_number = 0
-    line = first
-    while line:
-        line_number += 1
-        if line.strip():
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise BadRequestError(f"Invalid commit payload: line {line_number} is not valid JSON") from exc
-            _parse_line(request, sink, item, line_number)
-        line = body.readline()
-    if line_number == 0:
-        raise BadRequestError("Invalid commit payload: empty body")
+        _parse_legacy(request, sink, _loads(first + body.read(), "the body"))
+    else:
+        line_number = 0
+        line = first
+        while line:
+            line_number += 1
+            if line.strip():
+                _parse_line(request, sink, _loads(line, f"line {line_number}"), line_number)
+            line = body.readline()
+    if not request.has_header:
+        raise BadRequestError("Invalid commit payload: no header line (expected {\"key\": \"header\", ...} first)")
+    if not request.operations:
+        raise BadRequestError("Invalid commit payload: no operations, nothing to commit")
     return request
 
 
@@ -195,27 +204,20 @@ def _branch_ref(git: GitRepo, revision: str) -> str:
 
 
 def _lfs_sizes(hub: Hub, session: Session, principal: Principal, repo: Repo, request: CommitRequest) -> dict[str, int]:
-    """Check that every LFS object the commit names is stored (and readable by the caller, for copies).
+    """Check that every LFS object the commit names may be referenced by this repo (``proofs.may_reference``:
+    the caller uploaded its bytes here, or can read a repo that references it) and is stored with that size.
 
     Raises:
-        LfsObjectMissingError: an object never uploaded, one whose size differs, or a copy of an object
-            the caller cannot read.
+        LfsObjectMissingError: the same answer for an object never uploaded, one whose size differs and one
+            the caller has no proof of, so it tells nothing about what the store holds.
     """
     sizes: dict[str, int] = {}
     for op in request.operations:
         if not isinstance(op, AddLfsFile) or op.oid in sizes:
             continue
-        stored = object_size(hub, session, op.oid)
-        if stored is None:
-            raise LfsObjectMissingError(
-                f"LFS object {op.oid} for {op.path!r} was never uploaded; upload it through the LFS batch API first"
-            )
-        if op.size is not None and op.size != stored:
-            raise LfsObjectMissingError(
-                f"LFS object {op.oid} for {op.path!r} has size {stored}, not the announced {op.size}"
-            )
-        if not object_visible_to(session, principal, repo, op.oid):
-            raise LfsObjectMissingError(f"LFS object {op.oid} for {op.path!r} was not uploaded to this repository")
+        stored = object_size(hub, session, op.oid) if may_reference(session, principal, repo, op.oid) else None
+        if stored is None or (op.size is not None and op.size != stored):
+            raise LfsObjectMissingError(f"LFS object {op.oid} for {op.path!r} {NOT_PROVEN} first")
         sizes[op.oid] = stored
     return sizes
 

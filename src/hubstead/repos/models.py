@@ -85,13 +85,28 @@ class RepoRedirect(Base):
 
 
 class RepoLfsObject(Base):
-    """Which repos reference which LFS objects: an object may be copied only by someone who can read it."""
+    """Which repos' revisions reference which LFS objects (written by commits): an object may be copied
+    only by someone who can read the content of one of them."""
 
     __tablename__ = "repo_lfs_objects"
 
     repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.pk", ondelete="CASCADE"), primary_key=True)
     oid: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class LfsUploadProof(Base):
+    """A user sent the bytes of LFS object ``oid`` into repo ``repo_pk`` (a checked PUT, a completed multipart
+    upload, or a Xet shard whose files were rebuilt and hashed). Only such a proof, or read access to a repo
+    whose revisions reference the object, lets a commit name an object: knowing its sha256 is not enough."""
+
+    __tablename__ = "lfs_upload_proofs"
+
+    repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.pk", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    oid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
 class GatedAccess(Base):

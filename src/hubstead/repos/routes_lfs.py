@@ -15,7 +15,7 @@ from hubstead.errors import BadRequestError, ForbiddenError
 from hubstead.repos import uploads
 from hubstead.repos.access import RepoRequest, split_prefixed
 from hubstead.repos.objects import object_response
-from hubstead.repos.service import get_readable_repo, get_writable_repo
+from hubstead.repos.service import get_readable_repo, get_writable_repo, require_file_content_access
 
 router = APIRouter()
 LFS_MEDIA = "application/vnd.git-lfs+json"
@@ -47,6 +47,7 @@ async def batch_route(request: Request) -> Response:
                 repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
             else:
                 repo = get_readable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+                require_file_content_access(session, hub, repo, rr.principal)
             transfers = payload.get("transfers") or ["basic"]
             answer = uploads.batch(
                 hub,
@@ -75,7 +76,7 @@ async def verify_route(request: Request) -> Response:
         with hub.db.session() as session:
             rr = _lfs_repo(request, session)
             repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
-            uploads.verify(hub, session, repo=repo, payload=payload)
+            uploads.verify(hub, session, principal=rr.principal, repo=repo, payload=payload)
             return JSONResponse({"success": True}, media_type=LFS_MEDIA)
 
     return await run_in_threadpool(work)
@@ -84,12 +85,13 @@ async def verify_route(request: Request) -> Response:
 def _grant(request: Request, purpose: str, repo_pk: int, oid: str) -> uploads.UploadGrant:
     params = request.query_params
     try:
-        size, expires, sig = int(params["size"]), int(params["exp"]), params["sig"]
+        size, user_id, expires, sig = int(params["size"]), int(params["u"]), int(params["exp"]), params["sig"]
     except (KeyError, ValueError) as exc:
         raise ForbiddenError("Missing or invalid upload signature") from exc
     return uploads.check_signature(
-        get_hub(request), purpose=purpose, repo_pk=repo_pk, oid=oid, size=size, expires=expires, sig=sig
-    )
+        get_hub(request), purpose=purpose, repo_pk=repo_pk, user_id=user_id, oid=oid, size=size, expires=expires,
+        sig=sig,
+    )  # fmt: skip
 
 
 async def _receive(request: Request, incoming: uploads.IncomingFile | uploads.PartWriter, limit: int) -> None:

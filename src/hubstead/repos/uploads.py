@@ -1,9 +1,12 @@
 """The Git LFS batch API: upload actions with self-authorizing signed URLs, basic and multipart transfers.
 
 The client sends no token with the byte PUTs (``huggingface_hub.lfs`` sends none), so each ``href`` carries
-an HMAC signature of what it allows: one object (oid and size) into one repo, or one part of it, until a
-deadline. Bytes stream to a temporary file beside the store while being hashed; the object enters the
-store only once its sha256 and size match, by atomic rename.
+an HMAC signature of what it allows: one object (oid and size) into one repo by one user, or one part of it,
+until a deadline (an hour for uploads, longer only as a very large object needs; 15 minutes for downloads).
+Bytes stream to a temporary file beside the store while being hashed; the object enters the store only once
+its sha256 and size match, by atomic rename, and the upload is recorded as that user's proof of the bytes
+(``repos/proofs``). An object the store already holds is still uploaded and checked unless the caller may
+reference it already; ``verify`` and multipart ``complete`` confirm only what the caller proved.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hubstead.auth.service import Principal
@@ -28,50 +30,57 @@ from hubstead.context import Hub
 from hubstead.errors import BadRequestError, ForbiddenError, LfsVerificationError, NotFoundError
 from hubstead.repos.models import Repo, RepoLfsObject
 from hubstead.repos.objects import object_size
-from hubstead.repos.service import can_read
+from hubstead.repos.proofs import may_reference, proven, record_proof
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_PARTS = 10000
+# An upload href lasts an hour, plus the time a slow link (4 MiB/s) needs for a very large object, so a
+# multipart upload of tens of GB can still start its last parts; the setting ``signed_url_ttl_seconds`` caps it.
+UPLOAD_URL_TTL = 3600
+UPLOAD_SLOW_RATE = 4 * 1024 * 1024
+# A download href given out by the batch API: the client starts the transfer at once (git-lfs asks again for
+# actions that have expired); a transfer started in time runs to its end.
+DOWNLOAD_URL_TTL = 15 * 60
+NOT_PROVEN = "was never uploaded to this repository by you (with this size); upload its bytes through the LFS batch API"
 
 
 @dataclass(frozen=True)
 class UploadGrant:
-    """What a signed URL allows: put object ``oid`` of ``size`` bytes into repo ``repo_pk``."""
+    """What a signed URL allows: user ``user_id`` puts object ``oid`` of ``size`` bytes into repo ``repo_pk``
+    (``user_id`` 0 for a download href, which anyone holding it may use)."""
 
     repo_pk: int
+    user_id: int
     oid: str
     size: int
     expires: int
 
 
-def _signature(hub: Hub, grant: UploadGrant, purpose: str) -> str:
-    message = f"{purpose}:{grant.repo_pk}:{grant.oid}:{grant.size}:{grant.expires}".encode()
-    return hmac.new(hub.settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+def signature(secret: str, grant: UploadGrant, purpose: str) -> str:
+    message = f"{purpose}:{grant.repo_pk}:{grant.oid}:{grant.size}:{grant.user_id}:{grant.expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def signed_url(hub: Hub, base_url: str, grant: UploadGrant, purpose: str, **extra: int) -> str:
-    query = {"size": grant.size, "exp": grant.expires, "sig": _signature(hub, grant, purpose), **extra}
+    sig = signature(hub.settings.secret_key, grant, purpose)
+    query = {"size": grant.size, "u": grant.user_id, "exp": grant.expires, "sig": sig, **extra}
     return f"{base_url}/api/lfs/{purpose}/{grant.repo_pk}/{grant.oid}?{urlencode(query)}"
 
 
 def check_signature(
-    hub: Hub, *, purpose: str, repo_pk: int, oid: str, size: int, expires: int, sig: str
+    hub: Hub, *, purpose: str, repo_pk: int, user_id: int, oid: str, size: int, expires: int, sig: str
 ) -> UploadGrant:
     """Raises ForbiddenError for a forged, altered or expired URL."""
-    grant = UploadGrant(repo_pk=repo_pk, oid=oid, size=size, expires=expires)
-    if not hmac.compare_digest(_signature(hub, grant, purpose), sig):
+    grant = UploadGrant(repo_pk=repo_pk, user_id=user_id, oid=oid, size=size, expires=expires)
+    if not hmac.compare_digest(signature(hub.settings.secret_key, grant, purpose), sig):
         raise ForbiddenError("Invalid upload signature")
     if expires < time.time():
-        raise ForbiddenError("This upload URL has expired; ask the batch API for a new one")
+        raise ForbiddenError("This URL has expired; ask the batch API for a new one")
     return grant
 
 
-def object_visible_to(session: Session, principal: Principal, repo: Repo, oid: str) -> bool:
-    """Whether ``oid`` is referenced by ``repo`` or by any repo the caller can read."""
-    owners = session.scalars(select(RepoLfsObject.repo_pk).where(RepoLfsObject.oid == oid)).all()
-    if repo.pk in owners:
-        return True
-    return any((owner := session.get(Repo, pk)) is not None and can_read(session, principal, owner) for pk in owners)
+def upload_ttl(hub: Hub, size: int) -> int:
+    return min(UPLOAD_URL_TTL + size // UPLOAD_SLOW_RATE, hub.settings.signed_url_ttl_seconds)
 
 
 def _validate_object(obj: Any) -> tuple[str, int]:
@@ -102,44 +111,38 @@ def batch(
         raise BadRequestError(f"Invalid LFS operation {operation!r}")
     if not isinstance(objects, list) or len(objects) > 10000:
         raise BadRequestError("Invalid LFS batch request: 'objects' must be a list of at most 10000 objects")
-    expires = int(time.time()) + hub.settings.signed_url_ttl_seconds
     use_multipart = "multipart" in transfers
+    user_id = principal.user.id if principal.user is not None else 0
     answers = []
     for obj in objects:
         oid, size = _validate_object(obj)
-        grant = UploadGrant(repo_pk=repo.pk, oid=oid, size=size, expires=expires)
         stored = object_size(hub, session, oid)
         if operation == "download":
+            # The route checked that the caller may read this repo's file content; the object must be one
+            # this repo's revisions reference.
             if stored is None or session.get(RepoLfsObject, (repo.pk, oid)) is None:
                 answers.append({"oid": oid, "size": size, "error": {"code": 404, "message": "Object does not exist"}})
-            else:
-                answers.append(
-                    {
-                        "oid": oid,
-                        "size": stored,
-                        "actions": {"download": {"href": signed_url(hub, base_url, grant, "download")}},
-                    }
-                )
+                continue
+            ttl = min(DOWNLOAD_URL_TTL, hub.settings.signed_url_ttl_seconds)
+            grant = UploadGrant(repo_pk=repo.pk, user_id=0, oid=oid, size=stored, expires=int(time.time()) + ttl)
+            href = signed_url(hub, base_url, grant, "download")
+            answers.append({"oid": oid, "size": stored, "actions": {"download": {"href": href, "expires_in": ttl}}})
             continue
-        if stored is not None and stored == size and object_visible_to(session, principal, repo, oid):
-            # Already stored and readable by the caller: the client skips the upload. Record the reference so
-            # the commit that follows may name it. An object only some unreadable repo holds must be uploaded
-            # again (proving possession of the bytes), or knowing a hash would be enough to read a private file.
-            if session.get(RepoLfsObject, (repo.pk, oid)) is None:
-                session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
+        if stored is not None and stored == size and may_reference(session, principal, repo, oid):
+            # The caller can already read these bytes (or sent them here before): the client skips the upload.
+            # Anyone else must send them, even if the store holds them, or knowing a hash would open a file.
             answers.append({"oid": oid, "size": size})
             continue
-        upload: dict[str, Any] = {
-            "href": signed_url(hub, base_url, grant, "upload"),
-            "expires_in": hub.settings.signed_url_ttl_seconds,
-        }
+        ttl = upload_ttl(hub, size)
+        grant = UploadGrant(repo_pk=repo.pk, user_id=user_id, oid=oid, size=size, expires=int(time.time()) + ttl)
+        upload: dict[str, Any] = {"href": signed_url(hub, base_url, grant, "upload"), "expires_in": ttl}
         if use_multipart and size > hub.settings.multipart_threshold:
             chunk = hub.settings.multipart_chunk_size
             parts = math.ceil(size / chunk)
             header: dict[str, Any] = {"chunk_size": str(chunk)}
             for number in range(1, parts + 1):
                 header[str(number)] = signed_url(hub, base_url, grant, "part", part=number)
-            upload = {"href": signed_url(hub, base_url, grant, "complete"), "header": header}
+            upload = {"href": signed_url(hub, base_url, grant, "complete"), "header": header, "expires_in": ttl}
         answers.append(
             {
                 "oid": oid,
@@ -191,13 +194,13 @@ def store_upload(hub: Hub, session: Session, grant: UploadGrant, incoming: Incom
         incoming.discard()
     else:
         hub.blobs.put_file(grant.oid, incoming.path)
-    _remember(session, grant)
+    _prove(session, grant)
 
 
-def _remember(session: Session, grant: UploadGrant) -> None:
-    if session.get(RepoLfsObject, (grant.repo_pk, grant.oid)) is None:
-        session.add(RepoLfsObject(repo_pk=grant.repo_pk, oid=grant.oid, size=grant.size))
-    session.flush()
+def _prove(session: Session, grant: UploadGrant) -> None:
+    if grant.user_id <= 0:
+        raise ForbiddenError("This URL does not allow uploads")
+    record_proof(session, repo_pk=grant.repo_pk, user_id=grant.user_id, oid=grant.oid, size=grant.size)
 
 
 class PartWriter:
@@ -245,7 +248,7 @@ class PartWriter:
 
 
 def part_dir(hub: Hub, grant: UploadGrant) -> Path:
-    return hub.settings.uploads_dir / f"multipart-{grant.repo_pk}-{grant.oid}"
+    return hub.settings.uploads_dir / f"multipart-{grant.repo_pk}-{grant.user_id}-{grant.oid}"
 
 
 def part_count(hub: Hub, size: int) -> int:
@@ -253,9 +256,11 @@ def part_count(hub: Hub, size: int) -> int:
 
 
 def complete_multipart(hub: Hub, session: Session, grant: UploadGrant, payload: Any) -> None:
-    """Check the parts named in the completion payload, verify the whole object, and store it."""
-    if hub.blobs.size(grant.oid) == grant.size:
-        _remember(session, grant)
+    """Check the parts named in the completion payload, verify the whole object, and store it.
+
+    Only the parts this user sent for this repo count, even when the store already holds the object; a
+    completion repeated after it succeeded (a retry whose answer was lost) answers the same."""
+    if proven(session, repo_pk=grant.repo_pk, user_id=grant.user_id, oid=grant.oid, size=grant.size):
         shutil.rmtree(part_dir(hub, grant), ignore_errors=True)
         return
     if not isinstance(payload, dict) or payload.get("oid") != grant.oid or not isinstance(payload.get("parts"), list):
@@ -285,16 +290,20 @@ def complete_multipart(hub: Hub, session: Session, grant: UploadGrant, payload: 
         )
     if not hub.blobs.exists(grant.oid):
         hub.blobs.put_file(grant.oid, data)
-    _remember(session, grant)
+    _prove(session, grant)
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def verify(hub: Hub, session: Session, *, repo: Repo, payload: Any) -> None:
-    """The batch API's verify action: the object must be stored with the announced size."""
+def verify(hub: Hub, session: Session, *, principal: Principal, repo: Repo, payload: Any) -> None:
+    """The batch API's verify action: this caller uploaded this object, with this size, into this repo.
+
+    Raises:
+        LfsVerificationError: one answer for an object never uploaded, one of another size and one uploaded by
+            someone else, so the answer tells nothing about what the store holds.
+    """
     oid, size = _validate_object(payload)
-    stored = object_size(hub, session, oid)
-    if stored is None:
-        raise NotFoundError(f"LFS object {oid} was not uploaded")
-    if stored != size:
-        raise LfsVerificationError(f"LFS object {oid} has size {stored}, not {size}")
-    _remember(session, UploadGrant(repo_pk=repo.pk, oid=oid, size=size, expires=0))
+    user_id = principal.user.id if principal.user is not None else None
+    if not proven(session, repo_pk=repo.pk, user_id=user_id, oid=oid, size=size) or (
+        object_size(hub, session, oid) != size
+    ):
+        raise LfsVerificationError(f"LFS object {oid} {NOT_PROVEN}")

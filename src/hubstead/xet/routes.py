@@ -7,10 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, get_hub
-from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError
+from hubstead.api.deps import base_url, bearer_token, get_hub
+from hubstead.auth.models import Token
+from hubstead.auth.service import hash_token
+from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, UnauthorizedError
 from hubstead.repos.access import api_repo_request
 from hubstead.repos.service import get_readable_repo, require_file_content_access, require_write
 from hubstead.xet import service, tokens
@@ -40,8 +43,10 @@ def token(request: Request) -> Response:
         else:
             require_file_content_access(session, hub, repo, rr.principal)
         user_id = rr.principal.user.id if rr.principal.user else None
+        bearer = bearer_token(request)
+        parent = session.scalar(select(Token.id).where(Token.token_hash == hash_token(bearer))) if bearer else None
         access, expires = tokens.issue(
-            hub.settings.secret_key, repo_pk=repo.pk, user_id=user_id, mode="write" if write else "read"
+            hub.settings.secret_key, repo_pk=repo.pk, user_id=user_id, mode="write" if write else "read", parent=parent
         )
     url = cas_url(request)
     headers = {"X-Xet-Cas-Url": url, "X-Xet-Access-Token": access, "X-Xet-Token-Expiration": str(expires)}
@@ -49,7 +54,14 @@ def token(request: Request) -> Response:
 
 
 def _grant(request: Request) -> tokens.CasGrant:
-    return tokens.verify(get_hub(request).settings.secret_key, request.headers.get("authorization"))
+    """The CAS token's grant, refused (401) when forged, expired, or its parent access token was revoked."""
+    hub = get_hub(request)
+    grant = tokens.verify(hub.settings.secret_key, request.headers.get("authorization"))
+    if grant.parent is not None:
+        with hub.db.session() as session:
+            if session.get(Token, grant.parent) is None:
+                raise UnauthorizedError("The access token this Xet token was minted with has been revoked")
+    return grant
 
 
 async def _body(request: Request, limit: int) -> bytes:

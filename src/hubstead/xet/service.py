@@ -2,9 +2,12 @@
 and stream a Xet file's bytes for plain HTTP downloads.
 
 Access follows repos: a CAS token names one repo. A xorb is served, or may be referenced by a new shard,
-only if some repo the caller can read holds it; a file is reconstructed only for a token whose repo
-references the file's sha256. So a private repo's chunks never reach a token without access to it, even
-when another repo holds the same bytes.
+only if some repo whose file content the caller can read holds it; a file is reconstructed only for a token
+whose repo references the file's sha256 (or whose user uploaded it there). So a private or gated repo's
+chunks never reach a token without access to it, even when another repo holds the same bytes. A file hash
+→ sha256 mapping is recorded only after the file was rebuilt from its chunks and hashed; a later shard
+for the same file hash must claim the same sha256, and one that lays it out over other xorbs is rebuilt
+and hashed again. A registered file is the caller's upload proof (``repos/proofs``), nothing more.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from sqlalchemy.orm import Session
 from hubstead.auth.models import User
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
-from hubstead.errors import BadRequestError, EntryNotFoundError, HubError, NotFoundError
+from hubstead.errors import BadRequestError, EntryNotFoundError, HubError, NotFoundError, UnauthorizedError
 from hubstead.repos.models import Repo, RepoLfsObject
-from hubstead.repos.service import can_read
+from hubstead.repos.proofs import content_readable, proven, record_proof
 from hubstead.xet import tokens
 from hubstead.xet.formats import (
     Chunk,
@@ -58,12 +61,14 @@ def _principal(session: Session, grant: tokens.CasGrant) -> Principal:
 
 
 def xorb_visible(session: Session, grant: tokens.CasGrant, xorb_hex: str) -> bool:
-    """Whether the token's repo, or any repo its user can read, holds this xorb."""
+    """Whether the token's repo, or any repo whose file content its user can read, holds this xorb."""
     holders = session.scalars(select(XetXorbRepo.repo_pk).where(XetXorbRepo.xorb_hash == xorb_hex)).all()
     if grant.repo_pk in holders:
         return True
     principal = _principal(session, grant)
-    return any((repo := session.get(Repo, pk)) is not None and can_read(session, principal, repo) for pk in holders)
+    return any(
+        (repo := session.get(Repo, pk)) is not None and content_readable(session, principal, repo) for pk in holders
+    )
 
 
 def _hold(session: Session, repo_pk: int, xorb_hex: str) -> None:
@@ -112,6 +117,8 @@ def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: byt
     must hash to the sha256 the shard claims (the commit will name the file by it).
     """
     grant.require_write()
+    if grant.user_id is None:
+        raise UnauthorizedError("Registering files needs a signed-in user's token")
     store = xorb_store(hub)
     shard = parse_shard(body)
     shard_hash = hashlib.sha256(body).hexdigest()
@@ -163,22 +170,31 @@ def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: byt
             _index_chunk(session, to_hex(all_chunks[0][0]), str(segments[0][0]))
         existing = session.get(XetFile, file_hex)
         if existing is None:
-            actual = _sha256_of(store, segments)
-            if actual != entry.sha256:
-                raise XetFormatError(f"File {file_hex} reconstructs to sha256 {actual}, not {entry.sha256}")
-            session.add(XetFile(file_hash=file_hex, sha256=actual, size=size, segments=segments))
+            _check_sha256(store, file_hex, segments, entry.sha256)
+            session.add(XetFile(file_hash=file_hex, sha256=entry.sha256, size=size, segments=segments))
             new_files += 1
-        elif _layout_for(session, grant, existing) is None:
-            # Same bytes, other xorbs (the first uploader's are not readable here): keep this layout too.
-            session.add(XetFileLayout(file_hash=file_hex, segments=segments))
-        if session.get(RepoLfsObject, (grant.repo_pk, entry.sha256)) is None:
-            session.add(RepoLfsObject(repo_pk=grant.repo_pk, oid=entry.sha256, size=size))
-        session.flush()
+        else:
+            # The file hash is known: its sha256 was proven when it was first registered, and the same chunks
+            # cannot have another. A shard claiming another one is a forged mapping.
+            if existing.sha256 != entry.sha256 or existing.size != size:
+                raise XetFormatError(f"File {file_hex} does not reconstruct to sha256 {entry.sha256}")
+            if _layout_for(session, grant, existing) is None:
+                # Same file, other xorbs (the first uploader's are not readable here): rebuilt and hashed before
+                # it is kept as another layout others may be served from.
+                _check_sha256(store, file_hex, segments, entry.sha256)
+                session.add(XetFileLayout(file_hash=file_hex, segments=segments))
+        record_proof(session, repo_pk=grant.repo_pk, user_id=grant.user_id, oid=entry.sha256, size=size)
     for xorb_hex in chunk_lists:
         if session.get(XetShardXorb, (shard_hash, xorb_hex)) is None:
             session.add(XetShardXorb(shard_hash=shard_hash, xorb_hash=xorb_hex))
     session.flush()
     return new_files
+
+
+def _check_sha256(store: XorbStore, file_hex: str, segments: list[list[Any]], claimed: str) -> None:
+    actual = _sha256_of(store, segments)
+    if actual != claimed:
+        raise XetFormatError(f"File {file_hex} reconstructs to sha256 {actual}, not {claimed}")
 
 
 def _sha256_of(store: XorbStore, segments: list[list[Any]]) -> str:
@@ -245,7 +261,10 @@ def _layout_for(session: Session, grant: tokens.CasGrant, record: XetFile) -> li
 
 def _readable_file(session: Session, grant: tokens.CasGrant, file_hex: str) -> tuple[XetFile, list[list[Any]]]:
     record = session.get(XetFile, file_hex)
-    if record is None or session.get(RepoLfsObject, (grant.repo_pk, record.sha256)) is None:
+    if record is None or (
+        session.get(RepoLfsObject, (grant.repo_pk, record.sha256)) is None
+        and not proven(session, repo_pk=grant.repo_pk, user_id=grant.user_id, oid=record.sha256)
+    ):
         raise EntryNotFoundError(f"File {file_hex} not found")
     segments = _layout_for(session, grant, record)
     if segments is None:

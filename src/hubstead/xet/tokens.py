@@ -1,8 +1,9 @@
 """Short-lived CAS access tokens, scoped to one repo and to reading or writing, signed with the hub's secret.
 
-Stateless: ``xet1.<payload>.<hmac>`` where the payload names the repo, the user and the mode and carries an
-expiry, so the CAS checks a token without a database lookup and a token cannot be stretched to another
-repo or from read to write.
+Signed: ``xet1.<payload>.<hmac>`` where the payload names the repo, the user, the mode and the hub access
+token it was minted with, and carries an expiry, so a token cannot be stretched to another repo or from read
+to write. The CAS also checks, with one primary-key lookup per call, that the parent token still exists:
+revoking a user's token ends the CAS tokens minted with it at once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class CasGrant:
     user_id: int | None
     mode: str  # "read" or "write"
     expires: int
+    parent: int | None = None  # id of the access token it was minted with (None: anonymous reader)
 
     def require_write(self) -> None:
         if self.mode != "write":
@@ -36,9 +38,11 @@ def _sign(secret: str, payload: str) -> str:
     return hmac.new(secret.encode(), f"xet-cas:{payload}".encode(), hashlib.sha256).hexdigest()
 
 
-def issue(secret: str, *, repo_pk: int, user_id: int | None, mode: str, now: float | None = None) -> tuple[str, int]:
+def issue(
+    secret: str, *, repo_pk: int, user_id: int | None, mode: str, parent: int | None = None, now: float | None = None
+) -> tuple[str, int]:
     expires = int(now if now is not None else time.time()) + TOKEN_TTL_SECONDS
-    body = json.dumps({"r": repo_pk, "u": user_id, "m": mode, "e": expires}, separators=(",", ":"))
+    body = json.dumps({"r": repo_pk, "u": user_id, "m": mode, "e": expires, "t": parent}, separators=(",", ":"))
     payload = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
     return f"{_PREFIX}.{payload}.{_sign(secret, payload)}", expires
 
@@ -53,11 +57,18 @@ def verify(secret: str, authorization: str | None, *, now: float | None = None) 
     try:
         padded = parts[1] + "=" * (-len(parts[1]) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded))
-        grant = CasGrant(repo_pk=int(data["r"]), user_id=data["u"], mode=str(data["m"]), expires=int(data["e"]))
-    except (ValueError, KeyError, TypeError) as exc:
+        parent = data.get("t")
+        grant = CasGrant(
+            repo_pk=int(data["r"]), user_id=data["u"], mode=str(data["m"]), expires=int(data["e"]),
+            parent=None if parent is None else int(parent),
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UnauthorizedError("Invalid Xet access token") from exc
     if grant.expires < (now if now is not None else time.time()):
         raise UnauthorizedError("Expired Xet access token; ask the hub for a new one")
+    if grant.user_id is not None and grant.parent is None:
+        # A user's token minted before parents were recorded: it cannot be checked, so it is refused.
+        raise UnauthorizedError("Outdated Xet access token; ask the hub for a new one")
     return grant
 
 
