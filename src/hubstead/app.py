@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import logging
 import os
-import re
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -25,11 +24,10 @@ from hubstead import __version__
 from hubstead.api.openapi import complete_schema
 from hubstead.config import Settings
 from hubstead.context import Hub
-from hubstead.errors import HubError
+from hubstead.errors import HubError, error_header_value
 from hubstead.repos.stats import refresh_rollups
 
 log = logging.getLogger("hubstead")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 _TITLES = {400: "That request did not make sense", 401: "Please sign in", 403: "You can't do that here",
@@ -50,8 +48,7 @@ def error_response(
             viewer = Viewer(web=current(request, session))
         return render(request, "error.html", viewer, status_code=status, status=status,
                       title=_TITLES.get(status, "Error"), message=message)  # fmt: skip
-    # Header values may hold no control characters (h11 refuses them): messages can quote user text.
-    headers = {"X-Error-Message": _CONTROL.sub(" ", message.encode("ascii", "replace").decode()[:1000])}
+    headers = {"X-Error-Message": error_header_value(message)}
     if code:
         headers["X-Error-Code"] = code
     headers.update(extra or {})

@@ -7,6 +7,21 @@ its own exception class.
 
 from __future__ import annotations
 
+import re
+
+_NOT_IN_HEADER = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+MAX_ERROR_HEADER_CHARS = 1000
+
+
+def error_header_value(message: str) -> str:
+    """``message`` as a valid ``X-Error-Message`` value, the one way every answer writes that header: error
+    messages can quote user input or a model's multi-line load error, and a newline or control character in
+    a header makes the server drop the connection without an answer. Runs of control characters become one
+    space, characters outside latin-1 are escaped (``\\u2603``), and the value is bounded."""
+    text = _NOT_IN_HEADER.sub(" ", message[: MAX_ERROR_HEADER_CHARS * 2]).strip()
+    text = text.encode("latin-1", "backslashreplace").decode("latin-1")
+    return text[:MAX_ERROR_HEADER_CHARS]
+
 
 class HubError(Exception):
     """Base of every error Hubstead answers on purpose."""
@@ -105,6 +120,17 @@ class PayloadTooLargeError(HubError):
     """A body over the limit the server accepts."""
 
     status_code = 413
+
+
+class TooManyRequestsError(HubError):
+    """Too many failures (sign-in, tokens) from one account or address: wait ``retry_after`` seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+        self.headers["Retry-After"] = str(self.retry_after)
 
 
 class LfsObjectMissingError(BadRequestError):

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import bearer_token, get_hub, get_principal
 from hubstead.auth.service import ANONYMOUS, Principal
-from hubstead.errors import HubError
+from hubstead.errors import HubError, error_header_value
 from hubstead.inference import shapes
 from hubstead.inference.protocol import (
     InferenceError,
@@ -227,7 +227,7 @@ async def _run_task(request: Request, repo_id: str, path_task: str | None) -> Re
             return JSONResponse(
                 {"error": exc.message, "estimated_time": round(exc.estimated_time, 1)},
                 status_code=503,
-                headers={**exc.headers, "X-Error-Message": exc.message},
+                headers={**exc.headers, "X-Error-Message": error_header_value(exc.message)},
             )
         raise
     finally:
@@ -239,7 +239,7 @@ def _tgi_error(exc: InferenceError) -> JSONResponse:
     return JSONResponse(
         {"error": exc.message, "error_type": "validation"},
         status_code=exc.status_code,
-        headers={"X-Error-Message": exc.message[:1000]},
+        headers={"X-Error-Message": error_header_value(exc.message)},
     )
 
 
@@ -308,7 +308,7 @@ def _openai_error(
     return JSONResponse(
         {"error": {"message": message, "type": kind, "code": status}},
         status_code=status,
-        headers={"X-Error-Message": message[:1000].encode("ascii", "replace").decode(), **(headers or {})},
+        headers={"X-Error-Message": error_header_value(message), **(headers or {})},
     )
 
 

@@ -8,9 +8,77 @@ from typing import Any
 
 import yaml
 
+from hubstead.errors import BadRequestError
 
-def parse_card_yaml(readme: str) -> dict[str, Any] | None:
-    """The YAML mapping between the leading ``---`` lines of a card, or None if there is none or it is invalid."""
+# Bounds of a card's YAML header. A real card (even a long model-index) is far inside them; an alias bomb
+# (a few hundred bytes naming an anchor nine times, nine levels deep) is far outside: 395 bytes expanded
+# to 131 MB of card JSON before these bounds.
+MAX_CARD_HEADER_BYTES = 256 * 1024
+MAX_CARD_ALIASES = 64
+MAX_CARD_DEPTH = 32
+MAX_CARD_VALUES = 100_000  # scalars and collections, each alias counted as what it expands to
+MAX_CARD_EXPANDED_BYTES = 4 * 1024 * 1024  # scalar text, aliases expanded
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CardHeaderError(BadRequestError):
+    """A README's YAML header over the bounds (size, aliases, nesting, expanded size)."""
+
+
+def _refuse(reason: str) -> CardHeaderError:
+    return CardHeaderError(f"The YAML header of README.md {reason}")
+
+
+def _check_events(text: str) -> None:
+    """Walk the YAML events (libyaml's parser is iterative: no recursion, nothing expanded) and refuse a header
+    over the bounds. An alias counts as the size of what it names, so the expanded size is known without
+    expanding anything; an alias to a node still open (a cycle) is refused."""
+    values = text_bytes = aliases = 0
+    stack: list[tuple[str | None, int, int]] = []
+    anchors: dict[str, tuple[int, int]] = {}
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.ScalarEvent):
+            values += 1
+            text_bytes += len(event.value)
+            if event.anchor:
+                anchors[event.anchor] = (1, len(event.value))
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_CARD_DEPTH:
+                raise _refuse(f"nests deeper than {MAX_CARD_DEPTH} levels")
+            stack.append((event.anchor, values, text_bytes))
+            values += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, values_before, bytes_before = stack.pop()
+            if anchor:
+                anchors[anchor] = (values - values_before, text_bytes - bytes_before)
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_CARD_ALIASES:
+                raise _refuse(f"uses more than {MAX_CARD_ALIASES} aliases")
+            if any(anchor == event.anchor for anchor, _, _ in stack):
+                raise _refuse(f"has an alias (*{event.anchor}) inside the value it names")
+            count, size = anchors.get(event.anchor or "", (1, 0))
+            values += count
+            text_bytes += size
+        if values > MAX_CARD_VALUES or text_bytes > MAX_CARD_EXPANDED_BYTES:
+            raise _refuse(
+                f"expands (aliases included) to more than {MAX_CARD_VALUES:,} values or "
+                f"{MAX_CARD_EXPANDED_BYTES // 2**20} MiB of text"
+            )
+
+
+def load_card_header(text: str) -> Any:
+    """The one loader of card YAML: checks the bounds, then parses. Raises CardHeaderError over the bounds,
+    ``yaml.YAMLError`` when it does not parse."""
+    if len(text.encode("utf-8", "replace")) > MAX_CARD_HEADER_BYTES:
+        raise _refuse(f"is over {MAX_CARD_HEADER_BYTES // 1024} KiB")
+    _check_events(text)
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
+
+
+def card_header(readme: str) -> str | None:
+    """The text between the leading ``---`` lines of a card, or None if there is no header."""
     text = readme.lstrip("\ufeff")
     if not text.startswith("---"):
         return None
@@ -19,18 +87,41 @@ def parse_card_yaml(readme: str) -> dict[str, Any] | None:
         return None
     for index in range(1, len(lines)):
         if lines[index].strip() == "---":
-            try:
-                data = yaml.safe_load("\n".join(lines[1:index]))
-            except yaml.YAMLError:
-                return None
-            return data if isinstance(data, dict) else None
+            return "\n".join(lines[1:index])
     return None
+
+
+def parse_card_yaml(readme: str) -> dict[str, Any] | None:
+    """The YAML mapping of a card's header, or None if there is none, it is invalid or over the bounds
+    (cards committed before the bounds existed are never expanded)."""
+    header = card_header(readme)
+    if header is None:
+        return None
+    try:
+        data = load_card_header(header)
+    except (yaml.YAMLError, CardHeaderError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def check_card_header(readme: bytes) -> None:
+    """Refuse (CardHeaderError, a 400) a README.md whose YAML header is over the bounds: called when a
+    commit writes README.md, before anything is written. Invalid YAML is left to the card's readers."""
+    header = card_header(readme.decode("utf-8", "replace"))
+    if header is None:
+        return
+    try:
+        load_card_header(header)
+    except yaml.YAMLError:
+        return
 
 
 def validate_card_yaml(content: str) -> list[str]:
     """Problems with a card's YAML header, as the Hub's ``validate-yaml`` endpoint reports them."""
     try:
-        data = yaml.safe_load(content) if content.strip() else {}
+        data = load_card_header(content) if content.strip() else {}
+    except CardHeaderError as exc:
+        return [exc.message]
     except yaml.YAMLError as exc:
         return [f"Invalid YAML: {exc}"]
     if data is not None and not isinstance(data, dict):

@@ -29,6 +29,7 @@ from hubstead.errors import (
     RevisionNotFoundError,
     StaleParentCommitError,
 )
+from hubstead.repos.cards import check_card_header
 from hubstead.repos.git import Author, GitRepo
 from hubstead.repos.lfs import LfsPointer
 from hubstead.repos.locks import repo_write_lock
@@ -120,6 +121,8 @@ def _parse_line(request: CommitRequest, sink: BlobSink, item: Any, line_number: 
             data = content.encode()
         else:
             raise BadRequestError(f"Unsupported encoding {encoding!r} for {path!r}")
+        if path == "README.md":
+            check_card_header(data)  # an alias bomb is refused before anything is written
         request.operations.append(AddFile(path=path, blob=sink.add(data)))
     elif key == "lfsFile":
         path = normalize_path_in_repo(_require_str(value.get("path"), "lfsFile path"))
@@ -316,6 +319,8 @@ def commit_files(
         base = git.commit(head).tree if head is not None else None
         editor = git.editor(base)
         for path, blob in files:
+            if normalize_path_in_repo(path) == "README.md":
+                check_card_header(git.repo[blob].data)
             editor.put_file(normalize_path_in_repo(path), blob)
         tree = editor.write(git.repo)
         commit = git.write_commit(tree=tree, parents=[head] if head else [], author=author, message=message + "\n")

@@ -14,7 +14,7 @@ from hubstead.api.deps import SessionDep, base_url, get_hub, get_principal, pars
 from hubstead.api.serialize import iso
 from hubstead.auth.models import User
 from hubstead.auth.service import get_user
-from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError
+from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError, error_header_value
 from hubstead.repos.access import URL_PREFIX, api_repo_request, redirect_if_moved
 from hubstead.repos.info import repo_info
 from hubstead.repos.likes import set_like
@@ -89,9 +89,8 @@ async def create(request: Request) -> Response:
             except ConflictError as exc:
                 existing, _ = find_repo(session, repo_type=repo_type, repo_id=full_id)
                 url = _repo_url(request, repo_type, existing.repo_id if existing else full_id)
-                return JSONResponse(
-                    {"error": exc.message, "url": url}, status_code=409, headers={"X-Error-Message": exc.message}
-                )
+                headers = {"X-Error-Message": error_header_value(exc.message)}
+                return JSONResponse({"error": exc.message, "url": url}, status_code=409, headers=headers)
             return JSONResponse(
                 {"url": _repo_url(request, repo_type, repo.repo_id), "name": repo.repo_id, "id": f"{repo.pk:024x}"}
             )
