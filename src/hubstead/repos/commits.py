@@ -320,7 +320,7 @@ def commit_files(
         editor = git.editor(base)
         for path, blob in files:
             if normalize_path_in_repo(path) == "README.md":
-                check_card_header(git.repo[blob].data)
+                check_card_header(git.repo[blob].read_raw())
             editor.put_file(normalize_path_in_repo(path), blob)
         tree = editor.write(git.repo)
         commit = git.write_commit(tree=tree, parents=[head] if head else [], author=author, message=message + "\n")
