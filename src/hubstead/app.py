@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubstead import __version__
+from hubstead.api.bodies import BodyTooLargeError, body_limit, bounded_receive, declared_too_large
 from hubstead.api.openapi import complete_schema
 from hubstead.config import Settings
 from hubstead.context import Hub
@@ -112,10 +113,23 @@ class HubApp(FastAPI):
         return schema if schema is cached else complete_schema(schema, self.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.direct_route is not None:
-            path, root = scope["path"], scope.get("root_path", "")
-            if root and path.startswith(root):  # as Starlette's routing reads it
-                path = path[len(root) :]
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        path, root = scope["path"], scope.get("root_path", "")
+        if root and path.startswith(root):  # as Starlette's routing reads it
+            path = path[len(root) :]
+        hub = getattr(self.state, "hub", None)
+        if hub is not None:  # every route's body limit (api.bodies), on both paths below
+            limit = body_limit(hub.settings, scope["method"], path)
+            if declared_too_large(scope.get("headers", []), limit):
+                assert limit is not None
+                scope["app"] = self
+                response = await self._handle_error(Request(scope), BodyTooLargeError(limit))
+                await response(scope, receive, with_request_id(scope, send))
+                return
+            receive = bounded_receive(receive, limit)
+        if self.direct_route is not None:
             found = self.direct_route(scope["method"], path)
             if found is not None:
                 await self._call_direct(found, scope, receive, send)

@@ -101,21 +101,39 @@ async def lookup(request: Request, repo_id: str) -> RepoRef:
     (at hundreds of calls a second that work would take a CPU core from the model). A new commit or a
     changed permission is seen within the TTL. Concurrent misses for the same key share one lookup:
     when the entry expires under 32 busy clients, the database is asked once, not 32 times."""
+    found: RepoRef = await _shared_lookup(request, repo_id.lower(), functools.partial(_lookup, request, repo_id))
+    return found
+
+
+async def check_credentials(request: Request) -> None:
+    """Refuse an unknown token (401, or 429 past the failure budget) before the body is read: the ``/v1``
+    calls name their model only in the body. Shares ``lookup``'s cache, so a busy client costs nothing."""
+    if bearer_token(request) is not None:
+        await _shared_lookup(request, "\0credentials", functools.partial(_check_token, request))
+
+
+def _check_token(request: Request) -> bool:
+    with get_hub(request).db.session() as session:
+        get_principal(request, session)
+    return True
+
+
+async def _shared_lookup(request: Request, name: str, work: Callable[[], Any]) -> Any:
     state = request.app.state
-    cache: dict[tuple[str, str], tuple[float, RepoRef]] = state.inference_lookups
+    cache: dict[tuple[str, str], tuple[float, Any]] = state.inference_lookups
     credential = request.headers.get("authorization", "") + "|" + request.cookies.get("hubstead_session", "")
     credential += "|" + request.headers.get("x-csrf-token", "")
-    key = (hashlib.sha256(credential.encode()).hexdigest(), repo_id.lower())
+    key = (hashlib.sha256(credential.encode()).hexdigest(), name)
     hit = cache.get(key)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    pending: dict[tuple[str, str], asyncio.Future[RepoRef]] = state.inference_lookups_pending
+    pending: dict[tuple[str, str], asyncio.Future[Any]] = state.inference_lookups_pending
     running = pending.get(key)
     if running is None:
-        running = asyncio.ensure_future(run_in_threadpool(_lookup, request, repo_id))
+        running = asyncio.ensure_future(run_in_threadpool(work))
         pending[key] = running
 
-        def remember(done: asyncio.Future[RepoRef]) -> None:
+        def remember(done: asyncio.Future[Any]) -> None:
             pending.pop(key, None)
             if done.cancelled() or done.exception() is not None:  # retrieved: errors are never cached
                 return
@@ -427,6 +445,7 @@ async def _openai_call(
 ) -> OpenAICall:
     """Read the body and find the model (``check`` refuses a model before anything is forwarded)."""
     service = service_of(request)
+    await check_credentials(request)
     body = await _json_object(request)
     repo = await lookup(request, _model_field(body, path_model))
     if check is not None:

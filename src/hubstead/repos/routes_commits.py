@@ -46,13 +46,22 @@ async def preupload_route(request: Request) -> dict[str, Any]:
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/commit/{rest:path}")
 async def commit_route(request: Request) -> Response:
-    """Apply an NDJSON commit. The body is spooled to disk as it streams in, then applied off the event loop."""
+    """Apply an NDJSON commit. The caller is authenticated and must be able to write before a byte of the body
+    is read; the body is then spooled to disk as it streams in (``api.bodies`` bounds it), and applied off the
+    event loop."""
     hub = get_hub(request)
     limit = hub.settings.max_commit_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"Commit body over {limit} bytes; upload large files through LFS")
     create_pr = parse_bool(request.query_params.get("create_pr"))
+
+    def may_write() -> None:
+        with hub.db.session() as session:
+            rr = api_repo_request(request, session)
+            get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+
+    await run_in_threadpool(may_write)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=str(hub.settings.uploads_dir))
     try:
         received = 0

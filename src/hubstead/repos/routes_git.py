@@ -5,7 +5,6 @@ Served by git's own ``upload-pack`` on the bare repository; pushes go through th
 
 from __future__ import annotations
 
-import gzip
 import subprocess
 from collections.abc import Iterator
 
@@ -14,7 +13,8 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import get_hub, get_principal, raw_segments
-from hubstead.errors import BadRequestError, RepoNotFoundError
+from hubstead.decompress import BoundedDecoder
+from hubstead.errors import BadRequestError, PayloadTooLargeError, RepoNotFoundError
 from hubstead.repos.access import split_prefixed
 from hubstead.repos.service import get_readable_repo, git_dir, require_file_content_access
 
@@ -82,13 +82,19 @@ async def upload_pack(request: Request) -> Response:
     path = await run_in_threadpool(_repo_dir, request)
     if path is None:
         return _ask_for_credentials()
-    body = b""
+    # The body is bounded as sent (api.bodies) and, if compressed, as expanded: a gzip bomb stops here.
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    decoder = None if encoding == "identity" else BoundedDecoder(encoding, MAX_NEGOTIATION_BYTES, what="negotiation")
+    parts, total = [], 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_NEGOTIATION_BYTES:
-            raise BadRequestError("Negotiation request too large")
-    if request.headers.get("content-encoding") == "gzip":
-        body = gzip.decompress(body)
+        data = decoder.feed(chunk) if decoder is not None else chunk
+        total += len(data)
+        if total > MAX_NEGOTIATION_BYTES:
+            raise PayloadTooLargeError(f"Negotiation request over {MAX_NEGOTIATION_BYTES} bytes")
+        parts.append(data)
+    if decoder is not None:
+        decoder.finish()
+    body = b"".join(parts)
 
     def pack() -> Iterator[bytes]:
         process = subprocess.Popen(

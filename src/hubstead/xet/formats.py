@@ -11,9 +11,8 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-import lz4.frame
-
-from hubstead.errors import BadRequestError
+from hubstead.decompress import decompress_bounded
+from hubstead.errors import BadRequestError, HubError
 from hubstead.xet.hashing import ZERO_HASH, chunk_hash, keyed, to_hex
 
 SHARD_TAG = b"HFRepoMetaData\x00" + bytes(
@@ -57,13 +56,13 @@ def decode_chunk(scheme: int, payload: bytes, expected: int) -> bytes:
         if scheme == 0:
             data = payload
         elif scheme == 1:
-            data = lz4.frame.decompress(payload)
+            data = decompress_bounded(payload, "lz4", expected, what="chunk")
         elif scheme == 2:
-            data = _bg4_regroup(lz4.frame.decompress(payload))
+            data = _bg4_regroup(decompress_bounded(payload, "lz4", expected, what="chunk"))
         else:
             raise XetFormatError(f"Unknown chunk compression scheme {scheme}")
-    except RuntimeError as exc:  # lz4 reports corrupt frames as RuntimeError
-        raise XetFormatError(f"Corrupt compressed chunk: {exc}") from exc
+    except HubError as exc:  # corrupt, or more bytes than the header says (never expanded past them)
+        raise XetFormatError(f"Corrupt compressed chunk: {exc.message}") from exc
     if len(data) != expected:
         raise XetFormatError(f"Chunk decodes to {len(data)} bytes, its header says {expected}")
     return data
