@@ -36,7 +36,7 @@ from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo, RepoLfsObject
 from hubstead.repos.objects import object_size
 from hubstead.repos.packs import BlobSink
-from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
+from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo, validate_branch_name
 from hubstead.repos.proofs import may_reference
 from hubstead.repos.service import author_for, git_dir, open_git
 from hubstead.repos.uploads import NOT_PROVEN
@@ -200,7 +200,7 @@ def _branch_ref(git: GitRepo, revision: str) -> str:
     else:
         ref = f"refs/heads/{revision}"
     if git.branch_head(ref) is None:
-        if git.repo.references.get(f"refs/tags/{revision}") is not None or re.match(r"^[0-9a-f]{7,40}$", revision):
+        if git.reference(f"refs/tags/{revision}") is not None or re.match(r"^[0-9a-f]{7,40}$", revision):
             raise BadRequestError(f"Cannot commit to {revision!r}: it is not a branch")
         raise RevisionNotFoundError(f"Invalid rev id: {revision}")
     return ref
@@ -315,6 +315,8 @@ def commit_files(
     ref = f"refs/heads/{branch}"
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
+        if git.branch_head(ref) is None:
+            validate_branch_name(branch)  # this commit creates the branch
         head = git.branch_head(ref) or git.branch_head("refs/heads/main")
         base = git.commit(head).tree if head is not None else None
         editor = git.editor(base)

@@ -25,6 +25,9 @@ FILE_MODE = pygit2.enums.FileMode.BLOB
 EXEC_MODE = pygit2.enums.FileMode.BLOB_EXECUTABLE
 TREE_MODE = pygit2.enums.FileMode.TREE
 _HEX_RE = re.compile(r"^[0-9a-f]{7,40}$")
+_FULL_ID_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+MAX_REVISION_BYTES = 255  # new branch and tag names are at most 200 bytes (paths.validate_branch_name)
 
 
 @dataclass(frozen=True)
@@ -58,34 +61,52 @@ class GitRepo:
     # --- revisions -------------------------------------------------------------------------------
 
     def resolve(self, revision: str) -> pygit2.Commit:
-        """Resolve a branch, tag, full ref (``refs/pr/1``), full or short commit id to a commit.
+        """Resolve a full commit id, branch, tag, full ref (``refs/pr/1``) or short commit id to a commit.
+
+        A full commit id is looked up as a commit first, so no branch or tag can shadow it (new refs named
+        like commit ids are refused, but an old one may exist).
 
         Raises:
-            RevisionNotFoundError: nothing by that name, or it is not a commit.
+            RevisionNotFoundError: nothing by that name, it is not a commit, or the name cannot be a revision
+                (over ``MAX_REVISION_BYTES``, control characters).
         """
+        if not revision or len(revision.encode()) > MAX_REVISION_BYTES or _CONTROL_RE.search(revision):
+            shown = revision if len(revision) <= 80 else revision[:80] + "..."
+            raise RevisionNotFoundError(f"Invalid rev id: {shown}")
+        if _FULL_ID_RE.match(revision):
+            found = self._object(revision)
+            if isinstance(found, pygit2.Commit):
+                return found
         candidates = []
         if revision.startswith("refs/"):
             candidates.append(revision)
         else:
             candidates += [f"refs/heads/{revision}", f"refs/tags/{revision}"]
         for name in candidates:
-            try:
-                ref = self.repo.references.get(name)
-            except (ValueError, pygit2.InvalidSpecError):
-                ref = None
+            ref = self.reference(name)
             if ref is not None:
                 return ref.peel(pygit2.Commit)
         if _HEX_RE.match(revision):
-            try:
-                found = self.repo.get(revision)
-            except (ValueError, KeyError, pygit2.GitError):
-                found = None
+            found = self._object(revision)
             if isinstance(found, pygit2.Commit):
                 return found
         raise RevisionNotFoundError(f"Invalid rev id: {revision}")
 
+    def _object(self, hex_id: str) -> pygit2.Object | None:
+        try:
+            return self.repo.get(hex_id)
+        except (ValueError, KeyError, pygit2.GitError):
+            return None
+
+    def reference(self, name: str) -> pygit2.Reference | None:
+        """The reference ``name``, or None (also for names libgit2 refuses to look up)."""
+        try:
+            return self.repo.references.get(name)
+        except (ValueError, pygit2.InvalidSpecError):
+            return None
+
     def branch_head(self, branch_ref: str) -> pygit2.Oid | None:
-        ref = self.repo.references.get(branch_ref)
+        ref = self.reference(branch_ref)
         if ref is None:
             return None
         target = ref.target

@@ -10,7 +10,11 @@ MAX_PATH_BYTES = 4096
 MAX_SEGMENT_BYTES = 255
 MAX_DEPTH = 100
 _NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
-_REVISION_FORBIDDEN = re.compile(r"(\.\.|[\x00-\x20~^:?*\[\\]|@\{|//|\.lock$|^/|/$|^-)")
+_REVISION_FORBIDDEN = re.compile(r"(\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|//|\.lock$|^/|/$|\.$|^-|^@$)")
+_COMMIT_ID = re.compile(r"^(?:[0-9a-fA-F]{7,40}|[0-9a-fA-F]{64})$")
+_RESERVED_REFS = {"HEAD", "FETCH_HEAD", "ORIG_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "BISECT_HEAD",
+                  "AUTO_MERGE", "REBASE_HEAD"}  # fmt: skip
+MAX_REF_NAME_BYTES = 200
 
 
 def validate_name(name: str, *, what: str = "name") -> str:
@@ -32,9 +36,35 @@ def split_repo_id(repo_id: str) -> tuple[str, str]:
 
 
 def validate_branch_name(name: str) -> str:
-    """A branch or tag name git accepts, without the ``refs/...`` prefix."""
-    if not name or len(name) > 200 or _REVISION_FORBIDDEN.search(name) or name.startswith("refs/"):
-        raise InvalidPathError(f"Invalid branch or tag name {name!r}")
+    """The one rule for a new branch or tag name (API, web forms, commits that create a branch), without
+    the ``refs/...`` prefix: what ``git check-ref-format --branch`` accepts, less what would be ambiguous.
+
+    Refused besides git's own rules: names that look like a commit id (7-40 or 64 hex digits, any case),
+    which would shadow the commit for anyone pinning a download to it; git's special names (``HEAD``,
+    ``FETCH_HEAD``, ...); a leading ``-``; a ``refs/`` prefix.
+
+    Raises:
+        InvalidPathError: (400) saying which rule the name breaks.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidPathError("A branch or tag name is required")
+    shown = name if len(name) <= 80 else name[:80] + "..."
+    if len(name.encode()) > MAX_REF_NAME_BYTES:
+        raise InvalidPathError(f"Invalid branch or tag name {shown!r}: longer than {MAX_REF_NAME_BYTES} bytes")
+    if _COMMIT_ID.match(name):
+        raise InvalidPathError(
+            f"Invalid branch or tag name {shown!r}: it looks like a commit id, and would hide that commit"
+        )
+    if name in _RESERVED_REFS or name.startswith("refs/"):
+        raise InvalidPathError(f"Invalid branch or tag name {shown!r}: the name is reserved by git")
+    if _REVISION_FORBIDDEN.search(name) or any(
+        part.startswith(".") or part.endswith(".lock") for part in name.split("/")
+    ):
+        raise InvalidPathError(
+            f"Invalid branch or tag name {shown!r}: no spaces, control characters, '~', '^', ':', '?', '*', "
+            "'[', '\\', '..', '@{', '//', a leading '-' or '/', a trailing '/' or '.', '@' alone, or a part "
+            "starting with '.' or ending in '.lock'"
+        )
     return name
 
 

@@ -66,7 +66,7 @@ def create_tag(hub: Hub, repo: Repo, *, tag: str, revision: str, message: str | 
     target = git.resolve(revision)
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
-        if git.repo.references.get(f"refs/tags/{tag}") is not None:
+        if git.reference(f"refs/tags/{tag}") is not None:
             raise ConflictError(f"Tag {tag!r} already exists")
         if message:
             signature = pygit2.Signature("hubstead", "hubstead@localhost")
@@ -80,7 +80,7 @@ def delete_tag(hub: Hub, repo: Repo, *, tag: str) -> None:
     git = open_git(hub, repo)
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
-        if git.repo.references.get(f"refs/tags/{tag}") is None:
+        if git.reference(f"refs/tags/{tag}") is None:
             raise RevisionNotFoundError(f"Tag {tag!r} not found")
         git.delete_ref(f"refs/tags/{tag}")
 
