@@ -113,18 +113,22 @@ def require_admin(session: Session, principal: Principal, namespace: str) -> Non
         raise ForbiddenError(f"You need the admin role in {namespace!r} to do this")
 
 
+def access_request_status(session: Session, repo: Repo, principal: Principal) -> str | None:
+    """The caller's access request to ``repo``: ``pending``, ``accepted``, ``rejected`` or None (none made)."""
+    if principal.user is None:
+        return None
+    return session.scalar(
+        select(GatedAccess.status).where(GatedAccess.repo_pk == repo.pk, GatedAccess.user_id == principal.user.id)
+    )
+
+
 def has_file_content_access(session: Session, repo: Repo, principal: Principal) -> bool:
     """Whether the caller may read a readable repo's file bytes (see ``require_file_content_access``)."""
     if not repo.gated:
         return True
     if namespace_role(session, principal, repo.namespace) is not None:
         return True
-    if principal.user is None:
-        return False
-    status = session.scalar(
-        select(GatedAccess.status).where(GatedAccess.repo_pk == repo.pk, GatedAccess.user_id == principal.user.id)
-    )
-    return status == "accepted"
+    return access_request_status(session, repo, principal) == "accepted"
 
 
 def require_file_content_access(session: Session, hub: Hub, repo: Repo, principal: Principal) -> None:

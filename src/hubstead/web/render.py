@@ -1,9 +1,15 @@
 """Turning repo content into safe HTML: model cards (Markdown with tables, highlighted code, images and
-math as MathML, no script) and highlighted source files."""
+math as MathML, no script) and highlighted source files.
+
+A card's own HTML keeps no ``id`` (it could clobber the page's elements for scripts), no ``class`` (it could
+dress itself as the page's buttons, chips or notices) and no ``<input>`` or form (spoofed sign-in forms).
+Code blocks are highlighted by us after sanitising: the sanitiser sees a random placeholder in their
+place, so Pygments' classes appear only in HTML we generated from escaped text."""
 
 from __future__ import annotations
 
 import html
+import secrets
 from typing import Any
 
 import latex2mathml.converter
@@ -22,10 +28,10 @@ _MATH_TAGS = {
 }  # fmt: skip
 _ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | _MATH_TAGS | {
     "span", "div", "pre", "code", "table", "thead", "tbody", "tr", "th", "td", "img", "details", "summary",
-    "sup", "sub", "del", "hr", "input",
+    "sup", "sub", "del", "hr",
 }  # fmt: skip
 _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
-    "*": {"class", "id", "title", "align"},
+    "*": {"title", "align"},
     "a": {"href", "title"},
     "img": {"src", "alt", "width", "height"},
     "math": {"display", "xmlns"},
@@ -34,7 +40,6 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "mspace": {"width"},
     "td": {"align", "colspan", "rowspan"},
     "th": {"align", "colspan", "rowspan"},
-    "input": {"type", "checked", "disabled"},
 }
 _FORMATTER = HtmlFormatter(nowrap=False, cssclass="highlight")
 
@@ -66,7 +71,11 @@ def _markdown() -> MarkdownIt:
 
     def fence(renderer: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
         token = tokens[idx]
-        return _highlight_code(token.content, token.info.strip().split(" ")[0] or None)
+        code = _highlight_code(token.content, token.info.strip().split(" ")[0] or None)
+        if not isinstance(env, dict) or "code_blocks" not in env:
+            return code
+        env["code_blocks"].append(code)  # put back after sanitising, in place of this placeholder
+        return _code_placeholder(env["nonce"], len(env["code_blocks"]) - 1)
 
     md.add_render_rule("fence", fence)
     md.add_render_rule("math_inline", lambda renderer, tokens, idx, options, env: _math(tokens[idx].content, False))
@@ -78,6 +87,10 @@ def _markdown() -> MarkdownIt:
 
 
 _MD = _markdown()
+
+
+def _code_placeholder(nonce: str, index: int) -> str:
+    return f"<pre>hubstead-code-{nonce}-{index}</pre>"
 
 
 def strip_front_matter(text: str) -> str:
@@ -95,7 +108,8 @@ def render_markdown(text: str, *, image_base: str | None = None) -> str:
     """A card as sanitized HTML: the YAML header removed, raw HTML cleaned (no scripts, no event handlers).
 
     Relative image and link targets resolve against ``image_base`` (the repo's raw file URL)."""
-    rendered = _MD.render(strip_front_matter(text))
+    env: dict[str, Any] = {"code_blocks": [], "nonce": secrets.token_hex(16)}
+    rendered = _MD.render(strip_front_matter(text), env)
 
     def rewrite(tag: str, attribute: str, value: str) -> str | None:
         if attribute in ("href", "src"):
@@ -106,7 +120,7 @@ def render_markdown(text: str, *, image_base: str | None = None) -> str:
                 return f"{image_base}/{value.lstrip('./')}"
         return value
 
-    return nh3.clean(
+    cleaned = nh3.clean(
         rendered,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
@@ -114,6 +128,9 @@ def render_markdown(text: str, *, image_base: str | None = None) -> str:
         link_rel="noopener noreferrer nofollow",
         url_schemes={"http", "https", "mailto"},
     )
+    for index, code in enumerate(env["code_blocks"]):
+        cleaned = cleaned.replace(_code_placeholder(env["nonce"], index), code, 1)
+    return cleaned
 
 
 def highlight_file(path: str, text: str) -> str:

@@ -105,10 +105,10 @@ def user_page(name: str, request: Request, session: Session) -> HTMLResponse:
             page_size=100,
         )
         sections.append((plural, rows))
-    members: list[tuple[User, str]] = []
+    members: list[tuple[User, str | None]] = []
     orgs: list[Org] = []
     if org is not None:
-        members = [
+        memberships: list[tuple[User, str]] = [
             (u, role)
             for u, role in session.execute(
                 select(User, Membership.role)
@@ -116,6 +116,10 @@ def user_page(name: str, request: Request, session: Session) -> HTMLResponse:
                 .where(Membership.org_id == org.id)
             )
         ]
+        # Everyone sees who is in an org; only its members (and site admins) see their roles.
+        me_user = me.user
+        show_roles = me_user is not None and (me_user.is_admin or any(u.id == me_user.id for u, _ in memberships))
+        members = [(u, role if show_roles else None) for u, role in memberships]
     elif user is not None:
         orgs = list(
             session.scalars(

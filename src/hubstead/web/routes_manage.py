@@ -24,7 +24,7 @@ from hubstead.repos.commits import commit_files
 from hubstead.repos.ingest import ingest_file, rules_for
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Repo
-from hubstead.repos.paths import normalize_path_in_repo
+from hubstead.repos.paths import normalize_path_in_repo, validate_branch_name
 from hubstead.repos.service import (
     author_for,
     check_repo_type,
@@ -33,6 +33,7 @@ from hubstead.repos.service import (
     get_readable_repo,
     move_repo,
     open_git,
+    request_access,
     require_admin,
     require_write,
     update_settings,
@@ -138,6 +139,8 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
                     if not saved:
                         raise BadRequestError("Choose at least one file to upload")
                     git = open_git(hub, repo)
+                    if git.branch_head(f"refs/heads/{revision}") is None:
+                        validate_branch_name(revision)  # before storing any file: the commit creates the branch
                     rules = rules_for(git, repo.repo_type, revision)
                     blobs, lfs = [], {}
                     for path, source in saved:
@@ -228,6 +231,16 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
             delete_repo(hub, session, me.principal, repo_id=repo.repo_id, repo_type=repo.repo_type)
             return RedirectResponse(f"/{me.user.name}", status_code=303)  # type: ignore[union-attr]
         raise BadRequestError("Unknown settings action")
+
+    @router.post(prefix + "/{ns}/{name}/ask-access")
+    def ask_access(
+        ns: str, name: str, request: Request, csrf_token: str = Form(""), session: Session = SessionDep
+    ) -> Response:
+        """The gate's "Request access" button: the same request as the API's ``ask-access``."""
+        me = _signed_in(request, session, csrf_token)
+        repo = _repo_from_path(request, session, me, repo_type, ns, name)
+        request_access(session, me.principal, repo)
+        return RedirectResponse(_base(repo), status_code=303)
 
     @router.post(prefix + "/{ns}/{name}/like", response_class=HTMLResponse)
     def like(ns: str, name: str, request: Request, session: Session = SessionDep) -> Response:

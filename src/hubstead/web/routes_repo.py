@@ -20,7 +20,14 @@ from hubstead.repos.likes import has_liked
 from hubstead.repos.models import Repo, RepoTag
 from hubstead.repos.paths import normalize_path_in_repo
 from hubstead.repos.refs import commit_json, list_refs
-from hubstead.repos.service import can_read, can_write, get_readable_repo, open_git
+from hubstead.repos.service import (
+    access_request_status,
+    can_read,
+    can_write,
+    get_readable_repo,
+    has_file_content_access,
+    open_git,
+)
 from hubstead.repos.stats import monthly_downloads
 from hubstead.web.names import parse_model_name
 from hubstead.web.pages import Viewer, render, viewer
@@ -39,6 +46,7 @@ class RepoPage:
     viewer: Viewer
     base: str  # "/ns/name", "/datasets/ns/name"
     tail: list[str]  # segments after the repo id
+    content_access: bool  # may this viewer see file content (False on a gated repo without accepted access)
 
 
 def _open(request: Request, session: Session) -> RepoPage:
@@ -46,7 +54,10 @@ def _open(request: Request, session: Session) -> RepoPage:
     repo_type, repo_id, tail = split_prefixed(raw_segments(request))
     repo = get_readable_repo(session, me.principal, repo_type=repo_type, repo_id=repo_id)
     base = f"/{URL_PREFIX[repo_type]}{repo.repo_id}"
-    return RepoPage(repo=repo, git=open_git(request.app.state.hub, repo), viewer=me, base=base, tail=tail)
+    return RepoPage(
+        repo=repo, git=open_git(request.app.state.hub, repo), viewer=me, base=base, tail=tail,
+        content_access=has_file_content_access(session, repo, me.principal),
+    )  # fmt: skip
 
 
 def repo_context(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any]:
@@ -63,7 +74,11 @@ def repo_context(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any
 
 
 def _common(session: Session, page: RepoPage) -> dict[str, Any]:
-    return repo_context(session, page.viewer, page.repo)
+    """The header's context, and ``gate`` (the access request's state) where file content is withheld."""
+    context = repo_context(session, page.viewer, page.repo)
+    if not page.content_access:
+        context["gate"] = {"status": access_request_status(session, page.repo, page.viewer.principal)}
+    return context
 
 
 def _card_html(page: RepoPage, commit: pygit2.Commit) -> str | None:
@@ -145,7 +160,7 @@ def card_page(request: Request, session: Session) -> HTMLResponse:
 
 
 def _dataset_viewer(request: Request, session: Session, page: RepoPage) -> dict[str, Any]:
-    if page.repo.repo_type != "dataset":
+    if page.repo.repo_type != "dataset" or not page.content_access:
         return {}
     from hubstead.web.viewer_page import viewer_context
 
@@ -209,7 +224,9 @@ def blob_page(request: Request, session: Session) -> HTMLResponse:
     info = file_info(page.git, path, obj.id)
     content_html = None
     note = None
-    if info.lfs:
+    if not page.content_access:
+        pass  # the template shows the gate instead of the content
+    elif info.lfs:
         note = "This file is stored with Git LFS (or Xet). Download it to view it."
     elif obj.is_binary:
         note = "Binary file, not shown."
@@ -274,7 +291,9 @@ def commit_page(request: Request, session: Session) -> HTMLResponse:
         status = {1: "added", 2: "deleted", 3: "modified", 4: "renamed"}.get(int(delta.status), "changed")
         lines: list[tuple[str, str]] = []
         note = None
-        if delta.is_binary:
+        if not page.content_access:
+            pass  # paths and statuses only (as the file list shows); the template shows the gate
+        elif delta.is_binary:
             note = "Binary file"
         else:
             text = patch.text or ""
@@ -314,7 +333,7 @@ def viewer_page(request: Request, session: Session) -> HTMLResponse:
     page = _open(request, session)
     if page.repo.repo_type != "dataset":
         raise NotFoundError("Only datasets have a viewer")
-    context = viewer_context(request, session, page.repo, page.base)
+    context = viewer_context(request, session, page.repo, page.base) if page.content_access else {}
     if request.headers.get("hx-request"):
         return render(request, "_viewer.html", page.viewer, **context, **_common(session, page))
     return render(request, "repo_viewer.html", page.viewer, tab="viewer", **context, **_common(session, page))
