@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hubstead import __version__
 from hubstead.api.bodies import BodyTooLargeError, body_limit, bounded_receive, declared_too_large
 from hubstead.api.openapi import complete_schema
+from hubstead.auth.throttle import Throttle
 from hubstead.config import Settings
 from hubstead.context import Hub
 from hubstead.errors import HubError, error_header_value
@@ -245,6 +246,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     app.state.inference_lookups = {}
     app.state.inference_lookups_pending = {}
     app.state.jobs = jobs
+    app.state.throttle = Throttle.from_settings(settings)  # sign-in and token failure budgets
 
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> Response:

@@ -29,6 +29,11 @@ class Settings:
     signed_url_ttl_seconds: int = 24 * 3600
     git_author_email_domain: str = "users.hubstead.local"
     signup_enabled: bool = True
+    # Brute-force budgets (auth.throttle): failed sign-ins per account and per address in 15 minutes, and
+    # requests with an invalid token per address in 5 minutes; 0 = no budget.
+    signin_failures_per_account: int = 10
+    signin_failures_per_address: int = 30
+    token_failures_per_address: int = 60
     # How often trending and 30-day download figures are recomputed from the daily stats.
     rollup_interval_seconds: int = 600
     # Inference (the ``inference`` extra): which form encoders are served in, the memory all loaded
@@ -98,6 +103,9 @@ def load_settings(
         port=port or int(os.environ.get("HUBSTEAD_PORT") or 8000),
         secret_key=secret,
         signup_enabled=signup_enabled if signup_enabled is not None else os.environ.get("HUBSTEAD_SIGNUP", "1") != "0",
+        signin_failures_per_account=_env_int("HUBSTEAD_SIGNIN_ACCOUNT_BUDGET", Settings.signin_failures_per_account),
+        signin_failures_per_address=_env_int("HUBSTEAD_SIGNIN_ADDRESS_BUDGET", Settings.signin_failures_per_address),
+        token_failures_per_address=_env_int("HUBSTEAD_TOKEN_ADDRESS_BUDGET", Settings.token_failures_per_address),
         **_job_settings(jobs or {}),
         **_inference_settings(inference or {}),
     )

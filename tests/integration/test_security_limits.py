@@ -261,10 +261,10 @@ def _user_with_password(server: LiveServer, prefix: str, password: str = "correc
 
 
 def _sign_in(client: httpx.Client, server: LiveServer, name: str, password: str) -> httpx.Response:
+    client.cookies.set("hubstead_login_csrf", "t")
     return client.post(
         f"{server.url}/login",
         data={"username": name, "password": password, "login_csrf": "t", "next": "/"},
-        cookies={"hubstead_login_csrf": "t"},
         follow_redirects=False,
     )
 

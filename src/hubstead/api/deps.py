@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.convertors import Convertor, register_url_convertor
 
 from hubstead.auth.service import ANONYMOUS, Principal, principal_for_token
+from hubstead.auth.throttle import Throttle
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, InvalidCredentialsError
 
@@ -45,13 +46,29 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (what uvicorn reports: the peer, or X-Forwarded-For from a trusted proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+def throttle_of(request: Request) -> Throttle | None:
+    """The server's failure budgets (``auth.throttle``), set by ``create_app``."""
+    return getattr(request.app.state, "throttle", None)
+
+
 def get_principal(request: Request, session: Session) -> Principal:
-    """The caller. An unknown token is refused (401) rather than treated as anonymous, as on the Hub."""
+    """The caller. An unknown token is refused (401) rather than treated as anonymous, as on the Hub; past
+    the address's budget of invalid tokens, every token from it is refused (429) for a while."""
     token = bearer_token(request)
     if token is None:
         return ANONYMOUS
+    throttle = throttle_of(request)
+    if throttle is not None:
+        throttle.check_token(client_address(request))
     principal = principal_for_token(session, token)
     if principal is None:
+        if throttle is not None:
+            throttle.token_failed(client_address(request))
         raise InvalidCredentialsError()
     return principal
 

@@ -6,6 +6,7 @@ is stored, so a stolen database reveals neither.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -55,6 +56,20 @@ def verify_password(password: str, stored: str | None) -> bool:
     _, salt_hex, digest_hex = stored.split("$")
     digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), **_SCRYPT)
     return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def authenticate_password(session: Session, *, name: str, password: str) -> User | None:
+    """The user with this name and password, or None. Takes the same time whether the name exists or not (an
+    unknown user, or one without a password, is checked against a dummy scrypt hash): no user enumeration."""
+    user = session.scalar(select(User).where(User.name_key == name.strip().lower()))
+    stored = user.password_hash if user is not None and user.password_hash else None
+    matches = verify_password(password, stored or _dummy_hash())
+    return user if matches and stored is not None else None
 
 
 def hash_token(token: str) -> str:

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from hubstead.api.deps import SessionDep
+from hubstead.api.deps import SessionDep, client_address, throttle_of
 from hubstead.auth.models import User
-from hubstead.auth.service import create_token, create_user, list_tokens, revoke_token, user_orgs
-from hubstead.errors import ForbiddenError, HubError
+from hubstead.auth.service import authenticate_password, create_token, create_user, list_tokens, revoke_token, user_orgs
+from hubstead.errors import ForbiddenError, HubError, TooManyRequestsError
 from hubstead.web import sessions
 from hubstead.web.pages import render, viewer
 
@@ -61,9 +61,21 @@ def login(
     session: Session = SessionDep,
 ) -> Response:
     _check_login_csrf(request, login_csrf)
-    user = sessions.authenticate(session, name=username, password=password)
+    throttle, address = throttle_of(request), client_address(request)
+    try:
+        if throttle is not None:
+            throttle.check_sign_in(username, address)
+    except TooManyRequestsError as exc:
+        locked = _login_form(request, session, "login.html", error=exc.message, status=exc.status_code)
+        locked.headers.update(exc.headers)
+        return locked
+    user = authenticate_password(session, name=username, password=password)
     if user is None:
+        if throttle is not None:
+            throttle.sign_in_failed(username, address)
         return _login_form(request, session, "login.html", error="Wrong user name or password", status=401)
+    if throttle is not None:
+        throttle.signed_in(username)
     return _signed_in(session, user, RedirectResponse(_safe_next(next), status_code=303))
 
 
