@@ -98,6 +98,7 @@ SCRIPT = str(Path(__file__).resolve())
 MiB = 1024 * 1024
 MINILM_REPOS = {"pytorch": "bench/minilm", "onnx": "bench/minilm-onnx", "onnx-int8": "bench/minilm-int8"}
 SMOL_REPO = "bench/smollm2"
+METRICS_TOKEN = "bench-metrics-token"  # the scrape token /metrics asks for (HUBSTEAD_METRICS_TOKEN)
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 WORDS = """
@@ -783,7 +784,8 @@ class Bench:
             f"  {MINILM_REPOS['onnx']}: {{runtime: onnx}}\n"
             f"  {MINILM_REPOS['onnx-int8']}: {{runtime: onnx-int8}}\n"
         )
-        env = {"HUBSTEAD_INFERENCE_MEMORY": "12GiB", "HUBSTEAD_INFERENCE_CONFIG": str(config)}
+        env = {"HUBSTEAD_INFERENCE_MEMORY": "12GiB", "HUBSTEAD_INFERENCE_CONFIG": str(config),
+               "HUBSTEAD_METRICS_TOKEN": METRICS_TOKEN}  # /metrics needs a token
         if self.args.threads:
             env["HUBSTEAD_INFERENCE_THREADS"] = str(self.args.threads)
         hub = HubServer(root=self.work / "hub", extra_env=env)
@@ -841,7 +843,8 @@ class Bench:
 
     def metrics(self) -> dict[tuple[str, frozenset], float]:
         assert self.hub is not None
-        return parse_metrics(httpx.get(f"{self.hub.url}/metrics", timeout=30).text)
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        return parse_metrics(httpx.get(f"{self.hub.url}/metrics", headers=headers, timeout=30).text)
 
     def embed_sample(self, url: str, path: str, body_of, token: str | None) -> list[list[float]]:
         out = []

@@ -17,6 +17,7 @@ from inference_models import build, minilm_dir, smollm2_safetensors
 from support import LiveServer
 
 OWNER = "infer"
+METRICS_TOKEN = "metrics-scrape-token-for-tests"  # /metrics needs a token (HUBSTEAD_METRICS_TOKEN)
 TASKS = ["text-classification", "text-ranking", "token-classification", "question-answering", "fill-mask", "zero-shot-classification",
          "summarization", "translation", "text-generation", "image-classification", "automatic-speech-recognition"]
 
@@ -48,7 +49,7 @@ class Hub:
         return InferenceClient(model=self.model_url(name), token=self.read_token, headers={"X-Wait-For-Model": "true"})
 
     def metric(self, name: str, **labels: str) -> float:
-        text = httpx.get(f"{self.url}/metrics").text
+        text = httpx.get(f"{self.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
         total = 0.0
         for line in text.splitlines():
             if line.startswith(name + "{") or line.startswith(name + " "):
@@ -78,7 +79,7 @@ def inference_hub() -> Iterator[Hub]:
     # One worker per model (the default on 2+ cores is two for encoders), except minilm-replicas: the
     # suite then loads half the processes; test_replicas_* covers the pool.
     port_server.extra_env.update(HUBSTEAD_INFERENCE_CONFIG=str(config), HUBSTEAD_INFERENCE_MEMORY="10GiB",
-                                 HUBSTEAD_INFERENCE_REPLICAS="1")
+                                 HUBSTEAD_INFERENCE_REPLICAS="1", HUBSTEAD_METRICS_TOKEN=METRICS_TOKEN)
     port_server.start()
     port_server.cli("users", "create", OWNER)
     token = port_server.cli("tokens", "create", OWNER, "--role", "write").stdout.strip().splitlines()[-1]
@@ -110,7 +111,8 @@ def small_inference_hub() -> Iterator[Hub]:
     root = Path(tempfile.mkdtemp(prefix="hubstead-inference-small-"))
     server = LiveServer(data_dir=root / "data", database_url=None, backend="sqlite",
                         extra_env={"HUBSTEAD_INFERENCE_MEMORY": "520MiB", "HUBSTEAD_INFERENCE_MAX_QUEUE": "2",
-                                   "HUBSTEAD_INFERENCE_THREADS": "1", "HUBSTEAD_INFERENCE_REPLICAS": "1"})
+                                   "HUBSTEAD_INFERENCE_THREADS": "1", "HUBSTEAD_INFERENCE_REPLICAS": "1",
+                                   "HUBSTEAD_METRICS_TOKEN": METRICS_TOKEN})
     server.start()
     server.cli("users", "create", OWNER)
     token = server.cli("tokens", "create", OWNER, "--role", "write").stdout.strip().splitlines()[-1]

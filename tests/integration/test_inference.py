@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from inference_hub import OWNER, Hub, push  # noqa: E402
+from inference_hub import METRICS_TOKEN, OWNER, Hub, push  # noqa: E402
 from inference_models import png_bytes, wav_bytes  # noqa: E402
 
 
@@ -493,7 +493,7 @@ def test_unloadable_model_fails_in_words_and_others_keep_serving(hub: Hub) -> No
 
 def test_metrics_are_exposed_with_tgi_style_names(hub: Hub) -> None:
     hub.post("text-classification", {"inputs": "hello"})
-    text = httpx.get(f"{hub.url}/metrics").text
+    text = httpx.get(f"{hub.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     for name in ("hubstead_queue_size", "hubstead_batch_size_bucket", "hubstead_request_duration_seconds_bucket",
                  "hubstead_batch_inference_duration_seconds_bucket", "hubstead_loaded_models",
                  "hubstead_model_memory_bytes", "hubstead_tokens_per_second", "hubstead_request_count_total"):

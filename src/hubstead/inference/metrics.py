@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -122,5 +124,26 @@ class InferenceMetrics:
         span = max(now - window[0][0], 1.0)
         child(self.tokens_per_second, model, kind).set(total[0] / span)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def models(self) -> set[str]:
+        """Every model named in a series."""
+        return {s.labels["model"] for family in self.registry.collect() for s in family.samples if "model" in s.labels}
+
+    def render(self, keep_model: Callable[[str], bool] | None = None) -> bytes:
+        """The exposition; with ``keep_model``, only the series of models it keeps (and those naming none)."""
+        if keep_model is None:
+            return generate_latest(self.registry)
+        return generate_latest(_Filtered(self.registry, keep_model))  # type: ignore[arg-type]
+
+
+class _Filtered:
+    """A registry's families with the series of some models left out (a reader never sees the names of
+    models it cannot read)."""
+
+    def __init__(self, registry: CollectorRegistry, keep_model: Callable[[str], bool]) -> None:
+        self.registry, self.keep_model = registry, keep_model
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            kept = Metric(family.name, family.documentation, family.type, family.unit)
+            kept.samples = [s for s in family.samples if "model" not in s.labels or self.keep_model(s.labels["model"])]
+            yield kept

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import bearer_token, get_hub, get_principal
 from hubstead.auth.service import ANONYMOUS, Principal
-from hubstead.errors import HubError, error_header_value
+from hubstead.errors import HubError, UnauthorizedError, error_header_value
 from hubstead.inference import shapes
 from hubstead.inference.protocol import (
     InferenceError,
@@ -723,8 +723,28 @@ def _readable_ids(request: Request, repo_ids: list[str]) -> set[str]:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    """Prometheus metrics, for a token only: the scrape token (``HUBSTEAD_METRICS_TOKEN``) or an administrator's
+    token sees every series; any other user's token sees only the series of models that user can read."""
     service = service_of(request)
-    token = get_hub(request).settings.metrics_token
-    if token and not hmac.compare_digest(bearer_token(request) or "", token):
-        return Response("metrics need the scrape token", status_code=401)
-    return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    scrape_token = get_hub(request).settings.metrics_token
+    sent = bearer_token(request)
+    if sent is None:
+        raise UnauthorizedError(
+            "Metrics need a token: an administrator's access token, or the scrape token (HUBSTEAD_METRICS_TOKEN)"
+        )
+    if scrape_token and hmac.compare_digest(sent.encode(), scrape_token.encode()):
+        sees_all = True
+    else:
+        sees_all = await run_in_threadpool(_is_admin, request)
+    if sees_all:
+        text = service.metrics.render()
+    else:
+        readable = await run_in_threadpool(_readable_ids, request, sorted(service.metrics.models()))
+        text = service.metrics.render(readable.__contains__)
+    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _is_admin(request: Request) -> bool:
+    with get_hub(request).db.session() as session:
+        user = get_principal(request, session).user  # an unknown token: 401
+        return user is not None and user.is_admin
