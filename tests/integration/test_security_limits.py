@@ -230,6 +230,10 @@ def test_anonymous_commit_is_refused_before_the_body_is_read(server: LiveServer)
     head = _request_head("POST", f"/api/models/{repo}/commit/main", f"content-length: {200 * 2**20}")
     status, text = _answer_after_partial_body(server, head)
     assert status == 401, text
+    # Preupload (the commit's first call) likewise.
+    head = _request_head("POST", f"/api/models/{repo}/preupload/main", f"content-length: {10 * 2**20}")
+    status, text = _answer_after_partial_body(server, head)
+    assert status == 401, text
     # A read token cannot write: refused as early.
     head = _request_head(
         "POST", f"/api/models/{repo}/commit/main", f"authorization: Bearer {account.read_token}",

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub, parse_bool, read_json_object
+from hubstead.context import Hub
 from hubstead.errors import HubError, PayloadTooLargeError, RevisionNotFoundError
 from hubstead.repos.access import URL_PREFIX, api_repo_request
 from hubstead.repos.commits import create_commit
@@ -19,10 +20,18 @@ from hubstead.repos.service import get_writable_repo, open_git
 router = APIRouter()
 
 
+def _may_write(hub: Hub, request: Request) -> None:
+    """Authenticate the caller and check they may write to the repo: routes call it before reading a body."""
+    with hub.db.session() as session:
+        rr = api_repo_request(request, session)
+        get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+
+
 @router.post("/api/{plural:repotype}/{ns}/{name}/preupload/{rest:path}")
 async def preupload_route(request: Request) -> dict[str, Any]:
-    payload = await read_json_object(request)
     hub = get_hub(request)
+    await run_in_threadpool(_may_write, hub, request)  # before the body is read
+    payload = await read_json_object(request)
 
     def work() -> dict[str, Any]:
         with hub.db.session() as session:
@@ -56,12 +65,7 @@ async def commit_route(request: Request) -> Response:
         raise PayloadTooLargeError(f"Commit body over {limit} bytes; upload large files through LFS")
     create_pr = parse_bool(request.query_params.get("create_pr"))
 
-    def may_write() -> None:
-        with hub.db.session() as session:
-            rr = api_repo_request(request, session)
-            get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
-
-    await run_in_threadpool(may_write)
+    await run_in_threadpool(_may_write, hub, request)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=str(hub.settings.uploads_dir))
     try:
         received = 0
