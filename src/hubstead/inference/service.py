@@ -303,6 +303,9 @@ class InferenceService:
             self.metrics.model_memory.labels(model.repo_id, model.form).set(model.handle.rss_bytes)
 
     def _fail(self, model: ServedModel, error: InferenceError) -> None:
+        message = _public_load_message(error.message, model, self.hub.settings.data_dir)
+        if message != error.message:
+            error = InferenceError(message, status_code=error.status_code, headers=dict(error.headers))
         model.state = "failed"
         model.error = error
         model.failed_at = time.monotonic()
@@ -507,3 +510,22 @@ def _gpu_wanted(device: str) -> bool:
     if device != "auto":
         return device.startswith("cuda")
     return Path("/dev/nvidiactl").exists()
+
+
+def _public_load_message(message: str, model: ServedModel, data_dir: Path) -> str:
+    """A load error as callers may read it: the files it quotes named as the repo's files, never by the hub's
+    paths, and each quoted Python traceback reduced to the exception it ends with (its frames name our code)."""
+    if model.snapshot_dir is not None:
+        message = message.replace(str(model.snapshot_dir), f"{model.repo_id}@{model.commit[:12]}")
+    message = message.replace(str(data_dir), "<hub data>")
+    kept: list[str] = []
+    in_traceback = False
+    for line in message.split("\n"):
+        if line.strip().startswith("Traceback (most recent call last)"):
+            in_traceback = True
+            continue
+        if in_traceback and (line.startswith((" ", "\t")) or not line.strip()):
+            continue
+        in_traceback = False
+        kept.append(line)
+    return "\n".join(kept).strip()
