@@ -225,8 +225,8 @@ def test_web_edit_and_upload_refuse_bad_branch_names(server: LiveServer) -> None
 
 def test_overlong_revision_is_a_clear_4xx(server: LiveServer) -> None:
     """Finding (500s): a 3000-character revision gave a 500 (ValueError) in resolve. Every route that takes
-    a revision now answers 400 or 404 RevisionNotFound with a valid error header. (``preupload`` answers
-    200 for a revision that does not exist yet, by design: the commit that follows is refused.)"""
+    a revision now answers 400 or 404 RevisionNotFound with a valid error header; ``preupload``, which
+    accepts a branch the commit will create, refuses a name no branch may have."""
     owner, password = _account_with_password(server, "longrev")
     repo_id = f"{owner.name}/{server.unique('longrev')}"
     create_repo(server, owner.write_token, repo_id, "model", private=False)
@@ -240,6 +240,7 @@ def test_overlong_revision_is_a_clear_4xx(server: LiveServer) -> None:
             ("GET", f"/api/models/{repo_id}/tree/{revision}"),
             ("GET", f"/api/models/{repo_id}/commits/{revision}"),
             ("POST", f"/api/models/{repo_id}/paths-info/{revision}"),
+            ("POST", f"/api/models/{repo_id}/preupload/{revision}"),
             ("POST", f"/api/models/{repo_id}/commit/{revision}"),
             ("POST", f"/api/models/{repo_id}/tag/{revision}"),
             ("POST", f"/api/models/{repo_id}/branch/{revision}"),

@@ -14,6 +14,7 @@ from hubstead.context import Hub
 from hubstead.errors import HubError, PayloadTooLargeError, RevisionNotFoundError
 from hubstead.repos.access import URL_PREFIX, api_repo_request
 from hubstead.repos.commits import create_commit
+from hubstead.repos.paths import validate_branch_name
 from hubstead.repos.preupload import preupload
 from hubstead.repos.service import get_writable_repo, open_git
 
@@ -42,7 +43,9 @@ async def preupload_route(request: Request) -> dict[str, Any]:
             try:
                 commit = git.resolve(revision)
             except RevisionNotFoundError:
-                commit = None  # a branch the commit will create is not an error here
+                # A branch the commit will create is not an error here, if it is a name a branch may have.
+                validate_branch_name(revision.removeprefix("refs/heads/"))
+                commit = None
             git_ignore = payload.get("gitIgnore")
             return {
                 "files": preupload(
