@@ -217,6 +217,8 @@ def test_bad_token_is_refused_before_the_body_is_read(server: LiveServer) -> Non
         _request_head("POST", "/v1/embeddings", bad, "content-type: application/json", "transfer-encoding: chunked"),
         _request_head("POST", "/models/someone/some-model", bad, "transfer-encoding: chunked"),
         _request_head("POST", f"/api/models/{repo}/commit/main", bad, f"content-length: {200 * 2**20}"),
+        _request_head("POST", f"/{repo}.git/info/lfs/objects/batch", bad, "transfer-encoding: chunked"),
+        _request_head("POST", f"/{repo}.git/info/lfs/objects/verify", bad, "transfer-encoding: chunked"),
     ]
     for head in cases:
         status, text = _answer_after_partial_body(server, head)
@@ -241,6 +243,10 @@ def test_anonymous_commit_is_refused_before_the_body_is_read(server: LiveServer)
     )  # fmt: skip
     status, text = _answer_after_partial_body(server, head)
     assert status == 403, text
+    # LFS verify confirms an upload into the repo: a caller who cannot write it is refused as early.
+    head = _request_head("POST", f"/{repo}.git/info/lfs/objects/verify", "transfer-encoding: chunked")
+    status, text = _answer_after_partial_body(server, head)
+    assert status == 401, text
 
 
 def test_json_api_body_is_bounded(server: LiveServer) -> None:

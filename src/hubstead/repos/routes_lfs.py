@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub, get_principal, raw_segments, read_json, read_json_object
+from hubstead.context import Hub
 from hubstead.errors import BadRequestError, ForbiddenError
 from hubstead.repos import uploads
 from hubstead.repos.access import RepoRequest, split_prefixed
@@ -30,12 +31,21 @@ def _lfs_repo(request: Request, session: Any) -> RepoRequest:
     )  # fmt: skip
 
 
+def _authenticate(hub: Hub, request: Request, *, write: bool = False) -> None:
+    """Refuse an unknown token (and, for ``write``, a caller who cannot write the repo) before the body is read."""
+    with hub.db.session() as session:
+        rr = _lfs_repo(request, session)
+        if write:
+            get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+
+
 @router.post("/{ns}/{name}/info/lfs/objects/batch")
 @router.post("/datasets/{ns}/{name}/info/lfs/objects/batch")
 @router.post("/spaces/{ns}/{name}/info/lfs/objects/batch")
 async def batch_route(request: Request) -> Response:
-    payload = await read_json_object(request)
     hub = get_hub(request)
+    await run_in_threadpool(_authenticate, hub, request)
+    payload = await read_json_object(request)
     raw = (request.scope.get("raw_path") or b"").decode("latin-1")
     verify_url = base_url(request) + raw.rsplit("/batch", 1)[0] + "/verify"
 
@@ -69,8 +79,9 @@ async def batch_route(request: Request) -> Response:
 @router.post("/datasets/{ns}/{name}/info/lfs/objects/verify")
 @router.post("/spaces/{ns}/{name}/info/lfs/objects/verify")
 async def verify_route(request: Request) -> Response:
-    payload = await read_json(request)
     hub = get_hub(request)
+    await run_in_threadpool(_authenticate, hub, request, write=True)
+    payload = await read_json(request)
 
     def work() -> Response:
         with hub.db.session() as session:
