@@ -122,6 +122,27 @@ def test_card_loader_never_expands_an_oversized_header() -> None:
     assert time.perf_counter() - started < 1.0
 
 
+def test_a_bomb_expanded_by_an_older_hub_is_reindexed_at_start(own_server: LiveServer) -> None:
+    """Finding: index rows already holding a bomb's expanded card (131 MB, written before the bound) kept making
+    model_info and the lists slow. At start the hub re-indexes any row whose stored card is larger than any card
+    the loader accepts, from the README at main's head."""
+    import sqlite3
+
+    account = own_server.account("oldbomb")
+    repo = _make_repo(own_server, account, "old")
+    r = _commit_file(own_server, account, repo, "README.md", b"---\nlicense: mit\n---\n# fine\n")
+    assert r.status_code == 200, r.text
+    own_server.kill()
+    expanded = json.dumps({"license": "mit", "bomb": [["lol" * 1000] * 1000] * 4})  # 12 MB, as an old hub stored
+    with sqlite3.connect(own_server.data_dir / "hubstead.db") as db:
+        cursor = db.execute("UPDATE repos SET card_data = ? WHERE id_key = ?", (expanded, repo.lower()))
+        assert cursor.rowcount == 1
+    own_server.start()
+    info = httpx.get(f"{own_server.url}/api/models/{repo}", headers=_auth(account), timeout=30)
+    assert info.status_code == 200 and len(info.content) < 10_000, len(info.content)
+    assert info.json()["cardData"] == {"license": "mit"}
+
+
 # --- 2. gzip bombs -----------------------------------------------------------------------------------------
 
 

@@ -10,11 +10,11 @@ import logging
 from datetime import UTC, datetime
 
 import pygit2
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Text, cast, delete, func, select
+from sqlalchemy.orm import Session, defer
 
 from hubstead.context import Hub
-from hubstead.repos.cards import IndexFields, index_fields
+from hubstead.repos.cards import MAX_CARD_EXPANDED_BYTES, IndexFields, index_fields
 from hubstead.repos.git import GitRepo
 from hubstead.repos.models import Repo, RepoTag
 from hubstead.repos.service import open_git
@@ -73,17 +73,23 @@ def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Comm
 
 
 def reconcile_all(hub: Hub) -> int:
-    """Re-index every repo whose row does not match its main head. Returns how many were refreshed."""
+    """Re-index every repo whose row does not match its main head, or whose stored card is larger than any card
+    the bounded loader now accepts (a YAML alias bomb expanded by an older hub). Returns how many were refreshed."""
     refreshed = 0
     with hub.db.session() as session:
-        for repo in session.scalars(select(Repo)):
+        oversized = set(
+            session.scalars(
+                select(Repo.pk).where(func.length(cast(Repo.card_data, Text)) > 2 * MAX_CARD_EXPANDED_BYTES)
+            )
+        )
+        for repo in session.scalars(select(Repo).options(defer(Repo.card_data))):
             try:
                 git = open_git(hub, repo)
                 head = git.branch_head("refs/heads/main")
             except (pygit2.GitError, KeyError) as exc:
                 log.error("repo %s/%s: cannot open its git directory: %s", repo.repo_type, repo.repo_id, exc)
                 continue
-            if head is not None and str(head) != repo.sha:
+            if head is not None and (str(head) != repo.sha or repo.pk in oversized):
                 reindex_repo(session, git, repo, git.commit(head))
                 refreshed += 1
     return refreshed
