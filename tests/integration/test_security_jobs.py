@@ -108,6 +108,13 @@ def test_config_and_split_names_cannot_leave_the_work_directory(server: LiveServ
         )
         shown = html.unescape(page.text)
         assert page.status_code == 200 and job["error"] in shown, (job["error"], shown[shown.find("viewer-error") :][:600])
+        # So does the viewer API (it answered 200 with no splits and no failure).
+        api = httpx.get(
+            f"{server.url}/datasets-server/splits", params={"dataset": repo_id},
+            headers={"Authorization": f"Bearer {account.read_token}"},
+        )  # fmt: skip
+        assert api.headers.get("x-error-code") == "DatasetConversionError", (api.status_code, api.text)
+        assert bad_names[case] in api.json()["error"], api.text
 
 
 def test_deeply_nested_json_lines_fail_in_words_and_the_hub_serves(server: LiveServer) -> None:

@@ -89,6 +89,8 @@ async def is_valid(request: Request, dataset: str | None = None) -> Response:
 async def splits(request: Request, dataset: str | None = None, config: str | None = None) -> Response:
     def work(session: Session) -> dict[str, Any]:
         state, _ = _converted(request, session, dataset)
+        if not state.splits():
+            _conversion_failed(state)  # no split at all: the dataset's layout itself was refused
         listed = [s for s in state.splits() if config is None or s["config"] == config]
         if config is not None and not listed:
             raise ViewerError(f"Config {config!r} does not exist", code="ResponseNotFound")
