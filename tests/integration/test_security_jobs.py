@@ -135,8 +135,9 @@ def test_deeply_nested_json_lines_fail_in_words_and_the_hub_serves(server: LiveS
 
 def test_slow_jobs_stop_at_the_time_limit_and_cannot_starve_others(limited: LiveServer) -> None:
     """Finding: a 168 KB CSV with 20,000 columns converted for over 7 minutes at full CPU while every
-    other dataset waited. Jobs stop at the wall-clock limit with the reason recorded; two run side by
-    side; and the next free slot goes to another user's dataset, not the same user's third one."""
+    other dataset waited. Jobs stop at the wall-clock limit with the reason recorded; one user's burst
+    never holds every slot (of two, it gets one), so another user's dataset starts at once, beside the
+    hog's running job, and converts."""
     hog, other = limited.account("hog"), limited.account("small")
     hog_commits = {f"wide-{i}": _push(limited, hog, f"wide-{i}", {"train.csv": WIDE_CSV}) for i in range(4)}
     small = _push(limited, other, "small", {"train.csv": SMALL_CSV})
@@ -149,9 +150,9 @@ def test_slow_jobs_stop_at_the_time_limit_and_cannot_starve_others(limited: Live
     for job in hog_jobs.values():
         assert job["status"] == "failed", job
         assert job["error"].startswith(f"stopped after {TIME_LIMIT} s"), job
-    first, second, _, fourth = (hog_jobs[f"wide-{i}"] for i in range(4))
-    assert second["started_at"] < first["finished_at"], "two jobs run side by side"
-    assert small_job["started_at"] < fourth["started_at"], (small_job, fourth)
+    first, second = hog_jobs["wide-0"], hog_jobs["wide-1"]
+    assert first["started_at"] < small_job["started_at"] < first["finished_at"], "side by side, without waiting"
+    assert second["started_at"] >= first["finished_at"], "the hog's own jobs take turns in its one slot"
     # The page shows the reason where it shows the job.
     page = httpx.get(f"{limited.url}/datasets/{hog.name}/wide-0/viewer", timeout=30)
     assert f"stopped after {TIME_LIMIT} s" in page.text

@@ -123,9 +123,10 @@ class JobRunner:
     """Starts queued jobs in sandboxed processes (``jobs.sandbox``), ``workers`` at a time, and records
     how they ended.
 
-    Fairness: the next job comes from the owner namespace with the fewest jobs running, and among those
-    the one served longest ago (round-robin), oldest first within a namespace; so one user's burst of
-    datasets cannot hold every slot while another user's waits. A job running past its wall-clock limit
+    Fairness: one owner namespace runs at most ``workers - 1`` jobs at once (at least one), so a slot is
+    always left for another user's job; the next job comes from the namespace with the fewest jobs running,
+    and among those the one served longest ago (round-robin), oldest first within a namespace. So one user's
+    burst of datasets, however slow, never holds every slot while another user's waits. A job running past its wall-clock limit
     is killed with its whole process group; one that dies by a signal is recorded with the signal's name.
     """
 
@@ -136,6 +137,9 @@ class JobRunner:
         self.workers = max(1, workers if workers is not None else hub.settings.job_workers)
         self.poll_seconds = poll_seconds
         self.limits = limits or limits_of(hub.settings)
+        # One namespace never holds every slot: a slot stays free for the next user's job, whatever one user
+        # queued (with one slot, jobs simply take turns across namespaces).
+        self.per_namespace = max(1, self.workers - 1)
         self._running: dict[int, _Running] = {}
         self._served: dict[str, int] = {}  # namespace -> launch counter when it last got a slot
         self._launches = 0
@@ -198,6 +202,9 @@ class JobRunner:
         if not heads:
             return None
         running = Counter(r.namespace for r in self._running.values())
+        heads = [h for h in heads if running[h[0]] < self.per_namespace]
+        if not heads:
+            return None
         namespace = min(heads, key=lambda h: (running[h[0]], self._served.get(h[0], -1), h[1]))[0]
         job_id = session.scalar(
             select(Job.id)
