@@ -126,8 +126,9 @@ class JobRunner:
     Fairness: one owner namespace runs at most ``workers - 1`` jobs at once (at least one), so a slot is
     always left for another user's job; the next job comes from the namespace with the fewest jobs running,
     and among those the one served longest ago (round-robin), oldest first within a namespace. So one user's
-    burst of datasets, however slow, never holds every slot while another user's waits. A job running past its wall-clock limit
-    is killed with its whole process group; one that dies by a signal is recorded with the signal's name.
+    burst of datasets, however slow, never holds every slot while another user's waits. A job running past
+    its wall-clock limit is killed with its whole process group; one that dies by a signal is recorded with
+    the signal's name.
     """
 
     def __init__(
