@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -160,6 +161,21 @@ class LiveServer:
         write = self.cli("tokens", "create", name, "--role", "write").stdout.strip().splitlines()[-1]
         read = self.cli("tokens", "create", name, "--role", "read").stdout.strip().splitlines()[-1]
         return Account(name=name, write_token=write, read_token=read)
+
+
+def web_session(server: LiveServer, name: str, password: str) -> tuple[httpx.Client, str]:
+    """A browser-like client signed in to the web pages (its session cookie), and the CSRF token its pages carry
+    (htmx sends it as ``X-CSRF-Token``; forms as ``csrf_token``)."""
+    client = httpx.Client(base_url=server.url, timeout=60)
+    form = client.get("/login")
+    login_csrf = re.search(r'name="login_csrf" value="([^"]+)"', form.text)
+    assert login_csrf, form.text[:2000]
+    answer = client.post("/login", data={"username": name, "password": password, "login_csrf": login_csrf.group(1)})
+    assert answer.status_code in (302, 303), answer.text[:2000]
+    page = client.get("/settings/tokens")
+    token = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
+    assert token, page.text[:2000]
+    return client, token.group(1)
 
 
 def client_env(server: LiveServer, token: str | None, home: Path, **extra: str) -> dict[str, str]:

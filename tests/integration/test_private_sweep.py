@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from seed import SeededRepo, auth, seed_repo
-from support import Account, LiveServer
+from support import Account, LiveServer, web_session
 
 pytestmark = pytest.mark.slow
 
@@ -183,16 +183,8 @@ class Caller:
 
 def _signed_in(server: LiveServer, name: str, password: str) -> tuple[httpx.Client, dict[str, str]]:
     """A browser-like client signed in to the web pages, and the CSRF header its pages carry."""
-    client = httpx.Client(base_url=server.url, timeout=60)
-    form = client.get("/login")
-    csrf = re.search(r'name="login_csrf" value="([^"]+)"', form.text)
-    assert csrf, form.text[:2000]
-    answer = client.post("/login", data={"username": name, "password": password, "login_csrf": csrf.group(1)})
-    assert answer.status_code in (302, 303), answer.text[:2000]
-    page = client.get("/settings/tokens")
-    token = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
-    assert token, page.text[:2000]
-    return client, {"x-csrf-token": token.group(1)}
+    client, csrf = web_session(server, name, password)
+    return client, {"x-csrf-token": csrf}
 
 
 def _account_with_password(server: LiveServer, prefix: str) -> tuple[Account, str]:

@@ -19,7 +19,7 @@ import pygit2
 import pytest
 
 from seed import auth, commit, create_repo, inline_file
-from support import Account, LiveServer
+from support import Account, LiveServer, web_session
 
 CARD_TEXT = "card-visible-words"
 BLOB_SECRET = "blob-secret-words"
@@ -36,16 +36,7 @@ def _account_with_password(server: LiveServer, prefix: str) -> tuple[Account, st
 
 def _browser(server: LiveServer, name: str, password: str) -> tuple[httpx.Client, str]:
     """A client signed in to the web pages (session cookie) and its session's CSRF token."""
-    client = httpx.Client(base_url=server.url, timeout=60)
-    form = client.get("/login")
-    login_csrf = re.search(r'name="login_csrf" value="([^"]+)"', form.text)
-    assert login_csrf, form.text[:2000]
-    answer = client.post("/login", data={"username": name, "password": password, "login_csrf": login_csrf.group(1)})
-    assert answer.status_code in (302, 303), answer.text[:2000]
-    page = client.get("/settings/tokens")
-    token = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
-    assert token, page.text[:2000]
-    return client, token.group(1)
+    return web_session(server, name, password)
 
 
 def _gated_dataset(server: LiveServer, owner: Account, mode: str) -> tuple[str, str]:
