@@ -1,8 +1,10 @@
-"""The OpenAPI schema, completed from the routes' own path templates.
+"""The OpenAPI schema, completed from the routes' own path templates and the bodies the Hub's clients send.
 
 Many repo handlers take the bare ``Request`` and split the raw path themselves (a revision may hold
 ``%2F``), so FastAPI declares none of their path parameters. ``complete_schema`` declares every ``{name}``
-of every path from the route's template, in one place: a route added later is covered too.
+of every path from the route's template, in one place: a route added later is covered too. Those handlers
+read their bodies themselves as well, so the bodies are declared here (``REQUEST_BODIES``: what
+``huggingface_hub``, ``git lfs`` and the OpenAI client send), which is what lets a schema fuzzer send them.
 """
 
 from __future__ import annotations
@@ -50,6 +52,108 @@ _DESCRIPTIONS = {
 }
 
 
+def _json(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return {"content": {"application/json": {"schema": schema}}, "required": True}
+
+
+def _raw(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {media_type: {"schema": schema}}, "required": True}
+
+
+_STR = {"type": "string"}
+_BOOL = {"type": "boolean"}
+_REPO_TYPE = {"type": "string", "enum": ["model", "dataset", "space"]}
+_OID = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_SIZE = {"type": "integer", "minimum": 0}
+_BINARY = _raw("application/octet-stream", {"type": "string", "format": "binary"})
+_INFERENCE = _json({"inputs": {}, "parameters": {"type": "object"}, "options": {"type": "object"}})
+_MESSAGES = {"type": "array", "items": _json({"role": _STR, "content": _STR})["content"]["application/json"]["schema"]}
+
+# (schema path, method) → the body its handler reads. A route that reads a body but is missing here gets none
+# in the schema (and so none from the fuzzer): add it here with the route.
+REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/repos/create", "post"): _json(
+        {"name": _STR, "organization": _STR, "type": _REPO_TYPE, "private": _BOOL, "sdk": _STR}, ("name",)
+    ),
+    ("/api/repos/delete", "delete"): _json({"name": _STR, "organization": _STR, "type": _REPO_TYPE}, ("name",)),
+    ("/api/repos/move", "post"): _json({"fromRepo": _STR, "toRepo": _STR, "type": _REPO_TYPE}, ("fromRepo", "toRepo")),
+    ("/api/{plural}/{ns}/{name}/settings", "put"): _json(
+        {"private": _BOOL, "gated": {"enum": [False, "auto", "manual"]}, "discussionsDisabled": _BOOL}
+    ),
+    ("/api/{plural}/{ns}/{name}/branch/{rest}", "post"): _json({"startingPoint": _STR, "emptyBranch": _BOOL}),
+    ("/api/{plural}/{ns}/{name}/tag/{rest}", "post"): _json({"tag": _STR, "message": _STR}, ("tag",)),
+    ("/api/{plural}/{ns}/{name}/super-squash/{rest}", "post"): _json({"message": _STR}),
+    ("/api/{plural}/{ns}/{name}/preupload/{rest}", "post"): _json(
+        {
+            "files": {"type": "array", "items": {"type": "object", "properties": {
+                "path": _STR, "size": _SIZE, "sample": _STR}, "required": ["path", "size", "sample"]}},
+            "gitIgnore": _STR,
+        },
+        ("files",),
+    ),  # fmt: skip
+    # NDJSON: a header line, then one line per operation (see repos/commits.py); each item is one line.
+    ("/api/{plural}/{ns}/{name}/commit/{rest}", "post"): _raw(
+        "application/x-ndjson",
+        {"type": "array", "items": {"type": "object", "properties": {
+            "key": {"enum": ["header", "file", "lfsFile", "deletedFile", "deletedFolder", "copyFile"]},
+            "value": {"type": "object", "properties": {
+                "summary": _STR, "description": _STR, "parentCommit": _STR, "path": _STR, "content": _STR,
+                "encoding": {"type": "string", "enum": ["base64"]}, "algo": {"type": "string", "enum": ["sha256"]},
+                "oid": _OID, "size": _SIZE, "srcRevision": _STR, "srcPath": _STR}}},
+            "required": ["key", "value"]}},
+    ),  # fmt: skip
+    ("/api/{plural}/{ns}/{name}/paths-info/{rest}", "post"): _json(
+        {"paths": {"type": "array", "items": _STR}, "expand": _BOOL}, ("paths",)
+    ),
+    ("/api/validate-yaml", "post"): _json({"content": _STR, "repoType": _REPO_TYPE}, ("content",)),
+    ("/api/lfs/upload/{repo_pk}/{oid}", "put"): _BINARY,
+    ("/api/lfs/part/{repo_pk}/{oid}", "put"): _BINARY,
+    ("/xet-cas/v1/xorbs/{prefix}/{xorb_hash}", "post"): _BINARY,
+    ("/xet-cas/v1/shards", "post"): _BINARY,
+    ("/xet-cas/v2/shards", "post"): _BINARY,
+    ("/models/{namespace}/{name}", "post"): _INFERENCE,
+    ("/models/{namespace}/{name}/pipeline/{task}", "post"): _INFERENCE,
+    **{
+        (f"{prefix}/v1/chat/completions", "post"): _json(
+            {"model": _STR, "messages": _MESSAGES, "max_tokens": {"type": "integer"}, "stream": _BOOL}, ("messages",)
+        )
+        for prefix in ("", "/models/{namespace}/{name}")
+    },
+    **{
+        (f"{prefix}/v1/completions", "post"): _json(
+            {"model": _STR, "prompt": _STR, "max_tokens": {"type": "integer"}, "stream": _BOOL}, ("prompt",)
+        )
+        for prefix in ("", "/models/{namespace}/{name}")
+    },
+    **{
+        (f"{prefix}/v1/embeddings", "post"): _json(
+            {"model": _STR, "input": {"anyOf": [_STR, {"type": "array", "items": _STR}]}}, ("input",)
+        )
+        for prefix in ("", "/models/{namespace}/{name}")
+    },
+    **{
+        (f"{prefix}/info/lfs/objects/batch", "post"): _json(
+            {
+                "operation": {"type": "string", "enum": ["upload", "download"]},
+                "transfers": {"type": "array", "items": _STR},
+                "objects": {"type": "array", "items": {"type": "object", "properties": {"oid": _OID, "size": _SIZE},
+                                                       "required": ["oid", "size"]}},
+                "hash_algo": _STR,
+            },
+            ("operation", "objects"),
+        )
+        for prefix in ("/{ns}/{name}", "/datasets/{ns}/{name}", "/spaces/{ns}/{name}")
+    },  # fmt: skip
+    **{
+        (f"{prefix}/info/lfs/objects/verify", "post"): _json({"oid": _OID, "size": _SIZE}, ("oid", "size"))
+        for prefix in ("/{ns}/{name}", "/datasets/{ns}/{name}", "/spaces/{ns}/{name}")
+    },
+}
+
+
 def template_parameters(template: str) -> list[tuple[str, str | None]]:
     """``(name, convertor)`` of each ``{name}`` / ``{name:convertor}`` in a route template, in order."""
     return [(match.group(1), match.group(2)) for match in _PARAM.finditer(template)]
@@ -91,6 +195,9 @@ def complete_schema(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> dict
             declared[:0] = missing
             if not declared:
                 del operation["parameters"]
+            body = REQUEST_BODIES.get((path, method))
+            if body is not None and "requestBody" not in operation:
+                operation["requestBody"] = body
     operations = [(m, op) for item in schema.get("paths", {}).values() for m, op in item.items() if m in _METHODS]
     counts = Counter(op.get("operationId") for _, op in operations)
     for method, operation in operations:

@@ -81,7 +81,9 @@ def run_worker(conn: Any, spec: dict[str, Any]) -> None:
             }
         )
     except Exception as exc:  # noqa: BLE001 - any load failure is reported to the hub, in words
-        status = getattr(exc, "status", 500)
+        # Loading reads only the repo's files, so a failure is the repo's (422: missing weights, a config or
+        # tokenizer transformers cannot read), except running out of memory, which may pass (503).
+        status = getattr(exc, "status", 503 if isinstance(exc, MemoryError) else 422)
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         log.error("loading %s failed: %s", spec.get("repo_id"), traceback.format_exc())
         send({"op": "load_failed", "error": message, "status": status})
