@@ -154,13 +154,17 @@ class LiveServer:
         self._names += 1
         return f"{prefix}{self._names}"
 
-    def account(self, prefix: str = "user", *, admin: bool = False) -> Account:
-        """A new user with a write token and a read token."""
+    def account(self, prefix: str = "user", *, admin: bool = False, password: str | None = None) -> Account:
+        """A new user with a write token and a read token (and ``password`` for the web pages, if given)."""
         name = self.unique(prefix)
-        self.cli("users", "create", name, *(["--admin"] if admin else []))
+        self.cli("users", "create", name, *(["--admin"] if admin else []), *(["--password", password] if password else []))
         write = self.cli("tokens", "create", name, "--role", "write").stdout.strip().splitlines()[-1]
         read = self.cli("tokens", "create", name, "--role", "read").stdout.strip().splitlines()[-1]
         return Account(name=name, write_token=write, read_token=read)
+
+
+# A hub whose multipart uploads start at 1 MiB with 1 MiB parts: a few megabytes exercise the whole path.
+SMALL_PARTS_ENV = {"HUBSTEAD_MULTIPART_THRESHOLD": str(1024 * 1024), "HUBSTEAD_MULTIPART_CHUNK_SIZE": str(1024 * 1024)}
 
 
 def web_session(server: LiveServer, name: str, password: str) -> tuple[httpx.Client, str]:

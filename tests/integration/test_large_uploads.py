@@ -10,18 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from support import LiveServer, client_env, last_json, run_client
+from support import SMALL_PARTS_ENV, LiveServer, client_env, last_json, run_client
 
 
 @pytest.fixture()
 def multipart_server() -> LiveServer:
     root = Path(tempfile.mkdtemp(prefix="hubstead-multipart-"))
-    # Small parts so that a few megabytes exercise the whole multipart path.
     live = LiveServer(
         data_dir=root / "data",
         database_url=None,
         backend="sqlite",
-        extra_env={"HUBSTEAD_MULTIPART_THRESHOLD": str(1024 * 1024), "HUBSTEAD_MULTIPART_CHUNK_SIZE": str(1024 * 1024)},
+        extra_env=dict(SMALL_PARTS_ENV),
     )
     live.start()
     yield live

@@ -188,11 +188,8 @@ def _signed_in(server: LiveServer, name: str, password: str) -> tuple[httpx.Clie
 
 
 def _account_with_password(server: LiveServer, prefix: str) -> tuple[Account, str]:
-    name, password = server.unique(prefix), uuid.uuid4().hex
-    server.cli("users", "create", name, "--password", password)
-    write = server.cli("tokens", "create", name, "--role", "write").stdout.strip().splitlines()[-1]
-    read = server.cli("tokens", "create", name, "--role", "read").stdout.strip().splitlines()[-1]
-    return Account(name=name, write_token=write, read_token=read), password
+    password = uuid.uuid4().hex
+    return server.account(prefix, password=password), password
 
 
 def _normalized(answer: httpx.Response, repo_id: str, twin_id: str) -> tuple[object, ...]:

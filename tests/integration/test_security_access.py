@@ -27,11 +27,8 @@ CELL_SECRET = "zebracellvalue"
 
 
 def _account_with_password(server: LiveServer, prefix: str) -> tuple[Account, str]:
-    name, password = server.unique(prefix), uuid.uuid4().hex
-    server.cli("users", "create", name, "--password", password)
-    write = server.cli("tokens", "create", name, "--role", "write").stdout.strip().splitlines()[-1]
-    read = server.cli("tokens", "create", name, "--role", "read").stdout.strip().splitlines()[-1]
-    return Account(name=name, write_token=write, read_token=read), password
+    password = uuid.uuid4().hex
+    return server.account(prefix, password=password), password
 
 
 def _browser(server: LiveServer, name: str, password: str) -> tuple[httpx.Client, str]:

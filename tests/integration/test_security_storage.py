@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from hubstead.repos.uploads import UploadGrant, signature
-from support import Account, LiveServer
+from support import SMALL_PARTS_ENV, Account, LiveServer
 from xet_builders import random_chunks, shard_for_file, xorb_from_chunks
 
 LFS = {"accept": "application/vnd.git-lfs+json", "content-type": "application/vnd.git-lfs+json"}
@@ -306,7 +306,7 @@ def small_parts() -> Iterator[LiveServer]:
         data_dir=root / "data",
         database_url=None,
         backend="sqlite",
-        extra_env={"HUBSTEAD_MULTIPART_THRESHOLD": str(1024 * 1024), "HUBSTEAD_MULTIPART_CHUNK_SIZE": str(1024 * 1024)},
+        extra_env=dict(SMALL_PARTS_ENV),
     )
     live.start()
     yield live
