@@ -122,14 +122,14 @@ class HubApp(FastAPI):
             path = path[len(root) :]
         hub = getattr(self.state, "hub", None)
         if hub is not None:  # every route's body limit (api.bodies), on both paths below
-            limit = body_limit(hub.settings, scope["method"], path)
+            limit, advice = body_limit(hub.settings, scope["method"], path)
             if declared_too_large(scope.get("headers", []), limit):
                 assert limit is not None
                 scope["app"] = self
-                response = await self._handle_error(Request(scope), BodyTooLargeError(limit))
+                response = await self._handle_error(Request(scope), BodyTooLargeError(limit, advice))
                 await response(scope, receive, with_request_id(scope, send))
                 return
-            receive = bounded_receive(receive, limit)
+            receive = bounded_receive(receive, limit, advice)
         if self.direct_route is not None:
             found = self.direct_route(scope["method"], path)
             if found is not None:

@@ -24,23 +24,27 @@ MiB = 1024 * 1024
 @dataclass(frozen=True)
 class BodyRule:
     """Requests whose method is in ``methods`` and whose path matches ``pattern`` may send ``limit(settings)``
-    bytes (None: the route bounds the body itself, by the size it signed)."""
+    bytes (None: the route bounds the body itself, by the size it signed); ``advice`` ends the 413's message."""
 
     kind: str
     methods: frozenset[str]
     pattern: re.Pattern[str]
     limit: Callable[[Settings], int | None]
+    advice: str = ""
 
 
-def _rule(kind: str, methods: str, pattern: str, limit: Callable[[Settings], int | None]) -> BodyRule:
-    return BodyRule(kind, frozenset(methods.split()), re.compile(pattern), limit)
+def _rule(
+    kind: str, methods: str, pattern: str, limit: Callable[[Settings], int | None], advice: str = ""
+) -> BodyRule:
+    return BodyRule(kind, frozenset(methods.split()), re.compile(pattern), limit, advice)
 
 
 _REPO = r"/(?:datasets/|spaces/)?[^/]+/[^/]+"
 # First match wins. A new route with a large body gets a line here; everything else gets "api".
 BODY_RULES: tuple[BodyRule, ...] = (
     # NDJSON commit: inline files are base64 in the body (large files go through LFS or Xet).
-    _rule("commit", "POST", r"^/api/(?:models|datasets|spaces)/[^/]+/[^/]+/commit/", lambda s: s.max_commit_body_bytes),
+    _rule("commit", "POST", r"^/api/(?:models|datasets|spaces)/[^/]+/[^/]+/commit/", lambda s: s.max_commit_body_bytes,
+          "upload large files through LFS or Xet"),
     # LFS object or part PUT: checked against its signed URL first, then bounded by the size it signed.
     _rule("lfs-upload", "PUT", r"^/api/lfs/(?:upload|part)/", lambda s: None),
     # Xet: one xorb (at most 64 MiB of chunks plus their headers), or a shard (file and xorb tables).
@@ -59,20 +63,22 @@ BODY_RULES: tuple[BodyRule, ...] = (
 )
 
 
-def body_limit(settings: Settings, method: str, path: str) -> int | None:
-    """The most bytes of body the route for ``method path`` accepts (None: the route bounds it itself)."""
+def body_limit(settings: Settings, method: str, path: str) -> tuple[int | None, str]:
+    """The most bytes of body the route for ``method path`` accepts (None: the route bounds it itself), and
+    what its 413 advises."""
     for rule in BODY_RULES:
         if method in rule.methods and rule.pattern.match(path):
-            return rule.limit(settings)
-    return 1 * MiB  # GET and the like: no route reads a body
+            return rule.limit(settings), rule.advice
+    return 1 * MiB, ""  # GET and the like: no route reads a body
 
 
 class BodyTooLargeError(HTTPException):
     """A body over its route's limit. An HTTPException, so that it stays a 413 even where FastAPI parses the
     body itself (forms, JSON parameters), which turns other exceptions into a 400."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request body over {limit} bytes, the limit for this request")
+    def __init__(self, limit: int, advice: str = "") -> None:
+        message = f"Request body over {limit} bytes, the limit for this request"
+        super().__init__(413, f"{message}; {advice}" if advice else message)
 
 
 def declared_too_large(headers: list[tuple[bytes, bytes]], limit: int | None) -> bool:
@@ -85,7 +91,7 @@ def declared_too_large(headers: list[tuple[bytes, bytes]], limit: int | None) ->
     return False
 
 
-def bounded_receive(receive: Receive, limit: int | None) -> Receive:
+def bounded_receive(receive: Receive, limit: int | None, advice: str = "") -> Receive:
     """``receive`` that raises BodyTooLargeError once the body passes ``limit`` bytes (chunked bodies included)."""
     if limit is None:
         return receive
@@ -97,7 +103,7 @@ def bounded_receive(receive: Receive, limit: int | None) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                raise BodyTooLargeError(limit)
+                raise BodyTooLargeError(limit, advice)
         return message
 
     return guarded

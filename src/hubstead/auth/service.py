@@ -31,6 +31,7 @@ class Principal:
     user: User | None
     token_role: str | None = None
     token_name: str | None = None
+    token_id: int | None = None  # the access token's row (a Xet CAS token names it, to die with it)
 
     @property
     def can_write(self) -> bool:
@@ -172,7 +173,7 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
     now = utcnow()
     if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
         record.last_used_at = now
-    return Principal(user=record.user, token_role=record.role, token_name=record.name)
+    return Principal(user=record.user, token_role=record.role, token_name=record.name, token_id=record.id)
 
 
 def org_role(session: Session, *, user: User, namespace: str) -> str | None:

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub, parse_bool, read_json_object
 from hubstead.context import Hub
-from hubstead.errors import HubError, PayloadTooLargeError, RevisionNotFoundError
+from hubstead.errors import HubError, RevisionNotFoundError
 from hubstead.repos.access import URL_PREFIX, api_repo_request
 from hubstead.repos.commits import create_commit
 from hubstead.repos.paths import validate_branch_name
@@ -62,20 +62,12 @@ async def commit_route(request: Request) -> Response:
     is read; the body is then spooled to disk as it streams in (``api.bodies`` bounds it), and applied off the
     event loop."""
     hub = get_hub(request)
-    limit = hub.settings.max_commit_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"Commit body over {limit} bytes; upload large files through LFS")
     create_pr = parse_bool(request.query_params.get("create_pr"))
 
     await run_in_threadpool(_may_write, hub, request)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=str(hub.settings.uploads_dir))
     try:
-        received = 0
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limit:
-                raise PayloadTooLargeError(f"Commit body over {limit} bytes; upload large files through LFS")
+        async for chunk in request.stream():  # bounded by api.bodies (413 past max_commit_body_bytes)
             spool.write(chunk)
         spool.seek(0)
 

@@ -7,12 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, bearer_token, get_hub
+from hubstead.api.deps import base_url, get_hub
 from hubstead.auth.models import Token
-from hubstead.auth.service import hash_token
 from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, UnauthorizedError
 from hubstead.repos.access import api_repo_request
 from hubstead.repos.service import get_readable_repo, require_file_content_access, require_write
@@ -43,11 +41,10 @@ def token(request: Request) -> Response:
         else:
             require_file_content_access(session, hub, repo, rr.principal)
         user_id = rr.principal.user.id if rr.principal.user else None
-        bearer = bearer_token(request)
-        parent = session.scalar(select(Token.id).where(Token.token_hash == hash_token(bearer))) if bearer else None
         access, expires = tokens.issue(
-            hub.settings.secret_key, repo_pk=repo.pk, user_id=user_id, mode="write" if write else "read", parent=parent
-        )
+            hub.settings.secret_key, repo_pk=repo.pk, user_id=user_id, mode="write" if write else "read",
+            parent=rr.principal.token_id,
+        )  # fmt: skip
     url = cas_url(request)
     headers = {"X-Xet-Cas-Url": url, "X-Xet-Access-Token": access, "X-Xet-Token-Expiration": str(expires)}
     return JSONResponse({"casUrl": url, "exp": expires, "accessToken": access}, headers=headers)
