@@ -87,7 +87,7 @@ def _lookup(request: Request, repo_id: str) -> RepoRef:
     with get_hub(request).db.session() as session:
         principal = _principal(request, session)
         repo = get_readable_repo(session, principal, repo_type="model", repo_id=repo_id)
-        require_file_content_access(session, get_hub(request), repo, principal)
+        require_file_content_access(session, repo, principal)
         return RepoRef(
             pk=repo.pk, repo_id=repo.repo_id, storage_key=repo.storage_key, sha=repo.sha, pipeline_tag=repo.pipeline_tag
         )

@@ -59,7 +59,7 @@ def resolve(request: Request, session: Session = SessionDep) -> Response:
     commit_headers = {"X-Repo-Commit": str(commit.id)}
     try:
         path = normalize_path_in_repo(path)
-        require_file_content_access(session, rr.hub, repo, rr.principal)
+        require_file_content_access(session, repo, rr.principal)
         info = get_file(git, commit, path)
     except HubError as exc:
         raise _with_headers(exc, commit_headers) from None

@@ -36,7 +36,7 @@ def _repo_dir(request: Request):  # type: ignore[no-untyped-def]
         principal = get_principal(request, session)
         try:
             repo = get_readable_repo(session, principal, repo_type=repo_type, repo_id=repo_id)
-            require_file_content_access(session, hub, repo, principal)
+            require_file_content_access(session, repo, principal)
         except RepoNotFoundError:
             if principal.user is None:
                 return None

@@ -57,7 +57,7 @@ async def batch_route(request: Request) -> Response:
                 repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
             else:
                 repo = get_readable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
-                require_file_content_access(session, hub, repo, rr.principal)
+                require_file_content_access(session, repo, rr.principal)
             transfers = payload.get("transfers") or ["basic"]
             answer = uploads.batch(
                 hub,

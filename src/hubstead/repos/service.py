@@ -131,17 +131,16 @@ def has_file_content_access(session: Session, repo: Repo, principal: Principal) 
     return access_request_status(session, repo, principal) == "accepted"
 
 
-def require_file_content_access(session: Session, hub: Hub, repo: Repo, principal: Principal) -> None:
+def require_file_content_access(session: Session, repo: Repo, principal: Principal) -> None:
     """The one check before any route returns a file's bytes or rendered content from a repo the caller can read.
 
     Gated repos serve file content only to members of the namespace (and site admins) and to users whose
     access request was accepted; the card (README metadata and text on the repo page) and the file list stay
-    visible to everyone, as on the Hub. ``hub`` is taken so that every content route calls it the same way.
+    visible to everyone, as on the Hub.
 
     Raises:
         GatedRepoError: 403 ``GatedRepo`` when the repo is gated and the caller has no accepted access.
     """
-    del hub
     if has_file_content_access(session, repo, principal):
         return
     raise GatedRepoError(

@@ -35,7 +35,7 @@ def _open(request: Request, session: Session, dataset: str | None) -> ViewerStat
         )
     principal = get_reader(request, session)
     repo = get_readable_repo(session, principal, repo_type="dataset", repo_id=dataset)
-    require_file_content_access(session, get_hub(request), repo, principal)
+    require_file_content_access(session, repo, principal)
     return state_of(session, repo)
 
 

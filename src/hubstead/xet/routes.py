@@ -39,7 +39,7 @@ def token(request: Request) -> Response:
         if write:
             require_write(session, rr.principal, repo.namespace)
         else:
-            require_file_content_access(session, hub, repo, rr.principal)
+            require_file_content_access(session, repo, rr.principal)
         user_id = rr.principal.user.id if rr.principal.user else None
         access, expires = tokens.issue(
             hub.settings.secret_key, repo_pk=repo.pk, user_id=user_id, mode="write" if write else "read",
