@@ -3,7 +3,9 @@
 
 def load_all_models() -> None:
     from hubstead.auth import models as _auth  # noqa: F401
+    from hubstead.discussions import models as _discussions  # noqa: F401
     from hubstead.jobs import models as _jobs  # noqa: F401
+    from hubstead.repos import events as _events  # noqa: F401
     from hubstead.repos import models as _repos  # noqa: F401
     from hubstead.viewer import store as _viewer  # noqa: F401
     from hubstead.web import models as _web  # noqa: F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hubstead.db import Base, UTCDateTime, utcnow
@@ -49,6 +49,10 @@ class Repo(Base):
     datasets: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     used_storage: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     model_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Community: an admin may turn discussions (and pull requests) off; the last number handed to a
+    # discussion or pull request (one sequence per repo, so refs/pr/N and discussion N never collide).
+    discussions_disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+    discussions_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
 
     @property
     def repo_id(self) -> str:
