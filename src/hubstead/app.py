@@ -176,6 +176,8 @@ def _refresh_once(hub: Hub) -> None:
 def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     """The Hubstead ASGI app for ``settings`` (migrations run when the hub is built here)."""
     from hubstead.auth.routes import router as auth_router
+    from hubstead.discussions.pulls import reconcile_pending_merges
+    from hubstead.discussions.routes import router as discussions_router
     from hubstead.inference.routes import direct_inference_route
     from hubstead.inference.routes import router as inference_router
     from hubstead.repos.routes_commits import router as commits_router
@@ -201,6 +203,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
 
     if removed := remove_crash_leftovers(settings, xet_tmp_dir=xorb_store(hub).tmp):
         log.warning("removed %d temporary files a crashed writer left behind", removed)
+    if settled := reconcile_pending_merges(hub):
+        log.warning("settled %d pull request merges a stopped process left half-done", settled)
     refreshed = reconcile_all(hub)
     if refreshed:
         log.warning("re-indexed %d repos whose index lagged their git head", refreshed)
@@ -282,6 +286,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         repos_router,
         refs_router,
         commits_router,
+        discussions_router,
         lfs_router,
         files_router,
         git_router,

@@ -25,7 +25,6 @@ from hubstead.errors import (
     BadRequestError,
     EntryNotFoundError,
     LfsObjectMissingError,
-    NotImplementedYetError,
     RevisionNotFoundError,
     StaleParentCommitError,
 )
@@ -190,7 +189,13 @@ def _parse_legacy(request: CommitRequest, sink: BlobSink, payload: Any) -> None:
             _parse_line(request, sink, {"key": key, "value": value}, 0)
 
 
-def _branch_ref(git: GitRepo, revision: str) -> str:
+def commit_ref(git: GitRepo, revision: str) -> str:
+    """The ref a commit to ``revision`` moves: a branch (``main``, ``refs/heads/x``) or a PR's ``refs/pr/N``.
+
+    Raises:
+        RevisionNotFoundError: no such branch or pull request.
+        BadRequestError: a tag, a commit id or another kind of ref (only branches and PRs accept commits).
+    """
     if revision.startswith("refs/pr/"):
         ref = revision
     elif revision.startswith("refs/heads/"):
@@ -225,28 +230,30 @@ def _lfs_sizes(hub: Hub, session: Session, principal: Principal, repo: Repo, req
     return sizes
 
 
-def create_commit(
-    hub: Hub,
-    session: Session,
-    principal: Principal,
-    *,
-    repo: Repo,
-    revision: str,
-    body: IO[bytes],
-    create_pr: bool = False,
-) -> CommitResult:
-    """Apply the NDJSON commit in ``body`` to branch ``revision`` of ``repo``.
+@dataclass
+class PreparedCommit:
+    """A parsed commit whose blobs are written and whose LFS objects are checked: only a ref move is left."""
+
+    request: CommitRequest
+    sizes: dict[str, int]
+    author: Author
+
+    @property
+    def message(self) -> str:
+        message = self.request.summary.strip() or "Upload files with Hubstead"
+        if self.request.description.strip():
+            message += "\n\n" + self.request.description.strip()
+        return message + "\n"
+
+
+def prepare_commit(hub: Hub, session: Session, principal: Principal, *, repo: Repo, body: IO[bytes]) -> PreparedCommit:
+    """Parse the NDJSON ``body``, write its inline files as blobs and check its LFS objects (nothing moves yet).
 
     Raises:
-        BadRequestError: malformed payload or paths, a file where a folder is (nothing is changed).
-        EntryNotFoundError: deleting something that is not there.
-        LfsObjectMissingError: an LFS object never uploaded.
-        StaleParentCommitError: ``parentCommit`` is not the branch head any more.
+        BadRequestError: malformed payload or paths.
+        LfsObjectMissingError: an LFS object never uploaded (or not the caller's to name).
     """
-    if create_pr:
-        raise NotImplementedYetError("Pull requests (create_pr=True) are not available on this Hubstead yet")
     git = open_git(hub, repo)
-    ref = _branch_ref(git, revision)
     sink = BlobSink(git.repo, git.path)
     try:
         request = parse_commit_body(body, sink)
@@ -255,31 +262,79 @@ def create_commit(
         sink.abort()
         raise
     sink.finish()
-    author = author_for(hub, principal)
+    return PreparedCommit(request=request, sizes=sizes, author=author_for(hub, principal))
+
+
+# The Hub's words for a ``parentCommit`` that is no longer the head (scripts match on them).
+STALE_PARENT_MESSAGE = "The branch was updated since you opened this page. Please refresh and try again."
+
+
+def apply_commit(
+    hub: Hub,
+    session: Session,
+    *,
+    repo: Repo,
+    prepared: PreparedCommit,
+    ref: str,
+    new_ref_from: pygit2.Oid | None = None,
+) -> CommitResult:
+    """Apply a prepared commit to ``ref`` under the repo's write lock, moving it with one atomic update.
+
+    With ``new_ref_from`` the ref is created (or an orphan left by a crash is replaced) with that commit as the
+    parent; otherwise it must exist, and a ``parentCommit`` other than its head is refused.
+
+    Raises:
+        RevisionNotFoundError: the ref is gone.
+        StaleParentCommitError: ``parentCommit`` is not the head any more.
+        EntryNotFoundError, BadRequestError: an operation does not fit the tree (nothing is changed).
+    """
+    request = prepared.request
     with repo_write_lock(git_dir(hub, repo)):
-        git = GitRepo(git.path)  # fresh view of refs under the lock
-        head = git.branch_head(ref)
-        if head is None:
-            raise RevisionNotFoundError(f"Invalid rev id: {revision}")
-        if request.parent_commit and request.parent_commit != str(head):
-            raise StaleParentCommitError(
-                f"A commit has happened since. Please refresh and try again. (parent {request.parent_commit} is not "
-                f"the head {head} of {revision})"
-            )
-        parent_commit = git.commit(head)
-        tree = _apply(git, parent_commit.tree, request, sizes)
-        message = request.summary.strip() or "Upload files with Hubstead"
-        if request.description.strip():
-            message += "\n\n" + request.description.strip()
-        commit = git.write_commit(tree=tree, parents=[head], author=author, message=message + "\n")
+        git = open_git(hub, repo)  # fresh view of refs under the lock
+        if new_ref_from is not None:
+            head: pygit2.Oid | None = new_ref_from
+        else:
+            head = git.branch_head(ref)
+            if head is None:
+                raise RevisionNotFoundError(f"Invalid rev id: {ref.removeprefix('refs/heads/')}")
+            if request.parent_commit and request.parent_commit != str(head):
+                raise StaleParentCommitError(STALE_PARENT_MESSAGE)
+        assert head is not None
+        tree = _apply(git, git.commit(head).tree, request, prepared.sizes)
+        commit = git.write_commit(tree=tree, parents=[head], author=prepared.author, message=prepared.message)
         git.update_ref(ref, commit, message=f"commit: {request.summary[:80]}")
-    for oid, size in sizes.items():
+    for oid, size in prepared.sizes.items():
         if session.get(RepoLfsObject, (repo.pk, oid)) is None:
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
     if ref == "refs/heads/main":
         reindex_repo(session, git, repo, git.commit(commit))
     session.flush()
     return CommitResult(commit_oid=str(commit), branch=ref, parent=str(head))
+
+
+def create_commit(
+    hub: Hub,
+    session: Session,
+    principal: Principal,
+    *,
+    repo: Repo,
+    revision: str,
+    body: IO[bytes],
+) -> CommitResult:
+    """Apply the NDJSON commit in ``body`` to branch (or PR ref) ``revision`` of ``repo``.
+
+    Who may commit where is the caller's business (``discussions.pulls.require_push``); pull requests are opened
+    by ``discussions.pulls``, which uses ``prepare_commit`` and ``apply_commit`` too.
+
+    Raises:
+        BadRequestError: malformed payload or paths, a file where a folder is (nothing is changed).
+        EntryNotFoundError: deleting something that is not there.
+        LfsObjectMissingError: an LFS object never uploaded.
+        StaleParentCommitError: ``parentCommit`` is not the branch head any more.
+    """
+    ref = commit_ref(open_git(hub, repo), revision)
+    prepared = prepare_commit(hub, session, principal, repo=repo, body=body)
+    return apply_commit(hub, session, repo=repo, prepared=prepared, ref=ref)
 
 
 def _apply(git: GitRepo, base: pygit2.Tree, request: CommitRequest, sizes: dict[str, int]) -> pygit2.Oid:

@@ -56,7 +56,7 @@ def record_event(
     discussion: dict[str, Any] | None = None,
     comment: dict[str, Any] | None = None,
     updated_refs: list[dict[str, str | None]] | None = None,
-    moved_to: dict[str, str] | None = None,
+    moved_to: dict[str, Any] | None = None,
 ) -> RepoEvent:
     """Add one event row to ``session`` (it commits with the change that caused it).
 

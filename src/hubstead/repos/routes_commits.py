@@ -7,25 +7,38 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub, parse_bool, read_json_object
 from hubstead.context import Hub
+from hubstead.discussions import pulls
+from hubstead.discussions.pulls import require_push
 from hubstead.errors import HubError, RevisionNotFoundError
-from hubstead.repos.access import URL_PREFIX, api_repo_request
-from hubstead.repos.commits import create_commit
+from hubstead.repos.access import URL_PREFIX, RepoRequest, api_repo_request
+from hubstead.repos.models import Repo
 from hubstead.repos.paths import validate_branch_name
 from hubstead.repos.preupload import preupload
-from hubstead.repos.service import get_writable_repo, open_git
+from hubstead.repos.service import open_git
 
 router = APIRouter()
 
 
+def _pushable_repo(session: Session, request: Request) -> tuple[RepoRequest, Repo, str, bool]:
+    """The repo, the revision and ``create_pr``, once ``pulls.require_push`` allows the caller to commit there
+    (writers anywhere; readers into a new pull request or their own open one)."""
+    rr = api_repo_request(request, session)
+    repo = rr.readable()
+    revision = "/".join(rr.tail) or "main"
+    create_pr = parse_bool(request.query_params.get("create_pr"))
+    require_push(session, rr.principal, repo, revision=revision, create_pr=create_pr)
+    return rr, repo, revision, create_pr
+
+
 def _may_write(hub: Hub, request: Request) -> None:
-    """Authenticate the caller and check they may write to the repo: routes call it before reading a body."""
+    """Authenticate the caller and check they may push there: routes call it before reading a body."""
     with hub.db.session() as session:
-        rr = api_repo_request(request, session)
-        get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+        _pushable_repo(session, request)
 
 
 @router.post("/api/{plural:repotype}/{ns}/{name}/preupload/{rest:path}")
@@ -36,10 +49,8 @@ async def preupload_route(request: Request) -> dict[str, Any]:
 
     def work() -> dict[str, Any]:
         with hub.db.session() as session:
-            rr = api_repo_request(request, session)
-            repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+            _, repo, revision, create_pr = _pushable_repo(session, request)
             git = open_git(hub, repo)
-            revision = "/".join(rr.tail) or "main"
             try:
                 commit = git.resolve(revision)
             except RevisionNotFoundError:
@@ -62,8 +73,6 @@ async def commit_route(request: Request) -> Response:
     is read; the body is then spooled to disk as it streams in (``api.bodies`` bounds it), and applied off the
     event loop."""
     hub = get_hub(request)
-    create_pr = parse_bool(request.query_params.get("create_pr"))
-
     await run_in_threadpool(_may_write, hub, request)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=str(hub.settings.uploads_dir))
     try:
@@ -73,15 +82,19 @@ async def commit_route(request: Request) -> Response:
 
         def work() -> Response:
             with hub.db.session() as session:
-                rr = api_repo_request(request, session)
-                repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
-                revision = "/".join(rr.tail) or "main"
-                result = create_commit(
+                rr, repo, revision, create_pr = _pushable_repo(session, request)
+                outcome = pulls.commit(
                     hub, session, rr.principal, repo=repo, revision=revision, body=spool, create_pr=create_pr
                 )
-                url = f"{base_url(request)}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}/commit/{result.commit_oid}"
+                repo_url = f"{base_url(request)}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
+                pr_url = f"{repo_url}/discussions/{outcome.pull.num}" if outcome.pull is not None else None
                 return JSONResponse(
-                    {"success": True, "commitOid": result.commit_oid, "commitUrl": url, "pullRequestUrl": None}
+                    {
+                        "success": True,
+                        "commitOid": outcome.result.commit_oid,
+                        "commitUrl": f"{repo_url}/commit/{outcome.result.commit_oid}",
+                        "pullRequestUrl": pr_url,
+                    }
                 )
 
         return await run_in_threadpool(work)

@@ -12,11 +12,12 @@ from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub, get_principal, raw_segments, read_json, read_json_object
 from hubstead.context import Hub
+from hubstead.discussions.pulls import require_upload
 from hubstead.errors import BadRequestError, ForbiddenError
 from hubstead.repos import uploads
 from hubstead.repos.access import RepoRequest, split_prefixed
 from hubstead.repos.objects import object_response
-from hubstead.repos.service import get_readable_repo, get_writable_repo, require_file_content_access
+from hubstead.repos.service import get_readable_repo, require_file_content_access
 
 router = APIRouter()
 LFS_MEDIA = "application/vnd.git-lfs+json"
@@ -36,7 +37,7 @@ def _authenticate(hub: Hub, request: Request, *, write: bool = False) -> None:
     with hub.db.session() as session:
         rr = _lfs_repo(request, session)
         if write:
-            get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+            require_upload(session, rr.principal, rr.readable())
 
 
 @router.post("/{ns}/{name}/info/lfs/objects/batch")
@@ -54,7 +55,8 @@ async def batch_route(request: Request) -> Response:
             rr = _lfs_repo(request, session)
             operation = payload.get("operation")
             if operation == "upload":
-                repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+                repo = rr.readable()
+                require_upload(session, rr.principal, repo)  # the commit naming the objects is checked itself
             else:
                 repo = get_readable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
                 require_file_content_access(session, repo, rr.principal)
@@ -86,7 +88,8 @@ async def verify_route(request: Request) -> Response:
     def work() -> Response:
         with hub.db.session() as session:
             rr = _lfs_repo(request, session)
-            repo = get_writable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
+            repo = rr.readable()
+            require_upload(session, rr.principal, repo)
             uploads.verify(hub, session, principal=rr.principal, repo=repo, payload=payload)
             return JSONResponse({"success": True}, media_type=LFS_MEDIA)
 

@@ -139,14 +139,23 @@ async def settings(request: Request) -> dict[str, Any]:
     gated = payload.get("gated")
     if gated is not None and not isinstance(gated, str | bool):
         raise BadRequestError("gated must be 'auto', 'manual' or false")
+    discussions_disabled = payload.get("discussionsDisabled")
+    if discussions_disabled is not None and not isinstance(discussions_disabled, bool):
+        raise BadRequestError("discussionsDisabled must be true or false")
     hub = get_hub(request)
 
     def work() -> dict[str, Any]:
         with hub.db.session() as session:
             rr = api_repo_request(request, session)
             repo = rr.readable()
-            update_settings(session, rr.principal, repo, private=private, gated=gated)
-            return {"private": repo.private, "gated": repo.gated or False}
+            update_settings(
+                session, rr.principal, repo, private=private, gated=gated, discussions_disabled=discussions_disabled
+            )
+            return {
+                "private": repo.private,
+                "gated": repo.gated or False,
+                "discussionsDisabled": repo.discussions_disabled,
+            }
 
     return await run_in_threadpool(work)
 

@@ -9,7 +9,6 @@ from hubstead.errors import NotFoundError, NotImplementedYetError
 router = APIRouter()
 
 _UNBUILT = {
-    "discussions": "Discussions and pull requests are not available on this Hubstead yet",
     "lfs-files": "Listing and deleting LFS files is not available on this Hubstead yet",
 }
 

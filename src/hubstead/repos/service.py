@@ -20,6 +20,7 @@ from hubstead.errors import (
     RepoNotFoundError,
     UnauthorizedError,
 )
+from hubstead.repos.events import record_event
 from hubstead.repos.git import Author, GitRepo, repo_path
 from hubstead.repos.lfs import default_gitattributes
 from hubstead.repos.locks import repo_write_lock
@@ -248,6 +249,7 @@ def create_repo(
     repo.sha = str(commit)
     session.add(repo)
     session.flush()
+    record_event(session, repo, scope="repo", action="create", actor_user_id=_actor(principal))
     return repo, True
 
 
@@ -256,6 +258,7 @@ def delete_repo(hub: Hub, session: Session, principal: Principal, *, repo_id: st
     repo = get_readable_repo(session, principal, repo_type=repo_type, repo_id=repo_id)
     require_admin(session, principal, repo.namespace)
     path = git_dir(hub, repo)
+    record_event(session, repo, scope="repo", action="delete", actor_user_id=_actor(principal))
     session.delete(repo)
     session.flush()
     trash = path.with_name(path.name + f".deleted-{uuid.uuid4().hex[:8]}")
@@ -283,16 +286,27 @@ def move_repo(session: Session, principal: Principal, *, from_id: str, to_id: st
     session.execute(delete(RepoRedirect).where(RepoRedirect.repo_type == repo_type, RepoRedirect.id_key == new_key))
     if repo.id_key != new_key:
         session.add(RepoRedirect(repo_type=repo_type, id_key=repo.id_key, repo_pk=repo.pk))
+    moved_to = {"name": f"{namespace}/{name}", "owner": {"name": namespace}}
+    record_event(session, repo, scope="repo", action="move", actor_user_id=_actor(principal), moved_to=moved_to)
     repo.namespace, repo.name, repo.id_key = namespace, name, new_key
     session.flush()
     return repo
 
 
 def update_settings(
-    session: Session, principal: Principal, repo: Repo, *, private: bool | None, gated: str | bool | None
+    session: Session,
+    principal: Principal,
+    repo: Repo,
+    *,
+    private: bool | None,
+    gated: str | bool | None,
+    discussions_disabled: bool | None = None,
 ) -> Repo:
-    """Change visibility and gating. ``gated`` is ``"auto"``, ``"manual"`` or False."""
+    """Change visibility, gating and whether discussions are open. ``gated`` is ``"auto"``, ``"manual"`` or
+    False."""
     require_admin(session, principal, repo.namespace)
+    if discussions_disabled is not None:
+        repo.discussions_disabled = discussions_disabled
     if private is not None:
         repo.private = bool(private)
     if gated is not None:
@@ -303,4 +317,9 @@ def update_settings(
         else:
             raise BadRequestError("gated must be 'auto', 'manual' or false")
     session.flush()
+    record_event(session, repo, scope="repo.config", action="update", actor_user_id=_actor(principal))
     return repo
+
+
+def _actor(principal: Principal) -> int | None:
+    return principal.user.id if principal.user is not None else None

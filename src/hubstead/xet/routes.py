@@ -11,9 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub
 from hubstead.auth.models import Token
+from hubstead.discussions.pulls import require_upload
 from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, UnauthorizedError
 from hubstead.repos.access import api_repo_request
-from hubstead.repos.service import get_readable_repo, require_file_content_access, require_write
+from hubstead.repos.service import get_readable_repo, require_file_content_access
 from hubstead.xet import service, tokens
 from hubstead.xet.formats import MAX_XORB_BYTES
 
@@ -37,7 +38,7 @@ def token(request: Request) -> Response:
         rr = api_repo_request(request, session)
         repo = get_readable_repo(session, rr.principal, repo_type=rr.repo_type, repo_id=rr.repo_id)
         if write:
-            require_write(session, rr.principal, repo.namespace)
+            require_upload(session, rr.principal, repo)  # pull requests by readers upload too
         else:
             require_file_content_access(session, repo, rr.principal)
         user_id = rr.principal.user.id if rr.principal.user else None
