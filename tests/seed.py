@@ -31,6 +31,8 @@ class SeededRepo:
     branch: str = "dev"
     tag: str = "v1"
     lfs_path: str = "weights.bin"
+    pr_num: int = 1  # an open pull request adding ``folder/pr.txt`` (with the secret), described with it
+    comment_id: str = ""  # a comment on it holding the secret
 
     @property
     def plural(self) -> str:
@@ -113,4 +115,29 @@ def seed_repo(
         url = f"{server.url}/api/{plural}/{repo_id}/{kind}/{'main' if kind == 'tag' else ref}"
         answer = httpx.post(url, json=body, headers=auth(token), timeout=60)
         assert answer.status_code == 200, answer.text
-    return SeededRepo(repo_type=repo_type, repo_id=repo_id, commit=head, lfs_oid=oid, lfs_size=len(data))
+    header = {"key": "header", "value": {"summary": "seed PR", "description": f"A pull request. {secret}"}}
+    body = "\n".join(json.dumps(line) for line in [header, inline_file("folder/pr.txt", f"pr {secret}\n".encode())])
+    answer = httpx.post(
+        f"{server.url}/api/{plural}/{repo_id}/commit/main?create_pr=1",
+        content=body.encode() + b"\n",
+        headers={**auth(token), "content-type": "application/x-ndjson"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    pr_num = int(answer.json()["pullRequestUrl"].rsplit("/", 1)[1])
+    answer = httpx.post(
+        f"{server.url}/api/{plural}/{repo_id}/discussions/{pr_num}/comment",
+        json={"comment": f"A comment. {secret}"},
+        headers=auth(token),
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    return SeededRepo(
+        repo_type=repo_type,
+        repo_id=repo_id,
+        commit=head,
+        lfs_oid=oid,
+        lfs_size=len(data),
+        pr_num=pr_num,
+        comment_id=answer.json()["newMessage"]["id"],
+    )

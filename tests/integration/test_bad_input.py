@@ -212,11 +212,17 @@ def test_bad_token_and_unknown_routes(server: LiveServer) -> None:
     assert r.status_code == 404 and r.headers["x-error-code"] == "RepoNotFound"
 
 
-def test_create_pr_answers_501(server: LiveServer) -> None:
+def test_create_pr_opens_a_pull_request_and_a_bad_one_leaves_nothing(server: LiveServer) -> None:
+    """create_pr=1 answers the PR's URL; a commit that fails (a deleted file that is not there) opens no PR and
+    takes no number."""
     account = server.account("pr")
     repo = _make_repo(server, account, "pr")
+    bad = _commit(server, account, repo, [HEADER, {"key": "deletedFile", "value": {"path": "nope.txt"}}], create_pr="1")
+    assert bad.status_code == 404 and bad.headers["x-error-code"] == "EntryNotFound"
     r = _commit(server, account, repo, [HEADER, _file("a.txt")], create_pr="1")
-    assert r.status_code == 501 and r.headers["x-error-code"] == "NotImplemented"
+    assert r.status_code == 200 and r.json()["pullRequestUrl"].endswith(f"/{repo}/discussions/1")
+    refs = httpx.get(f"{server.url}/api/models/{repo}/refs", params={"include_prs": 1}).json()
+    assert [p["ref"] for p in refs["pullRequests"]] == ["refs/pr/1"]
 
 
 def test_range_requests_and_missing_file_headers(server: LiveServer) -> None:
