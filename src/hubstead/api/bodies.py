@@ -56,6 +56,8 @@ BODY_RULES: tuple[BodyRule, ...] = (
     _rule("web-upload", "POST", rf"^{_REPO}/upload/", lambda s: s.max_commit_body_bytes),
     # The LFS batch and verify calls: a JSON list of objects (thousands of objects fit in a few hundred KiB).
     _rule("lfs-batch", "POST", rf"^{_REPO}(?:\.git)?/info/lfs/objects/(?:batch|verify)$", lambda s: 4 * MiB),
+    # Discussions: a title or a comment (at most 64 Ki characters, discussions.service) in JSON.
+    _rule("discussion", "POST", r"^/api/(?:models|datasets|spaces)/[^/]+/[^/]+/discussions(?:/|$)", lambda s: 1 * MiB),
     # Inference: JSON, or an image or audio clip sent raw.
     _rule("inference", "POST", r"^/(?:models/|v1/)", lambda s: 32 * MiB),
     # Every other body: JSON API calls and forms.

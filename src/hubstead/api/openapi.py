@@ -108,6 +108,18 @@ REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/{plural}/{ns}/{name}/paths-info/{rest}", "post"): _json(
         {"paths": {"type": "array", "items": _STR}, "expand": _BOOL}, ("paths",)
     ),
+    ("/api/{plural}/{ns}/{name}/discussions", "post"): _json(
+        {"title": _STR, "description": _STR, "pullRequest": _BOOL}, ("title",)
+    ),
+    ("/api/{plural}/{ns}/{name}/discussions/{num}/comment", "post"): _json({"comment": _STR}, ("comment",)),
+    ("/api/{plural}/{ns}/{name}/discussions/{num}/title", "post"): _json({"title": _STR}, ("title",)),
+    ("/api/{plural}/{ns}/{name}/discussions/{num}/status", "post"): _json(
+        {"status": {"type": "string", "enum": ["open", "closed"]}, "comment": _STR}, ("status",)
+    ),
+    ("/api/{plural}/{ns}/{name}/discussions/{num}/merge", "post"): _json({"comment": _STR}),
+    ("/api/{plural}/{ns}/{name}/discussions/{num}/comment/{comment_id}/edit", "post"): _json(
+        {"content": _STR}, ("content",)
+    ),
     ("/api/validate-yaml", "post"): _json({"content": _STR, "repoType": _REPO_TYPE}, ("content",)),
     ("/api/lfs/upload/{repo_pk}/{oid}", "put"): _BINARY,
     ("/api/lfs/part/{repo_pk}/{oid}", "put"): _BINARY,
