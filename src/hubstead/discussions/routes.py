@@ -173,7 +173,6 @@ def list_route(request: Request) -> dict[str, Any]:
             "discussions": [discussion_json(repo, d, users) for d in page.items],
             "count": page.count,
             "start": page.start,
-            "numClosedDiscussions": 0,
         }
 
 
