@@ -37,7 +37,7 @@ def author_json(user: User | None) -> dict[str, Any] | None:
         "_id": f"{user.id:024x}",
         "name": user.name,
         "fullname": user.fullname or user.name,
-        "avatarUrl": f"/avatars/{user.name}",
+        "avatarUrl": "",  # no avatars on this hub (as whoami and likers)
         "type": "user",
         "isPro": False,
         "isHf": False,
