@@ -29,6 +29,7 @@ from hubstead.errors import (
     StaleParentCommitError,
 )
 from hubstead.repos.cards import check_card_header
+from hubstead.repos.events import record_event
 from hubstead.repos.git import Author, GitRepo
 from hubstead.repos.lfs import LfsPointer
 from hubstead.repos.locks import repo_write_lock
@@ -364,15 +365,18 @@ def commit_files(
     lfs_objects: dict[str, int],
     message: str,
     author: Author,
+    actor_user_id: int | None = None,
 ) -> str:
-    """Commit already-written blobs to ``branch`` (used by ``hubstead import``). Returns the commit id."""
+    """Commit already-written blobs to ``branch`` (``hubstead import``, the web upload and README editor).
+    Returns the commit id."""
     git = open_git(hub, repo)
     ref = f"refs/heads/{branch}"
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
         if git.branch_head(ref) is None:
             validate_branch_name(branch)  # this commit creates the branch
-        head = git.branch_head(ref) or git.branch_head("refs/heads/main")
+        old = git.branch_head(ref)
+        head = old or git.branch_head("refs/heads/main")
         base = git.commit(head).tree if head is not None else None
         editor = git.editor(base)
         for path, blob in files:
@@ -385,6 +389,14 @@ def commit_files(
     for oid, size in lfs_objects.items():
         if session.get(RepoLfsObject, (repo.pk, oid)) is None:
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
+    record_event(
+        session,
+        repo,
+        scope="repo.content",
+        action="update",
+        actor_user_id=actor_user_id,
+        updated_refs=[{"ref": ref, "oldSha": str(old) if old else None, "newSha": str(commit)}],
+    )
     if ref == "refs/heads/main":
         reindex_repo(session, git, repo, git.commit(commit))
     session.flush()

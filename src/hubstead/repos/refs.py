@@ -11,6 +11,7 @@ from hubstead.api.serialize import from_timestamp, iso
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, ConflictError, RevisionNotFoundError
+from hubstead.repos.events import record_event
 from hubstead.repos.git import GitRepo
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo
@@ -49,18 +50,22 @@ def create_branch(hub: Hub, repo: Repo, *, branch: str, starting_point: str | No
     return str(start.id)
 
 
-def delete_branch(hub: Hub, repo: Repo, *, branch: str) -> None:
+def delete_branch(hub: Hub, repo: Repo, *, branch: str) -> str:
+    """Delete ``branch``; returns the commit it pointed at."""
     if branch == "main":
         raise BadRequestError("The main branch cannot be deleted")
     git = open_git(hub, repo)
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
-        if git.branch_head(f"refs/heads/{branch}") is None:
+        head = git.branch_head(f"refs/heads/{branch}")
+        if head is None:
             raise RevisionNotFoundError(f"Branch {branch!r} not found")
         git.delete_ref(f"refs/heads/{branch}")
+    return str(head)
 
 
-def create_tag(hub: Hub, repo: Repo, *, tag: str, revision: str, message: str | None) -> None:
+def create_tag(hub: Hub, repo: Repo, *, tag: str, revision: str, message: str | None) -> str:
+    """Tag ``revision``; returns the tagged commit."""
     validate_branch_name(tag)
     git = open_git(hub, repo)
     target = git.resolve(revision)
@@ -74,15 +79,33 @@ def create_tag(hub: Hub, repo: Repo, *, tag: str, revision: str, message: str | 
             del oid  # create_tag writes refs/tags/<tag> itself
         else:
             git.update_ref(f"refs/tags/{tag}", target.id, message="tag")
+    return str(target.id)
 
 
-def delete_tag(hub: Hub, repo: Repo, *, tag: str) -> None:
+def delete_tag(hub: Hub, repo: Repo, *, tag: str) -> str:
+    """Delete ``tag``; returns the commit it named."""
     git = open_git(hub, repo)
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
         if git.reference(f"refs/tags/{tag}") is None:
             raise RevisionNotFoundError(f"Tag {tag!r} not found")
+        target = git.resolve(f"refs/tags/{tag}").id
         git.delete_ref(f"refs/tags/{tag}")
+    return str(target)
+
+
+def announce_ref(
+    session: Session, repo: Repo, principal: Principal, ref: str, *, old: str | None, new: str | None
+) -> None:
+    """Record a ref that moved, appeared (``old`` None) or went (``new`` None) for the webhook outbox."""
+    record_event(
+        session,
+        repo,
+        scope="repo.content",
+        action="update",
+        actor_user_id=principal.user.id if principal.user is not None else None,
+        updated_refs=[{"ref": ref, "oldSha": old, "newSha": new}],
+    )
 
 
 def commit_json(commit: pygit2.Commit) -> dict[str, Any]:
@@ -112,6 +135,7 @@ def super_squash(
             tree=tree, parents=[], author=author_for(hub, principal), message=(message or "Super-squash branch") + "\n"
         )
         git.update_ref(ref, commit, message="super-squash")
+    announce_ref(session, repo, principal, ref, old=str(head), new=str(commit))
     if branch == "main":
         reindex_repo(session, git, repo, git.commit(commit))
     return str(commit)

@@ -38,7 +38,9 @@ async def create_branch(request: Request, session: Session = SessionDep) -> dict
         start = payload.get("startingPoint")
         if start is not None and not isinstance(start, str):
             raise BadRequestError("startingPoint must be a string")
-        refs.create_branch(rr.hub, repo, branch="/".join(rr.tail), starting_point=start)
+        branch = "/".join(rr.tail)
+        new = refs.create_branch(rr.hub, repo, branch=branch, starting_point=start)
+        refs.announce_ref(session, repo, rr.principal, f"refs/heads/{branch}", old=None, new=new)
         return {}
 
     return await run_in_threadpool(work)
@@ -49,7 +51,9 @@ def delete_branch(request: Request, session: Session = SessionDep) -> dict[str, 
     rr = api_repo_request(request, session)
     repo = rr.readable()
     require_write(session, rr.principal, repo.namespace)
-    refs.delete_branch(rr.hub, repo, branch="/".join(rr.tail))
+    branch = "/".join(rr.tail)
+    old = refs.delete_branch(rr.hub, repo, branch=branch)
+    refs.announce_ref(session, repo, rr.principal, f"refs/heads/{branch}", old=old, new=None)
     return {}
 
 
@@ -65,13 +69,14 @@ async def create_tag(request: Request, session: Session = SessionDep) -> dict[st
         if not isinstance(tag, str) or not tag:
             raise BadRequestError("'tag' is required")
         message = payload.get("message")
-        refs.create_tag(
+        new = refs.create_tag(
             rr.hub,
             repo,
             tag=tag,
             revision="/".join(rr.tail) or "main",
             message=message if isinstance(message, str) else None,
         )
+        refs.announce_ref(session, repo, rr.principal, f"refs/tags/{tag}", old=None, new=new)
         return {}
 
     return await run_in_threadpool(work)
@@ -82,7 +87,9 @@ def delete_tag(request: Request, session: Session = SessionDep) -> dict[str, Any
     rr = api_repo_request(request, session)
     repo = rr.readable()
     require_write(session, rr.principal, repo.namespace)
-    refs.delete_tag(rr.hub, repo, tag="/".join(rr.tail))
+    tag = "/".join(rr.tail)
+    old = refs.delete_tag(rr.hub, repo, tag=tag)
+    refs.announce_ref(session, repo, rr.principal, f"refs/tags/{tag}", old=old, new=None)
     return {}
 
 
