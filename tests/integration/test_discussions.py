@@ -284,3 +284,16 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(server: LiveServer) -> Non
             repo_id, [CommitOperationDelete("missing.txt")], commit_message="x", create_pr=True
         )
     assert [x.num for x in api.get_repo_discussions(repo_id)] == [d.num]  # no PR from a failed commit
+
+
+def test_a_gated_repo_shows_threads_but_a_pr_diff_only_to_those_with_file_access(server: LiveServer) -> None:
+    """The thread and its events are public as on the Hub; the diff is file content, so it follows the gate."""
+    owner, stranger = server.account("owner"), server.account("stranger")
+    repo_id = _repo(server, owner)
+    api = _api(server, owner)
+    pr = api.upload_file(path_or_fileobj=b"secret weights\n", path_in_repo="s.txt", repo_id=repo_id, create_pr=True)
+    api.update_repo_settings(repo_id, gated="manual")
+    theirs = _api(server, stranger).get_discussion_details(repo_id, pr.pr_num)
+    assert theirs.is_pull_request and theirs.diff is None
+    mine = api.get_discussion_details(repo_id, pr.pr_num)
+    assert mine.diff is not None and "+secret weights" in mine.diff
