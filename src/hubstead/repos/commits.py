@@ -4,6 +4,9 @@ The order matters for crash safety: file blobs and trees are written to the obje
 (unreferenced objects are harmless), every LFS object is checked to be stored, and only then, under the
 repo's write lock, does the branch move, by one atomic ref update. A crash anywhere leaves the branch on
 its old commit or its new one.
+
+``prepare_commit`` (parse, write blobs, check LFS proofs) and ``apply_commit`` (move one ref) are the two halves;
+who may commit where, and pull requests, are ``discussions.pulls.commit``'s business, the one caller.
 """
 
 from __future__ import annotations
@@ -311,31 +314,6 @@ def apply_commit(
         reindex_repo(session, git, repo, git.commit(commit))
     session.flush()
     return CommitResult(commit_oid=str(commit), branch=ref, parent=str(head))
-
-
-def create_commit(
-    hub: Hub,
-    session: Session,
-    principal: Principal,
-    *,
-    repo: Repo,
-    revision: str,
-    body: IO[bytes],
-) -> CommitResult:
-    """Apply the NDJSON commit in ``body`` to branch (or PR ref) ``revision`` of ``repo``.
-
-    Who may commit where is the caller's business (``discussions.pulls.require_push``); pull requests are opened
-    by ``discussions.pulls``, which uses ``prepare_commit`` and ``apply_commit`` too.
-
-    Raises:
-        BadRequestError: malformed payload or paths, a file where a folder is (nothing is changed).
-        EntryNotFoundError: deleting something that is not there.
-        LfsObjectMissingError: an LFS object never uploaded.
-        StaleParentCommitError: ``parentCommit`` is not the branch head any more.
-    """
-    ref = commit_ref(open_git(hub, repo), revision)
-    prepared = prepare_commit(hub, session, principal, repo=repo, body=body)
-    return apply_commit(hub, session, repo=repo, prepared=prepared, ref=ref)
 
 
 def _apply(git: GitRepo, base: pygit2.Tree, request: CommitRequest, sizes: dict[str, int]) -> pygit2.Oid:
