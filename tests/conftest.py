@@ -19,6 +19,13 @@ from inference_hub import inference_hub, small_inference_hub  # noqa: F401 - sha
 from support import LiveServer, PostgresCluster, client_env
 
 BACKENDS = ["sqlite", "postgresql"]
+# The shared servers let webhooks reach the receivers tests run on loopback, and retry within milliseconds
+# (``own_server`` keeps the defaults: public addresses only).
+WEBHOOK_TEST_ENV = {
+    "HUBSTEAD_WEBHOOKS_ALLOW_PRIVATE": "1",
+    "HUBSTEAD_WEBHOOKS_RETRY_DELAY": "0.05",
+    "HUBSTEAD_WEBHOOKS_TIMEOUT": "3",
+}
 
 
 @pytest.fixture(scope="session")
@@ -34,13 +41,13 @@ def postgres() -> Iterator[PostgresCluster | None]:
     cluster.stop()
 
 
-def _start_server(backend: str, request: pytest.FixtureRequest) -> LiveServer:
+def _start_server(backend: str, request: pytest.FixtureRequest, extra_env: dict[str, str] | None = None) -> LiveServer:
     root = Path(tempfile.mkdtemp(prefix=f"hubstead-{backend}-"))
     database_url = None
     if backend == "postgresql":
         cluster = request.getfixturevalue("postgres")
         database_url = cluster.new_database()
-    server = LiveServer(data_dir=root / "data", database_url=database_url, backend=backend)
+    server = LiveServer(data_dir=root / "data", database_url=database_url, backend=backend, extra_env=dict(extra_env or {}))
     server.start()
     return server
 
@@ -48,7 +55,7 @@ def _start_server(backend: str, request: pytest.FixtureRequest) -> LiveServer:
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """The shared live server for one backend."""
-    live = _start_server(request.param, request)
+    live = _start_server(request.param, request, WEBHOOK_TEST_ENV)
     yield live
     live.kill()
     shutil.rmtree(live.data_dir.parent, ignore_errors=True)

@@ -195,6 +195,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.web.routes_browse import router as browse_router
     from hubstead.web.routes_manage import router as manage_router
     from hubstead.web.routes_repo import router as repo_pages_router
+    from hubstead.web.routes_webhooks import router as webhook_pages_router
+    from hubstead.webhooks.routes import router as webhooks_router
+    from hubstead.webhooks.sender import WebhookSender
     from hubstead.xet.routes import router as xet_router
 
     hub = hub or Hub.from_settings(settings)
@@ -224,15 +227,18 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     if queued:
         log.warning("queued the dataset viewer's conversion for %d datasets", queued)
     jobs = JobRunner(hub, workers=settings.job_workers)
+    webhooks = WebhookSender(hub)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_refresh_rollups_forever(hub))
         jobs.start()
+        webhooks.start()
         try:
             yield
         finally:
             task.cancel()
+            await run_in_threadpool(webhooks.stop)
             await run_in_threadpool(jobs.stop)
             if inference is not None:
                 await inference.close()
@@ -250,6 +256,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     app.state.inference_lookups = {}
     app.state.inference_lookups_pending = {}
     app.state.jobs = jobs
+    app.state.webhooks = webhooks
     app.state.throttle = Throttle.from_settings(settings)  # sign-in and token failure budgets
 
     @app.exception_handler(HubError)
@@ -287,6 +294,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         refs_router,
         commits_router,
         discussions_router,
+        webhooks_router,
         lfs_router,
         files_router,
         git_router,
@@ -302,7 +310,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
 
-    for router in (account_router, manage_router, repo_pages_router, browse_router):
+    for router in (account_router, webhook_pages_router, manage_router, repo_pages_router, browse_router):
         app.include_router(router)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -48,6 +48,10 @@ def _settings(args: argparse.Namespace) -> Settings:
             "cpu_limit": getattr(args, "job_cpu_limit", None),
             "memory_limit": getattr(args, "job_memory_limit", None),
         },
+        webhooks={
+            "public_url": getattr(args, "public_url", None),
+            "allow_private": getattr(args, "webhooks_allow_private", False) or None,
+        },
     )
 
 
@@ -142,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--disable-signup", action="store_true", help="only admins create accounts (HUBSTEAD_SIGNUP=0)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies trusted for X-Forwarded-* headers")
+    serve.add_argument("--public-url", help="the URL people reach this hub at, used in webhook payloads "
+                       "(HUBSTEAD_PUBLIC_URL; default the address it listens on)")
+    serve.add_argument("--webhooks-allow-private", action="store_true",
+                       help="let webhooks point at loopback, link-local and private addresses "
+                       "(HUBSTEAD_WEBHOOKS_ALLOW_PRIVATE=1; default: public addresses only)")
     inference = serve.add_argument_group("inference (needs the hubstead[inference] extra)")
     inference.add_argument("--no-inference", action="store_true", help="do not serve the inference API")
     inference.add_argument("--inference-runtime", choices=["pytorch", "onnx", "onnx-int8"],

@@ -56,6 +56,24 @@ class Settings:
     job_time_limit: float = 600.0
     job_cpu_limit: int = 1200
     job_memory_limit: int = 3 * 2**30
+    # The address people and webhook receivers reach this hub at (links in webhook payloads); None: the
+    # address it listens on.
+    public_url: str | None = None
+    # Webhooks (``hubstead.webhooks``): whether a hook may point at loopback, link-local or private addresses
+    # (off: only public ones), the receiver's time to answer, attempts per event, and the first retry's delay
+    # (each later one waits 4x longer, at most 60x).
+    webhooks_allow_private: bool = False
+    webhooks_timeout: float = 10.0
+    webhooks_max_attempts: int = 5
+    webhooks_retry_delay: float = 1.0
+
+    @property
+    def external_url(self) -> str:
+        """Where this hub is reached from outside: ``public_url``, else the address it listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def repos_dir(self) -> Path:
@@ -83,6 +101,7 @@ def load_settings(
     signup_enabled: bool | None = None,
     inference: dict[str, object] | None = None,
     jobs: dict[str, object] | None = None,
+    webhooks: dict[str, object] | None = None,
 ) -> Settings:
     """Build settings from explicit values, falling back to ``HUBSTEAD_*`` env vars and laptop defaults.
 
@@ -107,6 +126,7 @@ def load_settings(
         signin_failures_per_address=_env_int("HUBSTEAD_SIGNIN_ADDRESS_BUDGET", Settings.signin_failures_per_address),
         token_failures_per_address=_env_int("HUBSTEAD_TOKEN_ADDRESS_BUDGET", Settings.token_failures_per_address),
         **_job_settings(jobs or {}),
+        **_webhook_settings(webhooks or {}),
         **_inference_settings(inference or {}),
     )
 
@@ -189,6 +209,32 @@ def _job_settings(flags: dict[str, object]) -> dict[str, Any]:
         raise SystemExit(f"Invalid job setting: {exc}") from exc
     if min(settings["job_time_limit"], settings["job_cpu_limit"], settings["job_memory_limit"]) < 0:
         raise SystemExit("Job limits must be positive (or 0 for no limit)")
+    return settings
+
+
+def _webhook_settings(flags: dict[str, object]) -> dict[str, Any]:
+    def pick(name: str, env: str) -> str | None:
+        value = flags.get(name)
+        return str(value) if value is not None else os.environ.get(env) or None
+
+    public_url = pick("public_url", "HUBSTEAD_PUBLIC_URL")
+    if public_url and not public_url.startswith(("http://", "https://")):
+        raise SystemExit(f"--public-url must start with http:// or https://, got {public_url!r}")
+    allow = flags.get("allow_private") or os.environ.get("HUBSTEAD_WEBHOOKS_ALLOW_PRIVATE", "0") not in ("", "0")
+    try:
+        settings: dict[str, Any] = {
+            "public_url": public_url,
+            "webhooks_allow_private": bool(allow),
+            "webhooks_timeout": float(pick("timeout", "HUBSTEAD_WEBHOOKS_TIMEOUT") or 10.0),
+            "webhooks_max_attempts": int(pick("max_attempts", "HUBSTEAD_WEBHOOKS_MAX_ATTEMPTS") or 5),
+            "webhooks_retry_delay": float(pick("retry_delay", "HUBSTEAD_WEBHOOKS_RETRY_DELAY") or 1.0),
+        }
+    except ValueError as exc:
+        raise SystemExit(f"Invalid webhook setting: {exc}") from exc
+    timeout, attempts = settings["webhooks_timeout"], settings["webhooks_max_attempts"]
+    delay = settings["webhooks_retry_delay"]
+    if timeout <= 0 or attempts < 1 or delay < 0:
+        raise SystemExit("Webhook timeout and attempts must be positive, the retry delay at least 0")
     return settings
 
 

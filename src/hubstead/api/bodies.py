@@ -58,6 +58,8 @@ BODY_RULES: tuple[BodyRule, ...] = (
     _rule("lfs-batch", "POST", rf"^{_REPO}(?:\.git)?/info/lfs/objects/(?:batch|verify)$", lambda s: 4 * MiB),
     # Discussions: a title or a comment (at most 64 Ki characters, discussions.service) in JSON.
     _rule("discussion", "POST", r"^/api/(?:models|datasets|spaces)/[^/]+/[^/]+/discussions(?:/|$)", lambda s: 1 * MiB),
+    # Webhooks: a URL, a secret and at most 100 watched names (webhooks.service).
+    _rule("webhook", "POST", r"^/api/settings/webhooks(?:/|$)", lambda s: 64 * 1024),
     # Inference: JSON, or an image or audio clip sent raw.
     _rule("inference", "POST", r"^/(?:models/|v1/)", lambda s: 32 * MiB),
     # Every other body: JSON API calls and forms.

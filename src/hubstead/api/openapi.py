@@ -49,6 +49,7 @@ _DESCRIPTIONS = {
     "repo_pk": "The repo's number in a signed upload or download URL.",
     "oid": "An LFS object id (sha256, 64 hex digits).",
     "username": "A user name.",
+    "webhook_id": "A webhook's id (24 hex digits).",
 }
 
 
@@ -120,6 +121,16 @@ REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/{plural}/{ns}/{name}/discussions/{num}/comment/{comment_id}/edit", "post"): _json(
         {"content": _STR}, ("content",)
     ),
+    **{
+        key: _json({
+            "url": _STR, "secret": _STR,
+            "watched": {"type": "array", "items": {"type": "object", "properties": {
+                "type": {"enum": ["model", "dataset", "space", "user", "org"]}, "name": _STR},
+                "required": ["type", "name"]}},
+            "domains": {"type": "array", "items": {"enum": ["repo", "discussion"]}}},
+            ("url", "watched") if key[0].endswith("webhooks") else ())
+        for key in (("/api/settings/webhooks", "post"), ("/api/settings/webhooks/{webhook_id}", "post"))
+    },  # fmt: skip
     ("/api/validate-yaml", "post"): _json({"content": _STR, "repoType": _REPO_TYPE}, ("content",)),
     ("/api/lfs/upload/{repo_pk}/{oid}", "put"): _BINARY,
     ("/api/lfs/part/{repo_pk}/{oid}", "put"): _BINARY,
