@@ -334,3 +334,58 @@ def test_urls_that_reach_inside_are_refused(own_server: LiveServer) -> None:
         api.create_webhook(url="http://127.0.0.1:8080/x", watched=watched)
     assert by_client.value.response.status_code == 422  # type: ignore[attr-defined]
     assert api.list_webhooks() == []
+
+
+def test_settings_page_manages_hooks(server: LiveServer, receiver: Receiver) -> None:
+    """A person adds a hook on /settings/webhooks (CSRF-checked form), sees it listed, disables, enables and
+    deletes it; a refused URL re-shows the form with the reason; a form without the CSRF token changes nothing."""
+    alice = server.account("hookweb", password="pw-hookweb-1")
+    api = api_for(server, alice.write_token)
+    api.create_repo(f"{alice.name}/site")
+    web, csrf = web_session(server, alice.name, "pw-hookweb-1")
+    assert 'href="/settings/webhooks"' in web.get("/settings/tokens").text
+    form = {"url": receiver.url("/web"), "watched": f"model:{alice.name}/site, user:{alice.name}",
+            "domain_repo": "1", "csrf_token": csrf}  # fmt: skip
+    assert web.post("/settings/webhooks", data={**form, "csrf_token": "wrong"}).status_code == 403
+    assert api.list_webhooks() == []
+    made = web.post("/settings/webhooks", data=form)
+    assert made.status_code == 303
+    (hook,) = api.list_webhooks()
+    assert made.headers["location"] == f"/settings/webhooks/{hook.id}"
+    assert hook.domains == ["repo"] and [(w.type, w.name) for w in hook.watched] == [
+        ("model", f"{alice.name}/site"), ("user", alice.name)]  # fmt: skip
+    page = web.get(f"/settings/webhooks/{hook.id}")
+    assert page.status_code == 200 and receiver.url("/web") in page.text and "Nothing sent yet" in page.text
+    assert web.post(f"/settings/webhooks/{hook.id}/disable", data={"csrf_token": csrf}).status_code == 303
+    assert api.get_webhook(hook.id).disabled is True
+    assert web.post(f"/settings/webhooks/{hook.id}/enable", data={"csrf_token": csrf}).status_code == 303
+    assert api.get_webhook(hook.id).disabled is False
+    bad = web.post("/settings/webhooks", data={**form, "url": "gopher://example.com/"})
+    assert bad.status_code == 422 and "http:// or https://" in bad.text
+    assert web.post(f"/settings/webhooks/{hook.id}/delete", data={"csrf_token": csrf}).status_code == 303
+    assert api.list_webhooks() == []
+    assert web.get(f"/settings/webhooks/{hook.id}").status_code == 404
+
+
+def test_url_rule_checks_every_address_and_connects_to_the_checked_one() -> None:
+    """``urls.check_url``: a literal address is its own target; a name is resolved once and the target is that
+    address (the sender connects there, sending the name as Host and SNI); reserved and shared addresses and
+    IPv4 inside IPv6 are refused, public ones pass."""
+    from hubstead.webhooks.urls import WebhookUrlError, check_url, refusal
+
+    target = check_url("https://93.184.216.34:8443/hook?x=1", allow_private=False)
+    assert (target.scheme, target.host, target.port, target.address, target.path) == (
+        "https", "93.184.216.34", 8443, "93.184.216.34", "/hook?x=1")  # fmt: skip
+    assert target.connect_url == "https://93.184.216.34:8443/hook?x=1" and target.host_header == "93.184.216.34:8443"
+    local = check_url("http://localhost:8080/x", allow_private=True)
+    assert local.address in ("127.0.0.1", "::1") and local.host_header == "localhost:8080"
+    assert local.connect_url.startswith(("http://127.0.0.1:8080/x", "http://[::1]:8080/x"))
+    import ipaddress
+
+    for text in ("100.64.0.1", "240.0.0.1", "224.0.0.1", "::ffff:127.0.0.1", "2002:0a00:0001::1", "fd00::1", "fe80::1"):
+        assert refusal(ipaddress.ip_address(text)) is not None, text
+    for text in ("93.184.216.34", "2606:4700::1111"):
+        assert refusal(ipaddress.ip_address(text)) is None, text
+    for url in ("http://user:pw@93.184.216.34/", "http://93.184.216.34/" + "a" * 2100, "http://exa mple.com/"):
+        with pytest.raises(WebhookUrlError):
+            check_url(url, allow_private=False)
