@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
@@ -37,7 +38,7 @@ from hubstead.discussions.service import (
     require_writer,
 )
 from hubstead.errors import BadRequestError, ConflictError, ForbiddenError, RevisionNotFoundError
-from hubstead.repos.commits import CommitResult, apply_commit, commit_ref, prepare_commit
+from hubstead.repos.commits import CommitResult, PreparedCommit, apply_commit, commit_ref, prepare_commit
 from hubstead.repos.events import record_event
 from hubstead.repos.git import GitRepo
 from hubstead.repos.locks import repo_write_lock
@@ -119,11 +120,29 @@ def commit(
     Raises what ``require_push``, ``repos.commits.prepare_commit`` and ``apply_commit`` raise; a ``create_pr``
     against a missing branch or a commit id is a ``RevisionNotFoundError``.
     """
+    return land(
+        hub, session, principal, repo=repo, revision=revision, create_pr=create_pr,
+        prepare=lambda: prepare_commit(hub, session, principal, repo=repo, body=body),
+    )  # fmt: skip
+
+
+def land(
+    hub: Hub,
+    session: Session,
+    principal: Principal,
+    *,
+    repo: Repo,
+    revision: str,
+    create_pr: bool,
+    prepare: Callable[[], PreparedCommit],
+) -> CommitOutcome:
+    """``commit`` for any source of a prepared commit (the API's NDJSON body, the web pages' files): checks
+    ``require_push``, then calls ``prepare`` and lands it on the branch, a new PR or a PR's ref."""
     pull = require_push(session, principal, repo, revision=revision, create_pr=create_pr)
     git = open_git(hub, repo)
     if create_pr:
         base_ref = _base_branch(git, revision)
-        prepared = prepare_commit(hub, session, principal, repo=repo, body=body)
+        prepared = prepare()
         base_head = git.branch_head(base_ref)
         if prepared.request.parent_commit:  # the client asks for a PR from this commit
             try:
@@ -147,7 +166,7 @@ def commit(
         _announce_refs(session, principal, repo, result, created=True)
         return CommitOutcome(result=result, pull=pull)
     ref = commit_ref(git, revision)
-    prepared = prepare_commit(hub, session, principal, repo=repo, body=body)
+    prepared = prepare()
     result = apply_commit(hub, session, repo=repo, prepared=prepared, ref=ref)
     if pull is not None:
         _record_commit(session, principal, pull, result, prepared.request.summary)
@@ -272,12 +291,12 @@ def pull_commits(session: Session, git: GitRepo, pull: Discussion) -> list[pygit
     return found
 
 
-def pull_diff(session: Session, git: GitRepo, pull: Discussion) -> str:
-    """The PR's changes as a unified diff: against where it meets its base (open PRs), or against the parent of
-    its first commit (merged or closed ones). Bounded: a diff past ``MAX_DIFF_CHARS`` is cut, with a note."""
+def pull_range(session: Session, git: GitRepo, pull: Discussion) -> tuple[pygit2.Oid, pygit2.Oid] | None:
+    """The commits a PR's changes lie between (start, head): where it meets its base (open PRs), or the parent of
+    its first commit (merged or closed ones); None when its ref is gone."""
     pr_head = git.branch_head(pr_ref(pull.num))
     if pr_head is None:
-        return ""
+        return None
     start: pygit2.Oid | None = None
     base_head = git.branch_head(pull.base_ref or "refs/heads/main")
     if pull.status in ("open", "draft") and base_head is not None:
@@ -286,6 +305,16 @@ def pull_diff(session: Session, git: GitRepo, pull: Discussion) -> str:
         commits = pull_commits(session, git, pull)
         first = commits[-1] if commits else None
         start = first.parents[0].id if first is not None and first.parents else pr_head
+    return start, pr_head
+
+
+def pull_diff(session: Session, git: GitRepo, pull: Discussion) -> str:
+    """The PR's changes as a unified diff: against where it meets its base (open PRs), or against the parent of
+    its first commit (merged or closed ones). Bounded: a diff past ``MAX_DIFF_CHARS`` is cut, with a note."""
+    span = pull_range(session, git, pull)
+    if span is None:
+        return ""
+    start, pr_head = span
     patch = git.repo.diff(git.commit(start), git.commit(pr_head)).patch or ""
     if len(patch) > MAX_DIFF_CHARS:
         patch = patch[:MAX_DIFF_CHARS] + f"\n... (diff cut at {MAX_DIFF_CHARS} characters)\n"

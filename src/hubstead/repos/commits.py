@@ -269,6 +269,32 @@ def prepare_commit(hub: Hub, session: Session, principal: Principal, *, repo: Re
     return PreparedCommit(request=request, sizes=sizes, author=author_for(hub, principal))
 
 
+def prepare_blobs(
+    hub: Hub,
+    principal: Principal,
+    git: GitRepo,
+    *,
+    files: Iterable[tuple[str, pygit2.Oid]],
+    lfs_objects: dict[str, int],
+    summary: str,
+    description: str = "",
+) -> PreparedCommit:
+    """A prepared commit of blobs already written (the web upload and README editor): each file's blob (an LFS
+    pointer's for LFS files, whose objects the hub stored itself, with their sizes in ``lfs_objects``).
+
+    Raises:
+        BadRequestError: a path that is not valid in a repo, or a README whose card header is refused.
+    """
+    operations: list[Operation] = []
+    for path, blob in files:
+        path = normalize_path_in_repo(path)
+        if path == "README.md":
+            check_card_header(git.repo[blob].read_raw())
+        operations.append(AddFile(path=path, blob=blob))
+    request = CommitRequest(has_header=True, summary=summary, description=description, operations=operations)
+    return PreparedCommit(request=request, sizes=dict(lfs_objects), author=author_for(hub, principal))
+
+
 # The Hub's words for a ``parentCommit`` that is no longer the head (scripts match on them).
 STALE_PARENT_MESSAGE = "The branch was updated since you opened this page. Please refresh and try again."
 

@@ -18,15 +18,17 @@ from starlette.datastructures import UploadFile
 
 from hubstead.api.deps import SessionDep
 from hubstead.auth.service import user_orgs
+from hubstead.discussions import pulls
 from hubstead.errors import BadRequestError, HubError, UnauthorizedError
 from hubstead.repos.access import URL_PREFIX
-from hubstead.repos.commits import commit_files
+from hubstead.repos.commits import commit_files, prepare_blobs
 from hubstead.repos.ingest import ingest_file, rules_for
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Repo
 from hubstead.repos.paths import normalize_path_in_repo, validate_branch_name
 from hubstead.repos.service import (
     author_for,
+    can_write,
     check_repo_type,
     create_repo,
     delete_repo,
@@ -62,6 +64,47 @@ def _repo_from_path(request: Request, session: Session, me: Viewer, repo_type: s
 
 def _base(repo: Repo) -> str:
     return f"/{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
+
+
+def _may_propose(session: Session, me: Viewer, repo: Repo, revision: str) -> bool:
+    """Whether this viewer may change ``revision`` from the browser: True for writers (who may also commit
+    directly), False for readers who may only open a pull request (``pulls.require_push``); raises otherwise."""
+    if me.user is not None and can_write(session, me.principal, repo.namespace):
+        return True
+    pulls.require_push(session, me.principal, repo, revision=revision, create_pr=True)
+    return False
+
+
+def _land(
+    request: Request,
+    session: Session,
+    me: Viewer,
+    repo: Repo,
+    *,
+    revision: str,
+    mode: str,
+    files: list[tuple[str, pygit2.Oid]],
+    lfs: dict[str, int],
+    summary: str,
+    description: str,
+) -> str:
+    """Commit the files from a page: directly to ``revision`` (writers), or as a new pull request against it
+    (``mode == "pr"``), through ``pulls.land`` like the API's ``create_pr``. Returns where to go next."""
+    hub = request.app.state.hub
+    if mode == "pr":
+        git = open_git(hub, repo)
+        outcome = pulls.land(
+            hub, session, me.principal, repo=repo, revision=revision, create_pr=True,
+            prepare=lambda: prepare_blobs(hub, me.principal, git, files=files, lfs_objects=lfs, summary=summary,
+                                          description=description),
+        )  # fmt: skip
+        assert outcome.pull is not None
+        return f"{_base(repo)}/discussions/{outcome.pull.num}"
+    require_write(session, me.principal, repo.namespace)
+    message = summary + (f"\n\n{description.strip()}" if description.strip() else "")
+    commit_files(hub, session, repo=repo, branch=revision, files=files, lfs_objects=lfs, message=message,
+                 author=author_for(hub, me.principal), actor_user_id=me.user.id if me.user else None)  # fmt: skip
+    return ""
 
 
 @router.get("/new", response_class=HTMLResponse)
@@ -103,8 +146,9 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
     def upload_form(ns: str, name: str, revision: str, request: Request, session: Session = SessionDep) -> Response:
         me = viewer(request, session)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
-        require_write(session, me.principal, repo.namespace)
-        return render(request, "upload.html", me, revision=revision, tab="files", **repo_context(session, me, repo))
+        direct = _may_propose(session, me, repo, revision)
+        return render(request, "upload.html", me, revision=revision, tab="files", direct=direct,
+                      **repo_context(session, me, repo))  # fmt: skip
 
     @router.post(prefix + "/{ns}/{name}/upload/{revision}")
     async def upload(ns: str, name: str, revision: str, request: Request) -> Response:
@@ -121,6 +165,8 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
         folder = str(form.get("folder") or "").strip().strip("/")
         message = str(form.get("message") or "").strip()
+        description = str(form.get("description") or "")
+        mode = "pr" if form.get("mode") == "pr" else "direct"
         workdir = Path(tempfile.mkdtemp(dir=hub.settings.uploads_dir))
         try:
             saved = []
@@ -135,11 +181,14 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
                 with hub.db.session() as session:
                     me = _signed_in(request, session, str(form.get("csrf_token") or ""))
                     repo = _repo_from_path(request, session, me, repo_type, ns, name)
-                    require_write(session, me.principal, repo.namespace)
+                    if mode == "pr":
+                        pulls.require_push(session, me.principal, repo, revision=revision, create_pr=True)
+                    else:
+                        require_write(session, me.principal, repo.namespace)
                     if not saved:
                         raise BadRequestError("Choose at least one file to upload")
                     git = open_git(hub, repo)
-                    if git.branch_head(f"refs/heads/{revision}") is None:
+                    if mode == "direct" and git.branch_head(f"refs/heads/{revision}") is None:
                         validate_branch_name(revision)  # before storing any file: the commit creates the branch
                     rules = rules_for(git, repo.repo_type, revision)
                     blobs, lfs = [], {}
@@ -150,9 +199,9 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
                             lfs[lfs_oid] = size
                         blobs.append((path, blob))
                     summary = message or f"Upload {len(saved)} file{'s' if len(saved) != 1 else ''}"
-                    commit_files(hub, session, repo=repo, branch=revision, files=blobs, lfs_objects=lfs,
-                                 message=summary, author=author_for(hub, me.principal))  # fmt: skip
-                    return RedirectResponse(f"{_base(repo)}/tree/{revision}", status_code=303)
+                    target = _land(request, session, me, repo, revision=revision, mode=mode, files=blobs, lfs=lfs,
+                                   summary=summary, description=description)  # fmt: skip
+                    return RedirectResponse(target or f"{_base(repo)}/tree/{revision}", status_code=303)
 
             return await run_in_threadpool(work)
         finally:
@@ -162,13 +211,12 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
     def edit_form(ns: str, name: str, revision: str, request: Request, session: Session = SessionDep) -> Response:
         me = viewer(request, session)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
-        require_write(session, me.principal, repo.namespace)
+        direct = _may_propose(session, me, repo, revision)
         git = open_git(request.app.state.hub, repo)
         readme = git.entry(git.resolve(revision), "README.md")
         text = readme.data.decode("utf-8", errors="replace") if isinstance(readme, pygit2.Blob) else ""
-        return render(
-            request, "edit_readme.html", me, revision=revision, text=text, tab="card", **repo_context(session, me, repo)
-        )
+        return render(request, "edit_readme.html", me, revision=revision, text=text, tab="card", direct=direct,
+                      mode="direct" if direct else "pr", error=None, **repo_context(session, me, repo))  # fmt: skip
 
     @router.post(prefix + "/{ns}/{name}/edit/{revision}/README.md")
     def edit(
@@ -178,18 +226,28 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
         request: Request,
         content: str = Form(""),
         message: str = Form(""),
+        description: str = Form(""),
+        mode: str = Form("direct"),
         csrf_token: str = Form(""),
         session: Session = SessionDep,
     ) -> Response:
         me = _signed_in(request, session, csrf_token)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
-        require_write(session, me.principal, repo.namespace)
+        direct = _may_propose(session, me, repo, revision)
+        mode = "pr" if mode == "pr" else "direct"
         hub = request.app.state.hub
         git = open_git(hub, repo)
-        blob = git.write_blob(content.replace("\r\n", "\n").encode())
-        commit_files(hub, session, repo=repo, branch=revision, files=[("README.md", blob)], lfs_objects={},
-                     message=message.strip() or "Update README.md", author=author_for(hub, me.principal))  # fmt: skip
-        return RedirectResponse(_base(repo), status_code=303)
+        text = content.replace("\r\n", "\n")
+        try:
+            blob = git.write_blob(text.encode())
+            target = _land(request, session, me, repo, revision=revision, mode=mode, files=[("README.md", blob)],
+                           lfs={}, summary=message.strip() or "Update README.md", description=description)  # fmt: skip
+        except HubError as exc:  # shown on the form, the text kept
+            session.rollback()
+            return render(request, "edit_readme.html", me, revision=revision, text=text, tab="card", direct=direct,
+                          mode=mode, error=exc.message, message=message, description=description,
+                          status_code=exc.status_code, **repo_context(session, me, repo))  # fmt: skip
+        return RedirectResponse(target or _base(repo), status_code=303)
 
     @router.get(prefix + "/{ns}/{name}/settings", response_class=HTMLResponse)
     def settings_form(ns: str, name: str, request: Request, session: Session = SessionDep) -> Response:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep, base_url, raw_segments
+from hubstead.discussions.service import open_counts
 from hubstead.errors import EntryNotFoundError, NotFoundError
 from hubstead.repos.access import URL_PREFIX, split_prefixed
 from hubstead.repos.files import entry_json, file_info, iter_entries, last_commits
@@ -69,6 +70,9 @@ def repo_context(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any
         "liked": has_liked(session, user=viewer_.user, repo=repo),
         "downloads_month": monthly_downloads(session, repo.pk),
         "writable": writable,
+        # a signed-in reader may propose changes (edit, upload) as a pull request
+        "proposer": writable or (viewer_.user is not None and not repo.discussions_disabled),
+        "community": open_counts(session, repo),
         "task": canonical_task(repo.pipeline_tag),
     }
 
@@ -282,6 +286,16 @@ def commit_page(request: Request, session: Session) -> HTMLResponse:
     commit = page.git.resolve(page.tail[1])
     parent = commit.parents[0] if commit.parents else None
     diff = parent.tree.diff_to_tree(commit.tree) if parent else commit.tree.diff_to_tree(swap=True)
+    return render(
+        request, "repo_commit.html", page.viewer, tab="files", commit=commit_json(commit),
+        parent=str(parent.id) if parent else None, files=diff_files(diff, page.content_access),
+        **_common(session, page),
+    )  # fmt: skip
+
+
+def diff_files(diff: pygit2.Diff, content_access: bool) -> list[FileDiff]:
+    """A diff as the pages show it (``_diff.html``): per file its path, status and lines (a commit, a pull
+    request's Files changed). Without ``content_access`` (a gated repo) only paths and statuses."""
     files = []
     for patch in diff:
         if patch is None:
@@ -291,7 +305,7 @@ def commit_page(request: Request, session: Session) -> HTMLResponse:
         status = {1: "added", 2: "deleted", 3: "modified", 4: "renamed"}.get(int(delta.status), "changed")
         lines: list[tuple[str, str]] = []
         note = None
-        if not page.content_access:
+        if not content_access:
             pass  # paths and statuses only (as the file list shows); the template shows the gate
         elif delta.is_binary:
             note = "Binary file"
@@ -308,10 +322,7 @@ def commit_page(request: Request, session: Session) -> HTMLResponse:
                 css = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "ctx")
                 lines.append((css, line))
         files.append(FileDiff(path=path, status=status, lines=lines, note=note))
-    return render(
-        request, "repo_commit.html", page.viewer, tab="files", commit=commit_json(commit),
-        parent=str(parent.id) if parent else None, files=files, **_common(session, page),
-    )  # fmt: skip
+    return files
 
 
 def use_page(request: Request, session: Session) -> HTMLResponse:
@@ -339,8 +350,15 @@ def viewer_page(request: Request, session: Session) -> HTMLResponse:
     return render(request, "repo_viewer.html", page.viewer, tab="viewer", **context, **_common(session, page))
 
 
+def community_page(request: Request, session: Session) -> HTMLResponse:
+    """``/{id}/discussions[/N[/files]]``: the Community tab (``routes_community``)."""
+    from hubstead.web.routes_community import community_view
+
+    return community_view(request, session)
+
+
 _VIEWS = {"tree": files_page, "blob": blob_page, "commits": commits_page, "commit": commit_page, "use": use_page,
-          "viewer": viewer_page}  # fmt: skip
+          "viewer": viewer_page, "discussions": community_page}  # fmt: skip
 
 
 @router.get("/{ns}/{name}", response_class=HTMLResponse)
