@@ -135,3 +135,37 @@ def test_a_readers_readme_edit_opens_a_pull_request_and_direct_commits_are_refus
     assert "README.md" not in api.list_repo_files(repo_id)
     card = httpx.get(f"{server.url}/{repo_id}/resolve/refs%2Fpr%2F{num}/README.md", timeout=30)
     assert card.status_code == 200 and card.text == "# Better card\n"
+
+
+def test_a_readers_upload_to_a_dataset_opens_a_pull_request_and_its_pages_answer(server: LiveServer) -> None:
+    """The upload form of a dataset (``/datasets/…``), posted by a reader, opens refs/pr/N holding the files (LFS
+    for the binary one) and main is untouched; the dataset's list and thread pages show it; a forged direct
+    upload is refused."""
+    owner, _, _ = _person(server, "upowner")
+    _, reader_web, reader_csrf = _person(server, "upreader")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repo_id = f"{owner.name}/{server.unique('updata')}"
+    api.create_repo(repo_id, repo_type="dataset")
+    form = reader_web.get(f"/datasets/{repo_id}/upload/main")
+    assert form.status_code == 200 and 'value="pr"' in form.text and 'value="direct"' not in form.text
+    weights = bytes(range(256)) * 8
+    files = [("files", ("data.csv", b"a,b\n1,2\n", "text/csv")), ("files", ("blob.bin", weights, "application/x"))]
+    forged = reader_web.post(f"/datasets/{repo_id}/upload/main", files=files,
+                             data={"csrf_token": reader_csrf, "mode": "direct"})  # fmt: skip
+    assert forged.status_code == 403
+    posted = reader_web.post(f"/datasets/{repo_id}/upload/main", files=files,
+                             data={"csrf_token": reader_csrf, "mode": "pr", "message": "Add data"})  # fmt: skip
+    assert posted.status_code == 303, posted.text[:1000]
+    location = posted.headers["location"]
+    assert location.startswith(f"/datasets/{repo_id}/discussions/")
+    num = int(location.rsplit("/", 1)[1])
+    assert api.list_repo_files(repo_id, repo_type="dataset") == [".gitattributes"]
+    pr_files = api.list_repo_files(repo_id, repo_type="dataset", revision=f"refs/pr/{num}")
+    assert {"data.csv", "blob.bin"} <= set(pr_files)
+    blob = httpx.get(f"{server.url}/datasets/{repo_id}/resolve/refs%2Fpr%2F{num}/blob.bin", follow_redirects=True,
+                     timeout=30)  # fmt: skip
+    assert blob.content == weights
+    listing = reader_web.get(f"/datasets/{repo_id}/discussions")
+    assert listing.status_code == 200 and f'href="/datasets/{repo_id}/discussions/{num}"' in listing.text
+    thread = reader_web.get(location)
+    assert thread.status_code == 200 and "Add data" in thread.text and f"--repo-type dataset --revision refs/pr/{num}" in thread.text
