@@ -169,3 +169,31 @@ def test_a_readers_upload_to_a_dataset_opens_a_pull_request_and_its_pages_answer
     assert listing.status_code == 200 and f'href="/datasets/{repo_id}/discussions/{num}"' in listing.text
     thread = reader_web.get(location)
     assert thread.status_code == 200 and "Add data" in thread.text and f"--repo-type dataset --revision refs/pr/{num}" in thread.text
+
+
+def test_rename_and_edit_own_comment_from_the_thread_page(server: LiveServer) -> None:
+    """The author renames their thread and edits their comment (marked edited, history kept, the API sees both);
+    another reader may do neither: the thread page says why and nothing changes."""
+    owner, _, _ = _person(server, "renowner")
+    author, author_web, author_csrf = _person(server, "renauthor")
+    _, other_web, other_csrf = _person(server, "renother")
+    api, repo_id = _repo(server, owner)
+    created = author_web.post(f"/{repo_id}/discussions", data={"title": "Typo", "content": "first words",
+                                                              "csrf_token": author_csrf})  # fmt: skip
+    url = created.headers["location"]
+    num = int(url.rsplit("/", 1)[1])
+    comment_id = api.get_discussion_details(repo_id, num).events[0].id
+    refused = other_web.post(f"{url}/title", data={"title": "Hijacked", "csrf_token": other_csrf})
+    assert refused.status_code == 403 and "Only the author of this discussion" in refused.text
+    refused = other_web.post(f"{url}/comment/{comment_id}/edit", data={"content": "hijacked", "csrf_token": other_csrf})
+    assert refused.status_code == 403 and "Only the author of a comment can edit it" in refused.text
+    assert author_web.post(f"{url}/title", data={"title": "Typo in the card", "csrf_token": author_csrf}).status_code == 303
+    edited = author_web.post(f"{url}/comment/{comment_id}/edit", data={"content": "better words", "csrf_token": author_csrf})
+    assert edited.status_code == 303
+    page = author_web.get(url)
+    assert "Typo in the card" in page.text and "better words" in page.text and ">edited<" in page.text
+    assert "changed the title from <del>Typo</del>" in page.text
+    details = api.get_discussion_details(repo_id, num)
+    assert details.title == "Typo in the card"
+    first = details.events[0]
+    assert first.content == "better words" and first.edited and details.events[-1].type == "title-change"
