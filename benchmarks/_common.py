@@ -18,7 +18,6 @@ import contextlib
 import datetime as _dt
 import os
 import platform
-import pwd
 import shutil
 import signal
 import socket
@@ -34,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from hubstead.devtools.postgres import PostgresCluster as _PostgresCluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -403,71 +404,14 @@ class Nginx:
 # --- PostgreSQL -----------------------------------------------------------------------------------------
 
 
-class PostgresCluster:
-    """A private PostgreSQL in a temp dir, on a free loopback port (as ``postgres`` when we are root);
-    started the same way as the test suite's (fsync off)."""
+class PostgresCluster(_PostgresCluster):
+    """The test suite's private PostgreSQL (``hubstead.devtools.postgres``), marked as the benchmark's own and
+    stopped when the benchmark exits."""
 
     def __init__(self, base: str | None = None) -> None:
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-        if not found:
-            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
-        self.bindir = found[-1].parent
-        self.root = Path(tempfile.mkdtemp(prefix="hubstead-bench-pg-", dir=base))
+        super().__init__(base, prefix="hubstead-bench-pg-", db_prefix="hubstead_bench_")
         OWN_MARKERS.add(str(self.root))
-        self.port = free_port()
-        self.as_postgres = os.geteuid() == 0
-        if self.as_postgres:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.root, pw.pw_uid, pw.pw_gid)
-        self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
-        self._run(
-            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w", "-o",
-            f"-p {self.port} -k {self.root} -h 127.0.0.1 -c fsync=off -c max_connections=300", "start",
-        )
         on_exit(self.stop)
-        self.counter = 0
-
-    def _run(self, tool: str, *args: str) -> None:
-        cmd = [str(self.bindir / tool), *args]
-        if self.as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def new_database(self) -> str:
-        import psycopg
-
-        self.counter += 1
-        name = f"hubstead_bench_{self.counter}"
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
-
-    def cpu_seconds(self) -> float:
-        """CPU used so far by the cluster's live processes (postmaster, backends, background workers)."""
-        import psutil
-
-        try:
-            pid = int((self.root / "data" / "postmaster.pid").read_text().split()[0])
-            main = psutil.Process(pid)
-            procs = [main, *main.children(recursive=True)]
-        except (OSError, ValueError, psutil.Error):
-            return 0.0
-        total = 0.0
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
-        return total
-
-    def stop(self) -> None:
-        if not self.root.exists():
-            return
-        try:
-            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop")
-        except subprocess.CalledProcessError:
-            pass
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
 
 
 # --- measuring ------------------------------------------------------------------------------------------

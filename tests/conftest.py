@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from hubstead.devtools.postgres import PostgresCluster
 from inference_hub import inference_hub, small_inference_hub  # noqa: F401 - shared session fixtures
-from support import LiveServer, PostgresCluster, client_env
+from support import LiveServer, client_env
 
 BACKENDS = ["sqlite", "postgresql"]
 # The shared servers let webhooks reach the receivers tests run on loopback, and retry within milliseconds

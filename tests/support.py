@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,68 +16,9 @@ from pathlib import Path
 
 import httpx
 
+from hubstead.devtools.postgres import free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    return found[-1].parent if found else None
-
-
-class PostgresCluster:
-    """A private PostgreSQL server in a temp dir (run as the ``postgres`` user when we are root)."""
-
-    def __init__(self) -> None:
-        bindir = _pg_bin()
-        if bindir is None:
-            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
-        self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="hubstead-pg-"))
-        self.port = free_port()
-        self.as_postgres = os.geteuid() == 0
-        if self.as_postgres:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.root, pw.pw_uid, pw.pw_gid)
-        self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.root / "data"),
-            "-l",
-            str(self.root / "log"),
-            "-w",
-            "-o",
-            f"-p {self.port} -k {self.root} -h 127.0.0.1 -c fsync=off -c max_connections=300",
-            "start",
-        )
-        self.counter = 0
-
-    def _run(self, tool: str, *args: str) -> None:
-        cmd = [str(self.bindir / tool), *args]
-        if self.as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def new_database(self) -> str:
-        import psycopg
-
-        self.counter += 1
-        name = f"hubstead_{self.counter}"
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
-
-    def stop(self) -> None:
-        try:
-            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
 
 
 @dataclass
