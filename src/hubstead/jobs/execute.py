@@ -17,9 +17,10 @@ import traceback
 from hubstead.config import load_settings
 from hubstead.context import Hub
 from hubstead.db import utcnow
+from hubstead.jobs.kinds import kind_named
 from hubstead.jobs.models import Job
 from hubstead.jobs.sandbox import Limits
-from hubstead.jobs.service import KINDS, JobFailed, Reporter
+from hubstead.jobs.service import JobFailed, Reporter
 
 log = logging.getLogger("hubstead.jobs")
 
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> int:
         if job is None:
             return 1
         kind = job.kind
-    module_name, _, function_name = KINDS[kind].partition(":")
+    module_name, function_name = kind_named(kind).function_path()
     function = getattr(importlib.import_module(module_name), function_name)
     report = Reporter(hub, job_id)
     try:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from hubstead.config import Settings
 from hubstead.context import Hub
 from hubstead.db import utcnow
+from hubstead.jobs.kinds import JobKind
 from hubstead.jobs.models import Job
 from hubstead.jobs.sandbox import Limits, describe_exit, job_environment, kill_group, launch
 from hubstead.repos.models import Repo
@@ -34,32 +35,34 @@ from hubstead.repos.models import Repo
 log = logging.getLogger("hubstead.jobs")
 
 MAX_ATTEMPTS = 3
-# kind -> "module:function" run in the job process as function(hub, job_id, report).
-KINDS: dict[str, str] = {"dataset-conversion": "hubstead.viewer.conversion:run_conversion_job"}
 
 
 class JobFailed(Exception):
     """A job that cannot finish, with the reason in plain words (recorded as the job's error as is)."""
 
 
-def enqueue(session: Session, *, kind: str, repo_pk: int, revision: str) -> Job:
+def enqueue(session: Session, *, kind: JobKind, repo_pk: int, revision: str) -> Job:
     """Queue ``kind`` for the repo at ``revision``; a queued (not yet started) job of the same kind for the
     repo is retargeted instead of adding a second one, so a burst of commits converts once."""
     queued = session.scalar(
-        select(Job).where(Job.kind == kind, Job.repo_pk == repo_pk, Job.status == "queued").order_by(Job.id.desc())
+        select(Job)
+        .where(Job.kind == kind.name, Job.repo_pk == repo_pk, Job.status == "queued")
+        .order_by(Job.id.desc())
     )
     if queued is not None:
         queued.revision = revision
         queued.created_at = utcnow()
         return queued
-    job = Job(kind=kind, repo_pk=repo_pk, revision=revision, status="queued", message="Waiting to start")
+    job = Job(kind=kind.name, repo_pk=repo_pk, revision=revision, status="queued", message="Waiting to start")
     session.add(job)
     session.flush()
     return job
 
 
-def latest(session: Session, *, kind: str, repo_pk: int) -> Job | None:
-    return session.scalar(select(Job).where(Job.kind == kind, Job.repo_pk == repo_pk).order_by(Job.id.desc()).limit(1))
+def latest(session: Session, *, kind: JobKind, repo_pk: int) -> Job | None:
+    return session.scalar(
+        select(Job).where(Job.kind == kind.name, Job.repo_pk == repo_pk).order_by(Job.id.desc()).limit(1)
+    )
 
 
 def job_json(job: Job) -> dict[str, Any]:

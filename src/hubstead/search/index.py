@@ -67,9 +67,10 @@ def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Comm
     if repo.repo_type == "dataset":
         # Derived data follows main too: the dataset viewer's conversion runs as a job (in the same
         # transaction, so a commit that rolls back queues nothing).
+        from hubstead.jobs.kinds import DATASET_CONVERSION
         from hubstead.jobs.service import enqueue
 
-        enqueue(session, kind="dataset-conversion", repo_pk=repo.pk, revision=str(commit.id))
+        enqueue(session, kind=DATASET_CONVERSION, repo_pk=repo.pk, revision=str(commit.id))
 
 
 def reconcile_all(hub: Hub) -> int:

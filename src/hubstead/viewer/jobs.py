@@ -5,12 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from hubstead.context import Hub
+from hubstead.jobs.kinds import DATASET_CONVERSION
 from hubstead.jobs.models import Job
 from hubstead.jobs.service import enqueue
 from hubstead.repos.models import Repo
 from hubstead.viewer.store import DatasetConversion
-
-KIND = "dataset-conversion"
 
 
 def queue_missing_conversions(hub: Hub) -> int:
@@ -24,19 +23,21 @@ def queue_missing_conversions(hub: Hub) -> int:
         waiting = {
             (pk, revision)
             for pk, revision in session.execute(
-                select(Job.repo_pk, Job.revision).where(Job.kind == KIND, Job.status.in_(("queued", "running")))
+                select(Job.repo_pk, Job.revision).where(
+                    Job.kind == DATASET_CONVERSION.name, Job.status.in_(("queued", "running"))
+                )
             ).tuples()
         }
         failed = {
             (pk, revision)
             for pk, revision in session.execute(
-                select(Job.repo_pk, Job.revision).where(Job.kind == KIND, Job.status == "failed")
+                select(Job.repo_pk, Job.revision).where(Job.kind == DATASET_CONVERSION.name, Job.status == "failed")
             ).tuples()
         }
         for repo in session.scalars(select(Repo).where(Repo.repo_type == "dataset", Repo.sha.is_not(None))):
             key = (repo.pk, repo.sha or "")
             if converted.get(repo.pk) == repo.sha or key in waiting or key in failed:
                 continue
-            enqueue(session, kind=KIND, repo_pk=repo.pk, revision=repo.sha or "")
+            enqueue(session, kind=DATASET_CONVERSION, repo_pk=repo.pk, revision=repo.sha or "")
             queued += 1
     return queued

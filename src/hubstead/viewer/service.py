@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from hubstead.context import Hub
 from hubstead.errors import HubError
+from hubstead.jobs.kinds import DATASET_CONVERSION
 from hubstead.jobs.models import Job
 from hubstead.jobs.service import latest
 from hubstead.repos.models import Repo
@@ -87,7 +88,7 @@ def state_of(session: Session, repo: Repo) -> ViewerState:
     return ViewerState(
         repo=repo,
         conversion=load_conversion(session, repo.pk),
-        job=latest(session, kind="dataset-conversion", repo_pk=repo.pk),
+        job=latest(session, kind=DATASET_CONVERSION, repo_pk=repo.pk),
     )
 
 
