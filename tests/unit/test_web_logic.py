@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from hubstead.tasks import TASK_MODALITY, canonical_task
 from hubstead.web.names import parse_model_name
 from hubstead.web.render import highlight_file, render_markdown
 from hubstead.web.snippets import snippets
-from hubstead.web.tasks import TASK_MODALITY, canonical_task
 
 
 def test_card_rendering_keeps_content_and_removes_scripts() -> None:
@@ -56,3 +56,20 @@ def test_task_aliases_and_modalities() -> None:
     assert canonical_task("conversational") == "text-generation"
     assert TASK_MODALITY["fill-mask"] == "Natural Language Processing"
     assert TASK_MODALITY["depth-estimation"] == "Computer Vision"
+
+
+def test_one_taxonomy_for_pages_and_inference() -> None:
+    """Pages and the inference API resolve synonyms from the same table: every alias names a task of the
+    taxonomy, inference keeps text2text-generation a task of its own while pages list it under text
+    generation, and every task inference serves is one the taxonomy knows (or folds into one it knows)."""
+    from hubstead.inference.protocol import SERVED_TASKS, normalize_task
+    from hubstead.tasks import ALIASES, LISTED_UNDER
+
+    for alias, task in ALIASES.items():
+        assert task in TASK_MODALITY, alias
+        assert normalize_task(alias) == task == canonical_task(alias)
+    assert normalize_task("reranking") == "text-ranking" and canonical_task("asr") == "automatic-speech-recognition"
+    assert normalize_task("text2text-generation") == "text2text-generation"
+    assert canonical_task("text2text-generation") == "text-generation"
+    for task in SERVED_TASKS:
+        assert canonical_task(task) in TASK_MODALITY or task in LISTED_UNDER, task

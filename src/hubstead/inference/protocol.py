@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubstead.errors import HubError
+from hubstead.tasks import normalize_task
 
 # The runner family a worker uses for a task: our own batched encoder, a transformers pipeline, or
 # the continuous-batching generator.
@@ -33,14 +34,6 @@ PIPELINE_TASKS = frozenset(
 GENERATION_TASKS = frozenset({"text-generation"})
 SERVED_TASKS = ENCODER_TASKS | PIPELINE_TASKS | GENERATION_TASKS
 
-# Tasks a model can be asked for besides its own pipeline_tag (the Hub allows these overrides).
-TASK_ALIASES = {
-    "ner": "token-classification",
-    "sentiment-analysis": "text-classification",
-    "conversational": "text-generation",
-    "reranking": "text-ranking",
-    "asr": "automatic-speech-recognition",
-}
 # What a model tagged with one task can also serve through /pipeline/{task}.
 COMPATIBLE_TASKS = {
     "sentence-similarity": {"feature-extraction"},
@@ -89,10 +82,6 @@ class Job:
 
     def as_message(self) -> dict[str, Any]:
         return {"task": self.task, "inputs": self.inputs, "parameters": self.parameters, "single": self.single}
-
-
-def normalize_task(task: str) -> str:
-    return TASK_ALIASES.get(task, task)
 
 
 def can_serve(pipeline_tag: str | None, task: str) -> bool:

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 from hubstead.api.deps import base_url
 from hubstead.auth.models import User
 from hubstead.auth.service import ANONYMOUS, Principal
+from hubstead.tasks import TASK_MODALITY, task_label
 from hubstead.web import sessions
 from hubstead.web.models import WebSession
 from hubstead.web.names import parse_model_name
 from hubstead.web.render import highlight_code
-from hubstead.web.tasks import TASK_MODALITY, task_label
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -11,8 +11,8 @@ from hubstead.api.deps import SessionDep
 from hubstead.auth.models import Membership, Org, User
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.search.service import ListQuery, facets, list_repos
+from hubstead.tasks import MODALITIES
 from hubstead.web.pages import render, viewer
-from hubstead.web.tasks import MODALITIES
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 30

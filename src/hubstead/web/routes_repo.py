@@ -30,11 +30,11 @@ from hubstead.repos.service import (
     open_git,
 )
 from hubstead.repos.stats import monthly_downloads
+from hubstead.tasks import canonical_task
 from hubstead.web.names import parse_model_name
 from hubstead.web.pages import Viewer, render, viewer
 from hubstead.web.render import highlight_file, render_markdown
 from hubstead.web.snippets import snippets
-from hubstead.web.tasks import canonical_task
 
 router = APIRouter(include_in_schema=False)
 MAX_VIEW_BYTES = 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hubstead.web.tasks import canonical_task
+from hubstead.tasks import canonical_task
 
 _AUTO_CLASSES = {
     "text-classification": "AutoModelForSequenceClassification",
