@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from hubstead.config import Settings
 from hubstead.db import Database
-from hubstead.repos.files import DownloadDeduplicator
+from hubstead.downloads import DownloadDeduplicator
 from hubstead.storage.base import BlobStore
 from hubstead.storage.local import LocalBlobStore
 

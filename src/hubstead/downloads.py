@@ -1,0 +1,36 @@
+"""Counting downloads the Hub's way: a client's HEAD-then-GET of one file is one download.
+
+Kept on the ``Hub`` (one per process: the pairs it remembers live in memory), so it sits at the bottom
+layer with no dependencies; which files count is ``repos.files.counts_as_download``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+
+class DownloadDeduplicator:
+    """Counts a client's HEAD-then-GET of one file as one download.
+
+    Like the Hub, every HEAD or GET of a counted file counts, whatever the client sends, except the GET that
+    follows the same client's HEAD of the same file within ``window`` seconds: ``hf_hub_download`` (every
+    version) checks with HEAD and then fetches. Memory is bounded: the oldest entries go past ``max_entries``.
+    """
+
+    def __init__(self, window: float = 30.0, max_entries: int = 100_000) -> None:
+        self.window = window
+        self.max_entries = max_entries
+        self._last: OrderedDict[tuple[str, ...], tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def counts(self, key: tuple[str, ...], method: str, now: float | None = None) -> bool:
+        moment = time.monotonic() if now is None else now
+        with self._lock:
+            last = self._last.pop(key, None)
+            paired = method == "GET" and last is not None and last[0] == "HEAD" and moment - last[1] <= self.window
+            self._last[key] = ("GET-paired" if paired else method, moment)
+            while len(self._last) > self.max_entries:
+                self._last.popitem(last=False)
+            return not paired
