@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from hubstead.auth.models import ROLES, Membership, Org, Token, User
 from hubstead.db import utcnow
 from hubstead.errors import BadRequestError, ConflictError, NotFoundError
-from hubstead.repos.paths import validate_name
+from hubstead.names import validate_name
 
 TOKEN_PREFIX = "hs_"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}

@@ -5,26 +5,16 @@ from __future__ import annotations
 import re
 
 from hubstead.errors import InvalidPathError, InvalidRepoIdError
+from hubstead.names import validate_name
 
 MAX_PATH_BYTES = 4096
 MAX_SEGMENT_BYTES = 255
 MAX_DEPTH = 100
-_NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
 _REVISION_FORBIDDEN = re.compile(r"(\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|//|\.lock$|^/|/$|\.$|^-|^@$)")
 _COMMIT_ID = re.compile(r"^(?:[0-9a-fA-F]{7,40}|[0-9a-fA-F]{64})$")
 _RESERVED_REFS = {"HEAD", "FETCH_HEAD", "ORIG_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "BISECT_HEAD",
                   "AUTO_MERGE", "REBASE_HEAD"}  # fmt: skip
 MAX_REF_NAME_BYTES = 200
-
-
-def validate_name(name: str, *, what: str = "name") -> str:
-    """Check a namespace or repo name against the Hub's rules (letters, digits, ``-``, ``_``, ``.``)."""
-    if not _NAME_RE.match(name) or "--" in name or ".." in name or name.endswith(".git"):
-        raise InvalidRepoIdError(
-            f"Invalid {what} {name!r}: use letters, digits, '-', '_' or '.', at most 96 characters, "
-            "starting and ending with a letter, digit or '_', with no '--' or '..'"
-        )
-    return name
 
 
 def split_repo_id(repo_id: str) -> tuple[str, str]:
