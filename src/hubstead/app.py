@@ -180,6 +180,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.discussions.routes import router as discussions_router
     from hubstead.inference.routes import direct_inference_route
     from hubstead.inference.routes import router as inference_router
+    from hubstead.repos.index import reconcile_all
     from hubstead.repos.routes_commits import router as commits_router
     from hubstead.repos.routes_files import router as files_router
     from hubstead.repos.routes_git import router as git_router
@@ -187,7 +188,6 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.repos.routes_refs import router as refs_router
     from hubstead.repos.routes_repos import router as repos_router
     from hubstead.repos.routes_unbuilt import router as unbuilt_router
-    from hubstead.search.index import reconcile_all
     from hubstead.search.routes import router as search_router
     from hubstead.viewer.routes import router as viewer_router
     from hubstead.web.render import highlight_css
@@ -199,8 +199,10 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.web.routes_webhooks import router as webhook_pages_router
     from hubstead.webhooks.routes import router as webhooks_router
     from hubstead.webhooks.sender import WebhookSender
+    from hubstead.wiring import connect_domains
     from hubstead.xet.routes import router as xet_router
 
+    connect_domains()
     hub = hub or Hub.from_settings(settings)
     from hubstead.storage.leftovers import remove_crash_leftovers
     from hubstead.xet.service import xorb_store

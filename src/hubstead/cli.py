@@ -13,6 +13,7 @@ from pathlib import Path
 from hubstead.config import Settings, load_settings
 from hubstead.errors import HubError
 from hubstead.gc_policy import tune_gc_for_serving
+from hubstead.wiring import connect_domains
 
 
 def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
@@ -217,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    connect_domains()
     try:
         return int(args.func(args) or 0)
     except HubError as exc:

@@ -41,10 +41,10 @@ from hubstead.errors import BadRequestError, ConflictError, ForbiddenError, Revi
 from hubstead.repos.commits import CommitResult, PreparedCommit, apply_commit, commit_ref, prepare_commit
 from hubstead.repos.events import record_event
 from hubstead.repos.git import GitRepo
+from hubstead.repos.index import on_main_moved
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo
 from hubstead.repos.service import author_for, can_write, git_dir, open_git, require_write
-from hubstead.search.index import reindex_repo
 
 log = logging.getLogger(__name__)
 
@@ -406,7 +406,7 @@ def _mark_merged(
     )
     if (pull.base_ref or "refs/heads/main") == "refs/heads/main":
         git = open_git(hub, repo)
-        reindex_repo(session, git, repo, git.commit(pygit2.Oid(hex=head)))
+        on_main_moved(session, git, repo, git.commit(pygit2.Oid(hex=head)))
     announce(session, repo, pull, "update", principal)
     session.flush()
 

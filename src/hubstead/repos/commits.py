@@ -34,6 +34,7 @@ from hubstead.errors import (
 from hubstead.repos.cards import check_card_header
 from hubstead.repos.events import record_event
 from hubstead.repos.git import Author, GitRepo
+from hubstead.repos.index import on_main_moved
 from hubstead.repos.lfs import LfsPointer
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo, RepoLfsObject
@@ -43,7 +44,6 @@ from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo, 
 from hubstead.repos.proofs import may_reference
 from hubstead.repos.service import author_for, git_dir, open_git
 from hubstead.repos.uploads import NOT_PROVEN
-from hubstead.search.index import reindex_repo
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -337,7 +337,7 @@ def apply_commit(
         if session.get(RepoLfsObject, (repo.pk, oid)) is None:
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
     if ref == "refs/heads/main":
-        reindex_repo(session, git, repo, git.commit(commit))
+        on_main_moved(session, git, repo, git.commit(commit))
     session.flush()
     return CommitResult(commit_oid=str(commit), branch=ref, parent=str(head))
 
@@ -402,6 +402,6 @@ def commit_files(
         updated_refs=[{"ref": ref, "oldSha": str(old) if old else None, "newSha": str(commit)}],
     )
     if ref == "refs/heads/main":
-        reindex_repo(session, git, repo, git.commit(commit))
+        on_main_moved(session, git, repo, git.commit(commit))
     session.flush()
     return str(commit)

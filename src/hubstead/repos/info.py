@@ -12,8 +12,8 @@ from hubstead.api.serialize import from_timestamp, iso
 from hubstead.context import Hub
 from hubstead.repos.files import file_info, iter_entries
 from hubstead.repos.git import GitRepo
+from hubstead.repos.index import fields_at
 from hubstead.repos.models import Repo
-from hubstead.search.index import fields_at
 
 # Fields `expand` may ask for, per repo type (unknown ones are ignored, never an error).
 EXPANDABLE = {

@@ -13,11 +13,11 @@ from hubstead.context import Hub
 from hubstead.errors import BadRequestError, ConflictError, RevisionNotFoundError
 from hubstead.repos.events import record_event
 from hubstead.repos.git import GitRepo
+from hubstead.repos.index import on_main_moved
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo
 from hubstead.repos.paths import validate_branch_name
 from hubstead.repos.service import author_for, git_dir, open_git
-from hubstead.search.index import reindex_repo
 
 
 def list_refs(git: GitRepo, *, include_prs: bool) -> dict[str, Any]:
@@ -137,5 +137,5 @@ def super_squash(
         git.update_ref(ref, commit, message="super-squash")
     announce_ref(session, repo, principal, ref, old=str(head), new=str(commit))
     if branch == "main":
-        reindex_repo(session, git, repo, git.commit(commit))
+        on_main_moved(session, git, repo, git.commit(commit))
     return str(commit)

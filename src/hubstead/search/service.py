@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from hubstead.auth.models import Membership, Org
 from hubstead.auth.service import Principal
 from hubstead.errors import BadRequestError
+from hubstead.repos.index import LANGUAGE_TAG
 from hubstead.repos.models import Repo, RepoTag
-from hubstead.search.index import LANGUAGE_TAG
 
 SORTS = {
     "downloads",

@@ -1,8 +1,10 @@
-"""Keeping every dataset's conversion current: queue one for each dataset whose main head has none."""
+"""Keeping every dataset's conversion current: queue one when a dataset's main moves, and at start for each
+dataset whose main head has none."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hubstead.context import Hub
 from hubstead.jobs.kinds import DATASET_CONVERSION
@@ -10,6 +12,13 @@ from hubstead.jobs.models import Job
 from hubstead.jobs.service import enqueue
 from hubstead.repos.models import Repo
 from hubstead.viewer.store import DatasetConversion
+
+
+def convert_new_head(session: Session, repo: Repo, commit_id: str) -> None:
+    """A dataset's main moved: queue its conversion (in the transaction that moved it). Registered with
+    ``repos.index.follow_main`` by ``hubstead.wiring``."""
+    if repo.repo_type == "dataset":
+        enqueue(session, kind=DATASET_CONVERSION, repo_pk=repo.pk, revision=commit_id)
 
 
 def queue_missing_conversions(hub: Hub) -> int:

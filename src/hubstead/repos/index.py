@@ -1,12 +1,14 @@
-"""Keeps each repo's index row current with the head of its main branch.
+"""Keeps each repo's index row current with the head of its main branch, and tells the domains that follow
+main (``follow_main``) when it moves.
 
-Called after every commit to main, and at start for any repo whose row lags its git head (the server
-may have been killed between moving the branch and updating the row).
+``on_main_moved`` is called after every move of main (in the same transaction), and at start for any repo whose
+row lags its git head (the server may have been killed between moving the branch and updating the row).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pygit2
@@ -18,6 +20,9 @@ from hubstead.repos.cards import MAX_CARD_EXPANDED_BYTES, IndexFields, index_fie
 from hubstead.repos.git import GitRepo
 from hubstead.repos.models import Repo, RepoTag
 from hubstead.repos.service import open_git
+
+MainFollower = Callable[[Session, Repo, str], None]
+_followers: dict[str, MainFollower] = {}
 
 log = logging.getLogger(__name__)
 _INDEX_BLOB_LIMIT = 1024 * 1024
@@ -44,7 +49,8 @@ def fields_at(git: GitRepo, repo_type: str, commit: pygit2.Commit) -> IndexField
 
 
 def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Commit) -> None:
-    """Refresh the index row of ``repo`` from ``commit`` (the head of main)."""
+    """Refresh the index row of ``repo`` from ``commit`` (the head of main); ``on_main_moved`` is what callers
+    use, this is its first step."""
     fields = fields_at(git, repo.repo_type, commit)
     repo.sha = str(commit.id)
     repo.last_modified = datetime.fromtimestamp(commit.commit_time, UTC)
@@ -64,13 +70,23 @@ def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Comm
         session.execute(delete(RepoTag).where(RepoTag.repo_pk == repo.pk))
         session.add_all(RepoTag(repo_pk=repo.pk, tag=tag) for tag in indexed)
     session.flush()
-    if repo.repo_type == "dataset":
-        # Derived data follows main too: the dataset viewer's conversion runs as a job (in the same
-        # transaction, so a commit that rolls back queues nothing).
-        from hubstead.jobs.kinds import DATASET_CONVERSION
-        from hubstead.jobs.service import enqueue
 
-        enqueue(session, kind=DATASET_CONVERSION, repo_pk=repo.pk, revision=str(commit.id))
+
+def on_main_moved(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Commit) -> None:
+    """The one hook every path that moves a repo's main branch calls (commits, merges, branch moves,
+    super-squash, start-up reconciliation), in the transaction that records the move: the index row follows
+    the new head, then each follower registered with ``follow_main`` (e.g. the dataset viewer's conversion
+    job) runs in the same transaction, so a move that rolls back leaves nothing behind."""
+    reindex_repo(session, git, repo, commit)
+    for follower in _followers.values():
+        follower(session, repo, str(commit.id))
+
+
+def follow_main(name: str, follower: MainFollower) -> None:
+    """Register ``follower(session, repo, commit_id)`` to run whenever a repo's main moves. Domains above
+    this layer (the viewer, later spaces and evaluation) register at app start; registering a name again
+    replaces its follower."""
+    _followers[name] = follower
 
 
 def reconcile_all(hub: Hub) -> int:
@@ -90,7 +106,10 @@ def reconcile_all(hub: Hub) -> int:
             except (pygit2.GitError, KeyError) as exc:
                 log.error("repo %s/%s: cannot open its git directory: %s", repo.repo_type, repo.repo_id, exc)
                 continue
-            if head is not None and (str(head) != repo.sha or repo.pk in oversized):
+            if head is not None and str(head) != repo.sha:
+                on_main_moved(session, git, repo, git.commit(head))
+                refreshed += 1
+            elif head is not None and repo.pk in oversized:
                 reindex_repo(session, git, repo, git.commit(head))
                 refreshed += 1
     return refreshed
