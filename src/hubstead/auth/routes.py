@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep, get_principal, read_json
-from hubstead.api.serialize import iso
 from hubstead.auth.service import user_orgs
+from hubstead.dates import iso
 from hubstead.errors import HubError, UnauthorizedError
 from hubstead.repos.cards import validate_card_yaml
 

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_hub, parse_bool, read_json_object
-from hubstead.api.serialize import iso
 from hubstead.auth.models import User
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
+from hubstead.dates import iso
 from hubstead.discussions import pulls, service
 from hubstead.discussions.models import Discussion, DiscussionEvent
 from hubstead.errors import BadRequestError, NotFoundError

@@ -9,7 +9,7 @@ from typing import Any
 
 import pygit2
 
-from hubstead.api.serialize import from_timestamp, iso
+from hubstead.dates import from_timestamp, iso
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
 from hubstead.repos.git import TREE_MODE, GitRepo, TreeEntry
 from hubstead.repos.lfs import MAX_POINTER_SIZE, LfsPointer, parse_pointer

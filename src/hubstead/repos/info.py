@@ -8,8 +8,8 @@ from typing import Any
 
 import pygit2
 
-from hubstead.api.serialize import from_timestamp, iso
 from hubstead.context import Hub
+from hubstead.dates import from_timestamp, iso
 from hubstead.repos.files import file_info, iter_entries
 from hubstead.repos.git import GitRepo
 from hubstead.repos.index import fields_at

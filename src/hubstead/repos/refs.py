@@ -7,9 +7,9 @@ from typing import Any
 import pygit2
 from sqlalchemy.orm import Session
 
-from hubstead.api.serialize import from_timestamp, iso
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
+from hubstead.dates import from_timestamp, iso
 from hubstead.errors import BadRequestError, ConflictError, RevisionNotFoundError
 from hubstead.repos.events import record_event
 from hubstead.repos.git import GitRepo

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import SessionDep, base_url, get_hub, get_principal, parse_bool, read_json_object
-from hubstead.api.serialize import iso
 from hubstead.auth.models import User
 from hubstead.auth.service import get_user
+from hubstead.dates import iso
 from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError, error_header_value
 from hubstead.repos.access import URL_PREFIX, api_repo_request, redirect_if_moved
 from hubstead.repos.info import repo_info

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import get_hub, get_principal, read_json_object
-from hubstead.api.serialize import iso
 from hubstead.auth.service import Principal
+from hubstead.dates import iso
 from hubstead.repos.events import RepoEvent
 from hubstead.webhooks import service
 from hubstead.webhooks.models import Webhook, WebhookDelivery

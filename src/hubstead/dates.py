@@ -1,4 +1,4 @@
-"""Small shared encoders for answers: dates the way the Hub writes them."""
+"""Dates the way the Hub writes them in its answers (bottom layer: every domain that answers with a date uses it)."""
 
 from __future__ import annotations
 
