@@ -6,8 +6,8 @@ import hashlib
 import os
 import struct
 
-from hubstead.xet.formats import BOOKEND, SHARD_TAG
-from hubstead.xet.hashing import chunk_hash, file_hash, from_hex, merkle_root, range_hash, to_hex
+from hubstead.xet.cas.formats import BOOKEND, SHARD_TAG
+from hubstead.xet.cas.hashing import chunk_hash, file_hash, from_hex, merkle_root, range_hash, to_hex
 
 
 def xorb_from_chunks(chunks: list[bytes]) -> tuple[str, bytes]:

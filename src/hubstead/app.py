@@ -205,9 +205,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     connect_domains()
     hub = hub or Hub.from_settings(settings)
     from hubstead.storage.leftovers import remove_crash_leftovers
-    from hubstead.xet.service import xorb_store
 
-    if removed := remove_crash_leftovers(settings, xet_tmp_dir=xorb_store(hub).tmp):
+    if removed := remove_crash_leftovers(settings, xet_tmp_dir=hub.xorbs.tmp):
         log.warning("removed %d temporary files a crashed writer left behind", removed)
     if settled := reconcile_pending_merges(hub):
         log.warning("settled %d pull request merges a stopped process left half-done", settled)

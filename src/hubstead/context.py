@@ -9,15 +9,17 @@ from hubstead.db import Database
 from hubstead.downloads import DownloadDeduplicator
 from hubstead.storage.base import BlobStore
 from hubstead.storage.local import LocalBlobStore
+from hubstead.xet.cas.store import XorbStore
 
 
 @dataclass
 class Hub:
-    """Settings plus the parts they choose: the database and the blob store."""
+    """Settings plus the parts they choose: the database, the blob store and the Xet xorb store (each built once)."""
 
     settings: Settings
     db: Database
     blobs: BlobStore
+    xorbs: XorbStore
     downloads: DownloadDeduplicator = field(default_factory=DownloadDeduplicator)
 
     @classmethod
@@ -27,4 +29,9 @@ class Hub:
         db = Database(settings.database_url)
         if migrate:
             db.migrate()
-        return cls(settings=settings, db=db, blobs=LocalBlobStore(settings.blobs_dir))
+        return cls(
+            settings=settings,
+            db=db,
+            blobs=LocalBlobStore(settings.blobs_dir),
+            xorbs=XorbStore(settings.data_dir / "xet"),
+        )

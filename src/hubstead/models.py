@@ -10,4 +10,4 @@ def load_all_models() -> None:
     from hubstead.viewer import store as _viewer  # noqa: F401
     from hubstead.web import models as _web  # noqa: F401
     from hubstead.webhooks import models as _webhooks  # noqa: F401
-    from hubstead.xet import models as _xet  # noqa: F401
+    from hubstead.xet.cas import models as _xet  # noqa: F401

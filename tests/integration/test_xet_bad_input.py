@@ -133,14 +133,14 @@ def test_private_xorbs_are_not_reachable_from_other_repos(server: LiveServer) ->
     r = httpx.post(f"{cas}/v1/shards", content=shard_for_file(chunks, xorb_hex, include_xorb=False), headers=stranger_auth)
     assert r.status_code == 400 and "cannot read" in r.json()["error"]
     # ... the dedup index does not reveal it ...
-    from hubstead.xet.hashing import chunk_hash, to_hex
+    from hubstead.xet.cas.hashing import chunk_hash, to_hex
 
     r = httpx.get(f"{cas}/v1/chunks/default/{to_hex(chunk_hash(chunks[0]))}", headers=stranger_auth)
     assert r.status_code == 404
     owner_view = httpx.get(f"{cas}/v1/chunks/default/{to_hex(chunk_hash(chunks[0]))}", headers=owner_auth)
     assert owner_view.status_code == 200 and owner_view.content[:14] == b"HFRepoMetaData"
     # ... and its reconstruction is not served to the stranger's token.
-    from hubstead.xet.hashing import file_hash
+    from hubstead.xet.cas.hashing import file_hash
 
     file_hex = to_hex(file_hash([(chunk_hash(c), len(c)) for c in chunks]))
     r = httpx.get(f"{cas}/v1/reconstructions/{file_hex}", headers=stranger_auth)

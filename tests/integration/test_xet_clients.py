@@ -145,7 +145,7 @@ def write(path: Path, data: bytes) -> Path:
 
 def decoded(xorb_bytes: bytes) -> bytes:
     """The uncompressed chunk data in (part of) a xorb body, chunk after chunk."""
-    from hubstead.xet.formats import decode_chunk, iter_records
+    from hubstead.xet.cas.formats import decode_chunk, iter_records
 
     return b"".join(decode_chunk(scheme, payload, size) for _, scheme, payload, size in iter_records(xorb_bytes))
 
@@ -569,7 +569,7 @@ def test_private_xet_content_stays_private(server: LiveServer, env_for, tmp_path
 @pytest.mark.slow
 def test_claiming_a_stored_xorb_without_its_bytes_grants_nothing(server: LiveServer, env_for, tmp_path: Path) -> None:
     """A xorb upload under the name of an existing (private) xorb, with other bytes, must not make it readable."""
-    from hubstead.xet.hashing import to_hex
+    from hubstead.xet.cas.hashing import to_hex
 
     alice, mallory = server.account("xpriv"), server.account("xmal")
     private, own = f"{alice.name}/private", f"{mallory.name}/own"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import lz4.frame
 import pytest
 
-from hubstead.xet.formats import XetFormatError, build_dedup_shard, parse_shard, parse_xorb
-from hubstead.xet.hashing import ZERO_HASH, chunk_hash, file_hash, from_hex, merkle_root, to_hex
+from hubstead.xet.cas.formats import XetFormatError, build_dedup_shard, parse_shard, parse_xorb
+from hubstead.xet.cas.hashing import ZERO_HASH, chunk_hash, file_hash, from_hex, merkle_root, to_hex
 from xet_builders import random_chunks, shard_for_file, xorb_from_chunks
 
 VECTOR = [

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from hubstead.context import Hub
 from hubstead.repos.files import FileInfo, file_info, iter_entries
 from hubstead.repos.git import GitRepo
-from hubstead.xet.service import stream_file, xet_backed
+from hubstead.xet.cas.reader import stream_file, xet_backed
 
 SKIPPED_SUFFIXES = (".gguf", ".onnx", ".onnx_data", ".h5", ".msgpack", ".ot", ".tflite", ".mlmodel", ".pte")
 SKIPPED_FOLDERS = ("onnx/", "openvino/", "coreml/", ".git/")
@@ -85,5 +85,5 @@ def _write_object(hub: Hub, session: Session, oid: str, destination: Path) -> No
     if backed is None:
         raise FileNotFoundError(f"The object {oid} is missing from storage")
     with open(destination, "wb") as out:
-        for chunk in stream_file(hub, backed, 0, backed.size - 1):
+        for chunk in stream_file(hub.xorbs, backed, 0, backed.size - 1):
             out.write(chunk)

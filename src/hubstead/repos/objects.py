@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from hubstead.context import Hub
 from hubstead.errors import EntryNotFoundError
 from hubstead.repos.files import parse_range
-from hubstead.xet.service import XetBacked, stream_file, xet_backed
+from hubstead.xet.cas.reader import XetBacked, stream_file, xet_backed
 
 
 class LargeFileResponse(FileResponse):
@@ -49,5 +49,8 @@ def object_response(
     if request.method == "HEAD" or backed.size == 0:
         return Response(status_code=status, headers=headers, media_type="application/octet-stream")
     return StreamingResponse(
-        stream_file(hub, backed, start, end), status_code=status, headers=headers, media_type="application/octet-stream"
+        stream_file(hub.xorbs, backed, start, end),
+        status_code=status,
+        headers=headers,
+        media_type="application/octet-stream",
     )

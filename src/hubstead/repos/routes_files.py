@@ -28,7 +28,7 @@ from hubstead.repos.objects import object_response
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
 from hubstead.repos.service import open_git, require_file_content_access
 from hubstead.repos.stats import record_download
-from hubstead.xet.service import xet_backed, xet_hashes
+from hubstead.xet.cas.reader import xet_backed, xet_hashes
 
 router = APIRouter()
 TREE_PAGE = 1000

@@ -201,7 +201,7 @@ def _local_file(hub: Hub, git: GitRepo, info: FileInfo, scratch: Path) -> tuple[
         local = hub.blobs.local_path(info.lfs.oid)
         if local is not None:
             return local, False
-        from hubstead.xet.service import stream_file, xet_backed
+        from hubstead.xet.cas.reader import stream_file, xet_backed
 
         with hub.db.session() as session:
             backed = xet_backed(session, info.lfs.oid)
@@ -209,7 +209,7 @@ def _local_file(hub: Hub, git: GitRepo, info: FileInfo, scratch: Path) -> tuple[
             raise SourceError(f"{info.path}: its LFS object is missing from storage")
         target = scratch / hashlib.sha256(info.path.encode()).hexdigest()
         with open(target, "wb") as out:
-            for chunk in stream_file(hub, backed, 0, backed.size - 1):
+            for chunk in stream_file(hub.xorbs, backed, 0, backed.size - 1):
                 out.write(chunk)
         return target, True
     target = scratch / hashlib.sha256(info.path.encode()).hexdigest()

@@ -16,7 +16,7 @@ from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError, Payl
 from hubstead.repos.access import api_repo_request
 from hubstead.repos.service import get_readable_repo, require_file_content_access
 from hubstead.xet import service, tokens
-from hubstead.xet.formats import MAX_XORB_BYTES
+from hubstead.xet.cas.formats import MAX_XORB_BYTES
 
 router = APIRouter()
 CAS_PREFIX = "/xet-cas"
@@ -159,7 +159,7 @@ def xorb_data(xorb_hash: str, request: Request) -> Response:
         start, end = int(first), int(last)
     if start < allowed_start or end > allowed_end or start > end:
         raise ForbiddenError("Range outside what this URL allows")
-    store = service.xorb_store(hub)
+    store = hub.xorbs
     if store.body_path(xorb_hash) is None:
         raise NotFoundError("Xorb not found")
     path = store.body_path(xorb_hash)

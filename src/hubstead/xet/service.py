@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -29,18 +27,17 @@ from hubstead.errors import BadRequestError, EntryNotFoundError, HubError, NotFo
 from hubstead.repos.models import Repo, RepoLfsObject
 from hubstead.repos.proofs import content_readable, proven, record_proof
 from hubstead.xet import tokens
-from hubstead.xet.formats import (
+from hubstead.xet.cas.formats import (
     Chunk,
     XetFormatError,
     build_dedup_shard,
-    decode_chunk,
-    iter_records,
     parse_shard,
     parse_xorb,
 )
-from hubstead.xet.hashing import file_hash, from_hex, is_dedup_eligible, merkle_root, range_hash, to_hex
-from hubstead.xet.models import XetDedupChunk, XetFile, XetFileLayout, XetShardXorb, XetXorbRepo
-from hubstead.xet.store import XorbStore
+from hubstead.xet.cas.hashing import file_hash, from_hex, is_dedup_eligible, merkle_root, range_hash, to_hex
+from hubstead.xet.cas.models import XetDedupChunk, XetFile, XetFileLayout, XetShardXorb, XetXorbRepo
+from hubstead.xet.cas.reader import iter_segments
+from hubstead.xet.cas.store import XorbStore
 
 DEDUP_SHARD_TTL = 7 * 24 * 3600
 DEDUP_MAX_XORBS = 256
@@ -49,10 +46,6 @@ FETCH_URL_TTL = 3600
 
 class RangeNotSatisfiable(HubError):
     status_code = 416
-
-
-def xorb_store(hub: Hub) -> XorbStore:
-    return XorbStore(hub.settings.data_dir / "xet")
 
 
 def _principal(session: Session, grant: tokens.CasGrant) -> Principal:
@@ -83,7 +76,7 @@ def upload_xorb(hub: Hub, session: Session, grant: tokens.CasGrant, xorb_hex: st
         XetFormatError: the body does not parse, or its chunks do not hash to ``xorb_hex``.
     """
     grant.require_write()
-    store = xorb_store(hub)
+    store = hub.xorbs
     try:
         from_hex(xorb_hex)
     except ValueError as exc:
@@ -119,7 +112,7 @@ def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: byt
     grant.require_write()
     if grant.user_id is None:
         raise UnauthorizedError("Registering files needs a signed-in user's token")
-    store = xorb_store(hub)
+    store = hub.xorbs
     shard = parse_shard(body)
     shard_hash = hashlib.sha256(body).hexdigest()
     chunk_lists: dict[str, list[Chunk]] = {}
@@ -204,49 +197,6 @@ def _sha256_of(store: XorbStore, segments: list[list[Any]]) -> str:
     return digest.hexdigest()
 
 
-def iter_segments(store: XorbStore, segments: list[list[Any]], start: int, end: int) -> Iterator[bytes]:
-    """Bytes ``start`` to ``end`` (exclusive) of a file made of ``segments``, decoded chunk by chunk."""
-    position = 0
-    for xorb_hex, chunk_start, chunk_end, unpacked in segments:
-        if position + unpacked <= start:
-            position += unpacked
-            continue
-        if position >= end:
-            return
-        chunks = store.chunks(xorb_hex)[chunk_start:chunk_end]
-        # Read only the chunks that overlap [start, end).
-        first = last = None
-        offset = position
-        for index, chunk in enumerate(chunks):
-            if offset + chunk.size > start and offset < end:
-                if first is None:
-                    first = (index, offset)
-                last = index
-            offset += chunk.size
-        if first is not None and last is not None:
-            body = store.read(xorb_hex, chunks[first[0]].byte_start, chunks[last].byte_end)
-            offset = first[1]
-            for _, scheme, payload, size in iter_records(body, 0, len(body)):
-                data = decode_chunk(scheme, payload, size)
-                lo, hi = max(start - offset, 0), min(end - offset, size)
-                if hi > lo:
-                    yield data[lo:hi]
-                offset += size
-        position += unpacked
-
-
-def xet_hashes(session: Session, sha256s: list[str]) -> dict[str, str]:
-    """sha256 → Xet file hash for those of ``sha256s`` stored in Xet (one query)."""
-    if not sha256s:
-        return {}
-    rows = session.execute(select(XetFile.sha256, XetFile.file_hash).where(XetFile.sha256.in_(set(sha256s))))
-    return {sha: file_hex for sha, file_hex in rows}
-
-
-def file_for_sha256(session: Session, sha256: str) -> XetFile | None:
-    return session.scalars(select(XetFile).where(XetFile.sha256 == sha256).limit(1)).first()
-
-
 def _layout_for(session: Session, grant: tokens.CasGrant, record: XetFile) -> list[list[Any]] | None:
     """A layout of the file made only of xorbs the token may read, or None."""
     layouts = [record.segments] + [
@@ -288,7 +238,7 @@ def reconstruction(
         end = min(int(last) + 1, size) if last else size
         if start >= size and size > 0:
             raise RangeNotSatisfiable("Range starts past the end of the file")
-    store = xorb_store(hub)
+    store = hub.xorbs
     terms: list[dict[str, Any]] = []
     fetch: dict[str, list[dict[str, Any]]] = {}
     offset_into_first: int | None = None
@@ -348,27 +298,6 @@ def dedup_query(hub: Hub, session: Session, grant: tokens.CasGrant, chunk_hex: s
         select(XetShardXorb.xorb_hash).where(XetShardXorb.shard_hash.in_(shards)).distinct().limit(DEDUP_MAX_XORBS)
     ).all()
     listed = [entry.xorb_hash] + [x for x in related if x != entry.xorb_hash and xorb_visible(session, grant, x)]
-    store = xorb_store(hub)
+    store = hub.xorbs
     xorbs = [(from_hex(x), [(c.hash, c.size) for c in store.chunks(x)]) for x in listed]
     return build_dedup_shard(xorbs, os.urandom(32), DEDUP_SHARD_TTL)
-
-
-@dataclass(frozen=True)
-class XetBacked:
-    """What the hub needs to serve an LFS file that lives in Xet."""
-
-    file_hash: str
-    size: int
-    segments: list[list[Any]]
-
-
-def xet_backed(session: Session, sha256: str) -> XetBacked | None:
-    record = file_for_sha256(session, sha256)
-    if record is None:
-        return None
-    return XetBacked(file_hash=record.file_hash, size=record.size, segments=record.segments)
-
-
-def stream_file(hub: Hub, backed: XetBacked, start: int, end: int) -> Iterator[bytes]:
-    """Bytes ``start``..``end`` inclusive of a Xet file, reconstructed on the fly."""
-    yield from iter_segments(xorb_store(hub), backed.segments, start, end + 1)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from hubstead.decompress import decompress_bounded
 from hubstead.errors import BadRequestError, HubError
-from hubstead.xet.hashing import ZERO_HASH, chunk_hash, keyed, to_hex
+from hubstead.xet.cas.hashing import ZERO_HASH, chunk_hash, keyed, to_hex
 
 SHARD_TAG = b"HFRepoMetaData\x00" + bytes(
     [85, 105, 103, 69, 106, 123, 129, 87, 131, 165, 189, 217, 92, 205, 209, 74, 169]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from hubstead.storage.local import LocalBlobStore
-from hubstead.xet.formats import Chunk
+from hubstead.xet.cas.formats import Chunk
 
 _ENTRY = struct.Struct("<32sIII")
 
