@@ -28,6 +28,7 @@ from hubstead.repos.service import (
     move_repo,
     open_git,
     request_access,
+    require_file_content_access,
     require_write,
     update_settings,
 )
@@ -187,10 +188,13 @@ def info(request: Request, session: Session = SessionDep) -> Response:
 @router.get("/api/{plural:repotype}/{ns}/{name}/auth-check")
 @router.get("/api/{plural:repotype}/{ns}/{name}/auth-check/{mode}")
 def auth_check(request: Request, session: Session = SessionDep) -> dict[str, Any]:
+    """``auth_check``: 404 RepoNotFound if the caller cannot see the repo, 403 GatedRepo if it is gated and their
+    access is not accepted (``GatedRepoError``), 401/403 for ``/write`` without write access."""
     rr = api_repo_request(request, session)
     repo = rr.readable()
     if rr.tail and rr.tail[0] == "write":
         require_write(session, rr.principal, repo.namespace)
+    require_file_content_access(session, repo, rr.principal)
     return {}
 
 

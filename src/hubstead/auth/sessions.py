@@ -1,5 +1,8 @@
 """Browser sign-in: a session cookie (random, stored as sha256, HttpOnly, SameSite=Lax) and a CSRF token
-per session that every form and htmx request must send back."""
+per session that every form and htmx request must send back.
+
+This module knows cookie values, not requests: ``api.deps`` reads the cookie (``web_session``) and is the one
+place routes learn who is calling (``get_caller``: a token, or this session where the route accepts it)."""
 
 from __future__ import annotations
 
@@ -8,15 +11,13 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from fastapi import Request
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hubstead.auth.models import User
+from hubstead.auth.models import User, WebSession
 from hubstead.auth.service import verify_password
 from hubstead.db import utcnow
 from hubstead.errors import ForbiddenError
-from hubstead.web.models import WebSession
 
 COOKIE = "hubstead_session"
 SESSION_DAYS = 14
@@ -50,8 +51,8 @@ def start(session: Session, user: User) -> str:
     return value
 
 
-def current(request: Request, session: Session) -> WebSession | None:
-    value = request.cookies.get(COOKIE)
+def lookup(session: Session, value: str | None) -> WebSession | None:
+    """The live session whose cookie value is ``value``, or None."""
     if not value:
         return None
     record = session.scalar(select(WebSession).where(WebSession.token_hash == _hash(value)))
@@ -60,8 +61,8 @@ def current(request: Request, session: Session) -> WebSession | None:
     return record
 
 
-def end(request: Request, session: Session) -> None:
-    value = request.cookies.get(COOKIE)
+def end(session: Session, value: str | None) -> None:
+    """Sign out the session whose cookie value is ``value`` (nothing when there is none)."""
     if value:
         session.execute(delete(WebSession).where(WebSession.token_hash == _hash(value)))
 
