@@ -186,6 +186,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.repos.routes_git import router as git_router
     from hubstead.repos.routes_lfs import router as lfs_router
     from hubstead.repos.routes_refs import router as refs_router
+    from hubstead.repos.routes_repos import unqualified_router
     from hubstead.repos.routes_repos import router as repos_router
     from hubstead.repos.routes_unbuilt import router as unbuilt_router
     from hubstead.search.routes import router as search_router
@@ -302,6 +303,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         git_router,
     )
     for router in routers:
+    app.include_router(unqualified_router)  # ids without a namespace: after every real repo's routes
         app.include_router(router)
     app.include_router(unbuilt_router)  # it catches the API repo sub-paths nothing else answered
 

@@ -138,8 +138,7 @@ def test_id_without_namespace_is_a_typed_repo_not_found(server: LiveServer, repo
     api = HfApi(endpoint=server.url, token=user.write_token)
     assert api.repo_exists("gpt2", repo_type=repo_type) is False
     assert api.file_exists("gpt2", "config.json", repo_type=repo_type) is False
-    with pytest.raises(RepositoryNotFoundError):
-        api.revision_exists("gpt2", "main", repo_type=repo_type)
+    assert api.revision_exists("gpt2", "main", repo_type=repo_type) is False
     with pytest.raises(RepositoryNotFoundError):
         api.repo_info("gpt2", repo_type=repo_type)
     with pytest.raises(RepositoryNotFoundError):
@@ -148,8 +147,7 @@ def test_id_without_namespace_is_a_typed_repo_not_found(server: LiveServer, repo
         list(api.list_repo_tree("gpt2", repo_type=repo_type))
     prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}[repo_type]
     for method, path in (("GET", f"/api/{repo_type}s/gpt2"), ("GET", f"/api/{repo_type}s/gpt2/revision/main"),
-                         ("HEAD", f"/{prefix}gpt2/resolve/main/config.json"),
-                         ("GET", f"/{prefix}gpt2/resolve/main/config.json")):  # fmt: skip
+                         ("HEAD", f"/{prefix}gpt2/resolve/main/config.json")):  # fmt: skip
         answer = httpx.request(method, server.url + path)
         assert answer.status_code == 404 and answer.headers.get("x-error-code") == "RepoNotFound", (path, answer.text)
     # A real repo is still found, and a real repo named like an action word keeps its routes.

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from hubstead.api.deps import get_hub, get_principal, get_reader, raw_segments
+from hubstead.api.deps import get_caller, get_hub, get_principal, raw_segments
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
-from hubstead.errors import BadRequestError
+from hubstead.errors import BadRequestError, RepoNotFoundError
 from hubstead.repos.models import Repo
 from hubstead.repos.service import can_read, check_repo_type, find_repo, get_readable_repo
 
@@ -70,7 +71,7 @@ def file_repo_request(request: Request, session: Session) -> RepoRequest:
     return RepoRequest(
         hub=get_hub(request),
         session=session,
-        principal=get_reader(request, session) if reading else get_principal(request, session),
+        principal=get_caller(request, session, browser="session") if reading else get_principal(request, session),
         repo_type=repo_type,
         repo_id=repo_id,
         tail=tail[1:],
@@ -89,3 +90,12 @@ def redirect_if_moved(request: Request, rr: RepoRequest) -> RedirectResponse | N
         new_path = raw[: -len(f"{old_ns}/{old_name}")] + f"{repo.namespace}/{repo.name}"
     query = request.url.query
     return RedirectResponse(new_path + (f"?{query}" if query else ""), status_code=307)
+
+
+def refuse_unqualified_id(request: Request, session: Session, *, repo_type: str, name: str) -> NoReturn:
+    """A repo id without a namespace (``gpt2``): every repo here is ``namespace/name``, so the lookup finds none
+    and the caller gets the Hub's typed 404 ``RepoNotFound`` (``repo_exists`` answers False, ``file_exists`` too),
+    never a generic page. An invalid token is still a 401, as on every repo route."""
+    principal = get_principal(request, session)
+    repo = get_readable_repo(session, principal, repo_type=repo_type, repo_id=name)  # raises RepoNotFoundError
+    raise RepoNotFoundError(f"{repo.repo_type} {repo.repo_id} has no namespace")  # unreachable: ids carry one

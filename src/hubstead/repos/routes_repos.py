@@ -15,7 +15,7 @@ from hubstead.auth.models import User
 from hubstead.auth.service import get_user
 from hubstead.dates import iso
 from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError, error_header_value
-from hubstead.repos.access import URL_PREFIX, api_repo_request, redirect_if_moved
+from hubstead.repos.access import PLURALS, URL_PREFIX, api_repo_request, redirect_if_moved, refuse_unqualified_id
 from hubstead.repos.info import repo_info
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Like, Repo
@@ -35,6 +35,9 @@ from hubstead.repos.service import (
 from hubstead.repos.stats import monthly_downloads
 
 router = APIRouter()
+# Ids without a namespace (``gpt2``): mounted after every other repo route and before the catch-alls (the API's
+# unbuilt features, the web pages), so it only sees paths no real repo's route answered.
+unqualified_router = APIRouter()
 
 
 def _repo_url(request: Request, repo_type: str, repo_id: str) -> str:
@@ -239,3 +242,23 @@ def user_likes(username: str, request: Request, session: Session = SessionDep) -
         for like, repo in rows
         if can_read(session, principal, repo)
     ]
+
+
+@unqualified_router.api_route("/api/{plural:repotype}/{name}", methods=["GET", "HEAD"])
+@unqualified_router.api_route("/api/{plural:repotype}/{name}/revision/{rest:path}", methods=["GET", "HEAD"])
+@unqualified_router.api_route("/api/{plural:repotype}/{name}/tree/{rest:path}", methods=["GET"])
+@unqualified_router.api_route("/api/{plural:repotype}/{name}/paths-info/{rest:path}", methods=["POST"])
+@unqualified_router.api_route("/api/{plural:repotype}/{name}/commits/{rest:path}", methods=["GET"])
+def unqualified_api(plural: str, name: str, request: Request, session: Session = SessionDep) -> None:
+    """``repo_info`` / ``revision_exists`` / ``list_repo_tree`` / ``get_paths_info`` / ``list_repo_commits``,
+    on an id without a namespace: the typed RepoNotFound. (``/api/models/gpt2/refs`` and the like are already one:
+    the info route reads them as the missing repo ``gpt2/refs``.)"""
+    refuse_unqualified_id(request, session, repo_type=PLURALS[plural], name=name)
+
+
+@unqualified_router.head("/{name}/resolve/{rest:path}")
+def unqualified_resolve(name: str, request: Request, session: Session = SessionDep) -> None:
+    """``file_exists`` / ``hf_hub_download`` (its metadata HEAD) on a model id without a namespace: the typed
+    RepoNotFound, not the web pages' 405. (``/datasets/gpt2/resolve/...`` already is one: the file route reads it
+    as the missing dataset ``gpt2/resolve``.) GET stays with the web pages, which own ``/{ns}/{name}/...``."""
+    refuse_unqualified_id(request, session, repo_type="model", name=name)
