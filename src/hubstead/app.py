@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubstead import __version__
 from hubstead.api.bodies import BodyTooLargeError, body_limit, bounded_receive, declared_too_large
+from hubstead.api.deps import web_session
 from hubstead.api.openapi import complete_schema
 from hubstead.auth.throttle import Throttle
 from hubstead.config import Settings
@@ -44,10 +45,8 @@ def error_response(
     ``{"error": message}``; on web pages, a page a person understands, with a way back."""
     if getattr(request.state, "page", False) and request.method != "HEAD":
         from hubstead.web.pages import Viewer, render
-        from hubstead.web.sessions import current
-
         with request.app.state.hub.db.session() as session:
-            viewer = Viewer(web=current(request, session))
+            viewer = Viewer(web=web_session(request, session))
         return render(request, "error.html", viewer, status_code=status, status=status,
                       title=_TITLES.get(status, "Error"), message=message)  # fmt: skip
     headers = {"X-Error-Message": error_header_value(message)}
@@ -186,8 +185,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.repos.routes_git import router as git_router
     from hubstead.repos.routes_lfs import router as lfs_router
     from hubstead.repos.routes_refs import router as refs_router
-    from hubstead.repos.routes_repos import unqualified_router
     from hubstead.repos.routes_repos import router as repos_router
+    from hubstead.repos.routes_repos import unqualified_router
     from hubstead.repos.routes_unbuilt import router as unbuilt_router
     from hubstead.search.routes import router as search_router
     from hubstead.viewer.routes import router as viewer_router
@@ -303,8 +302,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         git_router,
     )
     for router in routers:
-    app.include_router(unqualified_router)  # ids without a namespace: after every real repo's routes
         app.include_router(router)
+    app.include_router(unqualified_router)  # ids without a namespace: after every real repo's routes
     app.include_router(unbuilt_router)  # it catches the API repo sub-paths nothing else answered
 
     # The web pages come last: their patterns (/{ns}/{name}/...) are the broadest.

@@ -8,6 +8,5 @@ def load_all_models() -> None:
     from hubstead.repos import events as _events  # noqa: F401
     from hubstead.repos import models as _repos  # noqa: F401
     from hubstead.viewer import store as _viewer  # noqa: F401
-    from hubstead.web import models as _web  # noqa: F401
     from hubstead.webhooks import models as _webhooks  # noqa: F401
     from hubstead.xet.cas import models as _xet  # noqa: F401

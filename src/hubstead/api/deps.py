@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.convertors import Convertor, register_url_convertor
 
+from hubstead.auth import sessions
+from hubstead.auth.models import WebSession
 from hubstead.auth.service import ANONYMOUS, Principal, principal_for_token
 from hubstead.auth.throttle import Throttle
 from hubstead.context import Hub
@@ -73,17 +77,48 @@ def get_principal(request: Request, session: Session) -> Principal:
     return principal
 
 
-def get_reader(request: Request, session: Session) -> Principal:
-    """The caller of a read-only GET that a browser also makes (file downloads, images in the viewer): a
-    token when one is sent, otherwise the signed-in web session (read role). The session cookie is
-    SameSite=Lax, so other sites' pages cannot make the browser send it with an image or script fetch."""
+def web_session(request: Request, session: Session) -> WebSession | None:
+    """The browser's signed-in session (its cookie), or None."""
+    return sessions.lookup(session, request.cookies.get(sessions.COOKIE))
+
+
+def caller_fingerprint(request: Request) -> str:
+    """A digest of everything ``get_caller`` reads (token, session cookie, CSRF header): two requests with the
+    same fingerprint are the same caller, so an answer cached for one is right for the other."""
+    credential = "|".join(
+        (
+            request.headers.get("authorization", ""),
+            request.cookies.get(sessions.COOKIE, ""),
+            request.headers.get(sessions.CSRF_HEADER, ""),
+        )
+    )
+    return hashlib.sha256(credential.encode()).hexdigest()
+
+
+BrowserAccess = Literal["none", "session", "session+csrf"]
+
+
+def get_caller(request: Request, session: Session, *, browser: BrowserAccess = "none") -> Principal:
+    """Who is calling: the one reader every route uses. A token when one is sent (``get_principal``: an
+    unknown token is a 401, never anonymous); otherwise, where the route accepts a browser, its signed-in
+    session with the read role:
+
+    - ``"session"``: read-only GETs a browser makes (file downloads, images in the viewer). The cookie is
+      SameSite=Lax, so other sites' pages cannot make the browser send it with an image or script fetch.
+    - ``"session+csrf"``: calls the hub's own pages make with htmx (the inference widgets), which must also
+      send the session's CSRF token in ``X-CSRF-Token``.
+    """
     if bearer_token(request) is not None:
         return get_principal(request, session)
-    from hubstead.web.sessions import current
-
-    web = current(request, session)
+    if browser == "none":
+        return ANONYMOUS
+    web = web_session(request, session)
     if web is None:
         return ANONYMOUS
+    if browser == "session+csrf":
+        submitted = request.headers.get(sessions.CSRF_HEADER)
+        if not submitted or not hmac.compare_digest(web.csrf_token, submitted):
+            return ANONYMOUS
     return Principal(user=web.user, token_role="read")
 
 

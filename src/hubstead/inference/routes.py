@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import hmac
 import json
 import logging
@@ -22,8 +21,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import bearer_token, get_hub, get_principal
-from hubstead.auth.service import ANONYMOUS, Principal
+from hubstead.api.deps import bearer_token, caller_fingerprint, get_caller, get_hub, get_principal
+from hubstead.auth.service import Principal
 from hubstead.errors import HubError, UnauthorizedError, error_header_value
 from hubstead.inference import shapes
 from hubstead.inference.protocol import (
@@ -70,15 +69,7 @@ def inference_available() -> str | None:
 
 def _principal(request: Request, session: Any) -> Principal:
     """A token, or the browser's session for the page widgets (which send the CSRF header)."""
-    if bearer_token(request) is not None:
-        return get_principal(request, session)
-    from hubstead.web.sessions import CSRF_HEADER, current
-
-    web = current(request, session)
-    submitted = request.headers.get(CSRF_HEADER)
-    if web is not None and submitted and hmac.compare_digest(web.csrf_token, submitted):
-        return Principal(user=web.user, token_role="read")
-    return ANONYMOUS
+    return get_caller(request, session, browser="session+csrf")
 
 
 def _lookup(request: Request, repo_id: str) -> RepoRef:
@@ -121,9 +112,7 @@ def _check_token(request: Request) -> bool:
 async def _shared_lookup(request: Request, name: str, work: Callable[[], Any]) -> Any:
     state = request.app.state
     cache: dict[tuple[str, str], tuple[float, Any]] = state.inference_lookups
-    credential = request.headers.get("authorization", "") + "|" + request.cookies.get("hubstead_session", "")
-    credential += "|" + request.headers.get("x-csrf-token", "")
-    key = (hashlib.sha256(credential.encode()).hexdigest(), name)
+    key = (caller_fingerprint(request), name)
     hit = cache.get(key)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]

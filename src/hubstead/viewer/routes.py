@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, get_hub, get_reader
+from hubstead.api.deps import base_url, get_caller, get_hub
 from hubstead.jobs.service import job_json
 from hubstead.repos.models import Repo
 from hubstead.repos.service import get_readable_repo, require_file_content_access
@@ -33,7 +33,7 @@ def _open(request: Request, session: Session, dataset: str | None) -> ViewerStat
             status_code=422,
             code="MissingRequiredParameter",
         )
-    principal = get_reader(request, session)
+    principal = get_caller(request, session, browser="session")
     repo = get_readable_repo(session, principal, repo_type="dataset", repo_id=dataset)
     require_file_content_access(session, repo, principal)
     return state_of(session, repo)

@@ -13,12 +13,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from hubstead.api.deps import base_url
-from hubstead.auth.models import User
+from hubstead.api.deps import base_url, web_session
+from hubstead.auth.models import User, WebSession
 from hubstead.auth.service import ANONYMOUS, Principal
 from hubstead.tasks import TASK_MODALITY, task_label
-from hubstead.web import sessions
-from hubstead.web.models import WebSession
 from hubstead.web.names import parse_model_name
 from hubstead.web.render import highlight_code
 
@@ -93,7 +91,7 @@ class Viewer:
 def viewer(request: Request, session: Session) -> Viewer:
     # Errors on pages are answered as pages; under /api they stay JSON.
     request.state.page = not request.url.path.startswith("/api/")
-    return Viewer(web=sessions.current(request, session))
+    return Viewer(web=web_session(request, session))
 
 
 def url_with(request: Request, **changes: Any) -> str:

@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep, client_address, throttle_of
+from hubstead.auth import sessions
 from hubstead.auth.models import User
 from hubstead.auth.service import authenticate_password, create_token, create_user, list_tokens, revoke_token, user_orgs
 from hubstead.errors import ForbiddenError, HubError, TooManyRequestsError
-from hubstead.web import sessions
 from hubstead.web.pages import render, viewer
 
 router = APIRouter(include_in_schema=False)
@@ -114,7 +114,7 @@ def signup(
 def logout(request: Request, csrf_token: str = Form(""), session: Session = SessionDep) -> Response:
     me = viewer(request, session)
     sessions.check_csrf(me.web, csrf_token)
-    sessions.end(request, session)
+    sessions.end(session, request.cookies.get(sessions.COOKIE))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(sessions.COOKIE)
     return response

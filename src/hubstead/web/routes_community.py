@@ -18,12 +18,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from hubstead.auth import sessions
 from hubstead.auth.models import User
 from hubstead.discussions import pulls, service
 from hubstead.discussions.models import Discussion, DiscussionEvent
 from hubstead.errors import HubError, NotFoundError, UnauthorizedError
 from hubstead.repos.refs import commit_json
-from hubstead.web import sessions
 from hubstead.web.pages import render
 from hubstead.web.render import render_markdown
 from hubstead.web.routes_repo import RepoPage, _common, _open, diff_files

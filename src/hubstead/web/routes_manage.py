@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from hubstead.api.deps import SessionDep
+from hubstead.auth import sessions
 from hubstead.auth.service import user_orgs
 from hubstead.discussions import pulls
 from hubstead.errors import BadRequestError, HubError, UnauthorizedError
@@ -40,7 +41,6 @@ from hubstead.repos.service import (
     require_write,
     update_settings,
 )
-from hubstead.web import sessions
 from hubstead.web.pages import Viewer, render, viewer
 from hubstead.web.render import render_markdown
 from hubstead.web.routes_repo import repo_context

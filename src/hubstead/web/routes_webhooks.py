@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep
+from hubstead.auth import sessions
 from hubstead.errors import HubError
-from hubstead.web import sessions
 from hubstead.web.pages import Viewer, render, viewer
 from hubstead.webhooks import service
 from hubstead.webhooks.models import Webhook
