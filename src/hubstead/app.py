@@ -7,7 +7,7 @@ import inspect
 import logging
 import os
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hubstead import __version__
 from hubstead.api.bodies import BodyTooLargeError, body_limit, bounded_receive, declared_too_large
 from hubstead.api.deps import web_session
+from hubstead.api.direct import DirectRoute
 from hubstead.api.openapi import complete_schema
 from hubstead.auth.throttle import Throttle
 from hubstead.config import Settings
@@ -85,10 +86,6 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, with_request_id(scope, send))
-
-
-# A handler the app calls directly, and its path parameters.
-DirectRoute = tuple[Callable[..., Awaitable[Response]], dict[str, str]]
 
 
 class HubApp(FastAPI):

@@ -37,7 +37,7 @@ from hubstead.inference.protocol import (
 from hubstead.inference.service import InferenceService, RepoRef, ServedModel
 
 if TYPE_CHECKING:
-    from hubstead.app import DirectRoute
+    from hubstead.api.direct import DirectRoute
 
 log = logging.getLogger("hubstead.inference")
 router = APIRouter(tags=["inference"])
