@@ -663,22 +663,21 @@ async def list_models(request: Request) -> Response:
 
 
 def _servable_models(request: Request) -> list[tuple[str, str, int, str | None]]:
-    from hubstead.auth.service import user_orgs
     from hubstead.inference.protocol import SERVED_TASKS
     from hubstead.repos.models import Repo
+    from hubstead.repos.visibility import visible_filter
 
     with get_hub(request).db.session() as session:
         principal = _principal(request, session)
-        visible: set[str] = set()
-        if principal.user is not None:
-            visible = {principal.user.name, *(org.name for org, _ in user_orgs(session, principal.user))}
-        query = select(Repo).where(Repo.repo_type == "model", Repo.pipeline_tag.in_(sorted(SERVED_TASKS)))
-        rows = []
-        for repo in session.scalars(query.order_by(Repo.namespace, Repo.name).limit(5000)):
-            if repo.private and repo.namespace not in visible:
-                continue
-            rows.append((repo.repo_id, repo.namespace, int(repo.created_at.timestamp()), repo.pipeline_tag))
-        return rows
+        query = select(Repo).where(
+            Repo.repo_type == "model",
+            Repo.pipeline_tag.in_(sorted(SERVED_TASKS)),
+            visible_filter(session, principal),
+        )
+        return [
+            (repo.repo_id, repo.namespace, int(repo.created_at.timestamp()), repo.pipeline_tag)
+            for repo in session.scalars(query.order_by(Repo.namespace, Repo.name).limit(5000))
+        ]
 
 
 # --- status and metrics ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from hubstead.repos.lfs import default_gitattributes
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import REPO_TYPES, GatedAccess, Repo, RepoRedirect
 from hubstead.repos.paths import split_repo_id
+from hubstead.repos.visibility import can_read
 
 GATED_MODES = ("auto", "manual")
 
@@ -64,12 +65,6 @@ def find_repo(session: Session, *, repo_type: str, repo_id: str) -> tuple[Repo |
     if redirect is not None:
         return session.get(Repo, redirect.repo_pk), True
     return None, False
-
-
-def can_read(session: Session, principal: Principal, repo: Repo) -> bool:
-    if not repo.private:
-        return True
-    return namespace_role(session, principal, repo.namespace) is not None
 
 
 def can_write(session: Session, principal: Principal, namespace: str) -> bool:

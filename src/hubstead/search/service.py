@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Exists, Select, false, func, or_, select, true
+from sqlalchemy import Exists, Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from hubstead.auth.models import Membership, Org
 from hubstead.auth.service import Principal
 from hubstead.errors import BadRequestError
 from hubstead.repos.index import LANGUAGE_TAG
 from hubstead.repos.models import Repo, RepoTag
+from hubstead.repos.visibility import visible_filter
 
 SORTS = {
     "downloads",
@@ -52,30 +52,13 @@ class ListQuery:
     offset: int = 0
 
 
-def _visible(principal: Principal) -> ColumnElement[bool]:
-    if principal.user is None:
-        return Repo.private == false()
-    if principal.user.is_admin:
-        return true()
-    orgs = (
-        select(Org.name_key)
-        .join(Membership, Membership.org_id == Org.id)
-        .where(Membership.user_id == principal.user.id)
-    )
-    return or_(
-        Repo.private == false(),
-        func.lower(Repo.namespace) == principal.user.name_key,
-        func.lower(Repo.namespace).in_(orgs),
-    )
-
-
 def _has_tag(tag: str) -> Exists:
     return select(RepoTag.repo_pk).where(RepoTag.repo_pk == Repo.pk, RepoTag.tag == tag).exists()
 
 
-def _conditions(query: ListQuery, principal: Principal) -> list[Any]:
+def _conditions(session: Session, query: ListQuery, principal: Principal) -> list[Any]:
     """The WHERE clauses of a listing: type, visibility, search and every filter."""
-    conditions: list[Any] = [Repo.repo_type == query.repo_type, _visible(principal)]
+    conditions: list[Any] = [Repo.repo_type == query.repo_type, visible_filter(session, principal)]
     for term in query.search:
         if term:
             escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -100,9 +83,9 @@ def _conditions(query: ListQuery, principal: Principal) -> list[Any]:
     return conditions
 
 
-def build_query(query: ListQuery, principal: Principal) -> Select[Repo, int, int]:
+def build_query(session: Session, query: ListQuery, principal: Principal) -> Select[Repo, int, int]:
     """The listing query; trending and 30-day downloads are indexed columns kept by ``repos/stats``."""
-    stmt = select(Repo, Repo.trending_score, Repo.downloads_30d).where(*_conditions(query, principal))
+    stmt = select(Repo, Repo.trending_score, Repo.downloads_30d).where(*_conditions(session, query, principal))
     column: Any = {
         "downloads": Repo.downloads_30d,
         "likes": Repo.likes,
@@ -128,7 +111,7 @@ def list_repos(
     session: Session, principal: Principal, query: ListQuery, *, page_size: int
 ) -> tuple[list[ListedRepo], bool]:
     """One page of repos matching ``query`` and whether more follow."""
-    stmt = build_query(query, principal).offset(query.offset).limit(page_size + 1)
+    stmt = build_query(session, query, principal).offset(query.offset).limit(page_size + 1)
     rows = [ListedRepo(row[0], int(row[1] or 0), int(row[2] or 0)) for row in session.execute(stmt)]
     return rows[:page_size], len(rows) > page_size
 
@@ -144,7 +127,7 @@ class Facets:
 
 def facets(session: Session, principal: Principal, query: ListQuery) -> Facets:
     """Counts per task, library, license and language among the repos ``query`` matches (visible ones only)."""
-    matching = select(Repo.pk).where(*_conditions(query, principal))
+    matching = select(Repo.pk).where(*_conditions(session, query, principal))
 
     def counts(column: Any) -> list[tuple[str, int]]:
         stmt = (
