@@ -181,6 +181,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.repos.routes_files import router as files_router
     from hubstead.repos.routes_git import router as git_router
     from hubstead.repos.routes_lfs import router as lfs_router
+    from hubstead.repos.routes_lfs_files import router as lfs_files_router
     from hubstead.repos.routes_refs import router as refs_router
     from hubstead.repos.routes_repos import router as repos_router
     from hubstead.repos.routes_repos import unqualified_router
@@ -295,6 +296,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         discussions_router,
         webhooks_router,
         lfs_router,
+        lfs_files_router,
         files_router,
         git_router,
     )

@@ -24,6 +24,7 @@ from hubstead.repos.files import (
     parse_range,
 )
 from hubstead.repos.git import TreeEntry
+from hubstead.repos.models import RepoLfsObject
 from hubstead.repos.objects import object_response
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
 from hubstead.repos.service import open_git, require_file_content_access
@@ -81,6 +82,11 @@ def resolve(request: Request, session: Session = SessionDep) -> Response:
         if rr.hub.downloads.counts(key, request.method):
             record_download(session, repo)
     if info.lfs:
+        if session.get(RepoLfsObject, (repo.pk, info.lfs.oid)) is None:
+            # Its LFS file was deleted for good (permanently_delete_lfs_files): the pointer stays in git.
+            raise _with_headers(
+                EntryNotFoundError(f"{path}: its LFS object was permanently deleted from this repo"), commit_headers
+            )
         backed = xet_backed(session, info.lfs.oid)
         if backed is not None:
             # Clients with hf_xet download through the CAS; the others get the bytes from us below.

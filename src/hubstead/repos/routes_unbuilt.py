@@ -8,9 +8,7 @@ from hubstead.errors import NotFoundError, NotImplementedYetError
 
 router = APIRouter()
 
-_UNBUILT = {
-    "lfs-files": "Listing and deleting LFS files is not available on this Hubstead yet",
-}
+_UNBUILT: dict[str, str] = {}
 
 
 @router.api_route("/api/{plural:repotype}/{ns}/{name}/{feature}", methods=["GET", "POST", "DELETE", "PATCH", "PUT"])

@@ -8,7 +8,8 @@ from typing import Protocol
 
 
 class BlobStore(Protocol):
-    """Content-addressed storage of LFS objects. Objects are immutable once stored and never half-written."""
+    """Content-addressed storage of LFS objects. Objects are immutable once stored and never half-written;
+    one leaves only through ``delete``."""
 
     def exists(self, oid: str) -> bool:
         """Whether the object with this sha256 is stored."""
@@ -24,6 +25,10 @@ class BlobStore(Protocol):
 
     def open_range(self, oid: str, start: int, end: int, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """Stream bytes ``start`` to ``end`` inclusive of the object."""
+        ...
+
+    def delete(self, oid: str) -> bool:
+        """Remove the object (permanently deleting LFS files, once no repo references it). False if absent."""
         ...
 
     def local_path(self, oid: str) -> Path | None:

@@ -12,7 +12,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 class LocalBlobStore:
     """A content-addressed directory. Files land by ``rename`` after ``fsync``, so a crash never leaves a
-    partial object under its final name, and a stored object is never removed."""
+    partial object under its final name; a stored object is removed only by ``delete``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -54,6 +54,19 @@ class LocalBlobStore:
                     break
                 remaining -= len(chunk)
                 yield chunk
+
+    def delete(self, oid: str) -> bool:
+        path = self._path(oid)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return True
 
     def local_path(self, oid: str) -> Path | None:
         path = self._path(oid)
