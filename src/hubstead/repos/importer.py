@@ -8,6 +8,7 @@ rule as preupload. LFS bytes are hashed while copied into the blob store, never 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.commits import commit_files
-from hubstead.repos.ingest import ingest_file, rules_for
+from hubstead.repos.ingest import ingest_files, rules_for
 from hubstead.repos.lfs import LfsRules
 from hubstead.repos.paths import split_repo_id
 from hubstead.repos.refs import create_branch
@@ -57,6 +58,15 @@ def _acting_user(hub: Hub, session, namespace: str, name: str | None) -> User:  
     return admin
 
 
+def _walk(folder: Path) -> Iterator[tuple[str, Path]]:
+    """``(path in repo, file)`` for every file under ``folder`` (links followed, ``.git``/``.cache`` skipped)."""
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        for name in sorted(names):
+            path = Path(root) / name
+            yield path.relative_to(folder).as_posix(), path
+
+
 def import_folder(
     hub: Hub,
     folder: Path,
@@ -80,16 +90,8 @@ def import_folder(
         git = open_git(hub, repo)
         attributes = folder / ".gitattributes"
         rules = LfsRules(attributes.read_text(errors="replace")) if attributes.is_file() else rules_for(git, repo_type)
-        files, lfs_objects = [], {}
-        for root, dirs, names in os.walk(folder, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
-            for name in sorted(names):
-                path = Path(root) / name
-                rel = path.relative_to(folder).as_posix()
-                blob, lfs_oid, size = ingest_file(hub, git, rules, rel, path)
-                if lfs_oid is not None:
-                    lfs_objects[lfs_oid] = size
-                files.append((rel, blob))
+        ingested = ingest_files(hub, git, rules, _walk(folder))
+        files, lfs_objects = ingested.files, ingested.lfs_objects
         if not files:
             raise BadRequestError(f"{folder} holds no files")
         if revision != "main" and git.branch_head(f"refs/heads/{revision}") is None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
@@ -14,6 +16,7 @@ from hubstead.config import LFS_THRESHOLD_BYTES
 from hubstead.context import Hub
 from hubstead.repos.git import GitRepo
 from hubstead.repos.lfs import LfsPointer, LfsRules, default_gitattributes
+from hubstead.repos.paths import normalize_path_in_repo
 
 
 def rules_for(git: GitRepo, repo_type: str, revision: str = "main") -> LfsRules:
@@ -43,6 +46,29 @@ def store_lfs(hub: Hub, source: Path) -> tuple[str, int]:
     else:
         hub.blobs.put_file(oid, tmp)
     return oid, size
+
+
+@dataclass
+class IngestedFiles:
+    """Files written for one commit: each path's git blob (an LFS pointer's for LFS files) and the LFS objects
+    stored on the way (sha256 → size)."""
+
+    files: list[tuple[str, pygit2.Oid]] = field(default_factory=list)
+    lfs_objects: dict[str, int] = field(default_factory=dict)
+
+
+def ingest_files(hub: Hub, git: GitRepo, rules: LfsRules, sources: Iterable[tuple[str, Path]]) -> IngestedFiles:
+    """The one way local files become a commit's blobs (``hubstead import`` and the web upload form): each
+    ``(path in repo, file on disk)`` has its path checked (``normalize_path_in_repo``) before anything is
+    stored, then goes to LFS or git by ``ingest_file``'s rule."""
+    checked = [(normalize_path_in_repo(path), source) for path, source in sources]
+    out = IngestedFiles()
+    for path, source in checked:
+        blob, lfs_oid, size = ingest_file(hub, git, rules, path, source)
+        if lfs_oid is not None:
+            out.lfs_objects[lfs_oid] = size
+        out.files.append((path, blob))
+    return out
 
 
 def ingest_file(

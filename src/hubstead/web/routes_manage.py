@@ -23,10 +23,10 @@ from hubstead.discussions import pulls
 from hubstead.errors import BadRequestError, HubError, UnauthorizedError
 from hubstead.repos.access import URL_PREFIX
 from hubstead.repos.commits import commit_files, prepare_blobs
-from hubstead.repos.ingest import ingest_file, rules_for
+from hubstead.repos.ingest import ingest_files, rules_for
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Repo
-from hubstead.repos.paths import normalize_path_in_repo, validate_branch_name
+from hubstead.repos.paths import validate_branch_name
 from hubstead.repos.service import (
     author_for,
     can_write,
@@ -190,17 +190,10 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
                     git = open_git(hub, repo)
                     if mode == "direct" and git.branch_head(f"refs/heads/{revision}") is None:
                         validate_branch_name(revision)  # before storing any file: the commit creates the branch
-                    rules = rules_for(git, repo.repo_type, revision)
-                    blobs, lfs = [], {}
-                    for path, source in saved:
-                        path = normalize_path_in_repo(path)
-                        blob, lfs_oid, size = ingest_file(hub, git, rules, path, source)
-                        if lfs_oid:
-                            lfs[lfs_oid] = size
-                        blobs.append((path, blob))
+                    ingested = ingest_files(hub, git, rules_for(git, repo.repo_type, revision), saved)
                     summary = message or f"Upload {len(saved)} file{'s' if len(saved) != 1 else ''}"
-                    target = _land(request, session, me, repo, revision=revision, mode=mode, files=blobs, lfs=lfs,
-                                   summary=summary, description=description)  # fmt: skip
+                    target = _land(request, session, me, repo, revision=revision, mode=mode, files=ingested.files,
+                                   lfs=ingested.lfs_objects, summary=summary, description=description)  # fmt: skip
                     return RedirectResponse(target or f"{_base(repo)}/tree/{revision}", status_code=303)
 
             return await run_in_threadpool(work)
