@@ -8,7 +8,6 @@ from typing import Any
 import pygit2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep, base_url, raw_segments
@@ -18,18 +17,18 @@ from hubstead.repos.access import URL_PREFIX, split_prefixed
 from hubstead.repos.files import entry_json, file_info, iter_entries, last_commits
 from hubstead.repos.git import GitRepo
 from hubstead.repos.likes import has_liked
-from hubstead.repos.models import Repo, RepoTag
+from hubstead.repos.models import Repo
 from hubstead.repos.paths import normalize_path_in_repo
 from hubstead.repos.refs import commit_json, list_refs
 from hubstead.repos.service import (
     access_request_status,
-    can_read,
     can_write,
     get_readable_repo,
     has_file_content_access,
     open_git,
 )
 from hubstead.repos.stats import monthly_downloads
+from hubstead.search import related
 from hubstead.tasks import canonical_task
 from hubstead.web.names import parse_model_name
 from hubstead.web.pages import Viewer, render, viewer
@@ -92,60 +91,12 @@ def _card_html(page: RepoPage, commit: pygit2.Commit) -> str | None:
     return render_markdown(readme.data.decode("utf-8", errors="replace"), image_base=f"{page.base}/resolve/{commit.id}")
 
 
-def _model_tree(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any]:
-    """Ancestors from ``base_model`` (up the chain) and descendants grouped by how they derive."""
-    ancestors: list[str] = []
-    current = repo
-    seen = {repo.pk}
-    while current.base_models:
-        parent_id = current.base_models[0]
-        ancestors.append(parent_id)
-        parent = session.scalar(select(Repo).where(Repo.repo_type == "model", Repo.id_key == parent_id.lower()))
-        if parent is None or parent.pk in seen or not can_read(session, viewer_.principal, parent):
-            break
-        seen.add(parent.pk)
-        current = parent
-    children = session.scalars(
-        select(Repo).join(RepoTag, RepoTag.repo_pk == Repo.pk).where(RepoTag.tag == f"base_model:{repo.repo_id}")
-    ).all()
-    groups: dict[str, list[Repo]] = {"Fine-tunes": [], "Adapters": [], "Quantizations": [], "Merges": []}
-    for child in children:
-        if not can_read(session, viewer_.principal, child):
-            continue
-        relation = str((child.card_data or {}).get("base_model_relation") or "")
-        tags = set(child.tags or [])
-        if relation == "adapter" or child.library_name == "peft":
-            groups["Adapters"].append(child)
-        elif relation == "quantized" or tags & {"gguf", "awq", "gptq"}:
-            groups["Quantizations"].append(child)
-        elif relation == "merge" or len(child.base_models or []) > 1:
-            groups["Merges"].append(child)
-        else:
-            groups["Fine-tunes"].append(child)
-    return {"ancestors": list(reversed(ancestors)), "children": {k: v for k, v in groups.items() if v}}
-
-
-def _linked(session: Session, viewer_: Viewer, repo_type: str, ids: list[str]) -> list[tuple[str, bool]]:
-    out = []
-    for repo_id in ids:
-        found = session.scalar(select(Repo).where(Repo.repo_type == repo_type, Repo.id_key == repo_id.lower()))
-        out.append((repo_id, found is not None and can_read(session, viewer_.principal, found)))
-    return out
-
-
 def card_page(request: Request, session: Session) -> HTMLResponse:
     page = _open(request, session)
     repo = page.repo
     commit = page.git.resolve("main")
-    spaces = []
-    if repo.repo_type == "model":
-        spaces = [
-            r
-            for r in session.scalars(
-                select(Repo).join(RepoTag, RepoTag.repo_pk == Repo.pk).where(RepoTag.tag == f"model:{repo.repo_id}")
-            )
-            if can_read(session, page.viewer.principal, r)
-        ]
+    principal = page.viewer.principal
+    is_model = repo.repo_type == "model"
     return render(
         request,
         "repo_card.html",
@@ -153,10 +104,10 @@ def card_page(request: Request, session: Session) -> HTMLResponse:
         tab="card",
         card_html=_card_html(page, commit),
         commit=commit_json(commit),
-        hint=parse_model_name(repo.repo_id).facts() if repo.repo_type == "model" else [],
-        tree=_model_tree(session, page.viewer, repo) if repo.repo_type == "model" else None,
-        datasets=_linked(session, page.viewer, "dataset", repo.datasets or []),
-        spaces=spaces,
+        hint=parse_model_name(repo.repo_id).facts() if is_model else [],
+        tree=related.model_tree(session, principal, repo) if is_model else None,
+        datasets=related.linked(session, principal, "dataset", repo.datasets or []),
+        spaces=related.spaces_using(session, principal, repo) if is_model else [],
         widget=_widget(request, repo),
         **_dataset_viewer(request, session, page),
         **_common(session, page),
