@@ -39,11 +39,11 @@ from hubstead.discussions.service import (
 )
 from hubstead.errors import BadRequestError, ConflictError, ForbiddenError, RevisionNotFoundError
 from hubstead.repos.commits import CommitResult, PreparedCommit, apply_commit, commit_ref, prepare_commit
-from hubstead.repos.events import record_event
 from hubstead.repos.git import GitRepo
 from hubstead.repos.index import on_main_moved
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo
+from hubstead.repos.refs import announce_ref
 from hubstead.repos.service import author_for, can_write, git_dir, open_git, require_write
 
 log = logging.getLogger(__name__)
@@ -196,16 +196,7 @@ def _record_commit(
 
 
 def _announce_refs(session: Session, principal: Principal, repo: Repo, result: CommitResult, *, created: bool) -> None:
-    record_event(
-        session,
-        repo,
-        scope="repo.content",
-        action="update",
-        actor_user_id=principal.user.id if principal.user else None,
-        updated_refs=[
-            {"ref": result.branch, "oldSha": None if created else result.parent, "newSha": result.commit_oid}
-        ],
-    )
+    announce_ref(session, repo, principal, result.branch, old=None if created else result.parent, new=result.commit_oid)
 
 
 def open_draft(
@@ -384,14 +375,7 @@ def merge(
         add_comment(session, pull, principal.user, comment)
     _mark_merged(hub, session, repo, pull, str(new_head), principal)
     if new_head != plan.base_head:
-        record_event(
-            session,
-            repo,
-            scope="repo.content",
-            action="update",
-            actor_user_id=principal.user.id if principal.user else None,
-            updated_refs=[{"ref": base_ref, "oldSha": str(plan.base_head), "newSha": str(new_head)}],
-        )
+        announce_ref(session, repo, principal, base_ref, old=str(plan.base_head), new=str(new_head))
     return pull
 
 
