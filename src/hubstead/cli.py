@@ -42,6 +42,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "threads": getattr(args, "inference_threads", None),
             "replicas": getattr(args, "inference_replicas", None),
             "config": getattr(args, "inference_config", None),
+            "load_wait": getattr(args, "inference_load_wait", None),
         },
         jobs={
             "workers": getattr(args, "job_workers", None),
@@ -166,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     inference.add_argument("--inference-replicas", type=int,
                            help="worker processes per encoder model on CPU (default 2 with 2+ cores, no GPU)")
     inference.add_argument("--inference-config", help="YAML file of per-model runtimes and external engines")
+    inference.add_argument("--inference-load-wait", type=float, metavar="SECONDS",
+                           help="how long a request waits for its model to load before a 503 with Retry-After "
+                                "(default 120; 0 = answer 503 at once)")
     jobs = serve.add_argument_group("jobs (dataset conversion)")
     jobs.add_argument("--job-workers", type=int, help="jobs run side by side (default 2, or 1 on one core)")
     jobs.add_argument("--job-time-limit", type=float, help="seconds a job may run, 0 for none (default 600)")

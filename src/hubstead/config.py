@@ -49,6 +49,9 @@ class Settings:
     # Worker processes per CPU encoder model (None: 2 where there are 2+ cores and no GPU).
     inference_replicas: int | None = None
     inference_config: Path | None = None
+    # How long a request for a model that is still loading waits for the load before the Hub's 503 with
+    # Retry-After (huggingface_hub 2.x does not retry a 503); 0 = answer 503 at once.
+    inference_load_wait_seconds: float = 120.0
     metrics_token: str | None = field(default=None, repr=False)
     # Long work (dataset conversion) runs in job processes, this many at a time (slots), each under a
     # wall-clock limit (seconds), a CPU-time limit (seconds) and a memory limit (bytes); 0 = no limit.
@@ -162,7 +165,11 @@ def _inference_settings(flags: dict[str, object]) -> dict[str, Any]:
     threads = pick("threads", "HUBSTEAD_INFERENCE_THREADS")
     replicas = pick("replicas", "HUBSTEAD_INFERENCE_REPLICAS")
     disabled = flags.get("disabled") or os.environ.get("HUBSTEAD_INFERENCE", "1") == "0"
+    load_wait = pick("load_wait", "HUBSTEAD_INFERENCE_LOAD_WAIT")
     try:
+        load_wait_seconds = float(str(load_wait)) if load_wait is not None else Settings.inference_load_wait_seconds
+        if not load_wait_seconds >= 0:  # also refuses NaN
+            raise ValueError(f"--inference-load-wait must be 0 or more seconds, got {load_wait}")
         return {
             "inference_enabled": not disabled,
             "inference_runtime": runtime,
@@ -172,6 +179,7 @@ def _inference_settings(flags: dict[str, object]) -> dict[str, Any]:
             "inference_threads": int(str(threads)) if threads else None,
             "inference_replicas": int(str(replicas)) if replicas else None,
             "inference_config": Path(str(config)).resolve() if config else None,
+            "inference_load_wait_seconds": load_wait_seconds,
             "metrics_token": os.environ.get("HUBSTEAD_METRICS_TOKEN") or None,
         }
     except ValueError as exc:

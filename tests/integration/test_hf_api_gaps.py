@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -299,18 +300,20 @@ def test_inference_client_first_call_waits_for_the_load(tiny_classifier: Path) -
 
 
 def test_inference_load_wait_bound_answers_503_with_retry_after(tiny_classifier: Path) -> None:
-    """Past the site's bound (``HUBSTEAD_INFERENCE_LOAD_WAIT``, here 0.2 s) the first call is a 503 with
-    ``Retry-After``, which the newest ``InferenceClient`` raises as ``HfHubHTTPError``; the load goes on and a
-    later call is served."""
+    """Past the site's bound (``HUBSTEAD_INFERENCE_LOAD_WAIT``, here 1 s: a worker starting torch takes longer)
+    the first call, having waited that long, is a 503 with ``Retry-After``, which the newest ``InferenceClient``
+    raises as ``HfHubHTTPError``; the load goes on and a later call is served."""
     from huggingface_hub import InferenceClient
     from huggingface_hub.errors import HfHubHTTPError
 
-    server = _inference_server(HUBSTEAD_INFERENCE_LOAD_WAIT="0.2")
+    server = _inference_server(HUBSTEAD_INFERENCE_LOAD_WAIT="1")
     try:
         url, token = _push(server, tiny_classifier, "slow")
         client = InferenceClient(model=url, token=token)
+        started = time.monotonic()
         with pytest.raises(HfHubHTTPError) as loading:
             client.text_classification("hello")
+        assert time.monotonic() - started >= 1.0  # it waited up to the bound, not a 503 at once
         assert loading.value.response.status_code == 503
         assert int(loading.value.response.headers["retry-after"]) >= 1
         assert "loading" in loading.value.response.json()["error"]
@@ -325,3 +328,25 @@ def test_inference_load_wait_bound_answers_503_with_retry_after(tiny_classifier:
     finally:
         server.kill()
         shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+
+
+def test_inference_load_wait_flag_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--inference-load-wait`` (and ``HUBSTEAD_INFERENCE_LOAD_WAIT``) set the bound; 120 s by default; a negative
+    or non-numeric value stops the server from starting, in words."""
+    from hubstead.cli import _settings, build_parser
+
+    monkeypatch.delenv("HUBSTEAD_INFERENCE_LOAD_WAIT", raising=False)
+
+    def bound(*flags: str) -> float:
+        args = build_parser().parse_args(["serve", "--data-dir", str(tmp_path), *flags])
+        return _settings(args).inference_load_wait_seconds
+
+    assert bound() == 120.0
+    assert bound("--inference-load-wait", "2.5") == 2.5
+    monkeypatch.setenv("HUBSTEAD_INFERENCE_LOAD_WAIT", "7")
+    assert bound() == 7.0 and bound("--inference-load-wait", "0") == 0.0
+    monkeypatch.setenv("HUBSTEAD_INFERENCE_LOAD_WAIT", "soon")
+    with pytest.raises(SystemExit, match="Invalid inference setting"):
+        bound()
+    with pytest.raises(SystemExit, match="0 or more seconds"):
+        bound("--inference-load-wait", "-1")

@@ -406,7 +406,8 @@ def test_cold_model_answers_503_with_estimated_time_then_serves(hub: Hub) -> Non
 
     api = HfApi(endpoint=hub.url, token=hub.token)
     push(api, hub.models["text-classification"], "cold-classifier")
-    cold = hub.post("cold-classifier", {"inputs": "hello"}, wait=False)
+    # A request that asks not to wait; without the header the hub waits for the load (test_hf_api_gaps).
+    cold = hub.post("cold-classifier", {"inputs": "hello"}, wait=False, headers={"x-wait-for-model": "false"})
     assert cold.status_code == 503
     assert cold.json()["estimated_time"] > 0 and int(cold.headers["retry-after"]) >= 1
     assert "loading" in cold.json()["error"]

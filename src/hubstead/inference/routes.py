@@ -135,11 +135,13 @@ async def _shared_lookup(request: Request, name: str, work: Callable[[], Any]) -
     return await asyncio.shield(running)
 
 
-def _wants_wait(request: Request, default: bool = False) -> bool:
+def _wants_wait(request: Request) -> bool:
+    """Whether a request for a model still loading waits for it (up to the site's bound): yes, unless it says
+    ``x-wait-for-model: false`` (then the Hub's 503 with ``estimated_time`` at once, for clients that retry)."""
     value = request.headers.get("x-wait-for-model")
     if value is None:
-        return default
-    return value.strip().lower() in ("1", "true", "yes")
+        return True
+    return value.strip().lower() not in ("0", "false", "no")
 
 
 async def _until_disconnect(request: Request) -> None:
@@ -487,7 +489,7 @@ async def _generate_openai(
     _check_local(service)
     started = time.perf_counter()
     task = "chat" if chat else "completion"
-    model = await service.acquire(repo, "text-generation", wait=_wants_wait(request, default=True))
+    model = await service.acquire(repo, "text-generation", wait=_wants_wait(request))
     request_id = shapes.completion_id("chatcmpl" if chat else "cmpl")
     created = shapes.now()
     echo = "" if chat or not body.get("echo") else job["inputs"]
@@ -596,7 +598,7 @@ async def _embeddings(request: Request, path_model: str | None) -> Response:
     message["usage"] = True
     _check_local(service)
     started = time.perf_counter()
-    model = await service.acquire(repo, "feature-extraction", wait=_wants_wait(request, default=True))
+    model = await service.acquire(repo, "feature-extraction", wait=_wants_wait(request))
     value = await service.run(model, message, disconnected=_client_gone(request))
     service.metrics.duration(repo.repo_id, "embeddings", time.perf_counter() - started)
     service.metrics.count(repo.repo_id, "embeddings", "200")

@@ -1,7 +1,9 @@
 """Which models are loaded, in which worker, and what a request waits for.
 
-A model loads on first use, in the background: the request that triggered it (and any other, unless
-it asks to wait with ``x-wait-for-model``) gets the Hub's 503 with ``estimated_time``. Loaded models
+A model loads on first use, in the background: the request that triggered it (and any other) waits for
+the load up to the site's bound (``Settings.inference_load_wait_seconds``, 120 s by default: huggingface_hub
+2.x no longer retries a 503), and gets the Hub's 503 with ``estimated_time`` and ``Retry-After`` only past
+it, or at once when it asks not to wait (``x-wait-for-model: false``). Loaded models
 live in an LRU bounded by a memory budget (each worker's measured resident size); making room stops
 the least recently used idle worker. A model reloads when its repo's main branch moves. Each loaded
 model is one worker process, so a slow or crashing model never blocks the hub or another model.
@@ -179,8 +181,13 @@ class InferenceService:
 
     # --- acquiring a model ---------------------------------------------------------------------
 
-    async def acquire(self, repo: RepoRef, task: str, *, wait: bool, timeout: float = 600.0) -> ServedModel:
-        """The ready model for ``task`` on ``repo``'s main branch; starts loading it if needed."""
+    async def acquire(self, repo: RepoRef, task: str, *, wait: bool = True) -> ServedModel:
+        """The ready model for ``task`` on ``repo``'s main branch; starts loading it if needed, and waits for the
+        load up to the site's bound (not at all when ``wait`` is False).
+
+        Raises:
+            ModelLoadingError: 503 with ``Retry-After``, the load still running past the wait.
+        """
         group = group_for(task)
         key = (repo.pk, group)
         head = self.head_of(repo)
@@ -225,10 +232,11 @@ class InferenceService:
             self.models.move_to_end(key)
             model.last_used = time.monotonic()
         if model.state == "loading":
-            if not wait:
+            bound = self.hub.settings.inference_load_wait_seconds
+            if not wait or bound <= 0:
                 raise ModelLoadingError(repo.repo_id, model.remaining_seconds())
             try:
-                await asyncio.wait_for(model.ready.wait(), timeout=timeout)
+                await asyncio.wait_for(model.ready.wait(), timeout=bound)
             except TimeoutError as exc:
                 raise ModelLoadingError(repo.repo_id, model.remaining_seconds()) from exc
         if model.state == "failed":
