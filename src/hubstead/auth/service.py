@@ -202,6 +202,21 @@ def user_orgs(session: Session, user: User) -> list[tuple[Org, str]]:
     return [(org, role) for org, role in rows]
 
 
+def org_members(session: Session, org: Org) -> list[tuple[User, str]]:
+    """Each member of ``org`` with their role."""
+    rows = session.execute(
+        select(User, Membership.role).join(Membership, Membership.user_id == User.id).where(Membership.org_id == org.id)
+    )
+    return [(user, role) for user, role in rows]
+
+
+def find_account(session: Session, name: str) -> User | Org | None:
+    """The user, else the org, called ``name`` (case-insensitive), or None: a namespace's owner."""
+    key = name.lower()
+    user = session.scalar(select(User).where(User.name_key == key))
+    return user if user is not None else session.scalar(select(Org).where(Org.name_key == key))
+
+
 def list_tokens(session: Session, user: User) -> list[Token]:
     return list(session.scalars(select(Token).where(Token.user_id == user.id).order_by(Token.created_at.desc())))
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep
-from hubstead.auth.models import Membership, Org, User
+from hubstead.auth.models import Org, User
+from hubstead.auth.service import find_account, org_members, user_orgs
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.search.service import ListQuery, facets, list_repos
 from hubstead.tasks import MODALITIES
@@ -91,11 +91,10 @@ def listing(plural: str, request: Request, session: Session = SessionDep) -> HTM
 
 def user_page(name: str, request: Request, session: Session) -> HTMLResponse:
     me = viewer(request, session)
-    key = name.lower()
-    user = session.scalar(select(User).where(User.name_key == key))
-    org = None if user else session.scalar(select(Org).where(Org.name_key == key))
-    if user is None and org is None:
+    account = find_account(session, name)
+    if account is None:
         raise NotFoundError(f"No user or organization named {name!r}")
+    user, org = (account, None) if isinstance(account, User) else (None, account)
     sections = []
     for plural, repo_type in TYPES.items():
         rows, _ = list_repos(
@@ -108,29 +107,18 @@ def user_page(name: str, request: Request, session: Session) -> HTMLResponse:
     members: list[tuple[User, str | None]] = []
     orgs: list[Org] = []
     if org is not None:
-        memberships: list[tuple[User, str]] = [
-            (u, role)
-            for u, role in session.execute(
-                select(User, Membership.role)
-                .join(Membership, Membership.user_id == User.id)
-                .where(Membership.org_id == org.id)
-            )
-        ]
+        memberships = org_members(session, org)
         # Everyone sees who is in an org; only its members (and site admins) see their roles.
         me_user = me.user
         show_roles = me_user is not None and (me_user.is_admin or any(u.id == me_user.id for u, _ in memberships))
         members = [(u, role if show_roles else None) for u, role in memberships]
     elif user is not None:
-        orgs = list(
-            session.scalars(
-                select(Org).join(Membership, Membership.org_id == Org.id).where(Membership.user_id == user.id)
-            )
-        )
+        orgs = [org_ for org_, _ in user_orgs(session, user)]
     return render(
         request,
         "profile.html",
         me,
-        account=user or org,
+        account=account,
         is_org=org is not None,
         sections=sections,
         members=members,
