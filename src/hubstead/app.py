@@ -36,6 +36,7 @@ log = logging.getLogger("hubstead")
 
 _TITLES = {400: "That request did not make sense", 401: "Please sign in", 403: "You can't do that here",
            404: "This page does not exist (or you don't have access to it)", 409: "That already exists",
+           422: "That request did not make sense",
            500: "Something went wrong on our side"}  # fmt: skip
 
 
@@ -59,17 +60,25 @@ def error_response(
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+REQUEST_ID_KEY = "hubstead.request_id"
+_REQUEST_ID_HEADERS = (b"x-request-id", b"x-amzn-trace-id")  # in this order, as the client reads them back
+
+
 def with_request_id(scope: Scope, send: Send) -> Send:
-    """``send`` that gives the answer an ``X-Request-Id`` (the client prints it with errors); the caller's if sent."""
-    request_id = None
-    for name, value in scope.get("headers", []):
-        if name == b"x-request-id":
-            request_id = value[:200]
+    """``send`` that gives the answer an ``X-Request-Id``, which the client appends to its error messages: the
+    caller's ``X-Request-Id``, else the ``X-Amzn-Trace-Id`` that ``huggingface_hub`` sends with every request (as
+    the Hub does), else a new one. The id is kept in the scope (``REQUEST_ID_KEY``) for the handlers that answer
+    outside this wrapper (an unexpected error) and for the log."""
+    sent = {name: value for name, value in scope.get("headers", []) if name in _REQUEST_ID_HEADERS}
+    request_id = next((sent[name][:200] for name in _REQUEST_ID_HEADERS if sent.get(name)), None)
     request_id = request_id or os.urandom(16).hex().encode()
+    scope[REQUEST_ID_KEY] = request_id.decode("latin-1")
 
     async def send_with_id(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            headers = message.get("headers", [])
+            if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                message["headers"] = [*headers, (b"x-request-id", request_id)]
         await send(message)
 
     return send_with_id
@@ -276,8 +285,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "Internal server error; the server log has the details")
+        # Starlette answers this from its outermost middleware, outside RequestIdMiddleware: the id is added here.
+        request_id = request.scope.get(REQUEST_ID_KEY, "")
+        log.exception("unhandled error on %s %s (request id %s)", request.method, request.url.path, request_id)
+        extra = {"X-Request-Id": request_id} if request_id else None
+        return error_response(request, 500, "Internal server error; the server log has the details", extra=extra)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

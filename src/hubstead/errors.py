@@ -44,7 +44,14 @@ class BadRequestError(HubError):
 
 
 class InvalidPathError(BadRequestError):
-    """A path in a repo is absolute, climbs out (``..``), names ``.git``, holds NUL or is too long."""
+    """A path in a repo is absolute, climbs out (``..``), names ``.git``, holds NUL or is too long: a 422, as the
+    Hub answers a commit or an upload with such a path."""
+
+    status_code = 422
+
+
+class InvalidRefNameError(BadRequestError):
+    """A new branch or tag name that git or the Hub refuses (``refs/pr/5``, ``a..b``, a commit id): a 400."""
 
 
 class InvalidRepoIdError(BadRequestError):

@@ -72,7 +72,7 @@ def test_path_traversal_and_odd_paths_are_refused(server: LiveServer, path: str)
     repo = _make_repo(server, account, "paths")
     before = _head(server, repo)
     r = _commit(server, account, repo, [HEADER, _file(path)])
-    assert r.status_code == 400, r.text
+    assert r.status_code == 422, r.text  # the Hub's status for a path it refuses
     assert r.headers["x-error-message"] and r.json()["error"]
     assert _head(server, repo) == before
 

@@ -99,9 +99,9 @@ def test_move_onto_existing_repo_names_its_type(server: LiveServer, repo_type: s
     owner = server.account("move")
     api = HfApi(endpoint=server.url, token=owner.write_token)
     source, target = f"{owner.name}/source", f"{owner.name}/Target"
-    extra = {"space_sdk": "static"} if repo_type == "space" else {}
-    api.create_repo(source, repo_type=repo_type, **extra)
-    api.create_repo(target, repo_type=repo_type, **extra)
+    sdk = "static" if repo_type == "space" else None
+    api.create_repo(source, repo_type=repo_type, space_sdk=sdk)
+    api.create_repo(target, repo_type=repo_type, space_sdk=sdk)
     with pytest.raises(HfHubHTTPError) as clash:
         api.move_repo(source, f"{owner.name}/target", repo_type=repo_type)
     assert clash.value.response.status_code == 409
@@ -124,9 +124,9 @@ def test_dotdot_path_in_commit_or_preupload_is_422(server: LiveServer, path: str
     repo_id = f"{owner.name}/paths"
     create_repo(server, owner.write_token, repo_id, "model", private=False)
     before = _head(server, owner.write_token, repo_id)
-    header = {"key": "header", "value": {"summary": "climb", "description": ""}}
-    inline = {"key": "file", "value": {"path": path, "content": base64.b64encode(b"x").decode(), "encoding": "base64"}}
-    lfs = {"key": "lfsFile", "value": {"path": path, "algo": "sha256", "oid": "a" * 64, "size": 1}}
+    header: dict[str, object] = {"key": "header", "value": {"summary": "climb", "description": ""}}
+    inline: dict[str, object] = {"key": "file", "value": {"path": path, "content": base64.b64encode(b"x").decode(), "encoding": "base64"}}
+    lfs: dict[str, object] = {"key": "lfsFile", "value": {"path": path, "algo": "sha256", "oid": "a" * 64, "size": 1}}
     for line in (inline, lfs):
         r = httpx.post(
             f"{server.url}/api/models/{repo_id}/commit/main",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hubstead.downloads import DownloadDeduplicator
-from hubstead.errors import BadRequestError, InvalidPathError, InvalidRepoIdError
+from hubstead.errors import BadRequestError, InvalidPathError, InvalidRefNameError, InvalidRepoIdError
 from hubstead.repos.cards import index_fields, parse_card_yaml
 from hubstead.repos.files import RangeNotSatisfiableError, parse_range
 from hubstead.repos.lfs import LfsPointer, LfsRules, default_gitattributes, parse_pointer
@@ -59,7 +59,7 @@ def test_repo_ids() -> None:
 def test_branch_names() -> None:
     assert validate_branch_name("feature/one") == "feature/one"
     for bad in ["", "a..b", "a b", "x.lock", "-x", "refs/heads/x", "a~1", "a^", "a:b", "a//b", "x/"]:
-        with pytest.raises(InvalidPathError):
+        with pytest.raises(InvalidRefNameError):
             validate_branch_name(bad)
 
 

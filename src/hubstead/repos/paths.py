@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hubstead.errors import InvalidPathError, InvalidRepoIdError
+from hubstead.errors import InvalidPathError, InvalidRefNameError, InvalidRepoIdError
 from hubstead.names import validate_name
 
 MAX_PATH_BYTES = 4096
@@ -34,23 +34,23 @@ def validate_branch_name(name: str) -> str:
     ``FETCH_HEAD``, ...); a leading ``-``; a ``refs/`` prefix.
 
     Raises:
-        InvalidPathError: (400) saying which rule the name breaks.
+        InvalidRefNameError: (400) saying which rule the name breaks.
     """
     if not isinstance(name, str) or not name:
-        raise InvalidPathError("A branch or tag name is required")
+        raise InvalidRefNameError("A branch or tag name is required")
     shown = name if len(name) <= 80 else name[:80] + "..."
     if len(name.encode()) > MAX_REF_NAME_BYTES:
-        raise InvalidPathError(f"Invalid branch or tag name {shown!r}: longer than {MAX_REF_NAME_BYTES} bytes")
+        raise InvalidRefNameError(f"Invalid branch or tag name {shown!r}: longer than {MAX_REF_NAME_BYTES} bytes")
     if _COMMIT_ID.match(name):
-        raise InvalidPathError(
+        raise InvalidRefNameError(
             f"Invalid branch or tag name {shown!r}: it looks like a commit id, and would hide that commit"
         )
     if name in _RESERVED_REFS or name.startswith("refs/"):
-        raise InvalidPathError(f"Invalid branch or tag name {shown!r}: the name is reserved by git")
+        raise InvalidRefNameError(f"Invalid branch or tag name {shown!r}: the name is reserved by git")
     if _REVISION_FORBIDDEN.search(name) or any(
         part.startswith(".") or part.endswith(".lock") for part in name.split("/")
     ):
-        raise InvalidPathError(
+        raise InvalidRefNameError(
             f"Invalid branch or tag name {shown!r}: no spaces, control characters, '~', '^', ':', '?', '*', "
             "'[', '\\', '..', '@{', '//', a leading '-' or '/', a trailing '/' or '.', '@' alone, or a part "
             "starting with '.' or ending in '.lock'"
@@ -62,7 +62,7 @@ def normalize_path_in_repo(path: str) -> str:
     """Validate a file path inside a repo and return its canonical form.
 
     Raises:
-        InvalidPathError: absolute paths, ``..`` or ``.`` segments, a ``.git`` segment, NUL or
+        InvalidPathError: (422) absolute paths, ``..`` or ``.`` segments, a ``.git`` segment, NUL or
             control characters, backslashes, empty segments, or names over the length limits.
     """
     if not isinstance(path, str) or not path:

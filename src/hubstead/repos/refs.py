@@ -38,22 +38,24 @@ def list_refs(git: GitRepo, *, include_prs: bool) -> dict[str, Any]:
 
 
 def create_branch(hub: Hub, repo: Repo, *, branch: str, starting_point: str | None) -> str:
-    """Create ``branch`` at ``starting_point`` (default: main). Raises ConflictError if it exists."""
+    """Create ``branch`` at ``starting_point`` (default: main). Raises ConflictError (409 "Reference
+    refs/heads/NAME already exists", the Hub's words) if it exists."""
     validate_branch_name(branch)
     git = open_git(hub, repo)
     start = git.resolve(starting_point or "main")
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
         if git.branch_head(f"refs/heads/{branch}") is not None:
-            raise ConflictError(f"Branch {branch!r} already exists")
+            raise ConflictError(f"Reference refs/heads/{branch} already exists")
         git.update_ref(f"refs/heads/{branch}", start.id, message=f"branch: created from {starting_point or 'main'}")
     return str(start.id)
 
 
 def delete_branch(hub: Hub, repo: Repo, *, branch: str) -> str:
-    """Delete ``branch``; returns the commit it pointed at."""
+    """Delete ``branch``; returns the commit it pointed at. The default branch (main) cannot be deleted: a 400
+    "Cannot delete refs/heads/main", the Hub's words."""
     if branch == "main":
-        raise BadRequestError("The main branch cannot be deleted")
+        raise BadRequestError("Cannot delete refs/heads/main")
     git = open_git(hub, repo)
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
@@ -65,14 +67,15 @@ def delete_branch(hub: Hub, repo: Repo, *, branch: str) -> str:
 
 
 def create_tag(hub: Hub, repo: Repo, *, tag: str, revision: str, message: str | None) -> str:
-    """Tag ``revision``; returns the tagged commit."""
+    """Tag ``revision``; returns the tagged commit. An unknown revision is a 404 RevisionNotFound; an existing tag
+    a 409 "Reference refs/tags/NAME already exists"."""
     validate_branch_name(tag)
     git = open_git(hub, repo)
     target = git.resolve(revision)
     with repo_write_lock(git_dir(hub, repo)):
         git = GitRepo(git.path)
         if git.reference(f"refs/tags/{tag}") is not None:
-            raise ConflictError(f"Tag {tag!r} already exists")
+            raise ConflictError(f"Reference refs/tags/{tag} already exists")
         if message:
             signature = pygit2.Signature("hubstead", "hubstead@localhost")
             oid = git.repo.create_tag(tag, target.id, pygit2.enums.ObjectType.COMMIT, signature, message)

@@ -277,7 +277,7 @@ def move_repo(session: Session, principal: Principal, *, from_id: str, to_id: st
     new_key = f"{namespace}/{name}".lower()
     clash, redirected = find_repo(session, repo_type=repo_type, repo_id=new_key)
     if clash is not None and not redirected and clash.pk != repo.pk:
-        raise ConflictError(f"A {repo_type} named {namespace}/{name} already exists")
+        raise ConflictError(f"A {repo_type} repository called {namespace}/{name} already exists")
     session.execute(delete(RepoRedirect).where(RepoRedirect.repo_type == repo_type, RepoRedirect.id_key == new_key))
     if repo.id_key != new_key:
         session.add(RepoRedirect(repo_type=repo_type, id_key=repo.id_key, repo_pk=repo.pk))
