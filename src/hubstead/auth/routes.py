@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep, get_principal, read_json
 from hubstead.auth.service import user_orgs
 from hubstead.dates import iso
 from hubstead.errors import HubError, UnauthorizedError
-from hubstead.repos.cards import validate_card_yaml
+from hubstead.repos.cards import validate_card
 
 router = APIRouter()
 
@@ -64,15 +65,18 @@ def whoami(request: Request, session: Session = SessionDep) -> dict[str, Any]:
 
 
 @router.post("/api/validate-yaml")
-async def validate_yaml(request: Request) -> dict[str, Any]:
+async def validate_yaml(request: Request) -> Response:
     """Check a card's YAML header; ``huggingface_hub`` calls this when pushing a card."""
     try:
         payload = await read_json(request, empty={})
     except HubError:
         payload = {}  # the client parses our answer before checking the status: always answer JSON
     content = payload.get("content", "") if isinstance(payload, dict) else ""
-    errors = validate_card_yaml(content if isinstance(content, str) else "")
-    return {"errors": [{"message": message} for message in errors], "warnings": []}
+    found = validate_card(content if isinstance(content, str) else "")
+    if found.errors and "text/plain" in request.headers.get("accept", ""):  # RepoCard.validate asks for text
+        return PlainTextResponse("\n".join(found.errors), status_code=400)
+    body = {"errors": [{"message": m} for m in found.errors], "warnings": [{"message": m} for m in found.warnings]}
+    return JSONResponse(body, status_code=400 if found.errors else 200)  # the client refuses on a 400
 
 
 @router.get("/api/agent-harnesses")

@@ -116,17 +116,118 @@ def check_card_header(readme: bytes) -> None:
         return
 
 
-def validate_card_yaml(content: str) -> list[str]:
-    """Problems with a card's YAML header, as the Hub's ``validate-yaml`` endpoint reports them."""
+# The licenses the Hub accepts in a card (its own list, in its order; "array" in its message means a list of them).
+HUB_LICENSES = (
+    "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0",
+    "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause",
+    "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0",
+    "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0",
+    "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cdla-sharing-1.0",
+    "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0", "etalab-2.0", "eupl-1.1",
+    "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc", "h-research",
+    "intel-research", "lppl-1.3c", "ms-pl", "apple-ascl", "apple-amlr", "mpl-2.0", "odc-by", "odbl", "openmdw-1.0",
+    "openmdw-1.1", "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl", "lgpl-lr",
+    "deepfloyd-if-license", "fair-noncommercial-research-license", "llama2", "llama3", "llama3.1", "llama3.2",
+    "llama3.3", "llama4", "grok2-community", "gemma", "unknown", "other",
+)  # fmt: skip
+_LICENSE_SET = frozenset(HUB_LICENSES)
+EMPTY_METADATA_WARNING = "Empty or missing yaml metadata in repo card"
+# Fields that hold a string or a list of strings, and fields that hold one string. A scalar YAML 1.1 reads as
+# something else (``language: [no]`` is False, ``sdk_version: 3.10`` a float) passes: the Hub reads YAML 1.2.
+_STRINGS_OR_LISTS = ("tags", "datasets", "language", "base_model", "metrics", "new_version", "task_categories",
+                     "task_ids", "size_categories", "source_datasets", "language_creators", "annotations_creators",
+                     "multilinguality", "models")  # fmt: skip
+_STRINGS = ("pipeline_tag", "library_name", "license_name", "license_link")
+
+
+@dataclass
+class CardValidation:
+    """What ``POST /api/validate-yaml`` answers: ``errors`` (the client refuses to commit) and ``warnings`` (it
+    shows them and commits)."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def validate_card(content: str) -> CardValidation:
+    """Check a whole README (header and text) as the Hub's ``validate-yaml`` does: no header, or an empty one, is a
+    warning; a header that does not parse, is over the loader's bounds, or whose known fields have the wrong shape
+    (a license the Hub does not list, tags that are not strings, a model-index without task type, dataset or
+    metric values) is an error, worded as the Hub words it (``"license" must be one of [...]``)."""
+    header = card_header(content)
+    if header is None:
+        return CardValidation(warnings=[EMPTY_METADATA_WARNING])
     try:
-        data = load_card_header(content) if content.strip() else {}
+        data = load_card_header(header) if header.strip() else None
     except CardHeaderError as exc:
-        return [exc.message]
+        return CardValidation(errors=[exc.message])
     except yaml.YAMLError as exc:
-        return [f"Invalid YAML: {exc}"]
-    if data is not None and not isinstance(data, dict):
-        return ["The YAML header must be a mapping"]
-    return []
+        return CardValidation(errors=[f"Invalid YAML in the card metadata: {exc}"])
+    if data is None or data == {}:
+        return CardValidation(warnings=[EMPTY_METADATA_WARNING])
+    if not isinstance(data, dict):
+        return CardValidation(errors=['"value" must be of type object'])
+    return CardValidation(errors=_metadata_errors(data))
+
+
+def _metadata_errors(data: dict[str, Any]) -> list[str]:
+    errors: list[str] = []
+    license_value = data.get("license")
+    licenses = license_value if isinstance(license_value, list) else [license_value]
+    if "license" in data and (not licenses or any(item not in _LICENSE_SET for item in licenses)):
+        errors.append(f'"license" must be one of [{", ".join(HUB_LICENSES)}, array]')
+    for key in _STRINGS_OR_LISTS:
+        value = data.get(key)
+        if key in data and value is not None and not _is_string_or_strings(value):
+            errors.append(f'"{key}" must be a string or an array of strings')
+    for key in _STRINGS:
+        if key in data and data[key] is not None and not isinstance(data[key], str | int | float | bool):
+            errors.append(f'"{key}" must be a string')
+    if "model-index" in data:
+        errors += _model_index_errors(data["model-index"])
+    return errors
+
+
+def _is_string_or_strings(value: Any) -> bool:
+    scalar = str | int | float | bool
+    return isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(item, scalar) for item in value))
+
+
+def _model_index_errors(model_index: Any) -> list[str]:
+    """The model-index shape the client's ``model_index_to_eval_results`` reads: a list of {name, results: [{task:
+    {type}, dataset: {name, type}, metrics: [{type, value}]}]}."""
+    if not isinstance(model_index, list):
+        return ['"model-index" must be an array']
+    errors: list[str] = []
+
+    def need(where: str, value: Any, key: str, kind: type | None = str) -> Any:
+        item = value.get(key) if isinstance(value, dict) else None
+        if item is None:
+            errors.append(f'"{where}.{key}" is required')
+        elif kind is not None and not isinstance(item, kind):
+            errors.append(f'"{where}.{key}" must be {"a string" if kind is str else "an array"}')
+        return item
+
+    for i, entry in enumerate(model_index):
+        where = f"model-index[{i}]"
+        if not isinstance(entry, dict):
+            errors.append(f'"{where}" must be of type object')
+            continue
+        need(where, entry, "name")
+        results = need(where, entry, "results", list)
+        for j, result in enumerate(results if isinstance(results, list) else []):
+            at = f"{where}.results[{j}]"
+            need(f"{at}.task", result.get("task") if isinstance(result, dict) else None, "type")
+            dataset = result.get("dataset") if isinstance(result, dict) else None
+            need(f"{at}.dataset", dataset, "name")
+            need(f"{at}.dataset", dataset, "type")
+            metrics = need(at, result, "metrics", list)
+            for k, metric in enumerate(metrics if isinstance(metrics, list) else []):
+                need(f"{at}.metrics[{k}]", metric, "type")
+                need(f"{at}.metrics[{k}]", metric, "value", None)
+        if len(errors) > 20:
+            break
+    return errors[:20]
 
 
 def _as_list(value: Any) -> list[str]:
