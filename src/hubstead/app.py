@@ -186,15 +186,15 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.inference.routes import direct_inference_route
     from hubstead.inference.routes import router as inference_router
     from hubstead.repos.index import reconcile_all
-    from hubstead.repos.routes_commits import router as commits_router
-    from hubstead.repos.routes_files import router as files_router
-    from hubstead.repos.routes_git import router as git_router
-    from hubstead.repos.routes_lfs import router as lfs_router
-    from hubstead.repos.routes_lfs_files import router as lfs_files_router
-    from hubstead.repos.routes_refs import router as refs_router
-    from hubstead.repos.routes_repos import router as repos_router
-    from hubstead.repos.routes_repos import unqualified_router
-    from hubstead.repos.routes_unbuilt import router as unbuilt_router
+    from hubstead.repos.routes.commits import router as commits_router
+    from hubstead.repos.routes.files import router as files_router
+    from hubstead.repos.routes.git import router as git_router
+    from hubstead.repos.routes.lfs import router as lfs_router
+    from hubstead.repos.routes.lfs_files import router as lfs_files_router
+    from hubstead.repos.routes.refs import router as refs_router
+    from hubstead.repos.routes.repos import router as repos_router
+    from hubstead.repos.routes.repos import unqualified_router
+    from hubstead.repos.routes.unbuilt import router as unbuilt_router
     from hubstead.search.routes import router as search_router
     from hubstead.viewer.routes import router as viewer_router
     from hubstead.web.render import highlight_css

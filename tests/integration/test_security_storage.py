@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hubstead.repos.uploads import UploadGrant, signature
+from hubstead.repos.lfs.uploads import UploadGrant, signature
 from support import SMALL_PARTS_ENV, Account, LiveServer
 from xet_builders import random_chunks, shard_for_file, xorb_from_chunks
 

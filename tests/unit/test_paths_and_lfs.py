@@ -8,7 +8,7 @@ from hubstead.downloads import DownloadDeduplicator
 from hubstead.errors import BadRequestError, InvalidPathError, InvalidRefNameError, InvalidRepoIdError
 from hubstead.repos.cards import index_fields, parse_card_yaml
 from hubstead.repos.files import RangeNotSatisfiableError, parse_range
-from hubstead.repos.lfs import LfsPointer, LfsRules, default_gitattributes, parse_pointer
+from hubstead.repos.lfs.pointers import LfsPointer, LfsRules, default_gitattributes, parse_pointer
 from hubstead.repos.paths import normalize_path_in_repo, split_repo_id, validate_branch_name
 
 

@@ -17,8 +17,8 @@ from hubstead.dates import iso
 from hubstead.discussions import pulls, service
 from hubstead.discussions.models import Discussion, DiscussionEvent
 from hubstead.errors import BadRequestError, NotFoundError
-from hubstead.repos.access import URL_PREFIX, RepoRequest, api_repo_request
 from hubstead.repos.models import Repo
+from hubstead.repos.routes.access import URL_PREFIX, RepoRequest, api_repo_request
 from hubstead.repos.service import has_file_content_access, open_git
 from hubstead.web.render import render_markdown
 

@@ -35,15 +35,15 @@ from hubstead.repos.cards import check_card_header
 from hubstead.repos.events import record_event
 from hubstead.repos.git import Author, GitRepo
 from hubstead.repos.index import on_main_moved
-from hubstead.repos.lfs import LfsPointer
+from hubstead.repos.lfs.objects import object_size
+from hubstead.repos.lfs.pointers import LfsPointer
+from hubstead.repos.lfs.proofs import may_reference
+from hubstead.repos.lfs.uploads import NOT_PROVEN
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo, RepoLfsObject
-from hubstead.repos.objects import object_size
 from hubstead.repos.packs import BlobSink
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo, validate_branch_name
-from hubstead.repos.proofs import may_reference
 from hubstead.repos.service import author_for, git_dir, open_git
-from hubstead.repos.uploads import NOT_PROVEN
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")

@@ -12,7 +12,7 @@ import pygit2
 from hubstead.dates import from_timestamp, iso
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
 from hubstead.repos.git import TREE_MODE, GitRepo, TreeEntry
-from hubstead.repos.lfs import MAX_POINTER_SIZE, LfsPointer, parse_pointer
+from hubstead.repos.lfs.pointers import MAX_POINTER_SIZE, LfsPointer, parse_pointer
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from hubstead.context import Hub
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.commits import commit_files
 from hubstead.repos.ingest import ingest_files, rules_for
-from hubstead.repos.lfs import LfsRules
+from hubstead.repos.lfs.pointers import LfsRules
 from hubstead.repos.paths import split_repo_id
 from hubstead.repos.refs import create_branch
 from hubstead.repos.service import author_for, check_repo_type, create_repo, find_repo, open_git

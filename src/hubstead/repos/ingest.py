@@ -15,7 +15,7 @@ import pygit2
 from hubstead.config import LFS_THRESHOLD_BYTES
 from hubstead.context import Hub
 from hubstead.repos.git import GitRepo
-from hubstead.repos.lfs import LfsPointer, LfsRules, default_gitattributes
+from hubstead.repos.lfs.pointers import LfsPointer, LfsRules, default_gitattributes
 from hubstead.repos.paths import normalize_path_in_repo
 
 

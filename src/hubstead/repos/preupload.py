@@ -13,7 +13,7 @@ from hubstead.config import LFS_THRESHOLD_BYTES
 from hubstead.errors import BadRequestError
 from hubstead.repos.files import file_info
 from hubstead.repos.git import GitRepo
-from hubstead.repos.lfs import LfsRules
+from hubstead.repos.lfs.pointers import LfsRules
 from hubstead.repos.paths import normalize_path_in_repo
 
 MAX_FILES = 1000

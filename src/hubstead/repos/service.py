@@ -22,7 +22,7 @@ from hubstead.errors import (
 )
 from hubstead.repos.events import record_event
 from hubstead.repos.git import Author, GitRepo, repo_path
-from hubstead.repos.lfs import default_gitattributes
+from hubstead.repos.lfs.pointers import default_gitattributes
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import REPO_TYPES, GatedAccess, Repo, RepoRedirect
 from hubstead.repos.paths import split_repo_id

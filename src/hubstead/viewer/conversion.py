@@ -31,7 +31,7 @@ from hubstead.jobs.sandbox import safe_join
 from hubstead.repos.cards import parse_card_yaml
 from hubstead.repos.files import FileInfo, file_info, iter_entries
 from hubstead.repos.git import Author, GitRepo, repo_path
-from hubstead.repos.lfs import LfsPointer
+from hubstead.repos.lfs.pointers import LfsPointer
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo, RepoLfsObject
 from hubstead.viewer.features import MEDIA_STRUCT, existing_features, features_of, with_features

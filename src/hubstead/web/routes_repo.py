@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 from hubstead.api.deps import SessionDep, base_url, raw_segments
 from hubstead.discussions.service import open_counts
 from hubstead.errors import EntryNotFoundError, NotFoundError
-from hubstead.repos.access import URL_PREFIX, split_prefixed
 from hubstead.repos.files import entry_json, file_info, iter_entries, last_commits
 from hubstead.repos.git import GitRepo
 from hubstead.repos.likes import has_liked
 from hubstead.repos.models import Repo
 from hubstead.repos.paths import normalize_path_in_repo
 from hubstead.repos.refs import commit_json, list_refs
+from hubstead.repos.routes.access import URL_PREFIX, split_prefixed
 from hubstead.repos.service import (
     access_request_status,
     can_write,

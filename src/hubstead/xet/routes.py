@@ -13,7 +13,7 @@ from hubstead.api.deps import base_url, get_hub
 from hubstead.auth.models import Token
 from hubstead.discussions.pulls import require_upload
 from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError, UnauthorizedError
-from hubstead.repos.access import api_repo_request
+from hubstead.repos.routes.access import api_repo_request
 from hubstead.repos.service import get_readable_repo, require_file_content_access
 from hubstead.xet import service, tokens
 from hubstead.xet.cas.formats import MAX_XORB_BYTES

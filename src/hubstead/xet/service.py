@@ -24,8 +24,8 @@ from hubstead.auth.models import User
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError, NotFoundError, UnauthorizedError
+from hubstead.repos.lfs.proofs import content_readable, proven, record_proof
 from hubstead.repos.models import Repo, RepoLfsObject
-from hubstead.repos.proofs import content_readable, proven, record_proof
 from hubstead.xet import tokens
 from hubstead.xet.cas.formats import (
     Chunk,

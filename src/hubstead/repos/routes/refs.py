@@ -13,7 +13,7 @@ from hubstead.api.deps import SessionDep, parse_bool, read_json_object
 from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError
 from hubstead.repos import refs
-from hubstead.repos.access import api_repo_request
+from hubstead.repos.routes.access import api_repo_request
 from hubstead.repos.service import open_git, require_write
 
 router = APIRouter()

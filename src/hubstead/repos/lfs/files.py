@@ -30,7 +30,7 @@ from hubstead.context import Hub
 from hubstead.dates import from_timestamp
 from hubstead.errors import BadRequestError, EntryNotFoundError
 from hubstead.repos.git import GitRepo
-from hubstead.repos.lfs import MAX_POINTER_SIZE, parse_pointer
+from hubstead.repos.lfs.pointers import MAX_POINTER_SIZE, parse_pointer
 from hubstead.repos.models import LfsUploadProof, Repo, RepoLfsObject
 from hubstead.repos.service import open_git, require_admin, require_write
 

@@ -14,9 +14,9 @@ from hubstead.api.deps import base_url, get_hub, get_principal, raw_segments, re
 from hubstead.context import Hub
 from hubstead.discussions.pulls import require_upload
 from hubstead.errors import BadRequestError, ForbiddenError
-from hubstead.repos import uploads
-from hubstead.repos.access import RepoRequest, split_prefixed
-from hubstead.repos.objects import object_response
+from hubstead.repos.lfs import uploads
+from hubstead.repos.lfs.objects import object_response
+from hubstead.repos.routes.access import RepoRequest, split_prefixed
 from hubstead.repos.service import get_readable_repo, require_file_content_access
 
 router = APIRouter()

@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, ForbiddenError, LfsVerificationError, NotFoundError
+from hubstead.repos.lfs.objects import object_size
+from hubstead.repos.lfs.proofs import may_reference, proven, record_proof
 from hubstead.repos.models import Repo, RepoLfsObject
-from hubstead.repos.objects import object_size
-from hubstead.repos.proofs import may_reference, proven, record_proof
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_PARTS = 10000

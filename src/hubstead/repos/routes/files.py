@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from hubstead.api.deps import SessionDep, base_url, parse_bool, read_json_object
 from hubstead.api.pagination import decode_path_cursor, next_page_link, positive_limit
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError
-from hubstead.repos.access import api_repo_request, file_repo_request, redirect_if_moved
 from hubstead.repos.files import (
     counts_as_download,
     entry_at,
@@ -24,9 +23,10 @@ from hubstead.repos.files import (
     parse_range,
 )
 from hubstead.repos.git import TreeEntry
+from hubstead.repos.lfs.objects import object_response
 from hubstead.repos.models import RepoLfsObject
-from hubstead.repos.objects import object_response
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo
+from hubstead.repos.routes.access import api_repo_request, file_repo_request, redirect_if_moved
 from hubstead.repos.service import open_git, require_file_content_access
 from hubstead.repos.stats import record_download
 from hubstead.xet.cas.reader import xet_backed, xet_hashes

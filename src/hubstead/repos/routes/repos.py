@@ -15,10 +15,10 @@ from hubstead.auth.models import User
 from hubstead.auth.service import get_user
 from hubstead.dates import iso
 from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError, error_header_value
-from hubstead.repos.access import PLURALS, URL_PREFIX, api_repo_request, redirect_if_moved, refuse_unqualified_id
 from hubstead.repos.info import repo_info
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Like, Repo
+from hubstead.repos.routes.access import PLURALS, URL_PREFIX, api_repo_request, redirect_if_moved, refuse_unqualified_id
 from hubstead.repos.service import (
     can_read,
     check_repo_type,

@@ -14,8 +14,7 @@ from hubstead.api.deps import SessionDep, get_hub, read_json_object
 from hubstead.api.pagination import decode_path_cursor, next_page_link, positive_limit
 from hubstead.dates import iso
 from hubstead.errors import BadRequestError
-from hubstead.repos.access import api_repo_request, redirect_if_moved
-from hubstead.repos.lfs_files import (
+from hubstead.repos.lfs.files import (
     PAGE_SIZE,
     LfsFile,
     check_deletions,
@@ -23,6 +22,7 @@ from hubstead.repos.lfs_files import (
     drop_unreferenced_bytes,
     list_lfs_files,
 )
+from hubstead.repos.routes.access import api_repo_request, redirect_if_moved
 from hubstead.xet.cas.reader import xet_hashes
 
 router = APIRouter()

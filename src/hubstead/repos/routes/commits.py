@@ -15,10 +15,10 @@ from hubstead.context import Hub
 from hubstead.discussions import pulls
 from hubstead.discussions.pulls import require_push
 from hubstead.errors import HubError, RevisionNotFoundError
-from hubstead.repos.access import URL_PREFIX, RepoRequest, api_repo_request
 from hubstead.repos.models import Repo
 from hubstead.repos.paths import validate_branch_name
 from hubstead.repos.preupload import preupload
+from hubstead.repos.routes.access import URL_PREFIX, RepoRequest, api_repo_request
 from hubstead.repos.service import open_git
 
 router = APIRouter()

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from hubstead.api.deps import get_hub, get_principal, raw_segments
 from hubstead.decompress import BoundedDecoder
 from hubstead.errors import BadRequestError, PayloadTooLargeError, RepoNotFoundError
-from hubstead.repos.access import split_prefixed
+from hubstead.repos.routes.access import split_prefixed
 from hubstead.repos.service import get_readable_repo, git_dir, require_file_content_access
 
 router = APIRouter(include_in_schema=False)
