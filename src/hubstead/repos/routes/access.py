@@ -14,7 +14,7 @@ from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, RepoNotFoundError
 from hubstead.repos.models import Repo
-from hubstead.repos.service import can_read, check_repo_type, find_repo, get_readable_repo
+from hubstead.repos.service import can_read, check_repo_type, find_repo, get_readable_repo, get_writable_repo
 
 PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -32,7 +32,12 @@ class RepoRequest:
     tail: list[str]  # percent-decoded segments after the repo id (and after the action word)
 
     def readable(self) -> Repo:
+        """The repo, if the caller may see it (else the same 404 as a missing repo)."""
         return get_readable_repo(self.session, self.principal, repo_type=self.repo_type, repo_id=self.repo_id)
+
+    def writable(self) -> Repo:
+        """The repo, if the caller may see it and push to it (404, then 401/403 in the Hub's words)."""
+        return get_writable_repo(self.session, self.principal, repo_type=self.repo_type, repo_id=self.repo_id)
 
 
 def api_repo_request(request: Request, session: Session, *, action_segments: int = 1) -> RepoRequest:

@@ -14,7 +14,7 @@ from hubstead.api.pagination import decode_cursor, next_page_link, positive_limi
 from hubstead.errors import BadRequestError
 from hubstead.repos import refs
 from hubstead.repos.routes.access import api_repo_request
-from hubstead.repos.service import open_git, require_write
+from hubstead.repos.service import open_git
 
 router = APIRouter()
 COMMITS_PAGE = 50
@@ -33,8 +33,7 @@ async def create_branch(request: Request, session: Session = SessionDep) -> dict
 
     def work() -> dict[str, Any]:
         rr = api_repo_request(request, session)
-        repo = rr.readable()
-        require_write(session, rr.principal, repo.namespace)
+        repo = rr.writable()
         start = payload.get("startingPoint")
         if start is not None and not isinstance(start, str):
             raise BadRequestError("startingPoint must be a string")
@@ -49,8 +48,7 @@ async def create_branch(request: Request, session: Session = SessionDep) -> dict
 @router.delete("/api/{plural:repotype}/{ns}/{name}/branch/{rest:path}")
 def delete_branch(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     rr = api_repo_request(request, session)
-    repo = rr.readable()
-    require_write(session, rr.principal, repo.namespace)
+    repo = rr.writable()
     branch = "/".join(rr.tail)
     old = refs.delete_branch(rr.hub, repo, branch=branch)
     refs.announce_ref(session, repo, rr.principal, f"refs/heads/{branch}", old=old, new=None)
@@ -63,8 +61,7 @@ async def create_tag(request: Request, session: Session = SessionDep) -> dict[st
 
     def work() -> dict[str, Any]:
         rr = api_repo_request(request, session)
-        repo = rr.readable()
-        require_write(session, rr.principal, repo.namespace)
+        repo = rr.writable()
         tag = payload.get("tag")
         if not isinstance(tag, str) or not tag:
             raise BadRequestError("'tag' is required")
@@ -85,8 +82,7 @@ async def create_tag(request: Request, session: Session = SessionDep) -> dict[st
 @router.delete("/api/{plural:repotype}/{ns}/{name}/tag/{rest:path}")
 def delete_tag(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     rr = api_repo_request(request, session)
-    repo = rr.readable()
-    require_write(session, rr.principal, repo.namespace)
+    repo = rr.writable()
     tag = "/".join(rr.tail)
     old = refs.delete_tag(rr.hub, repo, tag=tag)
     refs.announce_ref(session, repo, rr.principal, f"refs/tags/{tag}", old=old, new=None)
@@ -120,8 +116,7 @@ async def super_squash(request: Request, session: Session = SessionDep) -> dict[
 
     def work() -> dict[str, Any]:
         rr = api_repo_request(request, session)
-        repo = rr.readable()
-        require_write(session, rr.principal, repo.namespace)
+        repo = rr.writable()
         message = payload.get("message")
         commit = refs.super_squash(
             rr.hub,
