@@ -30,6 +30,7 @@ DOMAIN_LAYER = {
     "xet": "xet-search-discussions",
     "search": "xet-search-discussions",
     "discussions": "xet-search-discussions",
+    "collections": "xet-search-discussions",
     "viewer": "domains",
     "inference": "domains",
     "jobs": "domains",

@@ -1,0 +1,1 @@
+"""Collections: a curated, ordered list of repos (and other collections) owned by a user or an org."""
