@@ -181,6 +181,7 @@ def _refresh_once(hub: Hub) -> None:
 def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     """The Hubstead ASGI app for ``settings`` (migrations run when the hub is built here)."""
     from hubstead.auth.routes import router as auth_router
+    from hubstead.collections.routes import router as collections_router
     from hubstead.discussions.pulls import reconcile_pending_merges
     from hubstead.discussions.routes import router as discussions_router
     from hubstead.inference.routes import direct_inference_route
@@ -307,6 +308,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         commits_router,
         discussions_router,
         webhooks_router,
+        collections_router,
         lfs_router,
         lfs_files_router,
         files_router,
