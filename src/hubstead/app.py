@@ -201,6 +201,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.web.render import highlight_css
     from hubstead.web.routes_account import router as account_router
     from hubstead.web.routes_browse import router as browse_router
+    from hubstead.web.routes_collections import router as collection_pages_router
     from hubstead.web.routes_community import router as community_router
     from hubstead.web.routes_manage import router as manage_router
     from hubstead.web.routes_repo import router as repo_pages_router
@@ -326,8 +327,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
 
-    for router in (account_router, webhook_pages_router, manage_router, community_router, repo_pages_router,
-                   browse_router):  # fmt: skip
+    for router in (account_router, webhook_pages_router, collection_pages_router, manage_router, community_router,
+                   repo_pages_router, browse_router):  # fmt: skip
         app.include_router(router)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -295,7 +295,7 @@ def test_collection_pages(server: LiveServer) -> None:
     assert "Collections" in profile.text and "Page picks" in profile.text and "Page secret" not in profile.text
 
     browser, csrf = web_session(server, owner.name, "pages-password-1")
-    with browser:
+    try:
         assert "Page secret" in browser.get(f"/{owner.name}").text
         assert browser.get(f"/collections/{hidden.slug}").status_code == 200
         assert "Add a repo" in browser.get(f"/collections/{coll.slug}").text  # the owner's form
@@ -315,6 +315,8 @@ def test_collection_pages(server: LiveServer) -> None:
             f"/collections/{slug}/items", data={"item_id": model, "item_type": "model"}
         )
         assert refused.status_code == 403
+    finally:
+        browser.close()
     got = api.get_collection(slug)
     assert got.title == "From the browser"
     assert [(i.item_id, i.note) for i in got.items] == [(dataset, "added in the browser")]

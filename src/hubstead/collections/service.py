@@ -104,6 +104,11 @@ def can_edit(session: Session, principal: Principal, collection: Collection) -> 
     return can_write_namespace(session, principal, collection.namespace)
 
 
+def may_create(session: Session, principal: Principal, namespace: str) -> bool:
+    """Whether the caller may create (and edit) collections owned by ``namespace``."""
+    return principal.user is not None and can_write_namespace(session, principal, namespace)
+
+
 def _not_found(slug: str) -> NotFoundError:
     return NotFoundError(f"Collection {slug!r} not found")
 

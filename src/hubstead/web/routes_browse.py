@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from hubstead.api.deps import SessionDep
 from hubstead.auth.models import Org, User
 from hubstead.auth.service import find_account, org_members, user_orgs
+from hubstead.collections import service as collections_service
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.search.service import ListQuery, facets, list_repos
 from hubstead.tasks import MODALITIES
@@ -114,6 +115,8 @@ def user_page(name: str, request: Request, session: Session) -> HTMLResponse:
         members = [(u, role if show_roles else None) for u, role in memberships]
     elif user is not None:
         orgs = [org_ for org_, _ in user_orgs(session, user)]
+    # Collections: those the viewer may see, in the owner's order; the form for those who may write here.
+    collections = collections_service.for_owner(session, me.principal, account.name)
     return render(
         request,
         "profile.html",
@@ -123,4 +126,7 @@ def user_page(name: str, request: Request, session: Session) -> HTMLResponse:
         sections=sections,
         members=members,
         orgs=orgs,
+        collections=collections,
+        collection_slug=collections_service.slug_of,
+        may_create_collection=collections_service.may_create(session, me.principal, account.name),
     )
