@@ -37,6 +37,7 @@ from hubstead.repos.models import Repo, RepoLfsObject
 from hubstead.viewer.features import MEDIA_STRUCT, existing_features, features_of, with_features
 from hubstead.viewer.layout import METADATA_FILES, ConfigPlan, LayoutError, SplitPlan, plan
 from hubstead.viewer.readers import BATCH_ROWS, SourceError, read_batches
+from hubstead.viewer.records import ColumnStatistics, ConfigRecord, ParquetFileRecord, SplitRecord
 
 log = logging.getLogger("hubstead.viewer")
 
@@ -57,6 +58,11 @@ class ConvertedFile:
     oid: str = ""
     size: int = 0
 
+    def record(self) -> ParquetFileRecord:
+        return ParquetFileRecord(
+            path=self.path, oid=self.oid, size=self.size, num_rows=self.num_rows, row_groups=tuple(self.row_groups)
+        )
+
 
 @dataclass
 class SplitResult:
@@ -68,32 +74,30 @@ class SplitResult:
     num_bytes_memory: int = 0
     features: dict[str, Any] = field(default_factory=dict)
     files: list[ConvertedFile] = field(default_factory=list)
-    statistics: list[dict[str, Any]] = field(default_factory=list)
+    statistics: list[ColumnStatistics] = field(default_factory=list)
     search_index: str | None = None
     statistics_error: str | None = None
     index_error: str | None = None
     progress: Any = None  # step(fraction, message) while it is analysed
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "config": self.config,
-            "split": self.split,
-            "status": self.status,
-            "error": self.error,
-            "num_rows": self.num_rows,
-            "num_columns": len(self.features),
-            "num_bytes_parquet_files": sum(f.size for f in self.files),
-            "num_bytes_memory": self.num_bytes_memory,
-            "features": self.features,
-            "files": [
-                {"path": f.path, "oid": f.oid, "size": f.size, "num_rows": f.num_rows, "row_groups": f.row_groups}
-                for f in self.files
-            ],
-            "statistics": self.statistics,
-            "search_index": self.search_index,
-            "statistics_error": self.statistics_error,
-            "index_error": self.index_error,
-        }
+    def record(self) -> SplitRecord:
+        """What is stored for the split (``viewer.records``)."""
+        return SplitRecord(
+            config=self.config,
+            split=self.split,
+            status=self.status,
+            error=self.error,
+            num_rows=self.num_rows,
+            num_columns=len(self.features),
+            num_bytes_parquet_files=sum(f.size for f in self.files),
+            num_bytes_memory=self.num_bytes_memory,
+            features=self.features,
+            files=tuple(f.record() for f in self.files),
+            statistics=tuple(self.statistics),
+            search_index=self.search_index,
+            statistics_error=self.statistics_error,
+            index_error=self.index_error,
+        )
 
 
 class Progress:
@@ -179,7 +183,7 @@ def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
             status=status,
             error=error,
             configs=[
-                {"config": c.name, "builder": c.builder, "default": c.default, "splits": [r.as_json() for r in rs]}
+                ConfigRecord(config=c.name, builder=c.builder, default=c.default, splits=tuple(r.record() for r in rs))
                 for c, rs in results
             ],
         )

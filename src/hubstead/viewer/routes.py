@@ -6,6 +6,7 @@ hub's rules (a private dataset is a 404 to strangers), then call ``viewer.servic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,27 @@ from hubstead.jobs.service import job_json
 from hubstead.repos.models import Repo
 from hubstead.repos.service import get_readable_repo, require_file_content_access
 from hubstead.viewer import service
+from hubstead.viewer.answers import (
+    ConfigInfo,
+    ConfigInfoAnswer,
+    ConfigSize,
+    DatasetInfoAnswer,
+    DatasetSize,
+    FirstRowsAnswer,
+    HubParquetAnswer,
+    IsValidAnswer,
+    ParquetAnswer,
+    ParquetEntry,
+    ParquetTree,
+    RowsAnswer,
+    SizeAnswer,
+    Sizes,
+    SplitsAnswer,
+    SplitSize,
+    StatisticsAnswer,
+    ViewerStatusAnswer,
+)
+from hubstead.viewer.records import ConfigRecord, SplitRecord
 from hubstead.viewer.service import MAX_LENGTH, ViewerError, ViewerState, state_of
 from hubstead.viewer.store import DatasetConversion
 
@@ -53,11 +75,11 @@ def _int(request: Request, name: str, default: int, *, low: int, high: int | Non
     return value
 
 
-async def _run(request: Request, work: Any) -> Response:
-    """Run ``work(session, state)`` in the thread pool with a DB session; JSON out."""
+async def _run(request: Request, work: Callable[[Session], object]) -> Response:
+    """Run ``work(session)`` in the thread pool with a DB session; JSON out."""
     hub = get_hub(request)
 
-    def call() -> Any:
+    def call() -> object:
         with hub.db.session() as session:
             return work(session)
 
@@ -70,10 +92,10 @@ def _parquet_url(request: Request, repo: Repo, path: str) -> str:
 
 @router.get("/datasets-server/is-valid")
 async def is_valid(request: Request, dataset: str | None = None) -> Response:
-    def work(session: Session) -> dict[str, bool]:
+    def work(session: Session) -> IsValidAnswer:
         state = _open(request, session, dataset)
-        ok = [s for s in state.splits() if s["status"] == "ok"]
-        searchable = any(s.get("search_index") and service.has_text(s) for s in ok)
+        ok = [s for s in state.splits() if s.ok]
+        searchable = any(service.searchable(s) for s in ok)
         return {
             "preview": bool(ok),
             "viewer": bool(ok),
@@ -87,29 +109,20 @@ async def is_valid(request: Request, dataset: str | None = None) -> Response:
 
 @router.get("/datasets-server/splits")
 async def splits(request: Request, dataset: str | None = None, config: str | None = None) -> Response:
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> SplitsAnswer:
         state, _ = _converted(request, session, dataset)
         if not state.splits():
             _conversion_failed(state)  # no split at all: the dataset's layout itself was refused
-        listed = [s for s in state.splits() if config is None or s["config"] == config]
+        listed = [s for s in state.splits() if config is None or s.config == config]
         if config is not None and not listed:
             raise ViewerError(f"Config {config!r} does not exist", code="ResponseNotFound")
         return {
-            "splits": [
-                {"dataset": state.repo.repo_id, "config": s["config"], "split": s["split"]}
-                for s in listed
-                if s["status"] == "ok"
-            ],
+            "splits": [{"dataset": state.repo.repo_id, "config": s.config, "split": s.split} for s in listed if s.ok],
             "pending": [],
             "failed": [
-                {
-                    "dataset": state.repo.repo_id,
-                    "config": s["config"],
-                    "split": s["split"],
-                    "error": {"error": s["error"]},
-                }
+                {"dataset": state.repo.repo_id, "config": s.config, "split": s.split, "error": {"error": s.error}}
                 for s in listed
-                if s["status"] != "ok"
+                if not s.ok
             ],
         }
 
@@ -151,13 +164,13 @@ def _conversion_failed(state: ViewerState) -> None:
 def _rows_answer(
     request: Request,
     state: ViewerState,
-    split: dict[str, Any],
+    split: SplitRecord,
     records: list[dict[str, Any]],
     row_ids: list[int],
     total: int,
-) -> dict[str, Any]:
+) -> RowsAnswer:
     assert state.conversion is not None
-    features = split["features"]
+    features = split.features
     return {
         "features": service.features_list(features),
         "rows": service.row_items(
@@ -178,7 +191,7 @@ def _rows_answer(
 async def first_rows(
     request: Request, dataset: str | None = None, config: str | None = None, split: str | None = None
 ) -> Response:
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> FirstRowsAnswer:
         state = _open(request, session, dataset)
         _conversion_failed(state)
         chosen = state.split(config, split)
@@ -188,7 +201,7 @@ async def first_rows(
         rows = service.row_items(
             table.to_pylist() if ids else [],
             ids,
-            chosen["features"],
+            chosen.features,
             base_url=base_url(request),
             repo=state.repo,
             source_commit=state.conversion.source_commit,
@@ -196,11 +209,11 @@ async def first_rows(
         )
         return {
             "dataset": state.repo.repo_id,
-            "config": config,
-            "split": split,
-            "features": service.features_list(chosen["features"]),
+            "config": chosen.config,
+            "split": chosen.split,
+            "features": service.features_list(chosen.features),
             "rows": rows,
-            "truncated": chosen["num_rows"] > len(rows),
+            "truncated": chosen.num_rows > len(rows),
         }
 
     return await _run(request, work)
@@ -213,12 +226,12 @@ async def rows(
     offset = _int(request, "offset", 0, low=0)
     length = _int(request, "length", MAX_LENGTH, low=0, high=MAX_LENGTH)
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> RowsAnswer:
         state = _open(request, session, dataset)
         _conversion_failed(state)
         chosen = state.split(config, split)
         table, ids = service.read_rows(get_hub(request), chosen, offset, length)
-        return _rows_answer(request, state, chosen, table.to_pylist() if ids else [], ids, chosen["num_rows"])
+        return _rows_answer(request, state, chosen, table.to_pylist() if ids else [], ids, chosen.num_rows)
 
     return await _run(request, work)
 
@@ -240,7 +253,7 @@ async def search(
             "Parameter 'query' is too long (1000 characters at most)", status_code=422, code="InvalidParameter"
         )
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> RowsAnswer:
         state = _open(request, session, dataset)
         _conversion_failed(state)
         chosen = state.split(config, split)
@@ -264,7 +277,7 @@ async def filter_(
     if not (where and where.strip()) and not (orderby and orderby.strip()):
         raise ViewerError("Give 'where' or 'orderby' (or both)", status_code=422, code="MissingRequiredParameter")
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> RowsAnswer:
         state = _open(request, session, dataset)
         _conversion_failed(state)
         chosen = state.split(config, split)
@@ -278,18 +291,18 @@ async def filter_(
 async def statistics(
     request: Request, dataset: str | None = None, config: str | None = None, split: str | None = None
 ) -> Response:
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> StatisticsAnswer:
         state = _open(request, session, dataset)
         _conversion_failed(state)
         chosen = state.split(config, split)
-        return {"num_examples": chosen["num_rows"], "statistics": chosen["statistics"], "partial": False}
+        return {"num_examples": chosen.num_rows, "statistics": list(chosen.statistics), "partial": False}
 
     return await _run(request, work)
 
 
-def _config_info(state: ViewerState, config: dict[str, Any]) -> dict[str, Any]:
-    ok = [s for s in config["splits"] if s["status"] == "ok"]
-    features = ok[0]["features"] if ok else {}
+def _config_info(state: ViewerState, config: ConfigRecord) -> ConfigInfo:
+    ok = [s for s in config.splits if s.ok]
+    features = ok[0].features if ok else {}
     card = state.repo.card_data or {}
     return {
         "description": "",
@@ -297,36 +310,36 @@ def _config_info(state: ViewerState, config: dict[str, Any]) -> dict[str, Any]:
         "homepage": "",
         "license": card.get("license", "") if isinstance(card.get("license"), str) else "",
         "features": features,
-        "builder_name": config["builder"],
+        "builder_name": config.builder,
         "dataset_name": state.repo.name,
-        "config_name": config["config"],
+        "config_name": config.config,
         "version": {"version_str": "0.0.0", "major": 0, "minor": 0, "patch": 0},
         "splits": {
-            s["split"]: {
-                "name": s["split"],
-                "num_bytes": s["num_bytes_memory"],
-                "num_examples": s["num_rows"],
+            s.split: {
+                "name": s.split,
+                "num_bytes": s.num_bytes_memory,
+                "num_examples": s.num_rows,
                 "dataset_name": state.repo.name,
             }
             for s in ok
         },
-        "download_size": sum(s["num_bytes_parquet_files"] for s in ok),
-        "dataset_size": sum(s["num_bytes_memory"] for s in ok),
+        "download_size": sum(s.num_bytes_parquet_files for s in ok),
+        "dataset_size": sum(s.num_bytes_memory for s in ok),
     }
 
 
 @router.get("/datasets-server/info")
 async def info(request: Request, dataset: str | None = None, config: str | None = None) -> Response:
-    def work(session: Session) -> dict[str, Any]:
-        state, conversion = _converted(request, session, dataset)
-        configs = conversion.configs
+    def work(session: Session) -> ConfigInfoAnswer | DatasetInfoAnswer:
+        state, _ = _converted(request, session, dataset)
+        configs = state.configs
         if config is not None:
-            chosen = next((c for c in configs if c["config"] == config), None)
+            chosen = next((c for c in configs if c.config == config), None)
             if chosen is None:
                 raise ViewerError(f"Config {config!r} does not exist", code="ResponseNotFound")
             return {"dataset_info": _config_info(state, chosen), "partial": False}
         return {
-            "dataset_info": {c["config"]: _config_info(state, c) for c in configs},
+            "dataset_info": {c.config: _config_info(state, c) for c in configs},
             "pending": [],
             "failed": [],
             "partial": False,
@@ -337,33 +350,33 @@ async def info(request: Request, dataset: str | None = None, config: str | None 
 
 @router.get("/datasets-server/size")
 async def size(request: Request, dataset: str | None = None, config: str | None = None) -> Response:
-    def work(session: Session) -> dict[str, Any]:
-        state, conversion = _converted(request, session, dataset)
+    def work(session: Session) -> SizeAnswer:
+        state, _ = _converted(request, session, dataset)
         repo_id = state.repo.repo_id
-        configs = [c for c in conversion.configs if config is None or c["config"] == config]
+        configs = [c for c in state.configs if config is None or c.config == config]
         if config is not None and not configs:
             raise ViewerError(f"Config {config!r} does not exist", code="ResponseNotFound")
-        split_sizes = [
+        split_sizes: list[SplitSize] = [
             {
                 "dataset": repo_id,
-                "config": c["config"],
-                "split": s["split"],
-                "num_bytes_parquet_files": s["num_bytes_parquet_files"],
-                "num_bytes_memory": s["num_bytes_memory"],
-                "num_rows": s["num_rows"],
-                "num_columns": s["num_columns"],
+                "config": c.config,
+                "split": s.split,
+                "num_bytes_parquet_files": s.num_bytes_parquet_files,
+                "num_bytes_memory": s.num_bytes_memory,
+                "num_rows": s.num_rows,
+                "num_columns": s.num_columns,
             }
             for c in configs
-            for s in c["splits"]
-            if s["status"] == "ok"
+            for s in c.splits
+            if s.ok
         ]
-        config_sizes = []
+        config_sizes: list[ConfigSize] = []
         for c in configs:
-            mine = [s for s in split_sizes if s["config"] == c["config"]]
+            mine = [s for s in split_sizes if s["config"] == c.config]
             config_sizes.append(
                 {
                     "dataset": repo_id,
-                    "config": c["config"],
+                    "config": c.config,
                     "num_bytes_original_files": None,
                     "num_bytes_parquet_files": sum(s["num_bytes_parquet_files"] for s in mine),
                     "num_bytes_memory": sum(s["num_bytes_memory"] for s in mine),
@@ -371,14 +384,14 @@ async def size(request: Request, dataset: str | None = None, config: str | None 
                     "num_columns": max((s["num_columns"] for s in mine), default=0),
                 }
             )
-        totals = {
+        totals: DatasetSize = {
             "dataset": repo_id,
             "num_bytes_original_files": None,
             "num_bytes_parquet_files": sum(c["num_bytes_parquet_files"] for c in config_sizes),
             "num_bytes_memory": sum(c["num_bytes_memory"] for c in config_sizes),
             "num_rows": sum(c["num_rows"] for c in config_sizes),
         }
-        body: dict[str, Any] = {"configs": config_sizes, "splits": split_sizes}
+        body: Sizes = {"configs": config_sizes, "splits": split_sizes}
         if config is None:
             body["dataset"] = totals
         else:
@@ -388,28 +401,25 @@ async def size(request: Request, dataset: str | None = None, config: str | None 
     return await _run(request, work)
 
 
-def _parquet_entries(request: Request, state: ViewerState) -> list[dict[str, Any]]:
-    out = []
-    for s in state.splits():
-        if s["status"] != "ok":
-            continue
-        for f in s["files"]:
-            out.append(
-                {
-                    "dataset": state.repo.repo_id,
-                    "config": s["config"],
-                    "split": s["split"],
-                    "url": _parquet_url(request, state.repo, f["path"]),
-                    "filename": f["path"].rsplit("/", 1)[-1],
-                    "size": f["size"],
-                }
-            )
-    return out
+def _parquet_entries(request: Request, state: ViewerState) -> list[ParquetEntry]:
+    return [
+        {
+            "dataset": state.repo.repo_id,
+            "config": s.config,
+            "split": s.split,
+            "url": _parquet_url(request, state.repo, f.path),
+            "filename": f.filename,
+            "size": f.size,
+        }
+        for s in state.splits()
+        if s.ok
+        for f in s.files
+    ]
 
 
 @router.get("/datasets-server/parquet")
 async def parquet(request: Request, dataset: str | None = None, config: str | None = None) -> Response:
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> ParquetAnswer:
         state, _ = _converted(request, session, dataset)
         entries = [e for e in _parquet_entries(request, state) if config is None or e["config"] == config]
         return {"parquet_files": entries, "pending": [], "failed": [], "partial": False}
@@ -447,9 +457,9 @@ async def hub_parquet_file(
 
 
 async def _hub_parquet(request: Request, dataset: str, config: str | None, split: str | None) -> Response:
-    def work(session: Session) -> Any:
+    def work(session: Session) -> HubParquetAnswer:
         state, _ = _converted(request, session, dataset)
-        tree: dict[str, dict[str, list[str]]] = {}
+        tree: ParquetTree = {}
         for entry in _parquet_entries(request, state):
             tree.setdefault(entry["config"], {}).setdefault(entry["split"], []).append(entry["url"])
         if config is None:
@@ -469,7 +479,7 @@ async def _hub_parquet(request: Request, dataset: str, config: str | None, split
 async def viewer_status(request: Request, namespace: str, name: str) -> Response:
     """The conversion's state for the page (and operators): the job's progress and the result's summary."""
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> ViewerStatusAnswer:
         state = _open(request, session, f"{namespace}/{name}")
         conversion = state.conversion
         return {
@@ -483,13 +493,13 @@ async def viewer_status(request: Request, namespace: str, name: str) -> Response
                 "parquet_commit": conversion.parquet_commit,
                 "splits": [
                     {
-                        "config": s["config"],
-                        "split": s["split"],
-                        "status": s["status"],
-                        "error": s["error"],
-                        "num_rows": s["num_rows"],
-                        "index_error": s.get("index_error"),
-                        "statistics_error": s.get("statistics_error"),
+                        "config": s.config,
+                        "split": s.split,
+                        "status": s.status,
+                        "error": s.error,
+                        "num_rows": s.num_rows,
+                        "index_error": s.index_error,
+                        "statistics_error": s.statistics_error,
                     }
                     for s in state.splits()
                 ],

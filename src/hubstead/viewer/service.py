@@ -27,6 +27,8 @@ from hubstead.jobs.kinds import DATASET_CONVERSION
 from hubstead.jobs.models import Job
 from hubstead.jobs.service import latest
 from hubstead.repos.models import Repo
+from hubstead.viewer.answers import FeatureItem, RowItem
+from hubstead.viewer.records import ConfigRecord, ParquetFileRecord, SplitRecord
 from hubstead.viewer.store import DatasetConversion, load_conversion
 
 MAX_LENGTH = 100
@@ -48,17 +50,16 @@ class ViewerState:
     repo: Repo
     conversion: DatasetConversion | None
     job: Job | None
+    configs: list[ConfigRecord]  # the conversion's records (none without one)
 
     @property
     def pending(self) -> bool:
         return self.job is not None and self.job.status in ("queued", "running")
 
-    def splits(self) -> list[dict[str, Any]]:
-        if self.conversion is None:
-            return []
-        return [s for c in self.conversion.configs for s in c["splits"]]
+    def splits(self) -> list[SplitRecord]:
+        return [s for c in self.configs for s in c.splits]
 
-    def split(self, config: str | None, split: str | None) -> dict[str, Any]:
+    def split(self, config: str | None, split: str | None) -> SplitRecord:
         if not config or not split:
             raise ViewerError(
                 "Parameters 'config' and 'split' are required", status_code=422, code="MissingRequiredParameter"
@@ -70,35 +71,37 @@ class ViewerState:
                 )
             raise ViewerError("The dataset has not been converted", code="ResponseNotFound")
         for candidate in self.splits():
-            if candidate["config"] == config and candidate["split"] == split:
-                if candidate["status"] != "ok":
+            if candidate.config == config and candidate.split == split:
+                if not candidate.ok:
                     raise ViewerError(
-                        f"The split could not be converted: {candidate['error']}",
+                        f"The split could not be converted: {candidate.error}",
                         status_code=500,
                         code="SplitConversionError",
                     )
                 return candidate
-        configs = {c["config"] for c in self.conversion.configs}
+        configs = {c.config for c in self.configs}
         if config not in configs:
             raise ViewerError(f"Not found: config {config!r} does not exist; configs: {', '.join(sorted(configs))}")
         raise ViewerError(f"Not found: split {split!r} does not exist in config {config!r}")
 
 
 def state_of(session: Session, repo: Repo) -> ViewerState:
+    conversion = load_conversion(session, repo.pk)
     return ViewerState(
         repo=repo,
-        conversion=load_conversion(session, repo.pk),
+        conversion=conversion,
         job=latest(session, kind=DATASET_CONVERSION, repo_pk=repo.pk),
+        configs=conversion.records() if conversion is not None else [],
     )
 
 
 # --- rows ------------------------------------------------------------------------------------------
 
 
-def _files(hub: Hub, split: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
+def _files(hub: Hub, split: SplitRecord) -> list[tuple[Path, ParquetFileRecord]]:
     out = []
-    for entry in split["files"]:
-        local = hub.blobs.local_path(entry["oid"])
+    for entry in split.files:
+        local = hub.blobs.local_path(entry.oid)
         if local is None:
             raise ViewerError(
                 "A Parquet file of this split is missing from storage", status_code=500, code="UnexpectedError"
@@ -107,12 +110,12 @@ def _files(hub: Hub, split: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]
     return out
 
 
-def read_rows(hub: Hub, split: dict[str, Any], offset: int, length: int) -> tuple[pa.Table, list[int]]:
+def read_rows(hub: Hub, split: SplitRecord, offset: int, length: int) -> tuple[pa.Table, list[int]]:
     """Rows ``offset``..``offset+length`` of the split, reading only the row groups that hold them."""
     starts: list[tuple[int, Path, int]] = []  # (first row, file, row group)
     position = 0
     for local, entry in _files(hub, split):
-        for group, count in enumerate(entry["row_groups"]):
+        for group, count in enumerate(entry.row_groups):
             starts.append((position, local, group))
             position += count
     total = position
@@ -135,13 +138,13 @@ def read_rows(hub: Hub, split: dict[str, Any], offset: int, length: int) -> tupl
     return table, list(range(offset, end))
 
 
-def take_rows(hub: Hub, split: dict[str, Any], row_ids: list[int]) -> dict[int, dict[str, Any]]:
+def take_rows(hub: Hub, split: SplitRecord, row_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Specific rows by index (search results), grouped by row group so each group is read once."""
     wanted = sorted(set(row_ids))
     out: dict[int, dict[str, Any]] = {}
     starts, position = [], 0
     for local, entry in _files(hub, split):
-        for group, count in enumerate(entry["row_groups"]):
+        for group, count in enumerate(entry.row_groups):
             starts.append((position, count, local, group))
             position += count
     cursor = 0
@@ -164,24 +167,29 @@ def take_rows(hub: Hub, split: dict[str, Any], row_ids: list[int]) -> dict[int, 
 # --- search and filter (the API and the page share these) -------------------------------------------
 
 
-def has_text(split: dict[str, Any]) -> bool:
+def has_text(split: SplitRecord) -> bool:
     from hubstead.viewer.features import kind_of
 
-    return any(kind_of(f) == "string" for f in split["features"].values())
+    return any(kind_of(f) == "string" for f in split.features.values())
 
 
-def index_of(hub: Hub, split: dict[str, Any]) -> Path:
+def searchable(split: SplitRecord) -> bool:
+    """Whether full-text search can run on the split: it has a query index and a text column."""
+    return bool(split.search_index) and has_text(split)
+
+
+def index_of(hub: Hub, split: SplitRecord) -> Path:
     """The split's DuckDB file, or why search and filter are unavailable."""
-    if not split.get("search_index"):
-        reason = split.get("index_error") or "the split has no query index"
+    if not split.search_index:
+        reason = split.index_error or "the split has no query index"
         raise ViewerError(
             f"Search and filter are unavailable for this split: {reason}", status_code=501, code="UnexpectedError"
         )
-    return hub.settings.data_dir / split["search_index"]
+    return hub.settings.data_dir / split.search_index
 
 
 def search_page(
-    hub: Hub, split: dict[str, Any], query: str, offset: int, length: int
+    hub: Hub, split: SplitRecord, query: str, offset: int, length: int
 ) -> tuple[list[dict[str, Any]], list[int], int]:
     """The best BM25 matches: (rows, their indices, how many match)."""
     from hubstead.viewer.search import search
@@ -195,7 +203,7 @@ def search_page(
 
 
 def filter_page(
-    hub: Hub, split: dict[str, Any], where: str | None, orderby: str | None, offset: int, length: int
+    hub: Hub, split: SplitRecord, where: str | None, orderby: str | None, offset: int, length: int
 ) -> tuple[list[dict[str, Any]], list[int], int]:
     """Rows matching ``where`` sorted by ``orderby``; a filter that does not parse or apply is a 422."""
     import duckdb
@@ -217,7 +225,7 @@ def filter_page(
 # --- shaping ---------------------------------------------------------------------------------------
 
 
-def features_list(features: dict[str, Any]) -> list[dict[str, Any]]:
+def features_list(features: dict[str, Any]) -> list[FeatureItem]:
     return [{"feature_idx": i, "name": name, "type": feature} for i, (name, feature) in enumerate(features.items())]
 
 
@@ -274,10 +282,11 @@ def row_items(
     repo: Repo,
     source_commit: str,
     truncate: bool = False,
-) -> list[dict[str, Any]]:
-    out = []
+) -> list[RowItem]:
+    out: list[RowItem] = []
     for row_id, record in zip(row_ids, records, strict=True):
-        row, truncated = {}, []
+        row: dict[str, Any] = {}
+        truncated: list[str] = []
         for name, feature in features.items():
             value = cell(record.get(name), feature, base_url=base_url, repo=repo, source_commit=source_commit)
             if truncate and isinstance(value, str) and len(value.encode()) > CELL_TRUNCATE_BYTES:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hubstead.viewer.features import kind_of
+from hubstead.viewer.records import ColumnStatistics, ColumnStats, Histogram
 from hubstead.viewer.search import connect
 
 MAX_STRING_LABELS = 1000
@@ -30,7 +31,7 @@ def _files(paths: list[Path]) -> str:
     return "read_parquet([" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "])"
 
 
-def compute_statistics(paths: list[Path], features: dict[str, Any]) -> list[dict[str, Any]]:
+def compute_statistics(paths: list[Path], features: dict[str, Any]) -> list[ColumnStatistics]:
     if not paths:
         return []
     connection = connect()
@@ -38,7 +39,7 @@ def compute_statistics(paths: list[Path], features: dict[str, Any]) -> list[dict
     try:
         total_row = connection.execute(f"SELECT count(*) FROM {source}").fetchone()
         total = int(total_row[0]) if total_row else 0
-        out = []
+        out: list[ColumnStatistics] = []
         for name, feature in features.items():
             kind = kind_of(feature)
             column = _quote(name)
@@ -112,7 +113,7 @@ def _clean(value: Any, integer: bool) -> Any:
 
 def _numeric(
     connection: Any, source: str, expression: str, total: int, *, integer: bool, nulls_of: str | None = None
-) -> dict[str, Any]:
+) -> ColumnStats:
     """min/max/mean/median/std and a histogram of ``expression`` (NaN counts as missing, as the Hub does)."""
     value = (
         f"(CASE WHEN isnan(({expression})::DOUBLE) THEN NULL ELSE ({expression}) END)" if not integer else expression
@@ -123,7 +124,7 @@ def _numeric(
     ).fetchone()
     nan_count = int(row[0])
     low, high = row[1], row[2]
-    stats: dict[str, Any] = {
+    stats: ColumnStats = {
         "nan_count": nan_count,
         "nan_proportion": _ratio(nan_count, total),
         "min": _clean(low, integer),
@@ -141,7 +142,7 @@ def _numeric(
 
 def _histogram(
     connection: Any, source: str, value: str, low: float, high: float, integer: bool
-) -> dict[str, list[Any]]:
+) -> Histogram:
     width: float
     if integer:
         width = max(1, math.ceil((high - low + 1) / BINS))
@@ -162,20 +163,20 @@ def _histogram(
     return {"hist": hist, "bin_edges": edges}
 
 
-def _frequencies(connection: Any, source: str, column: str, total: int, *, as_text: bool = False) -> dict[str, Any]:
+def _frequencies(connection: Any, source: str, column: str, total: int, *, as_text: bool = False) -> ColumnStats:
     rows = connection.execute(
         f"SELECT {column}, count(*) FROM {source} GROUP BY 1 ORDER BY 2 DESC, 1"
     ).fetchall()
     nan_count = sum(int(n) for value, n in rows if value is None)
     frequencies = {(str(v) if as_text or not isinstance(v, str) else v): int(n) for v, n in rows if v is not None}
-    stats: dict[str, Any] = {"nan_count": nan_count, "nan_proportion": _ratio(nan_count, total)}
+    stats: ColumnStats = {"nan_count": nan_count, "nan_proportion": _ratio(nan_count, total)}
     if not as_text:
         stats["n_unique"] = len(frequencies)
     stats["frequencies"] = frequencies
     return stats
 
 
-def _class_label(connection: Any, source: str, column: str, total: int, names: list[str]) -> dict[str, Any]:
+def _class_label(connection: Any, source: str, column: str, total: int, names: list[str]) -> ColumnStats:
     rows = connection.execute(f"SELECT {column}, count(*) FROM {source} GROUP BY 1").fetchall()
     nan_count = sum(int(n) for v, n in rows if v is None)
     no_label = sum(int(n) for v, n in rows if v is not None and (v < 0 or v >= len(names)))

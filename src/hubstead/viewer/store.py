@@ -10,11 +10,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hubstead.context import Hub
 from hubstead.db import Base, UTCDateTime, utcnow
+from hubstead.viewer.records import ConfigRecord
 
 
 class DatasetConversion(Base):
     """One row per dataset: the latest finished conversion (``configs`` holds splits, files, features,
-    statistics and the search index path of each split)."""
+    statistics and the search index path of each split: ``ConfigRecord.to_json`` each; read them with
+    ``records()``)."""
 
     __tablename__ = "dataset_conversions"
 
@@ -27,6 +29,9 @@ class DatasetConversion(Base):
     job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
+    def records(self) -> list[ConfigRecord]:
+        return [ConfigRecord.from_json(c) for c in self.configs]
+
 
 def record_conversion(
     hub: Hub,
@@ -36,7 +41,7 @@ def record_conversion(
     parquet_commit: str | None,
     status: str,
     error: str | None,
-    configs: list[dict[str, Any]],
+    configs: list[ConfigRecord],
 ) -> None:
     with hub.db.session() as session:
         row = session.get(DatasetConversion, repo_pk)
@@ -44,7 +49,7 @@ def record_conversion(
             row = DatasetConversion(repo_pk=repo_pk, source_commit=source_commit, status=status, configs=[])
             session.add(row)
         row.source_commit, row.parquet_commit, row.status = source_commit, parquet_commit, status
-        row.error, row.configs, row.updated_at = error, configs, utcnow()
+        row.error, row.configs, row.updated_at = error, [c.to_json() for c in configs], utcnow()
 
 
 def load_conversion(session: Session, repo_pk: int) -> DatasetConversion | None:

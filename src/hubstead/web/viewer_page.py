@@ -5,7 +5,7 @@ viewer in place for every pick, page, search and filter (and polls while a conve
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -16,10 +16,48 @@ from hubstead.errors import HubError
 from hubstead.repos.models import Repo
 from hubstead.viewer import service
 from hubstead.viewer.features import kind_of
+from hubstead.viewer.records import ColumnStatistics, SplitRecord
 from hubstead.viewer.service import ViewerState, state_of
 
 PAGE_ROWS = 25
 FOLD_CHARS = 240
+
+
+class Bar(TypedDict):
+    height: int  # percent of the tallest bin
+    count: int
+    label: str
+
+
+class Share(TypedDict):
+    value: str
+    share: float  # percent
+
+
+class Column(TypedDict, total=False):
+    """A column header: name, kind, label names, and a small chart of its statistics when there are some."""
+
+    name: str
+    kind: str
+    labels: list[str] | None
+    stat_type: str
+    bars: list[Bar]
+    range: tuple[int | float | None, int | float | None]
+    top: list[Share]
+    n_unique: int
+    nulls: int
+
+
+class Cell(TypedDict, total=False):
+    """A table cell as the template draws it (``kind`` picks how; the other keys depend on it)."""
+
+    kind: str  # null | image | audio | label | number | bool | text | json
+    src: str | None
+    type: str | None
+    value: Any
+    name: str | None
+    fold: bool
+    short: str
 
 
 def _int(value: str | None, default: int) -> int:
@@ -37,13 +75,13 @@ def viewer_context(request: Request, session: Session, repo: Repo, base: str) ->
         context["progress"] = round(100 * (state.job.progress if state.job else 0))
     if state.conversion is None:
         return context
-    ok = [s for s in state.splits() if s["status"] == "ok"]
-    context["failed_splits"] = [s for s in state.splits() if s["status"] != "ok"]
+    ok = [s for s in state.splits() if s.ok]
+    context["failed_splits"] = [s for s in state.splits() if not s.ok]
     if not ok:
         return context
-    configs = list(dict.fromkeys(s["config"] for s in ok))
+    configs = list(dict.fromkeys(s.config for s in ok))
     config = params.get("config") if params.get("config") in configs else configs[0]
-    names = [s["split"] for s in ok if s["config"] == config]
+    names = [s.split for s in ok if s.config == config]
     default_split = "train" if "train" in names else names[0]
     split_name = params.get("split") if params.get("split") in names else default_split
     chosen = state.split(config, split_name)
@@ -63,17 +101,17 @@ def viewer_context(request: Request, session: Session, repo: Repo, base: str) ->
         orderby=orderby,
         offset=offset,
         page_rows=PAGE_ROWS,
-        searchable=bool(chosen.get("search_index")) and service.has_text(chosen),
+        searchable=service.searchable(chosen),
     )
     try:
         records, ids, total = _page(request, state, chosen, query, where, orderby, offset)
     except HubError as exc:
         records, ids, total = [], [], 0
         context["query_error"] = exc.message
-    if chosen.get("index_error"):
-        context["index_error"] = chosen["index_error"]
-    features = chosen["features"]
-    statistics = {s["column_name"]: s for s in chosen.get("statistics", [])}
+    if chosen.index_error:
+        context["index_error"] = chosen.index_error
+    features = chosen.features
+    statistics = {s["column_name"]: s for s in chosen.statistics}
     context["columns"] = [_column(name, feature, statistics.get(name)) for name, feature in features.items()]
     assert state.conversion is not None
     rows = service.row_items(
@@ -83,7 +121,7 @@ def viewer_context(request: Request, session: Session, repo: Repo, base: str) ->
         {"idx": r["row_idx"], "cells": [_cell(r["row"][n], f) for n, f in features.items()]} for r in rows
     ]
     context["total"] = total
-    context["num_rows"] = chosen["num_rows"]
+    context["num_rows"] = chosen.num_rows
     keep = {"config": config, "split": split_name, "q": query, "where": where, "orderby": orderby}
     keep = {k: v for k, v in keep.items() if v}
     if offset > 0:
@@ -94,7 +132,7 @@ def viewer_context(request: Request, session: Session, repo: Repo, base: str) ->
 
 
 def _page(
-    request: Request, state: ViewerState, chosen: dict[str, Any], query: str, where: str, orderby: str, offset: int
+    request: Request, state: ViewerState, chosen: SplitRecord, query: str, where: str, orderby: str, offset: int
 ) -> tuple[list[dict[str, Any]], list[int], int]:
     hub = request.app.state.hub
     if query:
@@ -102,12 +140,12 @@ def _page(
     if where or orderby:
         return service.filter_page(hub, chosen, where, orderby, offset, PAGE_ROWS)
     table, ids = service.read_rows(hub, chosen, offset, PAGE_ROWS)
-    return (table.to_pylist() if ids else []), ids, chosen["num_rows"]
+    return (table.to_pylist() if ids else []), ids, chosen.num_rows
 
 
-def _column(name: str, feature: Any, stats: dict[str, Any] | None) -> dict[str, Any]:
+def _column(name: str, feature: Any, stats: ColumnStatistics | None) -> Column:
     kind = kind_of(feature)
-    column: dict[str, Any] = {
+    column: Column = {
         "name": name,
         "kind": kind,
         "labels": feature.get("names") if isinstance(feature, dict) else None,
@@ -138,7 +176,7 @@ def _column(name: str, feature: Any, stats: dict[str, Any] | None) -> dict[str, 
     return column
 
 
-def _cell(value: Any, feature: Any) -> dict[str, Any]:
+def _cell(value: Any, feature: Any) -> Cell:
     kind = kind_of(feature)
     if value is None:
         return {"kind": "null"}
