@@ -218,8 +218,15 @@ def test_bad_input_is_a_clear_4xx_and_writes_nothing(server: LiveServer) -> None
         "malformed slug": httpx.get(f"{base}/{owner.name}/not-a-slug", headers=auth),
         "no namespace": httpx.post(base, json={"title": "ok", "namespace": "no-such-owner-xyz"}, headers=auth),
         "anonymous create": httpx.post(base, json={"title": "ok", "namespace": owner.name}),
+        "NUL in a title": httpx.post(base, json={"title": "a\x00b", "namespace": owner.name}, headers=auth),
+        "NUL in an item": post_item({"item": {"id": f"{owner.name}/a\x00b", "type": "model"}}),
+        "NUL in a filter": httpx.get(base, params={"owner": "a\x00b"}),
+        "NUL item id": httpx.delete(f"{base}/{coll.slug}/items/a%00b", headers=auth),
+        "bad sort": httpx.get(base, params={"sort": "stars"}),
+        "bad limit": httpx.get(base, params={"limit": "-1"}),
     }
-    expected = {"missing repo": 404, "malformed slug": 404, "no namespace": 404, "anonymous create": 401}
+    expected = {"missing repo": 404, "malformed slug": 404, "no namespace": 404, "anonymous create": 401,
+                "NUL item id": 404}  # fmt: skip
     for name, answer in cases.items():
         assert answer.status_code == expected.get(name, 400), (name, answer.status_code, answer.text)
         assert answer.json()["error"] and answer.headers["x-error-message"], name

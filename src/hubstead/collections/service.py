@@ -45,6 +45,7 @@ from hubstead.repos.visibility import ALL_NAMESPACES, readable_namespaces, visib
 SORTS = ("lastModified", "trending", "upvotes")
 LISTED_ITEMS = 4  # a listing shows the first items of each collection, as the Hub does
 _SLUG_ID = re.compile(r"^(?:.*-)?([0-9a-f]{24})$")
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _TYPE_PREFIX = {f"{kind}s/": kind for kind in ITEM_TYPES}
 
@@ -138,6 +139,13 @@ def get_editable(session: Session, principal: Principal, slug: str) -> Collectio
 # --- checking input ------------------------------------------------------------------------------------------------
 
 
+def _plain(value: str, what: str) -> str:
+    """``value`` if it holds no NUL (PostgreSQL refuses one in text: it would be a 500, not the caller's 400)."""
+    if "\x00" in value:
+        raise BadRequestError(f"{what} must not contain a NUL character")
+    return value
+
+
 def _text(body: dict[str, Any], key: str, *, limit: int, required: bool = False) -> str | None:
     value = body.get(key)
     if value is None:
@@ -146,6 +154,7 @@ def _text(body: dict[str, Any], key: str, *, limit: int, required: bool = False)
         return None
     if not isinstance(value, str):
         raise BadRequestError(f"'{key}' must be a string")
+    _plain(value, f"'{key}'")
     value = value.strip()
     if required and not value:
         raise BadRequestError(f"'{key}' must not be empty")
@@ -209,6 +218,7 @@ def create_collection(session: Session, principal: Principal, body: dict[str, An
     namespace = body.get("namespace") or principal.user.name
     if not isinstance(namespace, str):
         raise BadRequestError("'namespace' must be a string")
+    _plain(namespace, "'namespace'")
     owner = find_account(session, namespace)
     if owner is None:
         raise NotFoundError(f"Namespace {namespace!r} not found")
@@ -302,6 +312,8 @@ def list_collections(
     """
     if sort is not None and sort not in SORTS:
         raise BadRequestError(f"'sort' must be one of {', '.join(SORTS)}")
+    for value in (*owners, *items):
+        _plain(value, "A filter")
     query = select(Collection).where(visible_collections(session, principal))
     if owners:
         query = query.where(Collection.namespace_key.in_(sorted({o.lower() for o in owners})))
@@ -417,7 +429,7 @@ def add_item(session: Session, principal: Principal, slug: str, body: dict[str, 
         )
     if not isinstance(ident, str) or not ident.strip():
         raise BadRequestError("'item.id' must be a non-empty string")
-    ident = ident.strip().removeprefix(f"{kind}s/")
+    ident = _plain(ident.strip(), "'item.id'").removeprefix(f"{kind}s/")
     note = _text(body, "note", limit=MAX_NOTE_CHARS) or None
     row = CollectionItem(public_id=_new_id(), collection_pk=collection.pk, item_type=kind, note=note)
     if kind == "collection":
@@ -445,6 +457,8 @@ def add_item(session: Session, principal: Principal, slug: str, body: dict[str, 
 
 
 def _item(session: Session, collection: Collection, item_id: str) -> CollectionItem:
+    if not _OBJECT_ID.match(item_id):
+        raise NotFoundError(f"Item {item_id!r} not found in this collection")
     row = session.scalar(
         select(CollectionItem).where(CollectionItem.collection_pk == collection.pk, CollectionItem.public_id == item_id)
     )
