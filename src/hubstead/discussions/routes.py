@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Never, NotRequired, TypedDict
 
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
@@ -29,8 +29,99 @@ _PREFIX = "/api/{plural:repotype}/{ns}/{name}/discussions"
 
 # --- answers ------------------------------------------------------------------------------------------------
 
+# The shapes ``huggingface_hub.community`` parses (``DiscussionWithDetails``, ``DiscussionComment``, ...).
+class AuthorJSON(TypedDict):
+    _id: str
+    name: str
+    fullname: str
+    avatarUrl: str
+    type: str
+    isPro: bool
+    isHf: bool
+    isMod: bool
 
-def author_json(user: User | None) -> dict[str, Any] | None:
+
+class RepoRef(TypedDict):
+    name: str
+    type: str
+
+
+class DiscussionJSON(TypedDict):
+    """A discussion or pull request in a listing; a deleted author has no ``author`` key (the client shows
+    "deleted")."""
+
+    num: int
+    title: str
+    status: str
+    isPullRequest: bool
+    createdAt: str | None
+    updatedAt: str | None
+    repo: RepoRef
+    pinned: bool
+    topReactions: list[Never]
+    numReactionUsers: int
+    author: NotRequired[AuthorJSON]
+
+
+class RevisionJSON(TypedDict):
+    """One version of a comment's text."""
+
+    raw: str
+    updatedAt: str | None
+    author: NotRequired[AuthorJSON]
+
+
+class LatestRevisionJSON(RevisionJSON):
+    html: str
+
+
+class CommentDataJSON(TypedDict):
+    edited: bool
+    hidden: bool
+    latest: LatestRevisionJSON
+    numEdits: int
+    editors: list[str]
+    history: list[RevisionJSON]  # earlier versions, newest first (the client counts its edits as len(history))
+    reactions: list[Never]
+    isReport: bool
+    hiddenBy: NotRequired[str]
+
+
+class EventJSON(TypedDict):
+    """An event of a thread: a comment (``CommentDataJSON``), or a status change, title change or commit, whose
+    ``data`` is what the event stored (``newStatus``, ``from``/``to``, ``oid``/``subject``)."""
+
+    id: str
+    type: str
+    createdAt: str | None
+    author: NotRequired[AuthorJSON]
+    data: CommentDataJSON | dict[str, Any]
+
+
+class ChangesJSON(TypedDict):
+    base: str
+    mergeCommitId: NotRequired[str]
+
+
+class DetailsJSON(DiscussionJSON):
+    """One thread with its events; a pull request adds its changes, conflicts, ref and (if asked) diff, and a
+    new thread its page ``url``."""
+
+    events: list[EventJSON]
+    changes: NotRequired[ChangesJSON]
+    filesWithConflicts: NotRequired[list[str]]
+    gitReference: NotRequired[str]
+    diff: NotRequired[str]
+    url: NotRequired[str]
+
+
+class DiscussionsPageJSON(TypedDict):
+    discussions: list[DiscussionJSON]
+    count: int
+    start: int
+
+
+def author_json(user: User | None) -> AuthorJSON | None:
     if user is None:
         return None
     return {
@@ -45,15 +136,8 @@ def author_json(user: User | None) -> dict[str, Any] | None:
     }
 
 
-def _with_author(out: dict[str, Any], user: User | None) -> dict[str, Any]:
-    author = author_json(user)
-    if author is not None:
-        out["author"] = author  # a deleted author has no "author" key: the client shows "deleted"
-    return out
-
-
-def discussion_json(repo: Repo, discussion: Discussion, users: dict[int, User]) -> dict[str, Any]:
-    out = {
+def discussion_json(repo: Repo, discussion: Discussion, users: dict[int, User]) -> DiscussionJSON:
+    out: DiscussionJSON = {
         "num": discussion.num,
         "title": discussion.title,
         "status": discussion.status,
@@ -65,38 +149,44 @@ def discussion_json(repo: Repo, discussion: Discussion, users: dict[int, User]) 
         "topReactions": [],
         "numReactionUsers": 0,
     }
-    return _with_author(out, users.get(discussion.author_user_id or -1))
+    if author := author_json(users.get(discussion.author_user_id or -1)):
+        out["author"] = author
+    return out
 
 
-def event_json(event: DiscussionEvent, users: dict[int, User]) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": event.event_id, "type": event.type, "createdAt": iso(event.created_at)}
-    _with_author(out, users.get(event.author_user_id or -1))
+def event_json(event: DiscussionEvent, users: dict[int, User]) -> EventJSON:
+    data: CommentDataJSON | dict[str, Any]
     if event.type == "comment":
         revisions = event.data.get("revisions") or [{"raw": "", "updatedAt": iso(event.created_at)}]
         latest = revisions[-1]
 
-        def revision_json(rev: dict[str, Any]) -> dict[str, Any]:
-            shown = {"raw": rev.get("raw", ""), "updatedAt": _iso_text(rev.get("updatedAt"))}
-            return _with_author(shown, users.get(rev.get("authorId") or -1))
+        def revision_json(rev: dict[str, Any]) -> RevisionJSON:
+            shown: RevisionJSON = {"raw": rev.get("raw", ""), "updatedAt": _iso_text(rev.get("updatedAt"))}
+            if author := author_json(users.get(rev.get("authorId") or -1)):
+                shown["author"] = author
+            return shown
 
-        latest_json = revision_json(latest)
-        latest_json["html"] = render_markdown(latest.get("raw", ""))
-        out["data"] = {
+        latest_json: LatestRevisionJSON = {**revision_json(latest), "html": render_markdown(latest.get("raw", ""))}
+        comment: CommentDataJSON = {
             "edited": len(revisions) > 1 or bool(event.data.get("editCount")),
             "hidden": event.hidden,
             "latest": latest_json,
             "numEdits": max(len(revisions) - 1, int(event.data.get("editCount") or 0)),
             "editors": sorted({users[r["authorId"]].name for r in revisions if r.get("authorId") in users}),
-            # earlier versions, newest first (the client counts its edits as len(history))
             "history": [revision_json(rev) for rev in reversed(revisions[:-1])],
             "reactions": [],
             "isReport": False,
         }
         if event.hidden and event.hidden_by_user_id in users:
-            out["data"]["hiddenBy"] = users[event.hidden_by_user_id].name
+            comment["hiddenBy"] = users[event.hidden_by_user_id].name
+        data = comment
     else:
-        out["data"] = dict(event.data)
-    return out
+        data = dict(event.data)
+    created = iso(event.created_at)
+    # a deleted author has no "author" key: the client shows "deleted"
+    if author := author_json(users.get(event.author_user_id or -1)):
+        return {"id": event.event_id, "type": event.type, "createdAt": created, "author": author, "data": data}
+    return {"id": event.event_id, "type": event.type, "createdAt": created, "data": data}
 
 
 def _iso_text(value: Any) -> str | None:
@@ -107,7 +197,7 @@ def _iso_text(value: Any) -> str | None:
 
 def details_json(
     hub: Hub, session: Session, principal: Principal, repo: Repo, discussion: Discussion, *, with_diff: bool
-) -> dict[str, Any]:
+) -> DetailsJSON:
     events = service.events_of(session, discussion)
     ids: set[int | None] = {discussion.author_user_id}
     for event in events:
@@ -115,11 +205,10 @@ def details_json(
         ids.add(event.hidden_by_user_id)
         ids.update(r.get("authorId") for r in event.data.get("revisions") or [])
     users = service.users_by_id(session, ids)
-    out = discussion_json(repo, discussion, users)
-    out["events"] = [event_json(event, users) for event in events]
+    out: DetailsJSON = {**discussion_json(repo, discussion, users), "events": [event_json(e, users) for e in events]}
     if discussion.is_pull_request:
         git = open_git(hub, repo)
-        changes: dict[str, Any] = {"base": discussion.base_ref or "refs/heads/main"}
+        changes: ChangesJSON = {"base": discussion.base_ref or "refs/heads/main"}
         if discussion.merge_commit:
             changes["mergeCommitId"] = discussion.merge_commit
         out["changes"] = changes
@@ -152,8 +241,8 @@ def _page(value: str | None) -> int:
     return int(value)
 
 
-@router.get(_PREFIX)
-def list_route(request: Request) -> dict[str, Any]:
+@router.get(_PREFIX, response_model=None)
+def list_route(request: Request) -> DiscussionsPageJSON:
     hub = get_hub(request)
     with hub.db.session() as session:
         rr = api_repo_request(request, session)
@@ -176,12 +265,12 @@ def list_route(request: Request) -> dict[str, Any]:
         }
 
 
-@router.post(_PREFIX)
-async def create_route(request: Request) -> dict[str, Any]:
+@router.post(_PREFIX, response_model=None)
+async def create_route(request: Request) -> DetailsJSON:
     hub = get_hub(request)
     body = await read_json_object(request)
 
-    def work() -> dict[str, Any]:
+    def work() -> DetailsJSON:
         with hub.db.session() as session:
             rr = api_repo_request(request, session)
             repo = _repo(rr)
@@ -205,8 +294,8 @@ def discussion_url(request: Request, repo: Repo, num: int) -> str:
     return f"{base_url(request)}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}/discussions/{num}"
 
 
-@router.get(_PREFIX + "/{num}")
-def details_route(request: Request) -> dict[str, Any]:
+@router.get(_PREFIX + "/{num}", response_model=None)
+def details_route(request: Request) -> DetailsJSON:
     hub = get_hub(request)
     with hub.db.session() as session:
         rr = api_repo_request(request, session)
@@ -216,11 +305,12 @@ def details_route(request: Request) -> dict[str, Any]:
         return details_json(hub, session, rr.principal, repo, discussion, with_diff=with_diff)
 
 
-async def _change(request: Request, action: str) -> dict[str, Any]:
+async def _change(request: Request, action: str) -> dict[str, EventJSON]:
+    """``{"newMessage"|"newTitle"|"newStatus"|"updatedComment": event}``: the event the change made."""
     hub = get_hub(request)
     body = await read_json_object(request, allow_empty=True)
 
-    def work() -> dict[str, Any]:
+    def work() -> dict[str, EventJSON]:
         with hub.db.session() as session:
             rr = api_repo_request(request, session)
             repo = _repo(rr)
@@ -253,31 +343,31 @@ async def _change(request: Request, action: str) -> dict[str, Any]:
     return await run_in_threadpool(work)
 
 
-@router.post(_PREFIX + "/{num}/comment")
-async def comment_route(request: Request) -> dict[str, Any]:
+@router.post(_PREFIX + "/{num}/comment", response_model=None)
+async def comment_route(request: Request) -> dict[str, EventJSON]:
     return await _change(request, "comment")
 
 
-@router.post(_PREFIX + "/{num}/title")
-async def title_route(request: Request) -> dict[str, Any]:
+@router.post(_PREFIX + "/{num}/title", response_model=None)
+async def title_route(request: Request) -> dict[str, EventJSON]:
     return await _change(request, "title")
 
 
-@router.post(_PREFIX + "/{num}/status")
-async def status_route(request: Request) -> dict[str, Any]:
+@router.post(_PREFIX + "/{num}/status", response_model=None)
+async def status_route(request: Request) -> dict[str, EventJSON]:
     return await _change(request, "status")
 
 
-@router.post(_PREFIX + "/{num}/merge")
-async def merge_route(request: Request) -> dict[str, Any]:
+@router.post(_PREFIX + "/{num}/merge", response_model=None)
+async def merge_route(request: Request) -> dict[str, EventJSON]:
     return await _change(request, "merge")
 
 
-@router.post(_PREFIX + "/{num}/comment/{comment_id}/edit")
-async def edit_comment_route(request: Request) -> dict[str, Any]:
+@router.post(_PREFIX + "/{num}/comment/{comment_id}/edit", response_model=None)
+async def edit_comment_route(request: Request) -> dict[str, EventJSON]:
     return await _change(request, "edit")
 
 
-@router.post(_PREFIX + "/{num}/comment/{comment_id}/hide")
-async def hide_comment_route(request: Request) -> dict[str, Any]:
+@router.post(_PREFIX + "/{num}/comment/{comment_id}/hide", response_model=None)
+async def hide_comment_route(request: Request) -> dict[str, EventJSON]:
     return await _change(request, "hide")
