@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pygit2
 
@@ -94,8 +94,29 @@ EXPANDABLE = {
 }
 
 
+class LfsJSON(TypedDict):
+    sha256: str
+    size: int
+    pointerSize: int
+
+
+class SiblingJSON(TypedDict):
+    """A file of the repo in the info answer: its name, and with ``blobs=true`` its blob id, size and LFS details."""
+
+    rfilename: str
+    blobId: NotRequired[str]
+    size: NotRequired[int]
+    lfs: NotRequired[LfsJSON]
+
+
+class SafetensorsJSON(TypedDict):
+    parameters: dict[str, int]  # dtype -> parameter count
+    total: int
+
+
 def base_fields(repo: Repo, *, trending_score: int = 0, downloads: int = 0) -> dict[str, Any]:
-    """Index-only fields (no git access): what listings answer."""
+    """Index-only fields (no git access): what listings answer. (A plain dict: which keys an answer has depends
+    on the repo type, the card and ``expand``, and callers filter and add keys by name.)"""
     out: dict[str, Any] = {
         "_id": f"{repo.pk:024x}",
         "id": repo.repo_id,
@@ -133,8 +154,8 @@ def base_fields(repo: Repo, *, trending_score: int = 0, downloads: int = 0) -> d
     return out
 
 
-def siblings(git: GitRepo, commit: pygit2.Commit, *, blobs: bool) -> list[dict[str, Any]]:
-    out = []
+def siblings(git: GitRepo, commit: pygit2.Commit, *, blobs: bool) -> list[SiblingJSON]:
+    out: list[SiblingJSON] = []
     for entry in iter_entries(git, commit, "", recursive=True):
         if entry.type != "file":
             continue
@@ -142,7 +163,7 @@ def siblings(git: GitRepo, commit: pygit2.Commit, *, blobs: bool) -> list[dict[s
             out.append({"rfilename": entry.path})
             continue
         info = file_info(git, entry.path, entry.oid)
-        item: dict[str, Any] = {"rfilename": entry.path, "blobId": info.blob_id, "size": info.size}
+        item: SiblingJSON = {"rfilename": entry.path, "blobId": info.blob_id, "size": info.size}
         if info.lfs:
             item["lfs"] = {"sha256": info.lfs.oid, "size": info.lfs.size, "pointerSize": info.blob_size}
         out.append(item)
@@ -158,7 +179,7 @@ def used_storage(git: GitRepo, commit: pygit2.Commit) -> int:
 _SAFETENSORS_DTYPES = ("F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2")
 
 
-def safetensors_summary(hub: Hub, git: GitRepo, commit: pygit2.Commit) -> dict[str, Any] | None:
+def safetensors_summary(hub: Hub, git: GitRepo, commit: pygit2.Commit) -> SafetensorsJSON | None:
     """Parameter counts by dtype read from the headers of the root ``*.safetensors`` files."""
     parameters: dict[str, int] = {}
     found = False
