@@ -327,3 +327,36 @@ def test_collection_pages(server: LiveServer) -> None:
     got = api.get_collection(slug)
     assert got.title == "From the browser"
     assert [(i.item_id, i.note) for i in got.items] == [(dataset, "added in the browser")]
+
+
+def test_add_to_a_collection_from_a_repo_page(server: LiveServer) -> None:
+    """A signed-in user who owns collections sees "Add to a collection" on a model page; posting it (CSRF-checked)
+    adds the repo with its note; a visitor gets no box, and another user cannot add to someone else's collection."""
+    owner = server.account("addbox", password="addbox-password-1")
+    stranger = server.account("addboxother", password="addbox-password-2")
+    api = _api(server, owner)
+    model, _, _ = _repos(server, owner)
+    coll = api.create_collection("Box picks")
+
+    assert "Add to a collection" not in httpx.get(f"{server.url}/{model}").text
+    browser, csrf = web_session(server, owner.name, "addbox-password-1")
+    other, other_csrf = web_session(server, stranger.name, "addbox-password-2")
+    try:
+        page = browser.get(f"/{model}").text
+        assert "Add to a collection" in page and f'value="{coll.slug}"' in page
+        added = browser.post("/collections/add", data={
+            "collection": coll.slug, "item_id": model, "item_type": "model", "note": "from its page", "csrf_token": csrf,
+        })  # fmt: skip
+        assert added.status_code == 303 and added.headers["location"] == f"/collections/{coll.slug}"
+        assert "Add to a collection" not in other.get(f"/{model}").text  # no collections of their own
+        refused = other.post("/collections/add", data={
+            "collection": coll.slug, "item_id": model, "item_type": "model", "csrf_token": other_csrf,
+        })  # fmt: skip
+        assert refused.status_code in (403, 404)
+        assert browser.post("/collections/add", data={
+            "collection": coll.slug, "item_id": model, "item_type": "model",
+        }).status_code == 403  # fmt: skip
+    finally:
+        browser.close()
+        other.close()
+    assert [(i.item_id, i.note) for i in api.get_collection(coll.slug).items] == [(model, "from its page")]

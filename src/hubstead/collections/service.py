@@ -513,6 +513,20 @@ def for_owner(session: Session, principal: Principal, namespace: str) -> list[Co
     )
 
 
+def editable_by(session: Session, principal: Principal) -> list[Collection]:
+    """The collections the caller may add to: those of their own namespace and of the orgs they write in."""
+    keys = [name.lower() for name in writable_namespaces(session, principal)]
+    if not keys:
+        return []
+    return list(
+        session.scalars(
+            select(Collection)
+            .where(Collection.namespace_key.in_(keys))
+            .order_by(Collection.namespace_key, Collection.position)
+        )
+    )
+
+
 def writable_namespaces(session: Session, principal: Principal) -> list[str]:
     """Where the caller may create collections: their own namespace and the orgs they write in."""
     if principal.user is None:

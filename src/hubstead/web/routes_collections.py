@@ -75,6 +75,23 @@ def create_from_form(
     return RedirectResponse(_page(service.slug_of(collection)), status_code=303)
 
 
+@router.post("/collections/add")
+def add_from_repo_page(
+    request: Request,
+    collection: str = Form(""),
+    item_id: str = Form(""),
+    item_type: str = Form("model"),
+    note: str = Form(""),
+    csrf_token: str = Form(""),
+    session: Session = SessionDep,
+) -> Response:
+    """A repo page's "Add to a collection" box: the collection is chosen in the form."""
+    me = _signed_in(request, session, csrf_token)
+    body = {"item": {"id": item_id, "type": item_type}, "note": note or None}
+    added = service.add_item(session, me.principal, collection, body)
+    return RedirectResponse(_page(service.slug_of(added)), status_code=303)
+
+
 @router.post("/collections/{namespace}/{slug}/items")
 def add_from_form(
     namespace: str,

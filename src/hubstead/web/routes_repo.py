@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep, base_url, raw_segments
+from hubstead.collections.service import editable_by, slug_of
 from hubstead.discussions.service import open_counts
 from hubstead.errors import EntryNotFoundError, NotFoundError
 from hubstead.repos.files import entry_json, file_info, iter_entries, last_commits
@@ -108,6 +109,7 @@ def card_page(request: Request, session: Session) -> HTMLResponse:
         tree=related.model_tree(session, principal, repo) if is_model else None,
         datasets=related.linked(session, principal, "dataset", repo.datasets or []),
         spaces=related.spaces_using(session, principal, repo) if is_model else [],
+        my_collections=[(slug_of(c), c.title) for c in editable_by(session, principal)],
         widget=_widget(request, repo),
         **_dataset_viewer(request, session, page),
         **_common(session, page),
