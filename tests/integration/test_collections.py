@@ -1,7 +1,7 @@
 """Collections through the unchanged huggingface_hub client (the newest, in this venv; 0.30.2 and 1.33.0 in their own
 venvs): the whole lifecycle, ordering, notes, who may edit, privacy of collections and of their items, a deleted
 repo leaving its collections, and bad input answered with a clear 4xx that writes nothing. The pages are tested in
-tests/browser/test_collections.py and test_collection_pages below."""
+tests/browser/test_collection_pages.py and test_collection_pages below."""
 
 from __future__ import annotations
 
