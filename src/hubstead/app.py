@@ -187,6 +187,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.inference.routes import direct_inference_route
     from hubstead.inference.routes import router as inference_router
     from hubstead.repos.index import reconcile_all
+    from hubstead.repos.routes.access_requests import router as access_requests_router
     from hubstead.repos.routes.commits import router as commits_router
     from hubstead.repos.routes.files import router as files_router
     from hubstead.repos.routes.git import router as git_router
@@ -305,6 +306,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         search_router,
         xet_router,
         repos_router,
+        access_requests_router,
         refs_router,
         commits_router,
         discussions_router,

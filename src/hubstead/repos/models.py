@@ -122,6 +122,10 @@ class GatedAccess(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # Set when someone with write access accepts, rejects, cancels or grants (repos/access_requests).
+    rejection_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class RepoDailyStat(Base):
