@@ -181,6 +181,7 @@ def _refresh_once(hub: Hub) -> None:
 def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     """The Hubstead ASGI app for ``settings`` (migrations run when the hub is built here)."""
     from hubstead.auth.routes import router as auth_router
+    from hubstead.auth.routes_users import router as users_router
     from hubstead.collections.routes import router as collections_router
     from hubstead.discussions.pulls import reconcile_pending_merges
     from hubstead.discussions.routes import router as discussions_router
@@ -198,6 +199,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.repos.routes.repos import unqualified_router
     from hubstead.repos.routes.unbuilt import router as unbuilt_router
     from hubstead.search.routes import router as search_router
+    from hubstead.search.routes_tags import router as tags_router
     from hubstead.viewer.routes import router as viewer_router
     from hubstead.web.render import highlight_css
     from hubstead.web.routes_account import router as account_router
@@ -303,7 +305,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         inference_router,
         viewer_router,
         auth_router,
+        users_router,
         search_router,
+        tags_router,
         xet_router,
         repos_router,
         access_requests_router,

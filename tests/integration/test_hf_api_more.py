@@ -120,3 +120,107 @@ def test_old_clients_access_requests(server: LiveServer, env_for, version: str) 
     )
     assert last_json(result) == {"pending": [asker.name], "rejected": [asker.name], "accepted": [asker.name],
                                  "granted": ["accepted"]}  # fmt: skip
+
+
+# --- 2. tags by type ---------------------------------------------------------------------------------------
+
+
+def _card(**fields: object) -> bytes:
+    import yaml
+
+    return f"---\n{yaml.safe_dump(fields)}---\n# card\n".encode()
+
+
+def test_model_and_dataset_tags_by_type(server: LiveServer) -> None:
+    """``get_model_tags`` / ``get_dataset_tags`` group the tags the hub's visible repos use by type (task with its
+    modality, library, language, license, dataset, other), each ``{id, label, type}``; a private repo's tags show
+    to nobody else."""
+    from huggingface_hub import HfApi
+
+    owner = server.account("tagown")
+    word, secret = server.unique("tagword"), server.unique("tagsecret")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    public, private, data = f"{owner.name}/tagged", f"{owner.name}/hidden", f"{owner.name}/tagdata"
+    api.create_repo(public)
+    api.upload_file(path_or_fileobj=_card(pipeline_tag="token-classification", library_name="flair", license="mit",
+                                          language=["ja"], datasets=["conll2003"], tags=[word]),
+                    path_in_repo="README.md", repo_id=public)  # fmt: skip
+    api.create_repo(private, private=True)
+    api.upload_file(path_or_fileobj=_card(tags=[secret], license="cc-by-nc-4.0"), path_in_repo="README.md", repo_id=private)
+    api.create_repo(data, repo_type="dataset")
+    api.upload_file(path_or_fileobj=_card(task_categories=["summarization"], license="mit",
+                                          language=["fr"], tags=[word]),
+                    path_in_repo="README.md", repo_id=data, repo_type="dataset")  # fmt: skip
+
+    tags = HfApi(endpoint=server.url).get_model_tags()  # anonymous, as the client calls it
+    by_id = {(kind, item["id"]): item for kind, items in tags.items() for item in items}
+    assert all(item["type"] == kind for kind, items in tags.items() for item in items)
+    assert by_id[("pipeline_tag", "token-classification")] == {
+        "id": "token-classification", "label": "Token classification", "type": "pipeline_tag",
+        "subType": "natural language processing"}  # fmt: skip
+    assert by_id[("library", "flair")]["label"] == "flair"
+    assert by_id[("language", "ja")]["label"] == "ja"
+    assert by_id[("license", "license:mit")]["label"] == "mit"
+    assert by_id[("dataset", "dataset:conll2003")]["label"] == "conll2003"
+    assert by_id[("other", word)]["label"] == word
+    assert not any(secret in item["id"] for items in tags.values() for item in items)
+    mine = httpx.get(f"{server.url}/api/models-tags-by-type", headers=auth(owner.read_token)).json()
+    assert any(item["id"] == secret for item in mine["other"])  # the owner sees their private repo's tags
+
+    dtags = HfApi(endpoint=server.url).get_dataset_tags()
+    dby_id = {(kind, item["id"]) for kind, items in dtags.items() for item in items}
+    assert {("task_categories", "task_categories:summarization"), ("license", "license:mit"), ("language", "language:fr"),
+            ("other", word)} <= dby_id
+    assert ("pipeline_tag", "token-classification") not in dby_id
+
+
+# --- 3. users and organizations ----------------------------------------------------------------------------
+
+
+def test_user_and_organization_overview_and_members(server: LiveServer) -> None:
+    """``get_user_overview`` counts the user's repos, likes and discussions as far as the caller may see them
+    (private repos only for those who may read them) and lists their orgs; ``get_organization_overview`` counts
+    members and repos; ``list_organization_members`` lists every member (roles only to members); an unknown name is
+    a 404, and follower lists are a 404 that says this hub has no follows."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    alice, bob = server.account("ovalice"), server.account("ovbob")
+    org = server.unique("ovorg")
+    server.cli("orgs", "create", org, "--owner", alice.name)
+    server.cli("orgs", "add-member", org, bob.name, "--role", "read")
+    api = HfApi(endpoint=server.url, token=alice.write_token)
+    api.create_repo(f"{alice.name}/m1")
+    api.create_repo(f"{alice.name}/m2", private=True)
+    api.create_repo(f"{alice.name}/d1", repo_type="dataset")
+    api.create_repo(f"{org}/s1", repo_type="space", space_sdk="static")
+    api.create_repo(f"{org}/m3", private=True)
+    assert httpx.post(f"{server.url}/api/models/{alice.name}/m1/like", headers=auth(alice.write_token)).status_code == 200
+    api.create_discussion(f"{alice.name}/m1", title="A question")
+
+    own = api.get_user_overview(alice.name)
+    assert (own.username, own.num_models, own.num_datasets, own.num_spaces) == (alice.name, 2, 1, 0)
+    assert (own.num_likes, own.num_discussions, own.is_pro, own.user_type) == (1, 1, False, "user")
+    assert [o.name for o in own.orgs] == [org]
+    seen = HfApi(endpoint=server.url, token=bob.write_token).get_user_overview(alice.name)
+    assert (seen.num_models, seen.num_datasets) == (1, 1)  # the private model is not bob's to see
+
+    anonymous = HfApi(endpoint=server.url)
+    overview = anonymous.get_organization_overview(org)
+    assert (overview.name, overview.num_users, overview.num_models, overview.num_spaces) == (org, 2, 0, 1)
+    assert bob and HfApi(endpoint=server.url, token=bob.write_token).get_organization_overview(org).num_models == 1
+    members = list(anonymous.list_organization_members(org))
+    assert sorted(m.username for m in members) == sorted([alice.name, bob.name])
+    assert not any(hasattr(m, "role") for m in members)
+    roles = {m.username: m.role for m in api.list_organization_members(org)}  # type: ignore[attr-defined]
+    assert roles == {alice.name: "admin", bob.name: "read"}
+    paged = httpx.get(f"{server.url}/api/organizations/{org}/members?limit=1")
+    assert len(paged.json()) == 1 and "next" in paged.links
+
+    for call in (lambda: anonymous.get_user_overview("no-such-user-q"), lambda: anonymous.get_organization_overview("no-such-org-q"),
+                 lambda: list(anonymous.list_user_followers(alice.name))):  # fmt: skip
+        with pytest.raises(HfHubHTTPError) as info:
+            call()
+        assert info.value.response.status_code == 404
+    followers = httpx.get(f"{server.url}/api/users/{alice.name}/followers")
+    assert followers.status_code == 404 and "no follows" in followers.json()["error"]
