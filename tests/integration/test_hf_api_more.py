@@ -224,3 +224,62 @@ def test_user_and_organization_overview_and_members(server: LiveServer) -> None:
         assert info.value.response.status_code == 404
     followers = httpx.get(f"{server.url}/api/users/{alice.name}/followers")
     assert followers.status_code == 404 and "no follows" in followers.json()["error"]
+
+
+# --- 6. the methods that had only a hand check -------------------------------------------------------------
+
+
+def test_methods_checked_by_hand_before(server: LiveServer, tmp_path: Path) -> None:
+    """Each call the coverage page listed as "hand", once, checked against what it should answer: deleting a file,
+    several files and a folder; ``preupload_lfs_files`` then a commit naming the uploaded object; dataset and space
+    listings by author; ``space_info``; ``list_repo_likers``; ``resolve_revision``; ``verify_repo_checksums`` of a
+    download; ``get_safetensors_metadata`` (read by range requests); ``run_as_future``."""
+    import json
+    import struct
+
+    from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
+
+    owner, fan = server.account("handown"), server.account("handfan")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repo_id = f"{owner.name}/handmodel"
+    api.create_repo(repo_id)
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+                         "__metadata__": {"format": "pt"}}).encode()  # fmt: skip
+    weights = struct.pack("<Q", len(header)) + header + bytes(16)
+    api.create_commit(repo_id, commit_message="files", operations=[
+        CommitOperationAdd(path_in_repo=p, path_or_fileobj=b"x") for p in ("a.txt", "b.txt", "c.txt", "d/e.txt", "d/f.txt")
+    ] + [CommitOperationAdd(path_in_repo="model.safetensors", path_or_fileobj=weights)])  # fmt: skip
+
+    api.delete_file("a.txt", repo_id)
+    api.delete_files(repo_id, delete_patterns=["b.txt", "c.txt"])
+    api.delete_folder("d", repo_id)
+    assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "model.safetensors"]
+
+    big = CommitOperationAdd(path_in_repo="big.bin", path_or_fileobj=bytes(range(256)) * 50000)  # 12.8 MB: LFS
+    api.preupload_lfs_files(repo_id, additions=[big])
+    assert big._is_uploaded and big._upload_mode == "lfs"
+    api.create_commit(repo_id, operations=[big], commit_message="big")
+    assert api.get_paths_info(repo_id, ["big.bin"])[0].lfs.size == 12_800_000  # type: ignore[union-attr]
+
+    meta = api.get_safetensors_metadata(repo_id)
+    assert meta.files_metadata["model.safetensors"].metadata == {"format": "pt"} and meta.parameter_count == {"F32": 4}
+
+    resolved = api.resolve_revision(repo_id)
+    assert resolved == "main" and resolved.resolved == api.repo_info(repo_id).sha
+    local = snapshot_download(repo_id, endpoint=server.url, token=owner.write_token, local_dir=tmp_path / "snap",
+                              allow_patterns=["*.safetensors", ".gitattributes"])  # fmt: skip
+    check = api.verify_repo_checksums(repo_id, local_dir=local)
+    assert check.checked_count == 2 and not check.mismatches and check.missing_paths == ["big.bin"]
+
+    api.create_repo(f"{owner.name}/handdata", repo_type="dataset")
+    api.create_repo(f"{owner.name}/handspace", repo_type="space", space_sdk="static")
+    assert [d.id for d in api.list_datasets(author=owner.name)] == [f"{owner.name}/handdata"]
+    assert [s.id for s in api.list_spaces(author=owner.name)] == [f"{owner.name}/handspace"]
+    space = api.space_info(f"{owner.name}/handspace")
+    assert space.id == f"{owner.name}/handspace" and space.sdk == "static"
+
+    assert httpx.post(f"{server.url}/api/models/{repo_id}/like", headers=auth(fan.write_token)).status_code == 200
+    assert [u.username for u in api.list_repo_likers(repo_id)] == [fan.name]
+
+    future = api.run_as_future(api.model_info, repo_id)
+    assert future.result(timeout=60).id == repo_id
