@@ -34,7 +34,7 @@ def _fsck(server: LiveServer) -> None:
 def _open_prs(api: HfApi, repos: list[str], round_no: int) -> dict[str, tuple[int, str, bool]]:
     """One new PR per repo: {repo: (num, PR head, needs a merge commit)}. Every other repo's main moves after the
     PR opened, so its merge cannot fast-forward."""
-    prs = {}
+    prs: dict[str, tuple[int, str, bool]] = {}
     for i, repo in enumerate(repos):
         info = api.upload_file(
             path_or_fileobj=f"round {round_no} of {repo}\n".encode(),
@@ -76,7 +76,7 @@ def _history(api: HfApi, repo: str, revision: str) -> list[str]:
 def _check(api: HfApi, prs: dict[str, tuple[int, str, bool]]) -> dict[str, str]:
     """For every PR: merged <=> its base holds the PR head (and the merge commit is the head or an ancestor that
     holds it), open <=> it does not; the index follows the branch. Returns {repo: status}."""
-    statuses = {}
+    statuses: dict[str, str] = {}
     for repo, (num, pr_head, needs_merge_commit) in prs.items():
         details = api.get_discussion_details(repo, num)
         main = _history(api, repo, "main")
