@@ -190,6 +190,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.repos.index import reconcile_all
     from hubstead.repos.routes.access_requests import router as access_requests_router
     from hubstead.repos.routes.commits import router as commits_router
+    from hubstead.repos.routes.duplicate import router as duplicate_router
     from hubstead.repos.routes.files import router as files_router
     from hubstead.repos.routes.git import router as git_router
     from hubstead.repos.routes.lfs import router as lfs_router
@@ -311,6 +312,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         xet_router,
         repos_router,
         access_requests_router,
+        duplicate_router,
         refs_router,
         commits_router,
         discussions_router,

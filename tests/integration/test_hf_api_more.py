@@ -283,3 +283,89 @@ def test_methods_checked_by_hand_before(server: LiveServer, tmp_path: Path) -> N
 
     future = api.run_as_future(api.model_info, repo_id)
     assert future.result(timeout=60).id == repo_id
+
+
+# --- 5. duplicate_repo and copy_files ----------------------------------------------------------------------
+
+
+def test_duplicate_repo(server: LiveServer, tmp_path: Path) -> None:
+    """``duplicate_repo`` makes a repo of the caller's with the source's main files (LFS objects referenced, not
+    sent again: the copy downloads them), private as asked; a model, a dataset and a space; an existing target is a
+    409 that ``exist_ok`` accepts; a private source is a 404 to others and a gated one a 403 without access."""
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    owner, other = server.account("dupown"), server.account("dupother")
+    api, other_api = HfApi(endpoint=server.url, token=owner.write_token), HfApi(endpoint=server.url, token=other.write_token)
+    weights = bytes(range(256)) * 4000
+    for kind in ("model", "dataset", "space"):
+        source = f"{owner.name}/src-{kind}"
+        api.create_repo(source, repo_type=kind, space_sdk="static" if kind == "space" else None)
+        api.upload_file(path_or_fileobj=b"hello", path_in_repo="sub/a.txt", repo_id=source, repo_type=kind)
+        api.upload_file(path_or_fileobj=weights, path_in_repo="w.bin", repo_id=source, repo_type=kind)
+        url = other_api.duplicate_repo(source, repo_type=kind, private=True)
+        copy = f"{other.name}/src-{kind}"
+        assert url.repo_id == copy and url.repo_type == kind and url.files_copy_pending is False
+        info = other_api.repo_info(copy, repo_type=kind)
+        assert info.private and sorted(other_api.list_repo_files(copy, repo_type=kind)) == [".gitattributes", "sub/a.txt", "w.bin"]
+        path = hf_hub_download(copy, "w.bin", repo_type=kind, endpoint=server.url, token=other.write_token,
+                               cache_dir=tmp_path / kind)  # fmt: skip
+        assert Path(path).read_bytes() == weights
+        with pytest.raises(RepositoryNotFoundError):
+            HfApi(endpoint=server.url).repo_info(copy, repo_type=kind)  # private as asked
+    listed = {f.filename: f.oid for f in other_api.list_lfs_files(f"{other.name}/src-model")}
+    assert set(listed) == {"w.bin"}  # the copy references the object (repo_lfs_objects)
+
+    named = api.duplicate_repo(f"{owner.name}/src-model", to_id=f"{owner.name}/renamed")
+    assert named.repo_id == f"{owner.name}/renamed" and not api.repo_info(f"{owner.name}/renamed").private
+    with pytest.raises(HfHubHTTPError) as exists:
+        api.duplicate_repo(f"{owner.name}/src-model", to_id=f"{owner.name}/renamed")
+    assert exists.value.response.status_code == 409
+    assert api.duplicate_repo(f"{owner.name}/src-model", to_id=f"{owner.name}/renamed", exist_ok=True).repo_id == named.repo_id
+
+    api.create_repo(f"{owner.name}/secret", private=True)
+    with pytest.raises(RepositoryNotFoundError):
+        other_api.duplicate_repo(f"{owner.name}/secret")
+    api.update_repo_settings(f"{owner.name}/src-dataset", repo_type="dataset", gated="manual")
+    with pytest.raises(GatedRepoError):
+        other_api.duplicate_repo(f"{owner.name}/src-dataset", to_id=f"{other.name}/gated-copy", repo_type="dataset")
+    assert not other_api.repo_exists(f"{other.name}/gated-copy", repo_type="dataset")  # nothing half-made
+    with pytest.raises(HfHubHTTPError) as foreign:
+        other_api.duplicate_repo(f"{owner.name}/src-model", to_id=f"{owner.name}/not-yours")
+    assert foreign.value.response.status_code == 403
+
+
+def test_copy_files_between_repos(server: LiveServer, tmp_path: Path) -> None:
+    """``copy_files`` from one repo to another: small files are copied by content, large ones by reference (the
+    client asks the source's ``lfs-files/duplicate`` first, then commits ``lfsFile`` lines); the copy downloads
+    the same bytes. A source the caller cannot read stays a 404, and a file the source does not reference is
+    reported as failed, never made available."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    owner, other = server.account("cpown"), server.account("cpother")
+    api, other_api = HfApi(endpoint=server.url, token=owner.write_token), HfApi(endpoint=server.url, token=other.write_token)
+    source, target = f"{owner.name}/cpsrc", f"{other.name}/cpdst"
+    api.create_repo(source)
+    weights = bytes(range(256)) * 4000
+    api.upload_file(path_or_fileobj=b"small", path_in_repo="dir/small.txt", repo_id=source)
+    api.upload_file(path_or_fileobj=weights, path_in_repo="dir/w.bin", repo_id=source)
+    other_api.create_repo(target)
+    other_api.copy_files(f"hf://{source}/dir/", f"hf://{target}/copied/")
+    assert sorted(other_api.list_repo_files(target)) == [".gitattributes", "copied/small.txt", "copied/w.bin"]
+    path = hf_hub_download(target, "copied/w.bin", endpoint=server.url, token=other.write_token, cache_dir=tmp_path)
+    assert Path(path).read_bytes() == weights
+    oid = other_api.get_paths_info(target, ["copied/w.bin"])[0].lfs.sha256  # type: ignore[union-attr]
+
+    def ask(token: str, repo: str, sha: str) -> httpx.Response:
+        body = {"target": {"type": "model", "name": target}, "files": [{"sha256": sha, "filename": "x"}]}
+        return httpx.post(f"{server.url}/api/models/{repo}/lfs-files/duplicate", json=body, headers=auth(token))
+
+    assert ask(other.write_token, source, oid).json() == {"failed": []}
+    unknown = ask(other.write_token, source, "0" * 64).json()["failed"]
+    assert [f["sha256"] for f in unknown] == ["0" * 64] and "no LFS file" in unknown[0]["error"]
+    api.update_repo_settings(source, private=True)
+    assert ask(other.write_token, source, oid).status_code == 404  # the source is not the caller's to read
+    assert ask(owner.write_token, source, oid).json() == {"failed": []}  # a reader may open a PR on the target
+    assert ask(owner.read_token, source, oid).status_code == 403  # a read token sends nothing
+    other_api.update_repo_settings(target, private=True)
+    assert ask(owner.write_token, source, oid).status_code == 404  # nor into a target the caller cannot see
