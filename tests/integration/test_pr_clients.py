@@ -8,10 +8,15 @@ Each client step runs in a fresh process against the live session server (SQLite
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from huggingface_hub import HfApi
 
 from client_venvs import client_python
-from support import LiveServer, last_json, run_client
+from support import Account, LiveServer, last_json, run_client
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +183,114 @@ def test_old_clients_work_a_pr_from_a_reader_to_merge(server: LiveServer, env_fo
     assert out["main_files"] == [".gitattributes", "README.md", "model.bin", "notes.txt"]
     assert "from-pr" in out["tags"]
     assert out["ref_after_merge"] == ["refs/pr/2", "refs/pr/3"]  # a PR's ref survives merging and closing
+
+
+def _api(server: LiveServer, account: Account) -> HfApi:
+    return HfApi(endpoint=server.url, token=account.write_token)
+
+
+@pytest.mark.parametrize("repo_type", ["dataset", "space"])
+def test_a_pr_on_a_dataset_or_space_repo_works_like_on_a_model(server: LiveServer, repo_type: str) -> None:
+    """repo_type="dataset"/"space": a reader's PR (URL under /datasets/ or /spaces/), a push to refs/pr/N, its ref
+    listed and downloadable, discussions listed, merge fast-forwards the repo's main."""
+    owner, contrib = server.account("town"), server.account("tcon")
+    api, theirs = _api(server, owner), _api(server, contrib)
+    repo = f"{owner.name}/{server.unique(repo_type)}"
+    api.create_repo(repo, repo_type=repo_type, **({"space_sdk": "static"} if repo_type == "space" else {}))
+    api.upload_file(path_or_fileobj=b"base\n", path_in_repo="base.txt", repo_id=repo, repo_type=repo_type)
+    info = theirs.upload_file(
+        path_or_fileobj=b"<h1>from a PR</h1>\n", path_in_repo="index.html", repo_id=repo, repo_type=repo_type,
+        create_pr=True, commit_message="Add a page",
+    )  # fmt: skip
+    assert info.pr_url == f"{server.url}/{repo_type}s/{repo}/discussions/{info.pr_num}"
+    second = theirs.upload_file(
+        path_or_fileobj=b"more\n", path_in_repo="more.txt", repo_id=repo, repo_type=repo_type,
+        revision=info.pr_revision,
+    )  # fmt: skip
+    theirs.comment_discussion(repo, info.pr_num, "Ready.", repo_type=repo_type)
+    listed = list(api.get_repo_discussions(repo, repo_type=repo_type, discussion_type="pull_request"))
+    assert [(d.num, d.author, d.status) for d in listed] == [(info.pr_num, contrib.name, "open")]
+    refs = api.list_repo_refs(repo, repo_type=repo_type, include_pull_requests=True)
+    assert [(r.ref, r.target_commit) for r in refs.pull_requests] == [(info.pr_revision, second.oid)]
+    assert sorted(api.list_repo_files(repo, repo_type=repo_type)) == [".gitattributes", "base.txt"]
+    path = api.hf_hub_download(
+        repo, "index.html", repo_type=repo_type, revision=info.pr_revision, cache_dir=str(server.data_dir / "c")
+    )
+    assert open(path, "rb").read() == b"<h1>from a PR</h1>\n"
+    details = api.get_discussion_details(repo, info.pr_num, repo_type=repo_type)
+    assert details.diff is not None and "+<h1>from a PR</h1>" in details.diff
+    api.merge_pull_request(repo, info.pr_num, repo_type=repo_type)
+    merged = api.get_discussion_details(repo, info.pr_num, repo_type=repo_type)
+    assert merged.status == "merged" and merged.merge_commit_oid == second.oid
+    assert api.repo_info(repo, repo_type=repo_type).sha == second.oid
+    assert sorted(api.list_repo_files(repo, repo_type=repo_type)) == [
+        ".gitattributes", "base.txt", "index.html", "more.txt",
+    ]  # fmt: skip
+
+
+def test_hf_upload_create_pr_and_metadata_update_create_pr(server: LiveServer, env_for, tmp_path: Path) -> None:
+    """The newest client's CLI, ``hf upload --create-pr``, by a reader opens a PR and prints its URL; then
+    ``metadata_update(create_pr=True)`` (the eval-results path: the card is validated with validate-yaml, then a
+    PR changes README.md's model-index) opens a second PR; main is untouched until the owner merges both."""
+    owner, contrib = server.account("cown"), server.account("ccon")
+    api = _api(server, owner)
+    repo = f"{owner.name}/{server.unique('cli')}"
+    api.create_repo(repo)
+    api.upload_file(
+        path_or_fileobj=b"---\nlicense: mit\n---\n# A model\n", path_in_repo="README.md", repo_id=repo
+    )
+    folder = tmp_path / "up"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(bytes(range(256)) * 64)
+    (folder / "notes.txt").write_text("from the CLI\n")
+    env = env_for(contrib.write_token)
+    hf = str(Path(sys.executable).parent / "hf")
+    up = subprocess.run(
+        [hf, "upload", repo, str(folder), ".", "--create-pr", "--commit-message", "Upload from the CLI"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stdout + up.stderr
+    cli_pr = api.get_discussion_details(repo, 1)
+    assert cli_pr.is_pull_request and cli_pr.author == contrib.name and cli_pr.title == "Upload from the CLI"
+    assert f"{server.url}/{repo}" in up.stdout
+    assert sorted(api.list_repo_files(repo, revision="refs/pr/1")) == [
+        ".gitattributes", "README.md", "notes.txt", "weights.bin",
+    ]  # fmt: skip
+
+    result = run_client(
+        f"""
+        import json
+        from huggingface_hub import metadata_eval_result, metadata_update
+        meta = metadata_eval_result(
+            model_pretty_name="A model", task_pretty_name="Text Classification", task_id="text-classification",
+            metrics_pretty_name="Accuracy", metrics_id="accuracy", metrics_value=0.875,
+            dataset_pretty_name="Rows", dataset_id="{owner.name}/rows",
+        )
+        info = metadata_update("{repo}", meta, create_pr=True, commit_message="Add evaluation results")
+        out = {{"pr_url": info.pr_url, "commit_url": str(info)}}
+        try:
+            metadata_update("{repo}", {{"license": "not-a-license"}}, create_pr=True, overwrite=True)
+            out["invalid"] = "accepted"
+        except Exception as exc:
+            out["invalid"] = [type(exc).__name__, str(exc)[:300]]
+        print(json.dumps(out))
+        """,
+        env,
+    )
+    out = last_json(result)
+    assert isinstance(out, dict)
+    assert out["pr_url"] == f"{server.url}/{repo}/discussions/2"  # upload_file's CommitInfo
+    assert out["commit_url"].startswith(f"{server.url}/{repo}/commit/")
+    assert out["invalid"][0] == "ValueError" and '"license" must be one of' in out["invalid"][1], out["invalid"]
+    # validate-yaml refused it: the client uploaded nothing and opened no PR
+    assert [d.num for d in api.get_repo_discussions(repo)] == [2, 1]
+    eval_pr = api.get_discussion_details(repo, 2)
+    assert eval_pr.diff is not None and "model-index" in eval_pr.diff and "+++ b/README.md" in eval_pr.diff
+    assert api.model_info(repo).card_data.get("model-index") is None  # main untouched so far
+    api.merge_pull_request(repo, 2)
+    api.merge_pull_request(repo, 1)
+    assert sorted(api.list_repo_files(repo)) == [".gitattributes", "README.md", "notes.txt", "weights.bin"]
+    info = api.model_info(repo)
+    results = info.card_data.eval_results if info.card_data else None
+    assert results and results[0].metric_value == 0.875 and results[0].dataset_type == f"{owner.name}/rows"
+    assert info.card_data.license == "mit"
