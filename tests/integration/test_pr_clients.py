@@ -196,31 +196,32 @@ def test_a_pr_on_a_dataset_or_space_repo_works_like_on_a_model(server: LiveServe
     owner, contrib = server.account("town"), server.account("tcon")
     api, theirs = _api(server, owner), _api(server, contrib)
     repo = f"{owner.name}/{server.unique(repo_type)}"
-    api.create_repo(repo, repo_type=repo_type, **({"space_sdk": "static"} if repo_type == "space" else {}))
+    api.create_repo(repo, repo_type=repo_type, space_sdk="static" if repo_type == "space" else None)
     api.upload_file(path_or_fileobj=b"base\n", path_in_repo="base.txt", repo_id=repo, repo_type=repo_type)
     info = theirs.upload_file(
         path_or_fileobj=b"<h1>from a PR</h1>\n", path_in_repo="index.html", repo_id=repo, repo_type=repo_type,
         create_pr=True, commit_message="Add a page",
     )  # fmt: skip
-    assert info.pr_url == f"{server.url}/{repo_type}s/{repo}/discussions/{info.pr_num}"
+    num = info.pr_num
+    assert num is not None and info.pr_url == f"{server.url}/{repo_type}s/{repo}/discussions/{num}"
     second = theirs.upload_file(
         path_or_fileobj=b"more\n", path_in_repo="more.txt", repo_id=repo, repo_type=repo_type,
         revision=info.pr_revision,
     )  # fmt: skip
-    theirs.comment_discussion(repo, info.pr_num, "Ready.", repo_type=repo_type)
+    theirs.comment_discussion(repo, num, "Ready.", repo_type=repo_type)
     listed = list(api.get_repo_discussions(repo, repo_type=repo_type, discussion_type="pull_request"))
-    assert [(d.num, d.author, d.status) for d in listed] == [(info.pr_num, contrib.name, "open")]
+    assert [(d.num, d.author, d.status) for d in listed] == [(num, contrib.name, "open")]
     refs = api.list_repo_refs(repo, repo_type=repo_type, include_pull_requests=True)
-    assert [(r.ref, r.target_commit) for r in refs.pull_requests] == [(info.pr_revision, second.oid)]
+    assert [(r.ref, r.target_commit) for r in refs.pull_requests or []] == [(info.pr_revision, second.oid)]
     assert sorted(api.list_repo_files(repo, repo_type=repo_type)) == [".gitattributes", "base.txt"]
     path = api.hf_hub_download(
         repo, "index.html", repo_type=repo_type, revision=info.pr_revision, cache_dir=str(server.data_dir / "c")
     )
     assert open(path, "rb").read() == b"<h1>from a PR</h1>\n"
-    details = api.get_discussion_details(repo, info.pr_num, repo_type=repo_type)
+    details = api.get_discussion_details(repo, num, repo_type=repo_type)
     assert details.diff is not None and "+<h1>from a PR</h1>" in details.diff
-    api.merge_pull_request(repo, info.pr_num, repo_type=repo_type)
-    merged = api.get_discussion_details(repo, info.pr_num, repo_type=repo_type)
+    api.merge_pull_request(repo, num, repo_type=repo_type)
+    merged = api.get_discussion_details(repo, num, repo_type=repo_type)
     assert merged.status == "merged" and merged.merge_commit_oid == second.oid
     assert api.repo_info(repo, repo_type=repo_type).sha == second.oid
     assert sorted(api.list_repo_files(repo, repo_type=repo_type)) == [
@@ -286,11 +287,12 @@ def test_hf_upload_create_pr_and_metadata_update_create_pr(server: LiveServer, e
     assert [d.num for d in api.get_repo_discussions(repo)] == [2, 1]
     eval_pr = api.get_discussion_details(repo, 2)
     assert eval_pr.diff is not None and "model-index" in eval_pr.diff and "+++ b/README.md" in eval_pr.diff
-    assert api.model_info(repo).card_data.get("model-index") is None  # main untouched so far
+    card = api.model_info(repo).card_data
+    assert card is not None and card.get("model-index") is None  # main untouched so far
     api.merge_pull_request(repo, 2)
     api.merge_pull_request(repo, 1)
     assert sorted(api.list_repo_files(repo)) == [".gitattributes", "README.md", "notes.txt", "weights.bin"]
     info = api.model_info(repo)
     results = info.card_data.eval_results if info.card_data else None
     assert results and results[0].metric_value == 0.875 and results[0].dataset_type == f"{owner.name}/rows"
-    assert info.card_data.license == "mit"
+    assert info.card_data is not None and info.card_data.license == "mit"
