@@ -185,6 +185,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.collections.routes import router as collections_router
     from hubstead.discussions.pulls import reconcile_pending_merges
     from hubstead.discussions.routes import router as discussions_router
+    from hubstead.discussions.routes_attachments import router as attachments_router
     from hubstead.inference.routes import direct_inference_route
     from hubstead.inference.routes import router as inference_router
     from hubstead.repos.index import reconcile_all
@@ -316,6 +317,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         refs_router,
         commits_router,
         discussions_router,
+        attachments_router,
         webhooks_router,
         collections_router,
         lfs_router,

@@ -369,3 +369,44 @@ def test_copy_files_between_repos(server: LiveServer, tmp_path: Path) -> None:
     assert ask(owner.read_token, source, oid).status_code == 403  # a read token sends nothing
     other_api.update_repo_settings(target, private=True)
     assert ask(owner.write_token, source, oid).status_code == 404  # nor into a target the caller cannot see
+
+
+# --- 4. comment attachments --------------------------------------------------------------------------------
+
+
+def test_upload_attachment(server: LiveServer, tmp_path: Path) -> None:
+    """``upload_attachment`` stores an image and answers its URL on this hub, which serves the same bytes with the
+    sniffed type, ``nosniff``, an inline ``Content-Disposition`` and a sandboxing CSP; bytes that are not the type
+    claimed (HTML named .png), an unsupported type, an oversized file, an anonymous caller or a read token are
+    refused in words."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    user = server.account("attach")
+    api = HfApi(endpoint=server.url, token=user.write_token)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(40)
+    (tmp_path / "shot.png").write_bytes(png)
+    url = api.upload_attachment(tmp_path / "shot.png")
+    assert url.startswith(f"{server.url}/attachments/") and url.endswith(".png")
+    served = httpx.get(url)
+    assert served.status_code == 200 and served.content == png
+    assert served.headers["content-type"] == "image/png" and served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-disposition"].startswith("inline") and "sandbox" in served.headers["content-security-policy"]
+    assert api.upload_attachment(tmp_path / "shot.png") == url  # stored once, by content
+
+    (tmp_path / "evil.png").write_bytes(b"<html><script>alert(1)</script></html>")
+    with pytest.raises(HfHubHTTPError) as spoofed:
+        api.upload_attachment(tmp_path / "evil.png")
+    assert spoofed.value.response.status_code == 400 and "not image/png" in str(spoofed.value)
+    (tmp_path / "big.gif").write_bytes(b"GIF89a" + bytes(10_000_001))
+    with pytest.raises(HfHubHTTPError) as big:
+        api.upload_attachment(tmp_path / "big.gif")
+    assert big.value.response.status_code == 413
+    html = httpx.post(f"{server.url}/uploads", content=b"<html></html>", headers={**auth(user.write_token), "content-type": "text/html"})
+    assert html.status_code == 400 and "Unsupported attachment type" in html.json()["error"]
+    assert httpx.post(f"{server.url}/uploads", content=png, headers={"content-type": "image/png"}).status_code == 401
+    with pytest.raises(HfHubHTTPError) as read_only:
+        HfApi(endpoint=server.url, token=user.read_token).upload_attachment(tmp_path / "shot.png")
+    assert read_only.value.response.status_code == 403
+    assert httpx.get(f"{server.url}/attachments/{'0' * 64}.png").status_code == 404
+    assert httpx.get(f"{server.url}/attachments/..%2F..%2Fhubstead.db").status_code == 404

@@ -58,6 +58,9 @@ BODY_RULES: tuple[BodyRule, ...] = (
     _rule("lfs-batch", "POST", rf"^{_REPO}(?:\.git)?/info/lfs/objects/(?:batch|verify)$", lambda s: 4 * MiB),
     # Discussions: a title or a comment (at most 64 Ki characters, discussions.service) in JSON.
     _rule("discussion", "POST", r"^/api/(?:models|datasets|spaces)/[^/]+/[^/]+/discussions(?:/|$)", lambda s: 1 * MiB),
+    # Comment attachments (upload_attachment): an image or audio clip up to 10 MB, a video up to 50 MB (the
+    # finer bound by type is discussions/attachments').
+    _rule("attachment", "POST", r"^/uploads$", lambda s: 50 * 1000 * 1000),
     # Webhooks: a URL, a secret and at most 100 watched names (webhooks.service).
     _rule("webhook", "POST", r"^/api/settings/webhooks(?:/|$)", lambda s: 64 * 1024),
     # Inference: JSON, or an image or audio clip sent raw.
