@@ -296,3 +296,70 @@ def test_hf_upload_create_pr_and_metadata_update_create_pr(server: LiveServer, e
     results = info.card_data.eval_results if info.card_data else None
     assert results and results[0].metric_value == 0.875 and results[0].dataset_type == f"{owner.name}/rows"
     assert info.card_data is not None and info.card_data.license == "mit"
+
+
+def test_transformers_and_datasets_push_to_hub_create_pr(server: LiveServer, env_for, tmp_path: Path) -> None:
+    """A contributor without write access runs transformers' ``model.push_to_hub(create_pr=True)`` (a tiny BERT
+    built from a config) and datasets' ``Dataset.push_to_hub(create_pr=True)`` against the owner's repos: each
+    opens a PR holding the library's files and leaves main alone; after the owner merges, a fresh process loads
+    the model (same weights) with ``from_pretrained`` and the rows with ``load_dataset`` from main."""
+    owner, contrib = server.account("lown"), server.account("lcon")
+    api = _api(server, owner)
+    model_repo, data_repo = f"{owner.name}/{server.unique('tiny')}", f"{owner.name}/{server.unique('rows')}"
+    api.create_repo(model_repo)
+    api.create_repo(data_repo, repo_type="dataset")
+    rows = [{"idx": i, "text": f"row {i}", "score": i * 0.5} for i in range(30)]
+
+    pushed = last_json(
+        run_client(
+            f"""
+        import json, torch
+        from datasets import Dataset
+        from transformers import BertConfig, BertModel
+        torch.manual_seed(7)
+        config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=20, max_position_embeddings=32)
+        model = BertModel(config).eval()
+        out = {{"checksum": float(sum(p.double().sum() for p in model.parameters()))}}
+        info = model.push_to_hub("{model_repo}", create_pr=True, commit_message="Add a tiny model")
+        out["model_pr"] = [info.pr_url, info.pr_revision]
+        info = Dataset.from_list({rows!r}).push_to_hub("{data_repo}", create_pr=True, commit_message="Add rows")
+        out["data_pr"] = [info.pr_url, info.pr_revision]
+        print(json.dumps(out))
+        """,
+            env_for(contrib.write_token),
+        )
+    )
+    assert isinstance(pushed, dict)
+    model_url, model_rev = pushed["model_pr"]
+    data_url, data_rev = pushed["data_pr"]
+    assert model_url == f"{server.url}/{model_repo}/discussions/1" and model_rev == "refs/pr/1"
+    assert data_url == f"{server.url}/datasets/{data_repo}/discussions/1" and data_rev == "refs/pr/1"
+    assert api.list_repo_files(model_repo) == [".gitattributes"]
+    assert api.list_repo_files(data_repo, repo_type="dataset") == [".gitattributes"]
+    model_files = set(api.list_repo_files(model_repo, revision=model_rev))
+    assert {"config.json", "model.safetensors"} <= model_files
+    data_files = api.list_repo_files(data_repo, repo_type="dataset", revision=data_rev)
+    assert "README.md" in data_files and any(f.startswith("data/train-") and f.endswith(".parquet") for f in data_files)
+    details = api.get_discussion_details(model_repo, 1)
+    assert details.author == contrib.name and details.title == "Add a tiny model"
+
+    api.merge_pull_request(model_repo, 1)
+    api.merge_pull_request(data_repo, 1, repo_type="dataset")
+    loaded = last_json(
+        run_client(
+            f"""
+        import json, torch
+        from datasets import load_dataset
+        from transformers import AutoModel
+        model = AutoModel.from_pretrained("{model_repo}")
+        out = {{"checksum": float(sum(p.double().sum() for p in model.parameters())), "class": type(model).__name__}}
+        out["rows"] = load_dataset("{data_repo}", split="train").to_list()
+        print(json.dumps(out))
+        """,
+            env_for(owner.read_token, HF_HOME=str(tmp_path / "load-home")),
+        )
+    )
+    assert isinstance(loaded, dict)
+    assert loaded["class"] == "BertModel" and abs(loaded["checksum"] - pushed["checksum"]) < 1e-9
+    assert loaded["rows"] == rows
