@@ -37,6 +37,14 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     made.db.engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def module_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """One SQLite hub shared by a module's tests (for many small cases that each leave nothing behind)."""
+    made = make_hub(tmp_path_factory.mktemp("hub") / "data")
+    yield made
+    made.db.engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend_hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
     """A fresh hub on SQLite, then on PostgreSQL."""
