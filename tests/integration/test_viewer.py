@@ -168,17 +168,19 @@ def test_search_filter_and_statistics_match_pyarrow(server: LiveServer, owner: A
     assert text["column_statistics"]["max"] == max(len(r["text"]) for r in table)
 
 
-@pytest.mark.parametrize("where", [
-    "1; DROP TABLE data", "\"label\" = 1; SELECT 1", "read_csv('/etc/passwd')", "\"label\" IN (SELECT 1)",
-    "\"label\" = 1 -- comment", "'x'::INT = 1", "getenv('HOME') = 'x'", "\"nope\" = 1", "(\"label\" = 1", "\"label\" = ?",
-])
-def test_hostile_filters_are_refused(server: LiveServer, owner: Account, where: str) -> None:
+def test_hostile_filters_are_refused(server: LiveServer, owner: Account) -> None:
+    """A few hostile ``where`` conditions sent through HTTP to one converted dataset are each a 422 whose message
+    says the filter is invalid, and the server stays healthy. (Every refusal, case by case, is proven against the
+    parser in ``tests/unit/test_viewer_filters.py``; this checks the route's wiring of those refusals.)"""
     commit = _push(server, owner, "hostile", {"train.csv": _rows_csv(20)})
     _wait(server, owner, f"{owner.name}/hostile", commit)
-    response = _get(server, owner, "filter", dataset=f"{owner.name}/hostile", config="default", split="train", where=where)
-    assert response.status_code == 422, response.text
-    assert "filter" in response.json()["error"].lower()
+    for where in ("1; DROP TABLE data", "read_csv('/etc/passwd')", "\"label\" IN (SELECT 1)", "\"nope\" = 1"):
+        response = _get(server, owner, "filter", dataset=f"{owner.name}/hostile", config="default", split="train", where=where)
+        assert response.status_code == 422, (where, response.text)
+        assert "filter" in response.json()["error"].lower(), where
     assert httpx.get(f"{server.url}/healthz").status_code == 200
+    sane = _get(server, owner, "filter", dataset=f"{owner.name}/hostile", config="default", split="train", where='"label" = 1')
+    assert sane.status_code == 200 and sane.json()["num_rows_total"] == 5
 
 
 def test_bad_files_fail_in_words_and_leave_others_alone(server: LiveServer, owner: Account) -> None:

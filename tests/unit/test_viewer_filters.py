@@ -310,6 +310,31 @@ def test_where_refuses(text: str, message: str, db: duckdb.DuckDBPyConnection, c
     assert db.execute("SELECT count(*) FROM t").fetchone() == (len(ROWS),)
 
 
+# The cases ``tests/integration/test_viewer.py`` once sent one by one through a live conversion, against that
+# test's CSV columns: each is refused by the parser, before anything reaches DuckDB.
+CSV_COLUMNS = {"id": "BIGINT", "text": "VARCHAR", "label": "BIGINT", "score": "DOUBLE"}
+FORMERLY_LIVE: list[tuple[str, str]] = [
+    ("1; DROP TABLE data", "Unexpected ';'"),
+    ('"label" = 1; SELECT 1', "Unexpected ';'"),
+    ("read_csv('/etc/passwd')", "Function calls are not allowed: 'read_csv'"),
+    ('"label" IN (SELECT 1)', "Subqueries are not allowed"),
+    ('"label" = 1 -- comment', "Comments ('--') are not allowed"),
+    ("'x'::INT = 1", "Casts ('::') are not allowed"),
+    ("getenv('HOME') = 'x'", "Function calls are not allowed: 'getenv'"),
+    ('"nope" = 1', "Unknown column 'nope'"),
+    ('("label" = 1', "Unbalanced '('"),
+    ('"label" = ?', "Placeholders such as '?'"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), FORMERLY_LIVE, ids=[text for text, _ in FORMERLY_LIVE])
+def test_formerly_live_hostile_filters_are_refused_by_the_parser(text: str, message: str) -> None:
+    """Each hostile ``where`` the HTTP test used to send is refused by ``compile_where`` in words (the route turns
+    the refusal into a 422 "Invalid filter: ..."; the one remaining HTTP test checks that wiring)."""
+    with pytest.raises(FilterError, match=re.escape(message)):
+        compile_where(text, CSV_COLUMNS)
+
+
 def test_filter_error_is_a_value_error(columns: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         compile_where("nope = 1", columns)
