@@ -138,6 +138,39 @@ def test_bad_payloads_are_refused_in_words_and_move_nothing(shared_writer: Write
     assert shared_writer.head() == before
 
 
+ODD_PATHS = [
+    "../escape.txt",
+    "a/../../b",
+    "/abs.txt",
+    ".git/config",
+    "a/.git/hooks/x",
+    "nul\u0000byte",
+    "a//b",
+    "./x",
+    "a\\b",
+    "x" * 300,
+    "/".join(["d"] * 2000),
+]
+
+
+@pytest.mark.parametrize("path", ODD_PATHS, ids=[p[:20] for p in ODD_PATHS])
+@pytest.mark.parametrize("line", ["file", "lfsFile", "deletedFile"])
+def test_odd_paths_are_refused_with_422_and_move_nothing(shared_writer: Writer, path: str, line: str) -> None:
+    """A path that escapes the repo, names ``.git``, holds NUL or a backslash, has empty or ``.`` segments, or is
+    too long or too deep is refused as a 422 in every kind of commit line, and the branch stays put (these cases
+    were once sent one by one to a live server in ``tests/integration/test_bad_input.py``)."""
+    value: dict[str, Any] = {"path": path}
+    if line == "file":
+        value.update(content="eA==", encoding="base64")
+    elif line == "lfsFile":
+        value.update(algo="sha256", oid="a" * 64, size=1)
+    before = shared_writer.head()
+    with pytest.raises(HubError) as caught:
+        shared_writer.commit(header(), {"key": line, "value": value})
+    assert caught.value.status_code == 422 and str(caught.value)
+    assert shared_writer.head() == before
+
+
 def test_a_commit_adds_and_deletes_files_and_moves_main_once(alice: Writer) -> None:
     """A commit writes its files, deletes what it names, moves main by exactly one commit whose parent is the old
     head, uses the summary and description as the message, and the index row follows main."""
