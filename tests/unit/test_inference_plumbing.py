@@ -15,6 +15,7 @@ import pytest
 from starlette.requests import Request
 
 from hubstead.inference import routes
+from hubstead.inference.routes import lookups
 from hubstead.inference.metrics import InferenceMetrics
 from hubstead.inference.service import RepoRef
 from hubstead.inference.workers import FrameReader, frame
@@ -145,23 +146,23 @@ def test_concurrent_misses_share_one_lookup_and_errors_are_not_kept(monkeypatch:
             raise LookupError("no such repo")
         return RepoRef(pk=1, repo_id=repo_id, storage_key="k", sha=None, pipeline_tag="feature-extraction")
 
-    monkeypatch.setattr(routes, "_lookup", slow_lookup)
+    monkeypatch.setattr(lookups, "_lookup", slow_lookup)
     app = SimpleNamespace(state=SimpleNamespace(inference_lookups={}, inference_lookups_pending={}))
 
     async def scenario() -> None:
-        waiting = [asyncio.ensure_future(routes.lookup(_request(app, "t1"), "a/model")) for _ in range(32)]
+        waiting = [asyncio.ensure_future(lookups.lookup(_request(app, "t1"), "a/model")) for _ in range(32)]
         await asyncio.sleep(0.05)
         gate.set()
         found = await asyncio.gather(*waiting)
         assert {r.repo_id for r in found} == {"a/model"}
         assert calls == ["a/model"]  # 32 callers, one query
-        await routes.lookup(_request(app, "t1"), "a/model")  # cached now
+        await lookups.lookup(_request(app, "t1"), "a/model")  # cached now
         assert calls == ["a/model"]
-        await routes.lookup(_request(app, "t2"), "a/model")  # another credential is another entry
+        await lookups.lookup(_request(app, "t2"), "a/model")  # another credential is another entry
         assert calls == ["a/model", "a/model"]
         for _ in range(2):  # a failure reaches its caller and is asked again next time
             with pytest.raises(LookupError):
-                await routes.lookup(_request(app, "t1"), "a/missing")
+                await lookups.lookup(_request(app, "t1"), "a/missing")
         assert calls.count("a/missing") == 2
         assert app.state.inference_lookups_pending == {}
 
@@ -175,12 +176,12 @@ def test_a_caller_that_leaves_does_not_cancel_the_lookup_the_others_wait_on(monk
         gate.wait(5)
         return RepoRef(pk=1, repo_id=repo_id, storage_key="k", sha=None, pipeline_tag=None)
 
-    monkeypatch.setattr(routes, "_lookup", slow_lookup)
+    monkeypatch.setattr(lookups, "_lookup", slow_lookup)
     app = SimpleNamespace(state=SimpleNamespace(inference_lookups={}, inference_lookups_pending={}))
 
     async def scenario() -> None:
-        leaving = asyncio.ensure_future(routes.lookup(_request(app, "t"), "a/model"))
-        staying = asyncio.ensure_future(routes.lookup(_request(app, "t"), "a/model"))
+        leaving = asyncio.ensure_future(lookups.lookup(_request(app, "t"), "a/model"))
+        staying = asyncio.ensure_future(lookups.lookup(_request(app, "t"), "a/model"))
         await asyncio.sleep(0.05)
         leaving.cancel()
         gate.set()
