@@ -58,7 +58,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """The shared live server for one backend."""
     live = _start_server(request.param, request, WEBHOOK_TEST_ENV)
     yield live
-    live.kill()
+    live.stop()
     shutil.rmtree(live.data_dir.parent, ignore_errors=True)
 
 
@@ -67,7 +67,7 @@ def own_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """A private server (SQLite) for tests that kill or restart it."""
     live = _start_server("sqlite", request)
     yield live
-    live.kill()
+    live.stop()
     shutil.rmtree(live.data_dir.parent, ignore_errors=True)
 
 
@@ -86,3 +86,39 @@ def env_for(server: LiveServer, hf_home: Path):  # type: ignore[no-untyped-def]
         return client_env(server, token, hf_home, **extra)
 
     return make
+
+
+# Coverage (pytest-cov, configured in pyproject.toml): after the run, the total and every file under 70%.
+# Information, not a gate: there is no threshold.
+COVERAGE_LOW = 70.0
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    plugin = config.pluginmanager.getplugin("_cov")
+    cov = getattr(getattr(plugin, "cov_controller", None), "cov", None)
+    if cov is None:  # --no-cov, or pytest-cov not installed
+        return
+    import json
+
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "coverage.json"
+        try:
+            cov.json_report(outfile=str(report), ignore_errors=True)
+        except Exception as exc:  # noqa: BLE001 - no data (e.g. nothing ran): say so, never fail the run
+            terminalreporter.write_line(f"coverage: no report ({exc})")
+            return
+        data = json.loads(report.read_text())
+    totals = data["totals"]
+    low = sorted(
+        (summary["summary"]["percent_covered"], name)
+        for name, summary in data["files"].items()
+        if summary["summary"]["num_statements"] and summary["summary"]["percent_covered"] < COVERAGE_LOW
+    )
+    terminalreporter.write_sep("=", "coverage of src/hubstead (tests, and the servers and jobs they started)")
+    terminalreporter.write_line(
+        f"total: {totals['percent_covered']:.1f}% of {totals['num_statements']} statements "
+        f"({len(data['files'])} files); {len(low)} files under {COVERAGE_LOW:.0f}%:"
+    )
+    for percent, name in low:
+        terminalreporter.write_line(f"  {percent:5.1f}%  {name}")

@@ -99,7 +99,7 @@ def inference_hub() -> Iterator[Hub]:
     (remote / "README.md").write_text("---\npipeline_tag: text-generation\n---\nServed by an external engine.\n")
     push(api, remote, "remote-chat")
     yield Hub(port_server, token, read_token, models)
-    port_server.kill()
+    port_server.stop()
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -123,7 +123,7 @@ def small_inference_hub() -> Iterator[Hub]:
     for name, folder in models.items():
         push(api, folder, name)
     yield Hub(server, token, token, models)
-    server.kill()
+    server.stop()
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Environment variables a job process inherits from the server besides ``HUBSTEAD_*`` (which carry its
-# settings): what libraries need to find the system, its locale and time zone, and nothing else.
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
+# settings): what libraries need to find the system, its locale and time zone, and nothing else; and, only
+# when the test run set it, coverage's configuration, so the tests measure the jobs they start.
+PASSED_ENV = (
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "COVERAGE_PROCESS_CONFIG"
+)
 
 
 class UnsafePathError(ValueError):
