@@ -15,10 +15,10 @@ import pytest
 from starlette.requests import Request
 
 from hubstead.inference import routes
-from hubstead.inference.routes import lookups
 from hubstead.inference.metrics import InferenceMetrics
+from hubstead.inference.pool import FrameReader, frame
+from hubstead.inference.routes import lookups
 from hubstead.inference.service import RepoRef
-from hubstead.inference.workers import FrameReader, frame
 
 # --- the direct path: HubApp calls these handlers without FastAPI, so it must pick what FastAPI would -----
 

@@ -6,7 +6,7 @@ from collections import deque
 
 import pytest
 
-from hubstead.inference.batching import padded_cost, take_batch
+from hubstead.inference.engine.batching import padded_cost, take_batch
 from hubstead.inference.protocol import InferenceError, can_serve, check_sampling, parse_job, task_for_body
 from hubstead.inference.shapes import chat_chunk, task_answer
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hubstead.inference.worker import ReplicaShare
+from hubstead.inference.engine.worker import ReplicaShare
 
 
 def spec_with(counter: Any) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def test_alone_uses_every_core_and_shares_while_another_replica_has_work() -> No
 
 SCHEDULING_PROBE = """
 import json, os, threading, multiprocessing
-from hubstead.inference.worker import ReplicaShare
+from hubstead.inference.engine.worker import ReplicaShare
 
 def policies():
     return sorted({os.sched_getscheduler(int(tid)) for tid in os.listdir("/proc/self/task")})

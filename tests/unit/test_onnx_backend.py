@@ -29,8 +29,8 @@ from transformers import (  # noqa: E402
     BertTokenizerFast,
 )
 
-from hubstead.inference import onnx_backend  # noqa: E402
-from hubstead.inference.onnx_backend import SAMPLE_TEXTS, OnnxBuild, OnnxExportError, build_onnx  # noqa: E402
+from hubstead.inference.engine import onnx_backend  # noqa: E402
+from hubstead.inference.engine.onnx_backend import SAMPLE_TEXTS, OnnxBuild, OnnxExportError, build_onnx  # noqa: E402
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

@@ -28,9 +28,9 @@ import yaml
 from hubstead.context import Hub
 from hubstead.errors import RepoNotFoundError
 from hubstead.inference.metrics import InferenceMetrics
+from hubstead.inference.pool import LoadFailed, WorkerGone, WorkerPool
 from hubstead.inference.protocol import InferenceError, ModelLoadingError
 from hubstead.inference.snapshots import materialize, model_bytes, served_files
-from hubstead.inference.workers import LoadFailed, WorkerGone, WorkerPool
 from hubstead.repos.git import GitRepo, repo_path
 
 log = logging.getLogger("hubstead.inference")

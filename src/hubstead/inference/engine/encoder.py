@@ -139,7 +139,7 @@ class EncoderRunner:
 
     def _try_onnx(self, model_dir: Path, spec: dict[str, Any], runtime: str) -> None:
         """Serve through ONNX Runtime when the exported graph matches PyTorch; otherwise stay on PyTorch."""
-        from hubstead.inference.onnx_backend import BUILD_RECORD, build_onnx
+        from hubstead.inference.engine.onnx_backend import BUILD_RECORD, build_onnx
 
         quantize = runtime == "onnx-int8"
         kind = ONNX_KIND[self.group]

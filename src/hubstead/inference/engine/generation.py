@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from hubstead.inference.batching import drain
+from hubstead.inference.engine.batching import drain
 from hubstead.inference.engine.common import RequestFailed, device_for
 
 log = logging.getLogger("hubstead.inference")

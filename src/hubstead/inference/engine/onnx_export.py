@@ -24,7 +24,7 @@ def build(model_dir: Path, group: str, cache_dir: Path, *, int8: bool, min_cosin
           threads: int | None) -> str:
     """Load the model as the encoder worker does, build its ONNX graph into ``cache_dir``; returns the verdict."""
     from hubstead.inference.engine.encoder import ONNX_KIND, load_encoder
-    from hubstead.inference.onnx_backend import build_onnx
+    from hubstead.inference.engine.onnx_backend import build_onnx
 
     tokenizer, model = load_encoder(model_dir, group)
     result = build_onnx(

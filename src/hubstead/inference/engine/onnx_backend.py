@@ -451,7 +451,7 @@ def _optimize(model: Any, raw: pathlib.Path, out: pathlib.Path) -> dict:
     return {"method": "session-optimizations-only"}
 
 
-GRAPH_TIMING_BATCH = 8  # sequences per run: what a replica's batches hold under load (see workers.WorkerPool)
+GRAPH_TIMING_BATCH = 8  # sequences per run: what a replica's batches hold under load (see inference.pool.WorkerPool)
 GRAPH_TIMING_ROUNDS = 3
 # The plain graph must be this much faster to replace the fused one: near-ties (tiny models, a noisy
 # machine) then keep one answer instead of flipping between builds. MiniLM's plain graph was 15-20% faster.

@@ -1,4 +1,5 @@
-"""The hub's side of one worker process: start it, send it jobs, route its answers to waiting requests.
+"""The hub's side of the inference worker processes (``engine.worker``): start one, send it jobs, route its
+answers to waiting requests. A model's ``WorkerPool`` holds its replicas, each a ``WorkerHandle``.
 
 A request waits on an ``asyncio.Future`` for its one answer (``result``, ``error`` or a generation's
 ``done``), or, when it streams, reads an ``asyncio.Queue`` of ``token`` messages ending in ``done``.
@@ -30,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hubstead.inference.worker import run_worker
+from hubstead.inference.engine.worker import run_worker
 
 log = logging.getLogger("hubstead.inference")
 

@@ -170,7 +170,7 @@ def _serve_batches(
     runner: Any, spec: dict[str, Any], inbox: queue.Queue[Any], send: Any, cancelled: set[int], failed: type[Exception]
 ) -> None:
     """Whenever the runner is free: take everything queued, cut a batch by token budget, run it."""
-    from hubstead.inference.batching import take_batch
+    from hubstead.inference.engine.batching import take_batch
 
     budget = int(spec.get("max_batch_tokens", 16384))
     pending: deque[Any] = deque()
@@ -281,7 +281,7 @@ def _next_messages(inbox: queue.Queue[Any], pending: deque[Any], share: ReplicaS
     for its siblings only after IDLE_AFTER seconds without work: under load its queue is empty for a
     moment between batches, and a sibling that took that moment for a two-thread pass would then fight
     it for the cores (this is no batching timer: work that arrives is taken at once)."""
-    from hubstead.inference.batching import drain
+    from hubstead.inference.engine.batching import drain
 
     if pending:
         return drain(inbox, block=False)
