@@ -1,6 +1,6 @@
 """Pull requests and discussions through the unchanged huggingface_hub client (the newest, in this venv):
 two users working one PR to merge, every community call, conflicts, permissions, hostile input.
-Old clients are in test_discussions_clients.py; the pages in tests/browser/test_community.py."""
+Old clients, the CLI and the libraries are in test_pr_clients.py, a merge killed halfway in test_crash_merge.py; the pages in tests/browser/test_community.py."""
 
 from __future__ import annotations
 
