@@ -89,7 +89,7 @@ def _fill(template: str, method: str, repo: SeededRepo, repo_id: str) -> Iterato
         values: dict[str, str] = {"plural": repo.plural, "ns": ns, "namespace": ns, "name": name, "mode": "write",
                                   "feature": "discussions", "revision": "main", "task": "feature-extraction",
                                   "config": "default", "split": "train", "filename": "0000.parquet",
-                                  "num": str(repo.pr_num), "comment_id": repo.comment_id}  # fmt: skip
+                                  "num": str(repo.pr_num), "comment_id": repo.comment_id, "status": "pending"}  # fmt: skip
         if view is not None:
             values["view"] = view
         values["rest"] = _rest(template, method, view, repo)
