@@ -86,9 +86,14 @@ def add_from_repo_page(
     session: Session = SessionDep,
 ) -> Response:
     """A repo page's "Add to a collection" box: the collection is chosen in the form."""
-    me = _signed_in(request, session, csrf_token)
+    return _add(request, session, collection, item_id, item_type, note, csrf_token)
+
+
+def _add(request: Request, session: Session, slug: str, item_id: str, item_type: str, note: str, csrf: str) -> Response:
+    """Add one repo (or collection) to the collection ``slug`` from a form, then show the collection."""
+    me = _signed_in(request, session, csrf)
     body = {"item": {"id": item_id, "type": item_type}, "note": note or None}
-    added = service.add_item(session, me.principal, collection, body)
+    added = service.add_item(session, me.principal, slug, body)
     return RedirectResponse(_page(service.slug_of(added)), status_code=303)
 
 
@@ -103,10 +108,7 @@ def add_from_form(
     csrf_token: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    me = _signed_in(request, session, csrf_token)
-    body = {"item": {"id": item_id, "type": item_type}, "note": note or None}
-    collection = service.add_item(session, me.principal, f"{namespace}/{slug}", body)
-    return RedirectResponse(_page(service.slug_of(collection)), status_code=303)
+    return _add(request, session, f"{namespace}/{slug}", item_id, item_type, note, csrf_token)
 
 
 @router.post("/collections/{namespace}/{slug}/items/{item_id}/delete")
