@@ -23,6 +23,8 @@ from hubstead.context import Hub
 from hubstead.jobs import kinds, service
 from hubstead.jobs.models import Job
 from hubstead.repos.models import Repo
+from hubstead.runner.process import RunningProcess
+from hubstead.runner.process import launch as launch_process
 
 CONVERSION = kinds.DATASET_CONVERSION
 
@@ -72,13 +74,14 @@ def test_enqueue_retargets_a_waiting_job_and_latest_finds_it(backend_hub: Hub) -
 
 @pytest.fixture()
 def sleeping_launch(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Job processes that sleep (in their own process group, as the sandbox starts them) until killed."""
+    """Job processes that sleep (started by the one runner, in their own process group, under the job's limits)
+    until killed."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def launch(module: str, args: list[str], **_: Any) -> subprocess.Popen[bytes]:
+    def launch(module: str, args: list[str], *, limits: Any, workdir: Any, env: Any) -> RunningProcess:
         assert module == "hubstead.jobs.execute" and args[0].isdigit()
-        process = subprocess.Popen(["sleep", "60"], start_new_session=True)
-        started.append(process)
+        process = launch_process(["sleep", "60"], limits=limits, cwd=workdir, env=env, group_name=f"test-{args[0]}")
+        started.append(process.popen)
         return process
 
     monkeypatch.setattr(service, "launch", launch)
@@ -133,8 +136,8 @@ def test_one_namespace_leaves_a_slot_free_and_a_killed_job_is_recorded(
         (alice_job,) = [job_id for job_id, r in runner._running.items() if r.namespace == "alice"]
         finished: list[int] = []
         runner.on_finished.append(finished.append)
-        runner._running[alice_job].process.send_signal(signal.SIGKILL)
-        runner._running[alice_job].process.wait()
+        runner._running[alice_job].process.popen.send_signal(signal.SIGKILL)
+        runner._running[alice_job].process.popen.wait()
         runner._reap()
         assert finished == [alice_job]
         with backend_hub.db.session() as s:

@@ -35,6 +35,8 @@ DOMAIN_LAYER = {
     "inference": "domains",
     "jobs": "domains",
     "webhooks": "domains",
+    "runner": "domains",
+    "spaces": "domains",
 }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -29,7 +28,7 @@ from hubstead.context import Hub
 from hubstead.db import utcnow
 from hubstead.jobs.kinds import JobKind
 from hubstead.jobs.models import Job
-from hubstead.jobs.sandbox import Limits, describe_exit, job_environment, kill_group, launch
+from hubstead.jobs.sandbox import Limits, RunningProcess, job_environment, launch
 from hubstead.repos.models import Repo
 
 log = logging.getLogger("hubstead.jobs")
@@ -116,10 +115,8 @@ def limits_of(settings: Settings) -> Limits:
 
 @dataclass
 class _Running:
-    process: subprocess.Popen[bytes]
+    process: RunningProcess
     namespace: str
-    started: float
-    stop_reason: str | None = None  # set when the runner stopped it (the wall-clock limit)
 
 
 class JobRunner:
@@ -164,12 +161,10 @@ class JobRunner:
         self._stop.set()
         self._wake.set()
         for running in list(self._running.values()):
-            kill_group(running.process, signal.SIGTERM)
+            running.process.popen.send_signal(signal.SIGTERM)
         for running in list(self._running.values()):
-            try:
-                running.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                kill_group(running.process, signal.SIGKILL)
+            running.process.stop(grace=10)
+            running.process.release()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -260,23 +255,16 @@ class JobRunner:
                 session.execute(update(Job).where(Job.id == job_id).values(pid=process.pid))
             self._launches += 1
             self._served[namespace] = self._launches
-            self._running[job_id] = _Running(process, namespace, time.monotonic())
+            self._running[job_id] = _Running(process, namespace)
 
     def _reap(self) -> None:
-        wall = self.limits.wall_seconds
         for job_id, running in list(self._running.items()):
             process = running.process
+            process.check()  # the wall-clock limit (and memory where no control group enforces it)
             code = process.poll()
-            if code is None and wall is not None and time.monotonic() - running.started > wall:
-                running.stop_reason = self.limits.stopped_by_wall_clock()
-                kill_group(process, signal.SIGKILL)
-                try:
-                    code = process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    continue
             if code is None:
                 continue
-            kill_group(process, signal.SIGKILL)  # anything the job started and left behind
+            process.release()  # anything the job started and left behind, and its control group
             del self._running[job_id]
             shutil.rmtree(workdir_of(self.hub.settings, job_id), ignore_errors=True)
             with self.hub.db.session() as session:
@@ -284,6 +272,7 @@ class JobRunner:
                 if job is not None and job.status == "running":
                     # The process ended without recording an outcome: the runner stopped it, or it crashed.
                     job.status, job.finished_at = "failed", utcnow()
-                    job.error = running.stop_reason or describe_exit(code, self.limits)
+                    reason = process.exit_reason(code)
+                    job.error = reason if code < 0 or process.stop_reason else f"{reason} without recording an outcome"
             for callback in self.on_finished:
                 callback(job_id)

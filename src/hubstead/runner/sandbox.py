@@ -1,0 +1,80 @@
+"""What a sandboxed process may see: a bubblewrap (``bwrap``) command line built from a ``SandboxSpec``.
+
+The system is read-only; the process gets its own writable home (``/home/user``, its working tree under it) and
+``/tmp``; the hub's data dir, ``/home``, ``/run`` and ``/tmp`` of the host are empty tmpfs; it has its own PID,
+IPC and UTS namespaces (no view of the hub's or other spaces' processes, so no reading their environment), runs
+as uid 1000 in its own user namespace with every capability dropped, and dies with its parent. The network is
+shared: a space calls the hub (``HF_ENDPOINT``) and listens on a loopback port the hub proxies to.
+
+Paths the process needs (its Python environment, bound read-only at the same path, since a virtual environment
+records absolute paths) are listed in ``ro_binds``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SANDBOX_HOME = "/home/user"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The host cannot sandbox a process (no bubblewrap, or user namespaces refused); the reason is in words."""
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    home: Path  # bound read-write at /home/user
+    hidden: Sequence[Path] = ()  # host paths replaced by an empty tmpfs (the data dir)
+    ro_binds: Sequence[Path] = ()  # host paths visible read-only at the same place (environments)
+    workdir: str = SANDBOX_HOME
+    extra_args: Sequence[str] = field(default_factory=tuple)
+
+
+_CHECKED: dict[str, str | None] = {}
+
+
+def bwrap_path() -> str:
+    """The bubblewrap binary, checked once to be able to start a process here; SandboxUnavailable says why not."""
+    found = shutil.which("bwrap")
+    if found is None:
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) is not installed on the hub's host; install Debian's `bubblewrap` package"
+        )
+    if found not in _CHECKED:
+        probe = subprocess.run(
+            [found, *_base_args(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        _CHECKED[found] = None if probe.returncode == 0 else (probe.stderr.strip() or f"exit {probe.returncode}")
+    error = _CHECKED[found]
+    if error is not None:
+        raise SandboxUnavailable(f"bubblewrap cannot create a sandbox on this host: {error}")
+    return found
+
+
+def _base_args() -> list[str]:
+    return [
+        "--unshare-user", "--uid", "1000", "--gid", "1000",
+        "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--hostname", "space", "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+    ]  # fmt: skip
+
+
+def command(spec: SandboxSpec, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """The full command line: bwrap with the spec's view of the system, then ``argv`` with exactly ``env``."""
+    args = [bwrap_path(), *_base_args(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for hidden in ("/tmp", "/home", "/run", *map(str, spec.hidden)):
+        args += ["--tmpfs", hidden]
+    for path in spec.ro_binds:
+        args += ["--ro-bind", str(path), str(path)]
+    args += ["--bind", str(spec.home), SANDBOX_HOME, "--chdir", spec.workdir, "--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    args += [*spec.extra_args, "--", *argv]
+    return args
