@@ -202,6 +202,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.repos.routes.unbuilt import router as unbuilt_router
     from hubstead.search.routes import router as search_router
     from hubstead.search.routes_tags import router as tags_router
+    from hubstead.spaces.routes import router as spaces_router
     from hubstead.viewer.routes import router as viewer_router
     from hubstead.web.render import highlight_css
     from hubstead.web.routes_account import router as account_router
@@ -244,16 +245,25 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         log.warning("queued the dataset viewer's conversion for %d datasets", queued)
     jobs = JobRunner(hub, workers=settings.job_workers)
     webhooks = WebhookSender(hub)
+    spaces = None
+    if settings.spaces_enabled:
+        from hubstead.spaces.supervisor import SpaceSupervisor
+
+        spaces = SpaceSupervisor(hub)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_refresh_rollups_forever(hub))
         jobs.start()
         webhooks.start()
+        if spaces is not None:
+            spaces.start()
         try:
             yield
         finally:
             task.cancel()
+            if spaces is not None:
+                await run_in_threadpool(spaces.stop)
             await run_in_threadpool(webhooks.stop)
             await run_in_threadpool(jobs.stop)
             if inference is not None:
@@ -273,6 +283,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     app.state.inference_lookups_pending = {}
     app.state.jobs = jobs
     app.state.webhooks = webhooks
+    app.state.spaces = spaces
     app.state.throttle = Throttle.from_settings(settings)  # sign-in and token failure budgets
 
     @app.exception_handler(HubError)
@@ -310,6 +321,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         users_router,
         search_router,
         tags_router,
+        spaces_router,
         xet_router,
         repos_router,
         access_requests_router,

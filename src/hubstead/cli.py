@@ -54,6 +54,16 @@ def _settings(args: argparse.Namespace) -> Settings:
             "public_url": getattr(args, "public_url", None),
             "allow_private": getattr(args, "webhooks_allow_private", False) or None,
         },
+        spaces={
+            "disabled": getattr(args, "no_spaces", False),
+            "domain": getattr(args, "spaces_domain", None),
+            "index_url": getattr(args, "spaces_index_url", None),
+            "extra_index_urls": getattr(args, "spaces_extra_index_url", None),
+            "memory_budget": getattr(args, "spaces_memory_budget", None),
+            "start_timeout": getattr(args, "spaces_start_timeout", None),
+            "default_sleep": getattr(args, "spaces_default_sleep", None),
+            "sandbox": getattr(args, "spaces_sandbox", None),
+        },
     )
 
 
@@ -175,6 +185,23 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--job-time-limit", type=float, help="seconds a job may run, 0 for none (default 600)")
     jobs.add_argument("--job-cpu-limit", type=int, help="CPU seconds a job may use (default twice the time limit)")
     jobs.add_argument("--job-memory-limit", help="memory a job may use, e.g. 4GiB (default a quarter of RAM + 1 GiB)")
+    spaces = serve.add_argument_group("spaces (apps built and run by the hub)")
+    spaces.add_argument("--no-spaces", action="store_true", help="store space repos but do not run them")
+    spaces.add_argument("--spaces-domain",
+                        help="also serve each space at {owner}-{name}.DOMAIN (a wildcard DNS name to this hub)")
+    spaces.add_argument("--spaces-index-url",
+                        help="package index spaces install from (default: the host's UV_INDEX_URL/PIP_INDEX_URL, "
+                             "else PyPI); point it at a mirror on air-gapped sites")
+    spaces.add_argument("--spaces-extra-index-url", help="more package indexes, separated by spaces")
+    spaces.add_argument("--spaces-memory-budget",
+                        help="memory all running spaces may use together, e.g. 16GiB (default: half of RAM); past "
+                             "it the least recently visited space sleeps")
+    spaces.add_argument("--spaces-start-timeout", type=float, metavar="SECONDS",
+                        help="how long an app may take to open its port before RUNTIME_ERROR (default 300)")
+    spaces.add_argument("--spaces-default-sleep", type=int, metavar="SECONDS",
+                        help="idle time before a space that set no sleep time sleeps (default 172800, 48 hours)")
+    spaces.add_argument("--spaces-sandbox", choices=["bwrap", "none"],
+                        help="bwrap (default) sandboxes every space; none runs them unsandboxed (trusted hubs only)")
     serve.set_defaults(func=cmd_serve)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,20 @@ class Settings:
     webhooks_timeout: float = 10.0
     webhooks_max_attempts: int = 5
     webhooks_retry_delay: float = 1.0
+    # Spaces (``hubstead.spaces``): whether the hub runs them; the domain under which each is also served at
+    # ``{owner}-{name}.{domain}``; the package index their environments install from (None: uv's default, or
+    # ``UV_INDEX_URL``/``PIP_INDEX_URL`` as the host has them) and extra indexes; the memory all running spaces
+    # may use together (the least recently visited sleeps first past it); how long an app may take to open its
+    # port; the sleep time of a space that set none (seconds; the Hub's 48 hours); the sandbox ("bwrap", or
+    # "none", which an admin must choose on purpose).
+    spaces_enabled: bool = True
+    spaces_domain: str | None = None
+    spaces_index_url: str | None = None
+    spaces_extra_index_urls: tuple[str, ...] = ()
+    spaces_memory_budget: int = 8 * 2**30
+    spaces_start_timeout: float = 300.0
+    spaces_default_sleep: int = 48 * 3600
+    spaces_sandbox: str = "bwrap"
 
     @property
     def external_url(self) -> str:
@@ -105,6 +120,7 @@ def load_settings(
     inference: dict[str, object] | None = None,
     jobs: dict[str, object] | None = None,
     webhooks: dict[str, object] | None = None,
+    spaces: dict[str, object] | None = None,
 ) -> Settings:
     """Build settings from explicit values, falling back to ``HUBSTEAD_*`` env vars and laptop defaults.
 
@@ -130,6 +146,7 @@ def load_settings(
         token_failures_per_address=_env_int("HUBSTEAD_TOKEN_ADDRESS_BUDGET", Settings.token_failures_per_address),
         **_job_settings(jobs or {}),
         **_webhook_settings(webhooks or {}),
+        **_space_settings(spaces or {}),
         **_inference_settings(inference or {}),
     )
 
@@ -244,6 +261,40 @@ def _webhook_settings(flags: dict[str, object]) -> dict[str, Any]:
     if timeout <= 0 or attempts < 1 or delay < 0:
         raise SystemExit("Webhook timeout and attempts must be positive, the retry delay at least 0")
     return settings
+
+
+def _space_settings(flags: dict[str, object]) -> dict[str, Any]:
+    def pick(name: str, env: str) -> str | None:
+        value = flags.get(name)
+        return str(value) if value is not None else os.environ.get(env) or None
+
+    domain = pick("domain", "HUBSTEAD_SPACES_DOMAIN")
+    if domain and not re.fullmatch(r"[a-z0-9.-]+(:\d+)?", domain.lower()):
+        raise SystemExit(f"--spaces-domain must be a host name (like spaces.example.com), got {domain!r}")
+    index = pick("index_url", "HUBSTEAD_SPACES_INDEX_URL") or os.environ.get("UV_INDEX_URL") or os.environ.get(
+        "PIP_INDEX_URL"
+    )
+    extra = pick("extra_index_urls", "HUBSTEAD_SPACES_EXTRA_INDEX_URLS")
+    sandbox = pick("sandbox", "HUBSTEAD_SPACES_SANDBOX") or "bwrap"
+    if sandbox not in ("bwrap", "none"):
+        raise SystemExit(f"--spaces-sandbox must be bwrap or none, got {sandbox!r}")
+    disabled = flags.get("disabled") or os.environ.get("HUBSTEAD_SPACES", "1") == "0"
+    try:
+        budget = pick("memory_budget", "HUBSTEAD_SPACES_MEMORY_BUDGET")
+        start = pick("start_timeout", "HUBSTEAD_SPACES_START_TIMEOUT")
+        sleep = pick("default_sleep", "HUBSTEAD_SPACES_DEFAULT_SLEEP")
+        return {
+            "spaces_enabled": not disabled,
+            "spaces_domain": domain.lower() if domain else None,
+            "spaces_index_url": index,
+            "spaces_extra_index_urls": tuple(u for u in (extra or "").split() if u),
+            "spaces_memory_budget": parse_size(budget) if budget else _default_inference_memory(),
+            "spaces_start_timeout": float(start) if start else 300.0,
+            "spaces_default_sleep": int(sleep) if sleep else 48 * 3600,
+            "spaces_sandbox": sandbox,
+        }
+    except ValueError as exc:
+        raise SystemExit(f"Invalid spaces setting: {exc}") from exc
 
 
 def _env_int(name: str, default: int) -> int:

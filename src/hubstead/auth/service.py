@@ -32,6 +32,8 @@ class Principal:
     token_role: str | None = None
     token_name: str | None = None
     token_id: int | None = None  # the access token's row (a Xet CAS token names it, to die with it)
+    # A space's token reads only its owner org's private repos (and public ones), whatever else its user may.
+    namespace_scope: str | None = None
 
     @property
     def can_write(self) -> bool:
@@ -155,6 +157,11 @@ def set_membership(session: Session, *, org: Org, user: User, role: str) -> Memb
     return membership
 
 
+# The name of the read token a space's app gets (``spaces``): "space:{owner}/{name}", plus "@{org}" for an org's space,
+# which scopes the token to that org (``Principal.namespace_scope``).
+SPACE_TOKEN_PREFIX = "space:"
+
+
 def create_token(session: Session, *, user: User, role: str = "read", name: str = "") -> str:
     """Create an access token and return it; only its hash is kept."""
     if role not in ("read", "write"):
@@ -173,7 +180,12 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
     now = utcnow()
     if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
         record.last_used_at = now
-    return Principal(user=record.user, token_role=record.role, token_name=record.name, token_id=record.id)
+    scope = None
+    if record.name.startswith(SPACE_TOKEN_PREFIX) and "@" in record.name:
+        scope = record.name.rsplit("@", 1)[1].lower()  # "space:org/name@org": an org space's token
+    return Principal(
+        user=record.user, token_role=record.role, token_name=record.name, token_id=record.id, namespace_scope=scope
+    )
 
 
 def org_role(session: Session, *, user: User, namespace: str) -> str | None:

@@ -23,12 +23,14 @@ def readable_namespaces(session: Session, principal: Principal) -> frozenset[str
     user = principal.user
     if user is None:
         return frozenset()
+    scope = principal.namespace_scope  # a space's token: its org's repos only
     if user.is_admin:
-        return ALL_NAMESPACES
+        return ALL_NAMESPACES if scope is None else frozenset({scope})
     orgs = session.scalars(
         select(Org.name_key).join(Membership, Membership.org_id == Org.id).where(Membership.user_id == user.id)
     )
-    return frozenset({user.name_key, *orgs})
+    namespaces = frozenset({user.name_key, *orgs})
+    return namespaces if scope is None else namespaces & {scope}
 
 
 def can_read(session: Session, principal: Principal, repo: Repo) -> bool:

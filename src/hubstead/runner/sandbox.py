@@ -30,6 +30,7 @@ class SandboxSpec:
     home: Path  # bound read-write at /home/user
     hidden: Sequence[Path] = ()  # host paths replaced by an empty tmpfs (the data dir)
     ro_binds: Sequence[Path] = ()  # host paths visible read-only at the same place (environments)
+    rw_binds: Sequence[Path] = ()  # host paths writable at the same place (an environment being built, uv's cache)
     workdir: str = SANDBOX_HOME
     extra_args: Sequence[str] = field(default_factory=tuple)
 
@@ -73,6 +74,8 @@ def command(spec: SandboxSpec, argv: Sequence[str], env: Mapping[str, str]) -> l
         args += ["--tmpfs", hidden]
     for path in spec.ro_binds:
         args += ["--ro-bind", str(path), str(path)]
+    for path in spec.rw_binds:
+        args += ["--bind", str(path), str(path)]
     args += ["--bind", str(spec.home), SANDBOX_HOME, "--chdir", spec.workdir, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]

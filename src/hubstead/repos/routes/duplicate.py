@@ -22,6 +22,7 @@ from hubstead.errors import BadRequestError, ConflictError, error_header_value
 from hubstead.repos.duplicate import check_lfs_copies, duplicate_repo
 from hubstead.repos.routes.access import URL_PREFIX, api_repo_request
 from hubstead.repos.service import check_repo_type, get_readable_repo
+from hubstead.spaces import service as spaces
 
 router = APIRouter()
 
@@ -57,6 +58,9 @@ async def duplicate(request: Request) -> Response:
                 message = f"You already created this {rr.repo_type} repo: {target}"
                 headers = {"X-Error-Message": error_header_value(message), **(exc.headers or {})}
                 return JSONResponse({"error": message, "url": url}, status_code=409, headers=headers)
+            if repo.repo_type == "space":
+                source = rr.readable()
+                spaces.copy_variables(session, source, repo)  # variables come along; secrets do not
             url = f"{base_url(request)}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
             return JSONResponse({"url": url, "filesCopyPending": False})
 

@@ -33,6 +33,8 @@ from hubstead.repos.service import (
     update_settings,
 )
 from hubstead.repos.stats import monthly_downloads
+from hubstead.spaces import runtime as space_runtime
+from hubstead.spaces import service as spaces
 
 router = APIRouter()
 # Ids without a namespace (``gpt2``): mounted after every other repo route and before the catch-alls (the API's
@@ -77,6 +79,7 @@ async def create(request: Request) -> Response:
     repo_id = _repo_id_from(payload)
     private = bool(_visibility(payload))
     sdk = payload.get("sdk") if repo_type == "space" else None
+    space_fields = spaces.check_new_space(payload) if repo_type == "space" else None
     hub = get_hub(request)
 
     def work() -> Response:
@@ -95,6 +98,8 @@ async def create(request: Request) -> Response:
                 url = _repo_url(request, repo_type, existing.repo_id if existing else full_id)
                 headers = {"X-Error-Message": error_header_value(exc.message)}
                 return JSONResponse({"error": exc.message, "url": url}, status_code=409, headers=headers)
+            if space_fields is not None:
+                spaces.configure_new(hub, session, repo, space_fields)
             return JSONResponse(
                 {"url": _repo_url(request, repo_type, repo.repo_id), "name": repo.repo_id, "id": f"{repo.pk:024x}"}
             )
@@ -112,7 +117,11 @@ async def delete_(request: Request) -> dict[str, Any]:
     def work() -> None:
         with hub.db.session() as session:
             principal = get_principal(request, session)
+            repo, _ = find_repo(session, repo_type=repo_type, repo_id=repo_id)
+            space_token = space_runtime.sealed_space_token(session, repo.pk) if repo and repo_type == "space" else None
             delete_repo(hub, session, principal, repo_id=repo_id, repo_type=repo_type)
+            if space_token is not None:
+                space_runtime.revoke_sealed_token(hub, session, space_token)
 
     await run_in_threadpool(work)
     return {}
@@ -185,6 +194,13 @@ def info(request: Request, session: Session = SessionDep) -> Response:
     blobs = parse_bool(request.query_params.get("blobs"))
     downloads = monthly_downloads(session, repo.pk)
     body = repo_info(rr.hub, git, repo, commit, blobs=blobs, expand=_expand_params(request), downloads=downloads)
+    if repo.repo_type == "space" and ("runtime" in body or "subdomain" in body):
+        row = spaces.ensure_runtime(session, repo)
+        if "runtime" in body:
+            body["runtime"] = space_runtime.runtime_json(rr.hub.settings, row, repo)
+        if "subdomain" in body:
+            body["subdomain"] = row.subdomain
+        body["host"] = space_runtime.app_url(rr.hub.settings, repo.namespace, repo.name, row.subdomain)
     return JSONResponse(body)
 
 

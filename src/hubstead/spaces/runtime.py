@@ -1,0 +1,186 @@
+"""What a space's app is started with, and what the API answers about its runtime.
+
+``app_env`` is the one place that decides a space process's command line and environment: ``HF_ENDPOINT`` (this
+hub), ``HF_TOKEN`` (a read token scoped to what the space's owner may read), ``SPACE_ID``, ``SPACE_HOST``,
+``SPACE_AUTHOR_NAME``, ``SPACE_REPO_NAME``, ``SPACE_TITLE``, ``PORT``, the space's variables and its decrypted
+secrets; nothing of the hub's own environment.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hubstead.auth import service as auth
+from hubstead.auth.models import Membership, Org, Token, User
+from hubstead.config import Settings
+from hubstead.context import Hub
+from hubstead.repos.models import Repo
+from hubstead.runner.sandbox import SANDBOX_HOME
+from hubstead.spaces import secrets
+from hubstead.spaces.config import SpaceConfig
+from hubstead.spaces.hardware import flavors
+from hubstead.spaces.logs import space_dir
+from hubstead.spaces.models import SpaceRuntime, SpaceSetting
+
+__all__ = ["ACTIVE_STAGES", "app_env", "runtime_json", "space_dir", "subdomain_of", "app_root_path"]
+
+# Stages in which the space should have a process (the supervisor starts one when it has none).
+ACTIVE_STAGES = frozenset({"BUILDING", "APP_STARTING", "RUNNING"})
+TOKEN_KIND = "token"  # the space's own HF_TOKEN, sealed, in space_settings (never listed)
+
+
+def subdomain_of(namespace: str, name: str) -> str:
+    """The Hub's subdomain: ``{owner}-{name}``, lower-cased, runs of other characters as one ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", f"{namespace}-{name}".lower()).strip("-")[:200]
+
+
+def app_root_path(namespace: str, name: str) -> str:
+    """Where the hub serves the space's app under its own address (the app's root path)."""
+    return f"/spaces/{namespace}/{name}/app"
+
+
+def app_url(settings: Settings, namespace: str, name: str, subdomain: str) -> str:
+    """The app's public base URL (``space_info().host``): the subdomain when the hub has a spaces domain."""
+    if settings.spaces_domain:
+        scheme = settings.external_url.split("://", 1)[0]
+        return f"{scheme}://{subdomain}.{settings.spaces_domain}"
+    return settings.external_url + app_root_path(namespace, name)
+
+
+def runtime_json(settings: Settings, row: SpaceRuntime, repo: Repo) -> dict[str, Any]:
+    requested = row.requested_hardware
+    domain = app_url(settings, repo.namespace, repo.name, row.subdomain).split("://", 1)[1]
+    flavor = flavors().get(row.hardware)
+    answer: dict[str, Any] = {
+        "stage": row.stage,
+        "hardware": {
+            "current": row.hardware if row.stage == "RUNNING" else None,
+            "requested": requested or row.hardware,
+        },
+        "gcTimeout": row.sleep_time if row.sleep_time is not None else settings.spaces_default_sleep,
+        "storage": None,
+        "devMode": False,
+        "replicas": {"current": 1 if row.stage == "RUNNING" else 0, "requested": 1},
+        "domains": [{"domain": domain, "stage": "READY"}],
+        "sha": row.running_sha,
+    }
+    if flavor is not None:
+        answer["resources"] = {"cpu": flavor.cpus, "memoryBytes": flavor.memory_bytes}
+    if row.error:
+        answer["errorMessage"] = row.error
+    return answer
+
+
+def _space_token(hub: Hub, session: Session, repo: Repo) -> str | None:
+    """The space's read token: created once (for the owner, or for an admin of the owning org with the token
+    scoped to that org), sealed in the database, revoked with the space."""
+    stored = session.scalar(
+        select(SpaceSetting).where(SpaceSetting.repo_pk == repo.pk, SpaceSetting.kind == TOKEN_KIND)
+    )
+    if stored is not None:
+        token = secrets.unseal(hub.settings.secret_key, stored.value)
+        if token is not None and auth.principal_for_token(session, token) is not None:
+            return token
+        session.delete(stored)
+        session.flush()
+    name = f"{auth.SPACE_TOKEN_PREFIX}{repo.namespace}/{repo.name}"
+    user = session.scalar(select(User).where(User.name_key == repo.namespace.lower()))
+    if user is None:
+        user = session.scalar(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .join(Org, Org.id == Membership.org_id)
+            .where(Org.name_key == repo.namespace.lower(), Membership.role == "admin")
+            .order_by(Membership.id)
+            .limit(1)
+        )
+        if user is None:
+            return None
+        name += f"@{repo.namespace.lower()}"
+    token = auth.create_token(session, user=user, role="read", name=name)
+    session.add(SpaceSetting(repo_pk=repo.pk, kind=TOKEN_KIND, key="HF_TOKEN",
+                             value=secrets.seal(hub.settings.secret_key, token)))  # fmt: skip
+    session.flush()
+    return token
+
+
+def sealed_space_token(session: Session, repo_pk: int) -> str | None:
+    """The space's sealed token (read before the repo is deleted, so the token can die with it)."""
+    return session.scalar(
+        select(SpaceSetting.value).where(SpaceSetting.repo_pk == repo_pk, SpaceSetting.kind == TOKEN_KIND)
+    )
+
+
+def revoke_sealed_token(hub: Hub, session: Session, sealed: str) -> None:
+    token = secrets.unseal(hub.settings.secret_key, sealed)
+    if token is not None:
+        row = session.scalar(select(Token).where(Token.token_hash == auth.hash_token(token)))
+        if row is not None:
+            session.delete(row)
+
+
+def app_env(
+    hub: Hub, session: Session, repo_pk: int, config: SpaceConfig, *, port: int, env_dir: Path | None
+) -> tuple[dict[str, str], list[str]]:
+    """(environment, argv) of the space's app process, as seen inside its sandbox."""
+    settings = hub.settings
+    repo = session.get(Repo, repo_pk)
+    assert repo is not None
+    row = session.get(SpaceRuntime, repo_pk)
+    subdomain = row.subdomain if row is not None else subdomain_of(repo.namespace, repo.name)
+    root_path = app_root_path(repo.namespace, repo.name)
+    python = str(env_dir / "bin" / "python") if env_dir is not None else sys.executable
+    env: dict[str, str] = {}
+    for setting in session.scalars(select(SpaceSetting).where(SpaceSetting.repo_pk == repo_pk)):
+        if setting.kind == "variable":
+            env[setting.key] = setting.value
+    for setting in session.scalars(
+        select(SpaceSetting).where(SpaceSetting.repo_pk == repo_pk, SpaceSetting.kind == "secret")
+    ):
+        value = secrets.unseal(settings.secret_key, setting.value)
+        if value is not None:
+            env[setting.key] = value
+    token = _space_token(hub, session, repo)
+    bin_dir = f"{env_dir}/bin:" if env_dir is not None else ""
+    env.update({
+        "PATH": f"{bin_dir}/usr/local/bin:/usr/bin:/bin",
+        "HOME": SANDBOX_HOME,
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PORT": str(port),
+        "HF_ENDPOINT": settings.external_url,
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HOME": f"{SANDBOX_HOME}/.cache/huggingface",
+        "SPACE_ID": f"{repo.namespace}/{repo.name}",
+        "SPACE_HOST": app_url(settings, repo.namespace, repo.name, subdomain).split("://", 1)[1],
+        "SPACE_AUTHOR_NAME": repo.namespace,
+        "SPACE_REPO_NAME": repo.name,
+        "SPACE_TITLE": config.title or repo.name,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ROOT_PATH": root_path,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_TEMP_DIR": f"{SANDBOX_HOME}/.gradio",
+    })  # fmt: skip
+    if token is not None:
+        env["HF_TOKEN"] = token
+    app = f"{SANDBOX_HOME}/app/{config.app_file}"
+    if config.sdk == "gradio":
+        argv = [python, app]
+    elif config.sdk == "streamlit":
+        argv = [
+            python, "-m", "streamlit", "run", app, "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--server.baseUrlPath", root_path.lstrip("/"), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--server.enableXsrfProtection", "false",
+            "--server.enableCORS", "false", "--server.fileWatcherType", "none",
+        ]  # fmt: skip
+    else:  # static: the app file's folder, served as files
+        folder = str(Path(app).parent)
+        argv = [sys.executable, "-I", "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", folder]
+    return env, argv

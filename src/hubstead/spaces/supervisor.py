@@ -1,0 +1,499 @@
+"""The space supervisor: the one thread that builds, starts, watches, sleeps and stops every space's processes.
+
+It reads the desired state from the database (``SpaceRuntime``: the commit to run, restart ``generation``, paused,
+the stage a wake or a request set) and makes the processes match, writing the stage back:
+
+    new commit / restart ──► BUILDING (uv env, unless one with the same key is ready) ──► APP_STARTING
+    ──► RUNNING (its port accepts) ──► SLEEPING (no visit for its sleep time, or the host's budget) / PAUSED
+    errors: CONFIG_ERROR, NO_APP_FILE (before building), BUILD_ERROR, RUNTIME_ERROR (exit, crash, a limit, a port
+    that never opened), each with the reason in ``error`` and in the space's log.
+
+Every process goes through the one runner (``hubstead.runner``): a bubblewrap sandbox (``runner.sandbox``), the
+flavour's limits (``runner.limits``, enforced by a control group where the host has them, else the watchdog), its
+own process group, output to the space's build or run log. Processes are started from this thread only (so
+``PR_SET_PDEATHSIG`` ties them to a thread that lives as long as the hub). When the hub stops, its spaces stop; at
+start, spaces that were running (or starting) are started again.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from hubstead.context import Hub
+from hubstead.db import utcnow
+from hubstead.repos.models import Repo
+from hubstead.repos.service import open_git
+from hubstead.runner import sandbox as sandboxing
+from hubstead.runner.limits import Limits
+from hubstead.runner.process import RunningProcess, launch
+from hubstead.spaces import environments, logs
+from hubstead.spaces.config import (
+    NoAppFile,
+    SpaceConfig,
+    SpaceConfigError,
+    check_requirements,
+    missing_packages,
+    parse_config,
+)
+from hubstead.spaces.files import TreeTooLarge, export_tree, has_file, read_small
+from hubstead.spaces.hardware import DEFAULT_FLAVOR, flavors
+from hubstead.spaces.models import SpaceRuntime
+from hubstead.spaces.runtime import ACTIVE_STAGES, app_env, space_dir
+
+log = logging.getLogger("hubstead.spaces")
+
+BUILD_LIMITS = Limits(wall_seconds=1800, cpu_seconds=None, memory_bytes=4 * 2**30, max_processes=1024, what="build")
+STOP_GRACE_SECONDS = 5.0
+MAX_LOG_BYTES = 8 * 2**20
+
+
+@dataclass
+class _Run:
+    """What the supervisor runs for one space right now."""
+
+    repo_pk: int
+    generation: int
+    factory_generation: int
+    sha: str
+    phase: str  # "building" | "starting" | "running"
+    process: RunningProcess | None = None
+    config: SpaceConfig | None = None
+    env_key: str | None = None
+    port: int | None = None
+    flavor: str = DEFAULT_FLAVOR
+    phase_started: float = field(default_factory=time.monotonic)
+    plan: environments.EnvPlan | None = None
+    scratch: Path | None = None  # the environment being built, renamed into place when it is ready
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class SpaceSupervisor:
+    def __init__(self, hub: Hub, *, poll_seconds: float = 0.5) -> None:
+        self.hub = hub
+        self.settings = hub.settings
+        self.poll_seconds = poll_seconds
+        self._runs: dict[int, _Run] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the thread ---------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="hubstead-spaces", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        for run in list(self._runs.values()):
+            self._end(run)
+        self._runs.clear()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the supervisor must outlive any one bad space or DB hiccup
+                log.exception("space supervisor tick failed")
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    def running_port(self, repo_pk: int) -> int | None:
+        run = self._runs.get(repo_pk)
+        return run.port if run is not None and run.phase == "running" else None
+
+    # -- one tick -------------------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        with self.hub.db.session() as session:
+            rows = {
+                r.repo_pk: _Row.of(r, key)
+                for r, key in session.execute(
+                    select(SpaceRuntime, Repo.storage_key).join(Repo, Repo.pk == SpaceRuntime.repo_pk)
+                )
+            }
+        for repo_pk, run in list(self._runs.items()):
+            row = rows.get(repo_pk)
+            if row is None or row.stage not in ACTIVE_STAGES or row.paused:
+                self._end(run)  # deleted, paused, put to sleep or failed from elsewhere
+                del self._runs[repo_pk]
+            elif (row.generation, row.factory_generation, row.wanted_sha) != (
+                run.generation, run.factory_generation, run.sha
+            ):
+                self._end(run)  # a restart or a new commit: start over
+                del self._runs[repo_pk]
+        for repo_pk, row in rows.items():
+            if repo_pk in self._runs or row.paused or row.stage not in ACTIVE_STAGES or row.wanted_sha is None:
+                continue
+            self._begin(row)
+        for run in list(self._runs.values()):
+            self._advance(run)
+        self._sleep_idle(rows)
+
+    def _advance(self, run: _Run) -> None:
+        process = run.process
+        if process is not None:
+            process.check()
+            self._cap_log(run)
+        if run.phase == "building":
+            assert process is not None
+            code = process.poll()
+            if code is None:
+                return
+            process.release()
+            built = run.scratch is not None and (run.scratch / environments.READY).exists()
+            if code != 0 or not built:
+                reason = process.exit_reason(code)
+                self._fail(run, "BUILD_ERROR", f"The environment could not be built ({reason}); see the build log")
+                return
+            logs.append(self.settings, run.repo_pk, "build", "==> Build finished")
+            self._launch_app(run)
+        elif run.phase == "starting":
+            assert process is not None
+            code = process.poll()
+            if code is not None:
+                self._app_ended(run, code)
+            elif run.port is not None and port_open(run.port):
+                run.phase = "running"
+                self._set(run, "RUNNING", None, running_sha=run.sha, port=run.port, pid=process.pid)
+                logs.append(self.settings, run.repo_pk, "run", f"==> Running on port {run.port}")
+            elif time.monotonic() - run.phase_started > self.settings.spaces_start_timeout:
+                process.stop_reason = (
+                    f"the app did not open its port within {self.settings.spaces_start_timeout:g} s "
+                    f"(it must listen on 127.0.0.1 at the port in $PORT, {run.port})"
+                )
+                process.stop(grace=STOP_GRACE_SECONDS)
+                self._app_ended(run, process.poll() or -9)
+        elif run.phase == "running":
+            assert process is not None
+            code = process.poll()
+            if code is not None:
+                self._app_ended(run, code)
+
+    def _app_ended(self, run: _Run, code: int) -> None:
+        assert run.process is not None
+        reason = run.process.exit_reason(code)
+        run.process.release()
+        tail = logs.tail(self.settings, run.repo_pk, "run", 5)
+        message = f"The app stopped: {reason}"
+        if tail and not run.process.stop_reason:
+            message += "\n" + "\n".join(tail)
+        self._fail(run, "RUNTIME_ERROR", message)
+
+    def _fail(self, run: _Run, stage: str, message: str) -> None:
+        logs.append(self.settings, run.repo_pk, "build" if stage in ("BUILD_ERROR", "CONFIG_ERROR") else "run",
+                    f"==> {stage}: {message.splitlines()[0]}")  # fmt: skip
+        self._set(run, stage, message, port=None, pid=None)
+        self._runs.pop(run.repo_pk, None)
+        if run.process is not None:
+            run.process.release()
+
+    def _set(self, run: _Run, stage: str, error: str | None, **values: Any) -> None:
+        """Write the stage, unless a restart, a new commit or a pause has overtaken this run."""
+        with self.hub.db.session() as session:
+            session.execute(
+                update(SpaceRuntime)
+                .where(
+                    SpaceRuntime.repo_pk == run.repo_pk,
+                    SpaceRuntime.generation == run.generation,
+                    SpaceRuntime.factory_generation == run.factory_generation,
+                    SpaceRuntime.wanted_sha == run.sha,
+                    SpaceRuntime.paused.is_(False),
+                )
+                .values(stage=stage, error=error, stage_changed_at=utcnow(), **values)
+            )
+
+    def _end(self, run: _Run) -> None:
+        if run.process is not None:
+            run.process.stop(grace=STOP_GRACE_SECONDS)
+            run.process.release()
+            run.process = None
+
+    # -- starting a space ---------------------------------------------------------------------------------------
+    def _begin(self, row: _Row) -> None:
+        assert row.wanted_sha is not None
+        run = _Run(row.repo_pk, row.generation, row.factory_generation, row.wanted_sha, phase="building",
+                   flavor=row.hardware)  # fmt: skip
+        self._runs[row.repo_pk] = run
+        env_ready = row.env_key is None or environments.is_ready(self.settings, row.env_key)
+        app_dir = space_dir(self.settings, row.repo_pk) / "home" / "app"
+        if row.stage == "APP_STARTING" and env_ready and row.running_sha == row.wanted_sha and app_dir.is_dir():
+            # A wake (or a hub restart) of a space whose commit and environment are unchanged: start at once.
+            run.env_key = row.env_key
+            run.config = self._config(row, prepare=False)
+            if run.config is not None:
+                self._launch_app(run)
+            return
+        run.config = self._config(row, prepare=True)
+        if run.config is None:
+            return
+        self._build(run, factory=row.factory_generation > 0 and row.factory_generation != row.built_factory)
+
+    def _config(self, row: _Row, *, prepare: bool) -> SpaceConfig | None:
+        """Read and check the space's configuration at its commit; with ``prepare``, also write its files out."""
+        run = self._runs[row.repo_pk]
+        with self.hub.db.session() as session:
+            repo = session.get(Repo, row.repo_pk)
+            if repo is None:
+                return None
+            card, sdk, namespace, name = repo.card_data, repo.sdk, repo.namespace, repo.name
+        git = open_git(self.hub, _RepoRef(row.storage_key))  # type: ignore[arg-type]
+        try:
+            commit = git.resolve(row.wanted_sha or "main")
+            config = parse_config(card, repo_sdk=sdk)
+            if not has_file(git, commit, config.app_file):
+                raise NoAppFile(config.app_file)
+            if config.sdk == "docker":
+                raise SpaceConfigError(
+                    "Docker spaces need podman or docker on the hub's host: " + docker_unavailable_reason()
+                )
+            packages = read_small(git, commit, "packages.txt")
+            if packages is not None and (missing := missing_packages(packages)):
+                raise SpaceConfigError(
+                    "packages.txt asks for Debian packages this host does not have, and the hub does not install "
+                    f"system packages for a space: {', '.join(missing)} (ask the hub's admin to install them)"
+                )
+            requirements = read_small(git, commit, "requirements.txt")
+            run.env_key = None
+            plan = environments.EnvPlan(
+                config.sdk, config.sdk_version, config.python_version,
+                check_requirements(requirements) if requirements is not None else "",
+            )  # fmt: skip
+            if config.sdk != "static":
+                run.env_key = plan.key(self.settings)
+            run.plan = plan
+            if prepare:
+                home = space_dir(self.settings, row.repo_pk) / "home"
+                export_tree(self.hub, git, commit, home / "app")
+        except NoAppFile as exc:
+            self._fail(run, "NO_APP_FILE", f"No application file: {exc} is not in the repo")
+            return None
+        except (SpaceConfigError, TreeTooLarge) as exc:
+            self._fail(run, "CONFIG_ERROR", str(exc))
+            return None
+        except Exception as exc:  # noqa: BLE001 - a broken repo fails its space, not the supervisor
+            log.exception("space %s/%s: reading its config failed", namespace, name)
+            self._fail(run, "CONFIG_ERROR", f"Could not read the space's files: {type(exc).__name__}: {exc}")
+            return None
+        return config
+
+    def _build(self, run: _Run, *, factory: bool) -> None:
+        settings = self.settings
+        logs.reset(settings, run.repo_pk, "build")
+        if run.env_key is None or (environments.is_ready(settings, run.env_key) and not factory):
+            logs.append(settings, run.repo_pk, "build", "==> Using the cached environment" if run.env_key else
+                        "==> A static space: nothing to build")  # fmt: skip
+            self._launch_app(run)
+            return
+        plan = run.plan
+        assert plan is not None
+        target = environments.env_path(settings, run.env_key)
+        scratch = environments.envs_dir(settings) / f".build-{run.env_key}-{run.repo_pk}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)  # bound into the build's sandbox, so it must exist
+        cache = environments.uv_cache_dir(settings)
+        cache.mkdir(parents=True, exist_ok=True)
+        requirements = space_dir(settings, run.repo_pk) / "home" / "app" / "requirements.txt"
+        try:
+            command = environments.build_command(
+                settings, plan, target=scratch, requirements_file=requirements if plan.requirements else None,
+                refresh=factory,
+            )  # fmt: skip
+            build_home = space_dir(settings, run.repo_pk) / "build-home"
+            shutil.rmtree(build_home, ignore_errors=True)
+            build_home.mkdir(parents=True)
+            argv = self._sandboxed(
+                command, environments.build_environment_vars(settings), home=build_home,
+                ro=[space_dir(settings, run.repo_pk) / "home" / "app"], rw=[scratch, cache],
+            )  # fmt: skip
+        except (environments.BuildUnavailable, sandboxing.SandboxUnavailable) as exc:
+            self._fail(run, "BUILD_ERROR", str(exc))
+            return
+        if factory:
+            shutil.rmtree(target, ignore_errors=True)
+        logs.append(settings, run.repo_pk, "build", f"==> Building the environment {run.env_key}")
+        self._set(run, "BUILDING", None, env_key=run.env_key)
+        log_path = logs.path(settings, run.repo_pk, "build")
+        run.process = launch(
+            argv, limits=BUILD_LIMITS, cwd=build_home, env={}, group_name=f"space-build-{run.repo_pk}",
+            log_path=log_path,
+        )
+        run.scratch = scratch
+        run.phase, run.phase_started = "building", time.monotonic()
+
+    def _sandboxed(self, argv: list[str], env: dict[str, str], *, home: Path, ro: list[Path],
+                   rw: list[Path]) -> list[str]:  # fmt: skip
+        if self.settings.spaces_sandbox == "none":
+            return ["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
+        spec = sandboxing.SandboxSpec(
+            home=home, hidden=[self.settings.data_dir], ro_binds=[*ro, *_interpreter_paths()], rw_binds=rw
+        )
+        return sandboxing.command(spec, argv, env)
+
+    def _launch_app(self, run: _Run) -> None:
+        settings = self.settings
+        scratch = run.scratch
+        if scratch is not None and run.env_key is not None:
+            target = environments.env_path(settings, run.env_key)
+            if not environments.is_ready(settings, run.env_key):
+                shutil.rmtree(target, ignore_errors=True)
+                scratch.rename(target)
+            else:
+                shutil.rmtree(scratch, ignore_errors=True)
+            run.scratch = None
+        assert run.config is not None
+        if self._over_budget(run):
+            return
+        flavor = flavors().get(run.flavor) or flavors()[DEFAULT_FLAVOR]
+        limits = Limits(wall_seconds=None, cpu_seconds=None, memory_bytes=flavor.memory_bytes,
+                        cpu_cores=flavor.cpus, max_processes=flavor.max_processes, what="space")  # fmt: skip
+        run.port = free_port()
+        home = space_dir(settings, run.repo_pk) / "home"
+        env_dir = environments.env_path(settings, run.env_key) if run.env_key else None
+        try:
+            with self.hub.db.session() as session:
+                env, argv = app_env(self.hub, session, run.repo_pk, run.config, port=run.port, env_dir=env_dir)
+            command = self._sandboxed(argv, env, home=home, ro=[env_dir] if env_dir else [], rw=[])
+        except sandboxing.SandboxUnavailable as exc:
+            self._fail(run, "RUNTIME_ERROR", str(exc))
+            return
+        logs.reset(settings, run.repo_pk, "run")
+        logs.append(settings, run.repo_pk, "run", f"==> Starting {run.config.sdk} app {run.config.app_file}")
+        run.process = launch(command, limits=limits, cwd=home, env={}, group_name=f"space-{run.repo_pk}",
+                             log_path=logs.path(settings, run.repo_pk, "run"))  # fmt: skip
+        run.phase, run.phase_started = "starting", time.monotonic()
+        self._set(run, "APP_STARTING", None, env_key=run.env_key, port=None, pid=run.process.pid,
+                  last_request_at=utcnow(), built_factory=run.factory_generation)  # fmt: skip
+
+    # -- sleep and the host's budget ----------------------------------------------------------------------------
+    def _memory_of(self, run: _Run) -> int:
+        flavor = flavors().get(run.flavor) or flavors()[DEFAULT_FLAVOR]
+        return flavor.memory_bytes
+
+    def _over_budget(self, starting: _Run) -> bool:
+        """Make room for ``starting`` under the host's budget by putting the least recently visited spaces to
+        sleep; False when it may start."""
+        budget = self.settings.spaces_memory_budget
+        others = [
+            r for r in self._runs.values() if r is not starting and r.process is not None and r.phase != "building"
+        ]
+        need = self._memory_of(starting)
+        if need > budget:
+            self._fail(starting, "RUNTIME_ERROR", "The space's hardware needs more memory than this hub gives all "
+                       "spaces together (--spaces-memory-budget)")  # fmt: skip
+            return True
+        used = sum(self._memory_of(r) for r in others)
+        if used + need <= budget:
+            return False
+        with self.hub.db.session() as session:
+            visits = dict(session.execute(
+                select(SpaceRuntime.repo_pk, SpaceRuntime.last_request_at)
+                .where(SpaceRuntime.repo_pk.in_([r.repo_pk for r in others]))
+            ).all())  # fmt: skip
+        for victim in sorted(others, key=lambda r: visits.get(r.repo_pk) or utcnow()):
+            if used + need <= budget:
+                break
+            self._put_to_sleep(victim, "the host's memory budget for spaces was needed by another space")
+            used -= self._memory_of(victim)
+        return False
+
+    def _put_to_sleep(self, run: _Run, why: str) -> None:
+        logs.append(self.settings, run.repo_pk, "run", f"==> Sleeping: {why}")
+        self._end(run)
+        self._set(run, "SLEEPING", None, port=None, pid=None)
+        self._runs.pop(run.repo_pk, None)
+
+    def _sleep_idle(self, rows: dict[int, _Row]) -> None:
+        now = utcnow()
+        for repo_pk, run in list(self._runs.items()):
+            row = rows.get(repo_pk)
+            if row is None or run.phase != "running":
+                continue
+            sleep = row.sleep_time if row.sleep_time is not None else self.settings.spaces_default_sleep
+            if sleep < 0:
+                continue
+            last = row.last_request_at or row.stage_changed_at
+            if now - last > timedelta(seconds=sleep):
+                self._put_to_sleep(run, f"no visit for {sleep} s (its sleep time)")
+
+    def _cap_log(self, run: _Run) -> None:
+        if run.process is not None and run.process.log_path is not None:
+            logs.cap(run.process.log_path, MAX_LOG_BYTES)
+
+
+@dataclass
+class _Row:
+    repo_pk: int
+    stage: str
+    paused: bool
+    generation: int
+    factory_generation: int
+    wanted_sha: str | None
+    running_sha: str | None
+    env_key: str | None
+    hardware: str
+    sleep_time: int | None
+    last_request_at: Any
+    stage_changed_at: Any
+    storage_key: str
+    built_factory: int
+
+    @classmethod
+    def of(cls, row: SpaceRuntime, storage_key: str) -> _Row:
+        return cls(row.repo_pk, row.stage, row.paused, row.generation, row.factory_generation, row.wanted_sha,
+                   row.running_sha, row.env_key, row.requested_hardware or row.hardware, row.sleep_time,
+                   row.last_request_at, row.stage_changed_at, storage_key, row.built_factory)  # fmt: skip
+
+
+@dataclass
+class _RepoRef:
+    storage_key: str
+
+
+def _interpreter_paths() -> list[Path]:
+    """Nothing extra: the host's interpreters are under the read-only system view already."""
+    return []
+
+
+def docker_unavailable_reason() -> str:
+    """Why this host cannot run a container, in words."""
+    for tool in ("podman", "docker"):
+        path = shutil.which(tool)
+        if path is None:
+            continue
+        import subprocess
+
+        probe = subprocess.run([path, "info"], capture_output=True, text=True, timeout=20)
+        if probe.returncode == 0:
+            return f"{tool} is installed, but this hub does not run Docker spaces yet"
+        detail = (probe.stderr or probe.stdout).strip().splitlines()
+        return f"{tool} is installed but cannot run containers: {detail[-1] if detail else 'no answer'}"
+    return "neither is installed"
+
