@@ -20,6 +20,9 @@ from inference_hub import inference_hub, small_inference_hub  # noqa: F401 - sha
 from support import LiveServer, client_env
 
 BACKENDS = ["sqlite", "postgresql"]
+# Spaces' environments are built by uv from its package cache: one cache for every server the tests start (and kept
+# between runs on a developer's machine), so a Gradio environment is downloaded once and then made in seconds.
+os.environ.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "hubstead-tests" / "uv"))
 # The shared servers let webhooks reach the receivers tests run on loopback, and retry within milliseconds
 # (``own_server`` keeps the defaults: public addresses only).
 WEBHOOK_TEST_ENV = {
