@@ -203,6 +203,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.search.routes import router as search_router
     from hubstead.search.routes_tags import router as tags_router
     from hubstead.spaces.routes import router as spaces_router
+    from hubstead.spaces.routes_app import SpacesDomainMiddleware
+    from hubstead.spaces.routes_app import router as space_apps_router
     from hubstead.viewer.routes import router as viewer_router
     from hubstead.web.render import highlight_css
     from hubstead.web.routes_account import router as account_router
@@ -264,6 +266,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
             task.cancel()
             if spaces is not None:
                 await run_in_threadpool(spaces.stop)
+            if getattr(app.state, "space_proxy", None) is not None:
+                await app.state.space_proxy.aclose()
             await run_in_threadpool(webhooks.stop)
             await run_in_threadpool(jobs.stop)
             if inference is not None:
@@ -322,6 +326,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         search_router,
         tags_router,
         spaces_router,
+        space_apps_router,
         xet_router,
         repos_router,
         access_requests_router,
@@ -353,4 +358,6 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
                    repo_pages_router, browse_router):  # fmt: skip
         app.include_router(router)
     app.add_middleware(RequestIdMiddleware)
+    if settings.spaces_domain:
+        app.add_middleware(SpacesDomainMiddleware, domain=settings.spaces_domain, hub=hub)
     return app

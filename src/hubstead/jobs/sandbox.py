@@ -11,6 +11,7 @@ own session and work directory, and an explicit environment. ``-I`` keeps the se
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Mapping
@@ -56,11 +57,11 @@ def job_environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 def launch(module: str, args: list[str], *, limits: Limits, workdir: Path, env: Mapping[str, str]) -> RunningProcess:
     """Start ``python -I -m module args...`` in ``workdir``, in a new process group, under ``limits``; its
-    control group (where the host has them) is named after the work directory."""
+    control group (where the host has them) is named after the work directory's path (unique across hubs)."""
     return launch_process(
         [sys.executable, "-I", "-m", module, *args],
         limits=limits,
         cwd=workdir,
         env=env,
-        group_name=f"job-{workdir.name}",
+        group_name="job-" + hashlib.sha256(str(workdir).encode()).hexdigest()[:16],
     )

@@ -46,16 +46,17 @@ def app_root_path(namespace: str, name: str) -> str:
 
 
 def app_url(settings: Settings, namespace: str, name: str, subdomain: str) -> str:
-    """The app's public base URL (``space_info().host``): the subdomain when the hub has a spaces domain."""
+    """The app's public base URL (``space_info().host``): the subdomain when the hub has a spaces domain. It ends
+    with a slash under the hub's address, since gradio_client joins relative paths (``config``) onto it."""
     if settings.spaces_domain:
         scheme = settings.external_url.split("://", 1)[0]
         return f"{scheme}://{subdomain}.{settings.spaces_domain}"
-    return settings.external_url + app_root_path(namespace, name)
+    return settings.external_url + app_root_path(namespace, name) + "/"
 
 
 def runtime_json(settings: Settings, row: SpaceRuntime, repo: Repo) -> dict[str, Any]:
     requested = row.requested_hardware
-    domain = app_url(settings, repo.namespace, repo.name, row.subdomain).split("://", 1)[1]
+    domain = app_url(settings, repo.namespace, repo.name, row.subdomain).split("://", 1)[1].rstrip("/")
     flavor = flavors().get(row.hardware)
     answer: dict[str, Any] = {
         "stage": row.stage,
@@ -158,7 +159,7 @@ def app_env(
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HOME": f"{SANDBOX_HOME}/.cache/huggingface",
         "SPACE_ID": f"{repo.namespace}/{repo.name}",
-        "SPACE_HOST": app_url(settings, repo.namespace, repo.name, subdomain).split("://", 1)[1],
+        "SPACE_HOST": app_url(settings, repo.namespace, repo.name, subdomain).split("://", 1)[1].rstrip("/"),
         "SPACE_AUTHOR_NAME": repo.namespace,
         "SPACE_REPO_NAME": repo.name,
         "SPACE_TITLE": config.title or repo.name,

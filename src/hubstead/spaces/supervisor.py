@@ -17,6 +17,7 @@ start, spaces that were running (or starting) are started again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import socket
@@ -96,6 +97,8 @@ class SpaceSupervisor:
         self.settings = hub.settings
         self.poll_seconds = poll_seconds
         self._runs: dict[int, _Run] = {}
+        # Control groups are named per hub (several hubs may share a host and its cgroup tree).
+        self._group_prefix = "space-" + hashlib.sha256(str(hub.settings.data_dir).encode()).hexdigest()[:10]
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -342,7 +345,7 @@ class SpaceSupervisor:
         self._set(run, "BUILDING", None, env_key=run.env_key)
         log_path = logs.path(settings, run.repo_pk, "build")
         run.process = launch(
-            argv, limits=BUILD_LIMITS, cwd=build_home, env={}, group_name=f"space-build-{run.repo_pk}",
+            argv, limits=BUILD_LIMITS, cwd=build_home, env={}, group_name=f"{self._group_prefix}-build-{run.repo_pk}",
             log_path=log_path,
         )
         run.scratch = scratch
@@ -386,7 +389,7 @@ class SpaceSupervisor:
             return
         logs.reset(settings, run.repo_pk, "run")
         logs.append(settings, run.repo_pk, "run", f"==> Starting {run.config.sdk} app {run.config.app_file}")
-        run.process = launch(command, limits=limits, cwd=home, env={}, group_name=f"space-{run.repo_pk}",
+        run.process = launch(command, limits=limits, cwd=home, env={}, group_name=f"{self._group_prefix}-{run.repo_pk}",
                              log_path=logs.path(settings, run.repo_pk, "run"))  # fmt: skip
         run.phase, run.phase_started = "starting", time.monotonic()
         self._set(run, "APP_STARTING", None, env_key=run.env_key, port=None, pid=run.process.pid,

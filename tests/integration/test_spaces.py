@@ -1,0 +1,301 @@
+"""Spaces through the real clients: the space calls of huggingface_hub (oldest, a 1.x and the newest we claim),
+a Gradio space pushed and called with gradio_client (predict, the queue, streaming), secrets that reach the app
+but never the API, sleep and wake.
+
+A static space needs no environment build, so the client-version tests use one; the Gradio tests share one
+uv-built environment (gradio pinned: every Gradio space here has the same key, built once per server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from huggingface_hub import HfApi
+
+from client_venvs import client_python
+from support import Account, LiveServer, last_json, run_client
+
+pytestmark = pytest.mark.slow
+
+GRADIO_VERSION = "6.31.0"
+VERSIONS = ["0.30.2", "1.33.0", "newest"]
+
+STATIC_README = "---\ntitle: Static demo\nemoji: 🧪\ncolorFrom: blue\ncolorTo: green\nsdk: static\n---\n# Static\n"
+
+CLIENT_SCRIPT = """
+import json, time
+import huggingface_hub
+from huggingface_hub import HfApi
+api = HfApi(token={token!r})
+repo = {repo!r}
+out = {{"version": huggingface_hub.__version__}}
+
+def outcome(fn):
+    try:
+        fn()
+        return "ok"
+    except Exception as exc:
+        response = getattr(exc, "response", None)
+        return [type(exc).__name__, getattr(response, "status_code", None)]
+
+api.create_repo(repo, repo_type="space", space_sdk="static",
+                space_secrets=[{{"key": "API_KEY", "value": "s3cret-value"}}],
+                space_variables=[{{"key": "MODEL", "value": "tiny"}}])
+api.upload_file(path_or_fileobj={readme!r}.encode(), path_in_repo="README.md", repo_id=repo, repo_type="space")
+api.upload_file(path_or_fileobj=b"<h1>hello from a static space</h1>", path_in_repo="index.html", repo_id=repo,
+                repo_type="space")
+deadline = time.time() + 60
+while time.time() < deadline:
+    runtime = api.get_space_runtime(repo)
+    if runtime.stage not in ("BUILDING", "APP_STARTING"):
+        break
+    time.sleep(0.3)
+out["stage"] = runtime.stage
+out["error"] = runtime.raw.get("errorMessage")
+out["hardware"] = [runtime.hardware, runtime.requested_hardware]
+info = api.space_info(repo)
+out["info"] = [info.sdk, getattr(info, "host", None), getattr(info, "subdomain", None),
+               info.runtime.stage if info.runtime else None]
+out["variables"] = {{k: v.value for k, v in api.get_space_variables(repo).items()}}
+api.add_space_variable(repo, "TEMPERATURE", "0.5", description="sampling")
+api.delete_space_variable(repo, "MODEL")
+out["variables_after"] = {{k: [v.value, v.description] for k, v in api.get_space_variables(repo).items()}}
+api.add_space_secret(repo, "OTHER", "another-secret")
+api.delete_space_secret(repo, "OTHER")
+if hasattr(api, "get_space_secrets"):
+    out["secrets"] = sorted(api.get_space_secrets(repo))
+out["bad_secret"] = outcome(lambda: api.add_space_secret(repo, "PATH", "x"))
+out["sleep"] = api.set_space_sleep_time(repo, 3600).sleep_time
+out["hardware_bad"] = outcome(lambda: api.request_space_hardware(repo, "a100-large"))
+out["hardware_up"] = api.request_space_hardware(repo, "cpu-upgrade").requested_hardware
+out["paused"] = api.pause_space(repo).stage
+out["restarted"] = api.restart_space(repo).stage
+deadline = time.time() + 60
+while time.time() < deadline and api.get_space_runtime(repo).stage != "RUNNING":
+    time.sleep(0.3)
+out["after_restart"] = api.get_space_runtime(repo).stage
+if hasattr(api, "list_spaces_hardware"):
+    out["offered"] = [h.name for h in api.list_spaces_hardware()]
+copy = repo + "-copy"
+if hasattr(api, "duplicate_repo"):
+    api.duplicate_repo(repo, to_id=copy, repo_type="space")
+else:
+    api.duplicate_space(repo, to_id=copy)
+out["copy_variables"] = sorted(api.get_space_variables(copy))
+if hasattr(api, "get_space_secrets"):
+    out["copy_secrets"] = sorted(api.get_space_secrets(copy))
+out["reader_restart"] = outcome(lambda: HfApi(token={reader_token!r}).restart_space(repo))
+out["reader_runtime"] = HfApi(token={reader_token!r}).get_space_runtime(repo).stage
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_space_calls_with_each_client_generation(server: LiveServer, env_for, version: str) -> None:
+    """create_repo with secrets and variables, the runtime stages, variables and secrets (values never shown),
+    sleep time, hardware (refused when this host does not offer it), pause, restart, duplicate (variables come
+    along, secrets do not), with huggingface_hub 0.30.2, 1.33.0 and the newest; a reader sees the runtime but may
+    not restart."""
+    owner, reader = server.account("spown"), server.account("sprdr")
+    repo = f"{owner.name}/{server.unique('static')}"
+    python = sys.executable if version == "newest" else client_python(version)
+    script = CLIENT_SCRIPT.format(token=owner.write_token, repo=repo, readme=STATIC_README,
+                                  reader_token=reader.write_token)  # fmt: skip
+    out = last_json(run_client(script, env_for(None), python=python))
+    assert isinstance(out, dict)
+    assert out["stage"] == "RUNNING", out
+    assert out["info"][0] == "static" and out["info"][3] == "RUNNING"
+    if version != "0.30.2":  # 0.30.2's SpaceInfo has no host field
+        assert out["info"][1].endswith(f"/spaces/{repo}/app/")
+    assert out["variables"] == {"MODEL": "tiny"}
+    assert out["variables_after"] == {"TEMPERATURE": ["0.5", "sampling"]}
+    if "secrets" in out:
+        assert out["secrets"] == ["API_KEY"]
+    assert out["bad_secret"][1] == 400
+    assert out["sleep"] == 3600
+    assert out["hardware_bad"][1] == 400
+    assert out["hardware_up"] == "cpu-upgrade"
+    assert out["paused"] == "PAUSED"
+    assert out["restarted"] in ("BUILDING", "APP_STARTING", "RUNNING")
+    assert out["after_restart"] == "RUNNING"
+    if "offered" in out:
+        assert out["offered"][:2] == ["cpu-basic", "cpu-upgrade"]
+    assert out["copy_variables"] == ["TEMPERATURE"]
+    assert out.get("copy_secrets", []) == []
+    assert out["reader_restart"][1] in (401, 403)
+    assert out["reader_runtime"] in ("RUNNING", "BUILDING", "APP_STARTING")
+    page = httpx.get(f"{server.url}/spaces/{repo}/app/", timeout=30)
+    assert page.status_code == 200 and "hello from a static space" in page.text
+    # The secret's value is in no API answer.
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    for path in ("runtime", "secrets", "variables"):
+        assert "s3cret-value" not in httpx.get(
+            f"{server.url}/api/spaces/{repo}/{path}", headers={"authorization": f"Bearer {owner.write_token}"}
+        ).text
+    assert "s3cret-value" not in json.dumps(api.space_info(repo).__dict__, default=str)
+
+
+GRADIO_APP = '''
+import os, time
+import gradio as gr
+
+def reverse(text):
+    return text[::-1]
+
+def count(n):
+    for i in range(int(n)):
+        time.sleep(0.05)
+        yield f"step {i + 1}"
+
+def env(name):
+    value = os.environ.get(name)
+    return "unset" if value is None else f"set:{len(value)}:{value[:2]}"
+
+def whoami():
+    from huggingface_hub import HfApi
+    return HfApi().whoami()["name"]
+
+with gr.Blocks() as demo:
+    t = gr.Textbox(); o = gr.Textbox()
+    gr.Button("reverse").click(reverse, t, o, api_name="reverse")
+    n = gr.Number(); s = gr.Textbox()
+    gr.Button("count").click(count, n, s, api_name="count")
+    k = gr.Textbox(); v = gr.Textbox()
+    gr.Button("env").click(env, k, v, api_name="env")
+    w = gr.Textbox()
+    gr.Button("whoami").click(whoami, None, w, api_name="whoami")
+
+demo.queue().launch()
+'''
+
+
+def gradio_readme(title: str) -> str:
+    return f"---\ntitle: {title}\nemoji: 🔁\nsdk: gradio\nsdk_version: {GRADIO_VERSION}\napp_file: app.py\n---\n"
+
+
+def wait_for_stage(api: HfApi, repo: str, stages: tuple[str, ...], timeout: float = 240) -> Any:
+    deadline = time.monotonic() + timeout
+    runtime = api.get_space_runtime(repo)
+    while runtime.stage not in stages and time.monotonic() < deadline:
+        time.sleep(0.5)
+        runtime = api.get_space_runtime(repo)
+    return runtime
+
+
+def push_gradio_space(server: LiveServer, owner: Account, name: str, **create: Any) -> str:
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repo = f"{owner.name}/{name}"
+    api.create_repo(repo, repo_type="space", space_sdk="gradio", **create)
+    api.upload_file(path_or_fileobj=gradio_readme(name).encode(), path_in_repo="README.md", repo_id=repo,
+                    repo_type="space")  # fmt: skip
+    api.upload_file(path_or_fileobj=GRADIO_APP.encode(), path_in_repo="app.py", repo_id=repo, repo_type="space")
+    runtime = wait_for_stage(api, repo, ("RUNNING", "BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR"))
+    assert runtime.stage == "RUNNING", (runtime.stage, runtime.raw.get("errorMessage"))
+    return repo
+
+
+@pytest.fixture(scope="module")
+def gradio_space(server: LiveServer) -> Iterator[tuple[str, Account]]:
+    owner = server.account("grown")
+    repo = push_gradio_space(
+        server, owner, server.unique("gradio"), space_secrets=[{"key": "API_KEY", "value": "xy-very-secret"}]
+    )
+    yield repo, owner
+
+
+GRADIO_CLIENT_SCRIPT = """
+import json
+from gradio_client import Client
+client = Client({repo!r}, token={token!r}, verbose=False)
+out = {{}}
+out["reverse"] = client.predict("hubstead", api_name="/reverse")
+job = client.submit(3, api_name="/count")
+out["stream"] = [x for x in job]
+out["final"] = job.result()
+out["secret"] = client.predict("API_KEY", api_name="/env")
+out["hub_secret_key"] = client.predict("HUBSTEAD_SECRET_KEY", api_name="/env")
+out["whoami"] = client.predict(api_name="/whoami")
+print(json.dumps(out))
+"""
+
+
+def test_gradio_client_calls_a_space_pushed_to_the_hub(server: LiveServer, env_for, gradio_space) -> None:
+    """gradio_client.Client("owner/name") with HF_ENDPOINT at the hub finds the space (space_info's host), and
+    predict, the queue and streaming outputs work through the hub's proxy; the app has its secret, not the hub's
+    key, and its HF_TOKEN acts as its owner."""
+    repo, owner = gradio_space
+    script = GRADIO_CLIENT_SCRIPT.format(repo=repo, token=owner.write_token)
+    out = last_json(run_client(script, env_for(owner.write_token), timeout=180))
+    assert isinstance(out, dict)
+    assert out["reverse"] == "daetsbuh"
+    assert out["stream"][-1] == "step 3" and out["final"] == "step 3"
+    assert out["secret"] == "set:14:xy"
+    assert out["hub_secret_key"] == "unset"
+    assert out["whoami"] == owner.name
+
+
+def test_a_private_space_needs_the_viewers_token_and_never_sees_it(server: LiveServer, env_for) -> None:
+    """A private space answers 404 to strangers; its owner's token opens it; the token sent to the hub is not
+    forwarded to the app (the app sees no Authorization header)."""
+    owner, stranger = server.account("prown"), server.account("prstr")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repo = f"{owner.name}/{server.unique('private')}"
+    api.create_repo(repo, repo_type="space", space_sdk="static", private=True)
+    api.upload_file(path_or_fileobj=STATIC_README.encode(), path_in_repo="README.md", repo_id=repo, repo_type="space")
+    api.upload_file(path_or_fileobj=b"<p>private</p>", path_in_repo="index.html", repo_id=repo, repo_type="space")
+    assert wait_for_stage(api, repo, ("RUNNING",), timeout=60).stage == "RUNNING"
+    url = f"{server.url}/spaces/{repo}/app/"
+    assert httpx.get(url, timeout=30).status_code == 404
+    assert httpx.get(url, headers={"authorization": f"Bearer {stranger.write_token}"}, timeout=30).status_code == 404
+    opened = httpx.get(url, headers={"authorization": f"Bearer {owner.read_token}"}, timeout=30)
+    assert opened.status_code == 200 and "private" in opened.text
+
+
+def test_a_space_sleeps_without_visitors_and_wakes_on_the_next(own_server_factory) -> None:
+    """With a short sleep time, a running space goes to SLEEPING (its process gone: no memory held), and the next
+    visit wakes it: a browser gets the waking page, an API client waits and gets the app's answer."""
+    server = own_server_factory({"HUBSTEAD_SPACES_DEFAULT_SLEEP": "3"})
+    owner = server.account("slown")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repo = f"{owner.name}/{server.unique('sleepy')}"
+    api.create_repo(repo, repo_type="space", space_sdk="static")
+    api.upload_file(path_or_fileobj=STATIC_README.encode(), path_in_repo="README.md", repo_id=repo, repo_type="space")
+    api.upload_file(path_or_fileobj=b"<p>awake</p>", path_in_repo="index.html", repo_id=repo, repo_type="space")
+    assert wait_for_stage(api, repo, ("RUNNING",), timeout=60).stage == "RUNNING"
+    url = f"{server.url}/spaces/{repo}/app/"
+    assert httpx.get(url, timeout=30).status_code == 200
+    asleep = wait_for_stage(api, repo, ("SLEEPING",), timeout=30)
+    assert asleep.stage == "SLEEPING"
+    page = httpx.get(url, headers={"accept": "text/html"}, timeout=30)
+    assert page.status_code == 503 and "waking" in page.text.lower()
+    answer = httpx.get(url, timeout=60)
+    assert answer.status_code == 200 and "awake" in answer.text
+    assert api.get_space_runtime(repo).stage == "RUNNING"
+
+
+@pytest.fixture()
+def own_server_factory(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Private SQLite servers with extra settings (a short sleep time)."""
+    from conftest import _start_server
+
+    started: list[LiveServer] = []
+
+    def make(env: dict[str, str]) -> LiveServer:
+        live = _start_server("sqlite", request, env)
+        started.append(live)
+        return live
+
+    yield make
+    for live in started:
+        live.stop()
+
+
+_ = (os, subprocess)
