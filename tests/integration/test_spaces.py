@@ -242,6 +242,26 @@ def test_gradio_client_calls_a_space_pushed_to_the_hub(server: LiveServer, env_f
     assert out["whoami"] == owner.name
 
 
+def test_logs_wait_and_the_spaces_that_use_a_model(server: LiveServer, gradio_space) -> None:
+    """fetch_space_logs gives the build log (the environment's making) and the run log (the app's own output)
+    as the Hub's server-sent events; wait_for_space returns the running runtime; a space whose header names a
+    model shows in that model's info (``spaces``)."""
+    repo, owner = gradio_space
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    build = "".join(api.fetch_space_logs(repo, build=True))
+    assert "==> Build" in build or "==> Using the cached environment" in build
+    run = "".join(api.fetch_space_logs(repo))
+    assert "Running on local URL" in run and "==> Running on port" in run
+    assert api.wait_for_space(repo, timeout=30).stage == "RUNNING"
+    model = f"{owner.name}/{server.unique('used')}"
+    api.create_repo(model)
+    readme = f"---\ntitle: uses\nsdk: static\nmodels:\n- {model}\n---\n"
+    using = f"{owner.name}/{server.unique('user')}"
+    api.create_repo(using, repo_type="space", space_sdk="static")
+    api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="README.md", repo_id=using, repo_type="space")
+    assert using in (api.model_info(model).spaces or [])
+
+
 def test_a_private_space_needs_the_viewers_token_and_never_sees_it(server: LiveServer, env_for) -> None:
     """A private space answers 404 to strangers; its owner's token opens it; the token sent to the hub is not
     forwarded to the app (the app sees no Authorization header)."""

@@ -33,6 +33,7 @@ from hubstead.repos.service import (
     update_settings,
 )
 from hubstead.repos.stats import monthly_downloads
+from hubstead.search.related import spaces_using
 from hubstead.spaces import runtime as space_runtime
 from hubstead.spaces import service as spaces
 
@@ -194,6 +195,8 @@ def info(request: Request, session: Session = SessionDep) -> Response:
     blobs = parse_bool(request.query_params.get("blobs"))
     downloads = monthly_downloads(session, repo.pk)
     body = repo_info(rr.hub, git, repo, commit, blobs=blobs, expand=_expand_params(request), downloads=downloads)
+    if repo.repo_type == "model" and "spaces" in body:
+        body["spaces"] = [space.repo_id for space in spaces_using(session, rr.principal, repo)][:100]
     if repo.repo_type == "space" and ("runtime" in body or "subdomain" in body):
         row = spaces.ensure_runtime(session, repo)
         if "runtime" in body:
