@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,8 +67,10 @@ def _base_args() -> list[str]:
     ]  # fmt: skip
 
 
-def command(spec: SandboxSpec, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
-    """The full command line: bwrap with the spec's view of the system, then ``argv`` with exactly ``env``."""
+def command(spec: SandboxSpec, argv: Sequence[str]) -> list[str]:
+    """The full command line: bwrap with the spec's view of the system, then ``argv``. The process gets the
+    environment bwrap is started with (``runner.process.launch(env=...)``): never ``--setenv`` arguments, which
+    any user of the host could read in the process list (secrets, the space's token)."""
     args = [bwrap_path(), *_base_args(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for hidden in ("/tmp", "/home", "/run", *map(str, spec.hidden)):
         args += ["--tmpfs", hidden]
@@ -76,8 +78,6 @@ def command(spec: SandboxSpec, argv: Sequence[str], env: Mapping[str, str]) -> l
         args += ["--ro-bind", str(path), str(path)]
     for path in spec.rw_binds:
         args += ["--bind", str(path), str(path)]
-    args += ["--bind", str(spec.home), SANDBOX_HOME, "--chdir", spec.workdir, "--clearenv"]
-    for key, value in env.items():
-        args += ["--setenv", key, value]
+    args += ["--bind", str(spec.home), SANDBOX_HOME, "--chdir", spec.workdir]
     args += [*spec.extra_args, "--", *argv]
     return args

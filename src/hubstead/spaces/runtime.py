@@ -127,9 +127,11 @@ def revoke_sealed_token(hub: Hub, session: Session, sealed: str) -> None:
 
 
 def app_env(
-    hub: Hub, session: Session, repo_pk: int, config: SpaceConfig, *, port: int, env_dir: Path | None
+    hub: Hub, session: Session, repo_pk: int, config: SpaceConfig, *, port: int, env_dir: Path | None,
+    home: str = SANDBOX_HOME,
 ) -> tuple[dict[str, str], list[str]]:
-    """(environment, argv) of the space's app process, as seen inside its sandbox."""
+    """(environment, argv) of the space's app process, with its home as the app sees it (``/home/user`` inside
+    the sandbox)."""
     settings = hub.settings
     repo = session.get(Repo, repo_pk)
     assert repo is not None
@@ -151,13 +153,13 @@ def app_env(
     bin_dir = f"{env_dir}/bin:" if env_dir is not None else ""
     env.update({
         "PATH": f"{bin_dir}/usr/local/bin:/usr/bin:/bin",
-        "HOME": SANDBOX_HOME,
+        "HOME": home,
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PORT": str(port),
         "HF_ENDPOINT": settings.external_url,
         "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HOME": f"{SANDBOX_HOME}/.cache/huggingface",
+        "HF_HOME": f"{home}/.cache/huggingface",
         "SPACE_ID": f"{repo.namespace}/{repo.name}",
         "SPACE_HOST": app_url(settings, repo.namespace, repo.name, subdomain).split("://", 1)[1].rstrip("/"),
         "SPACE_AUTHOR_NAME": repo.namespace,
@@ -167,11 +169,11 @@ def app_env(
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ROOT_PATH": root_path,
         "GRADIO_ANALYTICS_ENABLED": "False",
-        "GRADIO_TEMP_DIR": f"{SANDBOX_HOME}/.gradio",
+        "GRADIO_TEMP_DIR": f"{home}/.gradio",
     })  # fmt: skip
     if token is not None:
         env["HF_TOKEN"] = token
-    app = f"{SANDBOX_HOME}/app/{config.app_file}"
+    app = f"{home}/app/{config.app_file}"
     if config.sdk == "gradio":
         argv = [python, app]
     elif config.sdk == "streamlit":

@@ -37,6 +37,7 @@ from hubstead.repos.service import open_git
 from hubstead.runner import sandbox as sandboxing
 from hubstead.runner.limits import Limits
 from hubstead.runner.process import RunningProcess, launch
+from hubstead.runner.sandbox import SANDBOX_HOME
 from hubstead.spaces import environments, logs
 from hubstead.spaces.config import (
     NoAppFile,
@@ -332,10 +333,10 @@ class SpaceSupervisor:
             build_home = space_dir(settings, run.repo_pk) / "build-home"
             shutil.rmtree(build_home, ignore_errors=True)
             build_home.mkdir(parents=True)
+            build_env = environments.build_environment_vars(settings)
             argv = self._sandboxed(
-                command, environments.build_environment_vars(settings), home=build_home,
-                ro=[space_dir(settings, run.repo_pk) / "home" / "app"], rw=[scratch, cache],
-            )  # fmt: skip
+                command, home=build_home, ro=[space_dir(settings, run.repo_pk) / "home" / "app"], rw=[scratch, cache]
+            )
         except (environments.BuildUnavailable, sandboxing.SandboxUnavailable) as exc:
             self._fail(run, "BUILD_ERROR", str(exc))
             return
@@ -344,21 +345,18 @@ class SpaceSupervisor:
         logs.append(settings, run.repo_pk, "build", f"==> Building the environment {run.env_key}")
         self._set(run, "BUILDING", None, env_key=run.env_key)
         log_path = logs.path(settings, run.repo_pk, "build")
-        run.process = launch(
-            argv, limits=BUILD_LIMITS, cwd=build_home, env={}, group_name=f"{self._group_prefix}-build-{run.repo_pk}",
-            log_path=log_path,
-        )
+        group = f"{self._group_prefix}-build-{run.repo_pk}"
+        run.process = launch(argv, limits=BUILD_LIMITS, cwd=build_home, env=build_env, group_name=group,
+                             log_path=log_path)  # fmt: skip
         run.scratch = scratch
         run.phase, run.phase_started = "building", time.monotonic()
 
-    def _sandboxed(self, argv: list[str], env: dict[str, str], *, home: Path, ro: list[Path],
-                   rw: list[Path]) -> list[str]:  # fmt: skip
+    def _sandboxed(self, argv: list[str], *, home: Path, ro: list[Path], rw: list[Path]) -> list[str]:
+        """``argv`` inside the sandbox (its environment is the one ``launch`` gets: never on a command line)."""
         if self.settings.spaces_sandbox == "none":
-            return ["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
-        spec = sandboxing.SandboxSpec(
-            home=home, hidden=[self.settings.data_dir], ro_binds=[*ro, *_interpreter_paths()], rw_binds=rw
-        )
-        return sandboxing.command(spec, argv, env)
+            return argv
+        spec = sandboxing.SandboxSpec(home=home, hidden=[self.settings.data_dir], ro_binds=ro, rw_binds=rw)
+        return sandboxing.command(spec, argv)
 
     def _launch_app(self, run: _Run) -> None:
         settings = self.settings
@@ -376,20 +374,24 @@ class SpaceSupervisor:
             return
         flavor = flavors().get(run.flavor) or flavors()[DEFAULT_FLAVOR]
         limits = Limits(wall_seconds=None, cpu_seconds=None, memory_bytes=flavor.memory_bytes,
-                        cpu_cores=flavor.cpus, max_processes=flavor.max_processes, what="space")  # fmt: skip
+                        cpu_cores=flavor.cpus, max_processes=flavor.max_processes, what="space",
+                        allocation_errors=False)  # fmt: skip
         run.port = free_port()
         home = space_dir(settings, run.repo_pk) / "home"
         env_dir = environments.env_path(settings, run.env_key) if run.env_key else None
         try:
             with self.hub.db.session() as session:
-                env, argv = app_env(self.hub, session, run.repo_pk, run.config, port=run.port, env_dir=env_dir)
-            command = self._sandboxed(argv, env, home=home, ro=[env_dir] if env_dir else [], rw=[])
+                home_in_app = str(home) if settings.spaces_sandbox == "none" else SANDBOX_HOME
+                env, argv = app_env(self.hub, session, run.repo_pk, run.config, port=run.port, env_dir=env_dir,
+                                    home=home_in_app)  # fmt: skip
+            command = self._sandboxed(argv, home=home, ro=[env_dir] if env_dir else [], rw=[])
         except sandboxing.SandboxUnavailable as exc:
             self._fail(run, "RUNTIME_ERROR", str(exc))
             return
         logs.reset(settings, run.repo_pk, "run")
         logs.append(settings, run.repo_pk, "run", f"==> Starting {run.config.sdk} app {run.config.app_file}")
-        run.process = launch(command, limits=limits, cwd=home, env={}, group_name=f"{self._group_prefix}-{run.repo_pk}",
+        group = f"{self._group_prefix}-{run.repo_pk}"
+        run.process = launch(command, limits=limits, cwd=home, env=env, group_name=group,
                              log_path=logs.path(settings, run.repo_pk, "run"))  # fmt: skip
         run.phase, run.phase_started = "starting", time.monotonic()
         self._set(run, "APP_STARTING", None, env_key=run.env_key, port=None, pid=run.process.pid,
@@ -478,11 +480,6 @@ class _Row:
 @dataclass
 class _RepoRef:
     storage_key: str
-
-
-def _interpreter_paths() -> list[Path]:
-    """Nothing extra: the host's interpreters are under the read-only system view already."""
-    return []
 
 
 def docker_unavailable_reason() -> str:
