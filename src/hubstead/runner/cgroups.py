@@ -167,6 +167,10 @@ class ControlGroup:
         """The files a process writes its pid to so as to join every controller's group."""
         return [str(directory / "cgroup.procs") for directory in self.dirs.values()]
 
+    def enforces_memory(self) -> bool:
+        """Whether the group holds a memory limit (on v1, only where the memory hierarchy was writable)."""
+        return self.version == "v2" or "memory" in self.dirs
+
     def memory_bytes(self) -> int | None:
         """The group's current memory use."""
         name = "memory.current" if self.version == "v2" else "memory.usage_in_bytes"

@@ -35,6 +35,11 @@ class Limits:
     cpu_cores: float | None = None
     max_processes: int | None = None
     what: str = "job"  # how the limits are named in a reason ("the time limit for a job")
+    # True: RLIMIT_DATA even where a control group holds the memory, so an allocation past the limit raises
+    # MemoryError the process can report (jobs). False: a control group alone enforces memory where there is one,
+    # so the kernel stops the tree at the limit and its end reads "out of memory" (spaces: an app's MemoryError
+    # would otherwise end it as a plain "exit code 1").
+    allocation_errors: bool = True
 
     def out_of_memory(self) -> str:
         limit = f" (limit {format_bytes(self.memory_bytes)})" if self.memory_bytes else ""
@@ -49,12 +54,13 @@ class Limits:
     def too_many_processes(self) -> str:
         return f"stopped: started more than {self.max_processes} processes or threads (the limit for a {self.what})"
 
-    def rlimits(self) -> list[tuple[int, int, int]]:
-        """(resource, soft, hard) for the process: the per-process part of the limits."""
+    def rlimits(self, *, cgroup_memory: bool = False) -> list[tuple[int, int, int]]:
+        """(resource, soft, hard) for the process: the per-process part of the limits (``cgroup_memory``: a
+        control group enforces ``memory_bytes``)."""
         out = [(resource.RLIMIT_CORE, 0, 0)]  # a crash leaves no core file in the work dir
         if self.cpu_seconds is not None:
             # SIGXCPU at the soft limit; the kernel sends SIGKILL at the hard one if it is ignored.
             out.append((resource.RLIMIT_CPU, self.cpu_seconds, self.cpu_seconds + 5))
-        if self.memory_bytes is not None:
+        if self.memory_bytes is not None and (self.allocation_errors or not cgroup_memory):
             out.append((resource.RLIMIT_DATA, self.memory_bytes, self.memory_bytes))
         return out

@@ -126,6 +126,10 @@ class RunningProcess:
         reason = None
         if self.limits.wall_seconds is not None and time.monotonic() - self.started > self.limits.wall_seconds:
             reason = self.limits.stopped_by_wall_clock()
+        elif self.cgroup is not None and self.limits.max_processes is not None and self.cgroup.pids_refused():
+            # The kernel refused a fork at the group's process limit: a tree that ignores the refusal (a fork
+            # bomb) would spin at the limit for ever, so it is stopped, as the watchdog does without a group.
+            reason = self.limits.too_many_processes()
         elif self.cgroup is None and (self.limits.memory_bytes is not None or self.limits.max_processes is not None):
             count, rss = tree_usage(self.pid)
             if self.limits.memory_bytes is not None and rss > self.limits.memory_bytes:
@@ -185,7 +189,8 @@ def launch(
     ``group_name`` names the run's control group (where the host has them); ``log_path`` receives stdout and
     stderr (appended), else they are inherited from the hub."""
     cgroup = ControlGroup.create(group_name, limits) if group_name else None
-    config = {"procs": cgroup.procs_files() if cgroup else [], "rlimits": limits.rlimits()}
+    cgroup_memory = cgroup is not None and cgroup.enforces_memory()
+    config = {"procs": cgroup.procs_files() if cgroup else [], "rlimits": limits.rlimits(cgroup_memory=cgroup_memory)}
     log: IO[bytes] | None = None
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
