@@ -55,6 +55,7 @@ class _Target:
     port: int | None
     error: str | None
     checked: float
+    upstream_prefix: str = ""  # Streamlit serves under its base URL path: the prefix is kept on the way up
 
 
 def _space_principal(conn: Request, session: Any) -> Principal:
@@ -78,7 +79,9 @@ def _lookup(conn: Request, namespace: str, name: str) -> _Target:
         stage = service.record_visit(session, repo.pk) or "NO_APP_FILE"
         row = session.get(SpaceRuntime, repo.pk)
         assert row is not None
-        return _Target(repo.pk, stage, row.port, row.error, time.monotonic())
+        sdk = (repo.card_data or {}).get("sdk") or repo.sdk
+        prefix = app_root_path(repo.namespace, repo.name).lstrip("/") + "/" if sdk == "streamlit" else ""
+        return _Target(repo.pk, stage, row.port, row.error, time.monotonic(), prefix)
 
 
 def _cache(conn: Request) -> dict[tuple[str, str, str], _Target]:
@@ -163,7 +166,7 @@ async def app_http(request: Request, namespace: str, name: str, path: str) -> Re
     return await _proxy(request).forward_http(
         request,
         upstream=f"http://127.0.0.1:{target.port}",
-        path=path,
+        path=target.upstream_prefix + path,
         root_path=_root_path(request, namespace, name),
         hub_cookie_names=HUB_COOKIES,
     )
@@ -182,7 +185,7 @@ async def app_websocket(websocket: WebSocket, namespace: str, name: str, path: s
     await _proxy(websocket).forward_websocket(
         websocket,
         upstream=f"http://127.0.0.1:{target.port}",
-        path=path,
+        path=target.upstream_prefix + path,
         root_path=_root_path(websocket, namespace, name),
         hub_cookie_names=HUB_COOKIES,
     )

@@ -444,7 +444,9 @@ class SpaceSupervisor:
             sleep = row.sleep_time if row.sleep_time is not None else self.settings.spaces_default_sleep
             if sleep < 0:
                 continue
-            last = row.last_request_at or row.stage_changed_at
+            # Counted from the last visit, or from when it started running if that is later (a slow start is
+            # not idle time).
+            last = max(row.last_request_at or row.stage_changed_at, row.stage_changed_at)
             if now - last > timedelta(seconds=sleep):
                 self._put_to_sleep(run, f"no visit for {sleep} s (its sleep time)")
 
