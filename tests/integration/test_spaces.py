@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -299,6 +300,47 @@ def test_a_space_sleeps_without_visitors_and_wakes_on_the_next(own_server_factor
     answer = httpx.get(url, timeout=60)
     assert answer.status_code == 200 and "awake" in answer.text
     assert api.get_space_runtime(repo).stage == "RUNNING"
+
+
+def test_spaces_domain_serves_each_space_on_its_own_host(own_server_factory) -> None:
+    """With --spaces-domain, ``{owner}-{name}.{domain}`` is the app (space_info's host says so); a private space
+    there opens with a token, or with the signed link the hub's page gives a signed-in viewer (which becomes a
+    cookie on that host only); a forged or other-space link opens nothing; the hub's own host is unchanged."""
+    from hubstead.spaces.runtime import sign_app_access
+
+    server = own_server_factory({"HUBSTEAD_SPACES_DOMAIN": "spaces.test"})
+    owner, stranger = server.account("dmown"), server.account("dmstr")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    name = server.unique("site")
+    repo = f"{owner.name}/{name}"
+    api.create_repo(repo, repo_type="space", space_sdk="static", private=True)
+    api.upload_file(path_or_fileobj=STATIC_README.encode(), path_in_repo="README.md", repo_id=repo, repo_type="space")
+    api.upload_file(path_or_fileobj=b"<p>on its own host</p>", path_in_repo="index.html", repo_id=repo,
+                    repo_type="space")  # fmt: skip
+    assert wait_for_stage(api, repo, ("RUNNING",), timeout=60).stage == "RUNNING"
+    info = api.space_info(repo)
+    subdomain = f"{owner.name}-{name}".lower()
+    assert info.subdomain == subdomain and info.host == f"http://{subdomain}.spaces.test"
+    host = {"host": f"{subdomain}.spaces.test"}
+    assert httpx.get(server.url + "/", headers=host, timeout=30).status_code == 404
+    opened = httpx.get(server.url + "/", headers={**host, "authorization": f"Bearer {owner.read_token}"}, timeout=30)
+    assert opened.status_code == 200 and "own host" in opened.text
+    secret_key = (server.data_dir / "secret.key").read_text().strip()
+    with sqlite3.connect(server.data_dir / "hubstead.db") as db:  # the owner's user id
+        owner_id = db.execute("select id from users where name = ?", (owner.name,)).fetchone()[0]
+    signed = httpx.get(server.url + "/?__sign=" + sign_app_access(secret_key, subdomain, owner_id), headers=host,
+                       timeout=30)  # fmt: skip
+    assert signed.status_code == 200 and "own host" in signed.text
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Domain" not in cookie
+    again = httpx.get(server.url + "/", headers={**host, "cookie": cookie.split(";")[0]}, timeout=30)
+    assert again.status_code == 200
+    other = sign_app_access(secret_key, "someone-else", owner_id)
+    assert httpx.get(server.url + "/?__sign=" + other, headers=host, timeout=30).status_code == 404
+    assert httpx.get(server.url + "/?__sign=1.2.3", headers=host, timeout=30).status_code == 404
+    bad = httpx.get(server.url + "/", headers={**host, "authorization": f"Bearer {stranger.write_token}"}, timeout=30)
+    assert bad.status_code == 404
+    assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200
 
 
 @pytest.fixture()

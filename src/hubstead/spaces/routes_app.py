@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hubstead.api.deps import caller_fingerprint, get_caller, get_hub
 from hubstead.auth import sessions
+from hubstead.auth.models import User
 from hubstead.auth.service import ANONYMOUS, Principal, principal_for_token
 from hubstead.errors import HubError, RepoNotFoundError
 from hubstead.repos.models import Repo
@@ -32,15 +33,16 @@ from hubstead.repos.visibility import can_read
 from hubstead.spaces import service
 from hubstead.spaces.models import SpaceRuntime
 from hubstead.spaces.proxy import SpaceProxy
-from hubstead.spaces.runtime import app_root_path
+from hubstead.spaces.runtime import ACCESS_COOKIE, ACCESS_TTL_SECONDS, app_root_path, check_app_access
 
 router = APIRouter(include_in_schema=False)
 
 WAKE_WAIT_SECONDS = 90.0  # how long an API client's request waits for a space that is starting
 LOOKUP_TTL_SECONDS = 2.0  # a resolved (space, caller) is reused this long: the hot path skips the database
-HUB_COOKIES = (sessions.COOKIE, "hubstead_login_csrf")
+HUB_COOKIES = (sessions.COOKIE, "hubstead_login_csrf", ACCESS_COOKIE)
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-SUBDOMAIN_KEY = "hubstead.space_subdomain"
+SUBDOMAIN_KEY = "hubstead.space_subdomain"  # the subdomain a request came in on (spaces-domain mode)
+SIGN_KEY = "hubstead.space_sign"  # a signed access proof from the request's ?__sign= (spaces-domain mode)
 
 
 class SpaceNotRunning(HubError):
@@ -65,6 +67,13 @@ def _space_principal(conn: Request, session: Any) -> Principal:
     if hf_auth.lower().startswith("bearer ") and not conn.headers.get("authorization"):
         principal = principal_for_token(session, hf_auth[7:].strip())
         return principal or ANONYMOUS
+    subdomain = conn.scope.get(SUBDOMAIN_KEY)
+    proof = conn.scope.get(SIGN_KEY) or conn.cookies.get(ACCESS_COOKIE)
+    if subdomain and proof and not conn.headers.get("authorization"):
+        user_id = check_app_access(get_hub(conn).settings.secret_key, subdomain, proof)
+        user = session.get(User, user_id) if user_id is not None else None
+        if user is not None:
+            return Principal(user=user, token_role="read")
     return get_caller(conn, session, browser="session")
 
 
@@ -92,7 +101,12 @@ def _cache(conn: Request) -> dict[tuple[str, str, str], _Target]:
 
 
 async def _resolve(conn: Request, namespace: str, name: str, *, wait: bool) -> _Target:
-    key = (namespace.lower(), name.lower(), caller_fingerprint(conn) + conn.headers.get("x-hf-authorization", ""))
+    # Everything ``_space_principal`` reads is in the key: an answer cached for one caller is never another's.
+    credentials = "|".join((
+        caller_fingerprint(conn), conn.headers.get("x-hf-authorization", ""), str(conn.scope.get(SIGN_KEY) or ""),
+        conn.cookies.get(ACCESS_COOKIE, ""), str(conn.scope.get(SUBDOMAIN_KEY) or ""),
+    ))  # fmt: skip
+    key = (namespace.lower(), name.lower(), credentials)
     cached = _cache(conn).get(key)
     if cached is not None and cached.stage == "RUNNING" and time.monotonic() - cached.checked < LOOKUP_TTL_SECONDS:
         return cached
@@ -105,7 +119,10 @@ async def _resolve(conn: Request, namespace: str, name: str, *, wait: bool) -> _
         await asyncio.sleep(0.25)
         target = await run_in_threadpool(_lookup, conn, namespace, name)
     if target.stage == "RUNNING" and target.port is not None:
-        _cache(conn)[key] = target
+        cache = _cache(conn)
+        if len(cache) > 10_000:  # bounded: many distinct callers only cost a lookup again
+            cache.clear()
+        cache[key] = target
     else:
         _cache(conn).pop(key, None)
     return target
@@ -233,5 +250,39 @@ class SpacesDomainMiddleware:
                 path = scope["path"]
                 if not path.startswith(prefix + "/"):
                     path = prefix + path
-                scope = {**scope, "path": path, "raw_path": path.encode(), SUBDOMAIN_KEY: True}
+                scope = {**scope, "path": path, "raw_path": path.encode(), SUBDOMAIN_KEY: subdomain}
+                sign = _take_sign(scope)
+                if sign is not None and scope["type"] == "http":
+                    scope[SIGN_KEY] = sign
+                    send = _setting_access_cookie(send, sign, secure=scope.get("scheme") == "https")
         await self.app(scope, receive, send)
+
+
+def _take_sign(scope: Scope) -> str | None:
+    """``__sign`` from the query string (removed from it, so the app never sees it)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    if "__sign=" not in query:
+        return None
+    kept, sign = [], None
+    for part in query.split("&"):
+        if part.startswith("__sign="):
+            sign = part[len("__sign=") :]
+        elif part:
+            kept.append(part)
+    scope["query_string"] = "&".join(kept).encode("latin-1")
+    return sign
+
+
+def _setting_access_cookie(send: Send, sign: str, *, secure: bool) -> Send:
+    """Wrap ``send`` so the answer sets the access proof as an HttpOnly cookie on the space's own host."""
+    same_site = "SameSite=None; Secure" if secure else "SameSite=Lax"
+    attributes = f"Path=/; HttpOnly; Max-Age={ACCESS_TTL_SECONDS}; {same_site}"
+
+    async def wrapped(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers") or [])
+            headers.append((b"set-cookie", f"{ACCESS_COOKIE}={sign}; {attributes}".encode("latin-1")))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped

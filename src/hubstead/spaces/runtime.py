@@ -8,8 +8,11 @@ secrets; nothing of the hub's own environment.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,43 @@ def app_url(settings: Settings, namespace: str, name: str, subdomain: str) -> st
         scheme = settings.external_url.split("://", 1)[0]
         return f"{scheme}://{subdomain}.{settings.spaces_domain}"
     return settings.external_url + app_root_path(namespace, name) + "/"
+
+
+ACCESS_COOKIE = "hubstead_space_access"  # set on a space's own subdomain from a signed link; never forwarded
+ACCESS_TTL_SECONDS = 12 * 3600
+
+
+def sign_app_access(secret_key: str, subdomain: str, user_id: int, *, now: float | None = None) -> str:
+    """A short-lived proof that ``user_id`` may open the space at ``subdomain``: the hub's page puts it in the
+    iframe's URL (``?__sign=``) when the space is served on its own domain, where the hub's session cookie is not
+    sent. ``{expiry}.{user}.{hmac}``."""
+    expiry = int((now or time.time()) + ACCESS_TTL_SECONDS)
+    body = f"{expiry}.{user_id}"
+    mac = hmac.new(secret_key.encode(), f"space-access|{subdomain}|{body}".encode(), hashlib.sha256).hexdigest()
+    return f"{body}.{mac}"
+
+
+def check_app_access(secret_key: str, subdomain: str, token: str, *, now: float | None = None) -> int | None:
+    """The user id a ``sign_app_access`` token was made for, if it is for this subdomain and not expired."""
+    try:
+        expiry_text, user_text, mac = token.split(".")
+        expiry, user_id = int(expiry_text), int(user_text)
+    except ValueError:
+        return None
+    body = f"{expiry}.{user_id}"
+    wanted = hmac.new(secret_key.encode(), f"space-access|{subdomain}|{body}".encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(wanted, mac) or expiry < (now or time.time()):
+        return None
+    return user_id
+
+
+def iframe_url(settings: Settings, namespace: str, name: str, subdomain: str, user_id: int | None) -> str:
+    """Where the space page's iframe points: the app under the hub, or on its own subdomain with a signed access
+    proof for a signed-in viewer (so a private space opens there too)."""
+    url = app_url(settings, namespace, name, subdomain)
+    if settings.spaces_domain and user_id is not None:
+        return url + "/?__sign=" + sign_app_access(settings.secret_key, subdomain, user_id)
+    return url
 
 
 def runtime_json(settings: Settings, row: SpaceRuntime, repo: Repo) -> dict[str, Any]:
