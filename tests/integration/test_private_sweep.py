@@ -61,7 +61,7 @@ def _serves(template: str, repo_type: str) -> bool:
         return True
     if template.startswith(("/datasets/", "/api/datasets/")):
         return repo_type == "dataset"
-    if template.startswith("/spaces/"):
+    if template.startswith(("/spaces/", "/api/spaces/")):
         return repo_type == "space"
     if template.startswith(("/{ns}/", "/models/")):
         return repo_type == "model"
@@ -89,7 +89,8 @@ def _fill(template: str, method: str, repo: SeededRepo, repo_id: str) -> Iterato
         values: dict[str, str] = {"plural": repo.plural, "ns": ns, "namespace": ns, "name": name, "mode": "write",
                                   "feature": "discussions", "revision": "main", "task": "feature-extraction",
                                   "config": "default", "split": "train", "filename": "0000.parquet",
-                                  "num": str(repo.pr_num), "comment_id": repo.comment_id, "status": "pending"}  # fmt: skip
+                                  "num": str(repo.pr_num), "comment_id": repo.comment_id, "status": "pending",
+                                  "kind": "run", "path": ""}  # fmt: skip
         if view is not None:
             values["view"] = view
         values["rest"] = _rest(template, method, view, repo)
