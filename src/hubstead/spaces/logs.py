@@ -69,6 +69,9 @@ def cap(log_path: Path, limit: int) -> None:
         f.truncate()
 
 
+REPLAY_SLACK = 5.0
+
+
 def _stamp(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -82,6 +85,12 @@ def follow(
     position = 0
     pending = b""
     idle_since = time.monotonic()
+    # huggingface_hub without ``follow`` stops at the first line stamped after the answer's Date header + 1 s; the
+    # server's Date is refreshed only about once a second (uvicorn), so a line written just before the request
+    # would be dropped. Lines already in the file when the stream began are stamped no later than REPLAY_SLACK
+    # seconds before it (the stamp is the file's modification time, so only the last seconds' lines move).
+    replay_until = time.time() - REPLAY_SLACK
+    replaying = True
     while time.monotonic() < stop:
         try:
             with open(target, "rb") as f:
@@ -97,10 +106,12 @@ def follow(
         if chunk:
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            stamp = _stamp(min(mtime, replay_until) if replaying else mtime)
             for line in lines:
-                yield _stamp(mtime), line.decode("utf-8", "replace").rstrip("\r")
+                yield stamp, line.decode("utf-8", "replace").rstrip("\r")
             idle_since = time.monotonic()
             continue
+        replaying = False  # the file as it was at the start has been read: later lines are new
         if time.monotonic() - idle_since > 10:
             idle_since = time.monotonic()
             yield "", ""
