@@ -343,6 +343,29 @@ def test_spaces_domain_serves_each_space_on_its_own_host(own_server_factory) -> 
     assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200
 
 
+def test_the_hosts_memory_budget_puts_the_least_recently_visited_space_to_sleep(own_server_factory) -> None:
+    """With room for one cpu-basic space (2 GiB) under the budget, starting a second puts the one visited least
+    recently to sleep; visiting it again wakes it and puts the other to sleep."""
+    server = own_server_factory({"HUBSTEAD_SPACES_MEMORY_BUDGET": "3GiB"})
+    owner = server.account("bdown")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repos = []
+    for label in ("first", "second"):
+        repo = f"{owner.name}/{server.unique(label)}"
+        api.create_repo(repo, repo_type="space", space_sdk="static")
+        api.upload_file(path_or_fileobj=STATIC_README.encode(), path_in_repo="README.md", repo_id=repo,
+                        repo_type="space")  # fmt: skip
+        api.upload_file(path_or_fileobj=f"<p>{label}</p>".encode(), path_in_repo="index.html", repo_id=repo,
+                        repo_type="space")  # fmt: skip
+        assert wait_for_stage(api, repo, ("RUNNING",), timeout=60).stage == "RUNNING"
+        repos.append(repo)
+    first, second = repos
+    assert api.get_space_runtime(first).stage == "SLEEPING"
+    answer = httpx.get(f"{server.url}/spaces/{first}/app/", timeout=60)
+    assert answer.status_code == 200 and "first" in answer.text
+    assert wait_for_stage(api, second, ("SLEEPING",), timeout=30).stage == "SLEEPING"
+
+
 @pytest.fixture()
 def own_server_factory(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Private SQLite servers with extra settings (a short sleep time)."""

@@ -103,6 +103,7 @@ class SpaceSupervisor:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._settled: set[int] = set()
 
     # -- the thread ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -153,8 +154,11 @@ class SpaceSupervisor:
             ):
                 self._end(run)  # a restart or a new commit: start over
                 del self._runs[repo_pk]
+        self._settled: set[int] = set()  # spaces this tick put to sleep or failed: their row above is stale
         for repo_pk, row in rows.items():
             if repo_pk in self._runs or row.paused or row.stage not in ACTIVE_STAGES or row.wanted_sha is None:
+                continue
+            if repo_pk in self._settled:
                 continue
             self._begin(row)
         for run in list(self._runs.values()):
@@ -430,6 +434,7 @@ class SpaceSupervisor:
         return False
 
     def _put_to_sleep(self, run: _Run, why: str) -> None:
+        self._settled.add(run.repo_pk)
         logs.append(self.settings, run.repo_pk, "run", f"==> Sleeping: {why}")
         self._end(run)
         self._set(run, "SLEEPING", None, port=None, pid=None)
