@@ -91,6 +91,12 @@ if hasattr(api, "duplicate_repo"):
 else:
     api.duplicate_space(repo, to_id=copy)
 out["copy_variables"] = sorted(api.get_space_variables(copy))
+copy2 = repo + "-copy2"
+if hasattr(api, "duplicate_repo"):
+    api.duplicate_repo(repo, to_id=copy2, repo_type="space", space_secrets=[{{"key": "NEW", "value": "n"}}],
+                       space_variables=[{{"key": "EXTRA", "value": "e"}}])
+    out["copy2_variables"] = sorted(api.get_space_variables(copy2))
+    out["copy2_secrets"] = sorted(api.get_space_secrets(copy2))
 if hasattr(api, "get_space_secrets"):
     out["copy_secrets"] = sorted(api.get_space_secrets(copy))
 out["reader_restart"] = outcome(lambda: HfApi(token={reader_token!r}).restart_space(repo))
@@ -131,6 +137,8 @@ def test_space_calls_with_each_client_generation(server: LiveServer, env_for, ve
         assert out["offered"][:2] == ["cpu-basic", "cpu-upgrade"]
     assert out["copy_variables"] == ["TEMPERATURE"]
     assert out.get("copy_secrets", []) == []
+    if "copy2_variables" in out:
+        assert out["copy2_variables"] == ["EXTRA", "TEMPERATURE"] and out["copy2_secrets"] == ["NEW"]
     assert out["reader_restart"][1] in (401, 403)
     assert out["reader_runtime"] in ("RUNNING", "BUILDING", "APP_STARTING")
     page = httpx.get(f"{server.url}/spaces/{repo}/app/", timeout=30)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import base_url, get_hub, read_json_object
+from hubstead.api.deps import base_url, get_hub, raw_segments, read_json_object
 from hubstead.discussions.pulls import require_upload
 from hubstead.errors import BadRequestError, ConflictError, error_header_value
 from hubstead.repos.duplicate import check_lfs_copies, duplicate_repo
@@ -46,6 +46,7 @@ async def duplicate(request: Request) -> Response:
     if not isinstance(target, str) or target.count("/") != 1:
         raise BadRequestError("'repository' must be the new repo's id, 'namespace/name'")
     private = _private(payload)
+    space_fields = spaces.check_new_space(payload) if raw_segments(request)[1] == "spaces" else None
 
     def work() -> Response:
         with get_hub(request).db.session() as session:
@@ -61,6 +62,8 @@ async def duplicate(request: Request) -> Response:
             if repo.repo_type == "space":
                 source = rr.readable()
                 spaces.copy_variables(session, source, repo)  # variables come along; secrets do not
+                if space_fields is not None:  # duplicate_repo(space_hardware=, space_secrets=, ...) on the copy
+                    spaces.configure_new(rr.hub, session, repo, space_fields)
             url = f"{base_url(request)}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
             return JSONResponse({"url": url, "filesCopyPending": False})
 
