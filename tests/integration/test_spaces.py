@@ -374,6 +374,22 @@ def test_the_hosts_memory_budget_puts_the_least_recently_visited_space_to_sleep(
     assert wait_for_stage(api, second, ("SLEEPING",), timeout=30).stage == "SLEEPING"
 
 
+def test_a_hub_that_does_not_run_spaces_says_so(own_server_factory) -> None:
+    """Started with spaces off, a hub stores space repos; their runtime is STOPPED with the reason, and the app's
+    address answers at once (503), never waiting for a build that will not come."""
+    server = own_server_factory({"HUBSTEAD_SPACES": "0"})
+    owner = server.account("offown")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repo = f"{owner.name}/{server.unique('off')}"
+    api.create_repo(repo, repo_type="space", space_sdk="static")
+    api.upload_file(path_or_fileobj=b"<p>x</p>", path_in_repo="index.html", repo_id=repo, repo_type="space")
+    runtime = api.get_space_runtime(repo)
+    assert runtime.stage == "STOPPED" and "--no-spaces" in runtime.raw["errorMessage"]
+    started = time.monotonic()
+    assert httpx.get(f"{server.url}/spaces/{repo}/app/", timeout=30).status_code == 503
+    assert time.monotonic() - started < 5
+
+
 @pytest.fixture()
 def own_server_factory(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Private SQLite servers with extra settings (a short sleep time)."""

@@ -86,6 +86,8 @@ def _lookup(conn: Request, namespace: str, name: str) -> _Target:
             raise RepoNotFoundError(f"Space {namespace}/{name} not found")
         service.ensure_runtime(session, repo)
         stage = service.record_visit(session, repo.pk) or "NO_APP_FILE"
+        if not hub.settings.spaces_enabled:
+            stage = "STOPPED"
         row = session.get(SpaceRuntime, repo.pk)
         assert row is not None
         sdk = (repo.card_data or {}).get("sdk") or repo.sdk
@@ -145,6 +147,7 @@ def _not_running_page(namespace: str, name: str, target: _Target) -> HTMLRespons
         "APP_STARTING": "This space is waking up; this page reloads when it is ready.",
         "BUILDING": "This space is being built; this page reloads when it is ready.",
         "PAUSED": "This space is paused by its owner.",
+        "STOPPED": "This hub does not run spaces (it was started with --no-spaces).",
     }
     message = words.get(target.stage, f"This space is not running ({target.stage}).")
     waiting = target.stage in ("SLEEPING", "APP_STARTING", "BUILDING")

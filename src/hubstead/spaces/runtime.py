@@ -115,6 +115,9 @@ def runtime_json(settings: Settings, row: SpaceRuntime, repo: Repo) -> dict[str,
         answer["resources"] = {"cpu": flavor.cpus, "memoryBytes": flavor.memory_bytes}
     if row.error:
         answer["errorMessage"] = row.error
+    if not settings.spaces_enabled:
+        answer["stage"] = "STOPPED"
+        answer["errorMessage"] = "This hub stores spaces but does not run them (it was started with --no-spaces)"
     return answer
 
 
