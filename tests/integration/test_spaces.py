@@ -390,6 +390,77 @@ def test_a_hub_that_does_not_run_spaces_says_so(own_server_factory) -> None:
     assert time.monotonic() - started < 5
 
 
+WEBSOCKET_APP = """
+import os
+import uvicorn
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+
+@app.websocket("/echo")
+async def echo(ws: WebSocket):
+    await ws.accept()
+    try:
+        while True:
+            message = await ws.receive()
+            if message.get("text") is not None:
+                await ws.send_text("echo:" + message["text"] + ":" + ws.headers.get("authorization", "none"))
+            elif message.get("bytes") is not None:
+                await ws.send_bytes(message["bytes"][::-1])
+            else:
+                return
+    except WebSocketDisconnect:
+        return
+
+uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_level="warning")
+"""
+
+
+def test_websockets_pass_through_the_proxy_and_a_flood_is_cut_off(server: LiveServer) -> None:
+    """An app's WebSocket works through the hub (text and binary, the viewer's token not forwarded); a client that
+    floods it with messages is disconnected with 1008, and the hub keeps answering."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    owner = server.account("wsown")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repo = f"{owner.name}/{server.unique('ws')}"
+    api.create_repo(repo, repo_type="space", space_sdk="gradio")
+    readme = f"---\ntitle: ws\nsdk: gradio\nsdk_version: {GRADIO_VERSION}\napp_file: app.py\n---\n"
+    for path, content in (("README.md", readme), ("requirements.txt", "websockets\n"), ("app.py", WEBSOCKET_APP)):
+        api.upload_file(path_or_fileobj=content.encode(), path_in_repo=path, repo_id=repo, repo_type="space")
+    runtime = wait_for_stage(api, repo, ("RUNNING", "BUILD_ERROR", "RUNTIME_ERROR"))
+    assert runtime.stage == "RUNNING", runtime.raw.get("errorMessage")
+    url = server.url.replace("http://", "ws://") + f"/spaces/{repo}/app/echo"
+
+    async def talk() -> tuple[str, bytes, int | None, str]:
+        headers = {"authorization": f"Bearer {owner.read_token}"}
+        async with connect(url, additional_headers=headers) as ws:
+            await ws.send("hi")
+            text = await ws.recv()
+            await ws.send(b"abc")
+            data = await ws.recv()
+        code, reason = None, ""
+        async with connect(url) as ws:
+            try:
+                for i in range(5000):
+                    await ws.send(f"m{i}")
+                while True:
+                    await asyncio.wait_for(ws.recv(), timeout=10)
+            except ConnectionClosed as closed:
+                code, reason = closed.rcvd.code if closed.rcvd else None, closed.rcvd.reason if closed.rcvd else ""
+        return str(text), bytes(data), code, reason
+
+    text, data, code, reason = asyncio.run(talk())
+    assert text == "echo:hi:none"
+    assert data == b"cba"
+    assert code == 1008 and "flood" in reason
+    assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
+    assert api.get_space_runtime(repo).stage == "RUNNING"
+
+
 @pytest.fixture()
 def own_server_factory(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Private SQLite servers with extra settings (a short sleep time)."""
