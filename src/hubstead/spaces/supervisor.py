@@ -35,7 +35,7 @@ from hubstead.db import utcnow
 from hubstead.repos.models import Repo
 from hubstead.repos.service import open_git
 from hubstead.runner import sandbox as sandboxing
-from hubstead.runner.limits import Limits
+from hubstead.runner.limits import Limits, format_bytes
 from hubstead.runner.process import RunningProcess, launch
 from hubstead.runner.sandbox import SANDBOX_HOME
 from hubstead.spaces import environments, logs
@@ -107,8 +107,25 @@ class SpaceSupervisor:
 
     # -- the thread ---------------------------------------------------------------------------------------------
     def start(self) -> None:
+        self.remove_leftovers()
         self._thread = threading.Thread(target=self._loop, name="hubstead-spaces", daemon=True)
         self._thread.start()
+
+    def remove_leftovers(self) -> None:
+        """The folders of spaces deleted while the hub was down, and half-built environments."""
+        root = self.settings.data_dir / "spaces"
+        if not root.is_dir():
+            return
+        with self.hub.db.session() as session:
+            known = {str(pk) for pk in session.scalars(select(SpaceRuntime.repo_pk))}
+        for entry in root.iterdir():
+            if entry.name.isdigit() and entry.name not in known:
+                shutil.rmtree(entry, ignore_errors=True)
+        envs = environments.envs_dir(self.settings)
+        if envs.is_dir():
+            for entry in envs.iterdir():
+                if entry.name.startswith(".build-"):
+                    shutil.rmtree(entry, ignore_errors=True)
 
     def wake(self) -> None:
         self._wake.set()
@@ -149,12 +166,14 @@ class SpaceSupervisor:
             if row is None or row.stage not in ACTIVE_STAGES or row.paused:
                 self._end(run)  # deleted, paused, put to sleep or failed from elsewhere
                 del self._runs[repo_pk]
+                if row is None:  # the repo is gone: so are its files, home and logs
+                    shutil.rmtree(space_dir(self.settings, repo_pk), ignore_errors=True)
             elif (row.generation, row.factory_generation, row.wanted_sha) != (
                 run.generation, run.factory_generation, run.sha
             ):
                 self._end(run)  # a restart or a new commit: start over
                 del self._runs[repo_pk]
-        self._settled: set[int] = set()  # spaces this tick put to sleep or failed: their row above is stale
+        self._settled = set()  # spaces this tick put to sleep or failed: their row above is stale
         for repo_pk, row in rows.items():
             if repo_pk in self._runs or row.paused or row.stage not in ACTIVE_STAGES or row.wanted_sha is None:
                 continue
@@ -164,6 +183,7 @@ class SpaceSupervisor:
         for run in list(self._runs.values()):
             self._advance(run)
         self._sleep_idle(rows)
+        self._enforce_budget()
 
     def _advance(self, run: _Run) -> None:
         process = run.process
@@ -374,8 +394,6 @@ class SpaceSupervisor:
                 shutil.rmtree(scratch, ignore_errors=True)
             run.scratch = None
         assert run.config is not None
-        if self._over_budget(run):
-            return
         flavor = flavors().get(run.flavor) or flavors()[DEFAULT_FLAVOR]
         limits = Limits(wall_seconds=None, cpu_seconds=None, memory_bytes=flavor.memory_bytes,
                         cpu_cores=flavor.cpus, max_processes=flavor.max_processes, what="space",
@@ -402,36 +420,29 @@ class SpaceSupervisor:
                   last_request_at=utcnow(), built_factory=run.factory_generation)  # fmt: skip
 
     # -- sleep and the host's budget ----------------------------------------------------------------------------
-    def _memory_of(self, run: _Run) -> int:
-        flavor = flavors().get(run.flavor) or flavors()[DEFAULT_FLAVOR]
-        return flavor.memory_bytes
-
-    def _over_budget(self, starting: _Run) -> bool:
-        """Make room for ``starting`` under the host's budget by putting the least recently visited spaces to
-        sleep; False when it may start."""
+    def _enforce_budget(self) -> None:
+        """Keep the memory all running spaces actually use (their control groups, or their process trees) under
+        the host's budget: past it, the least recently visited spaces sleep first, never the last one running."""
         budget = self.settings.spaces_memory_budget
-        others = [
-            r for r in self._runs.values() if r is not starting and r.process is not None and r.phase != "building"
-        ]
-        need = self._memory_of(starting)
-        if need > budget:
-            self._fail(starting, "RUNTIME_ERROR", "The space's hardware needs more memory than this hub gives all "
-                       "spaces together (--spaces-memory-budget)")  # fmt: skip
-            return True
-        used = sum(self._memory_of(r) for r in others)
-        if used + need <= budget:
-            return False
+        running = [r for r in self._runs.values() if r.process is not None and r.phase != "building"]
+        if len(running) < 2:
+            return
+        usage = {r.repo_pk: r.process.memory_bytes() for r in running if r.process is not None}
+        used = sum(usage.values())
+        if used <= budget:
+            return
         with self.hub.db.session() as session:
             visits = dict(session.execute(
                 select(SpaceRuntime.repo_pk, SpaceRuntime.last_request_at)
-                .where(SpaceRuntime.repo_pk.in_([r.repo_pk for r in others]))
+                .where(SpaceRuntime.repo_pk.in_(list(usage)))
             ).all())  # fmt: skip
-        for victim in sorted(others, key=lambda r: visits.get(r.repo_pk) or utcnow()):
-            if used + need <= budget:
+        by_age = sorted(running, key=lambda r: (visits.get(r.repo_pk) or utcnow(), r.phase_started))
+        for victim in by_age[:-1]:  # the most recently visited one stays
+            if used <= budget:
                 break
-            self._put_to_sleep(victim, "the host's memory budget for spaces was needed by another space")
-            used -= self._memory_of(victim)
-        return False
+            self._put_to_sleep(victim, f"the spaces on this host used more than their memory budget "
+                                       f"({format_bytes(budget)}, --spaces-memory-budget)")  # fmt: skip
+            used -= usage.get(victim.repo_pk, 0)
 
     def _put_to_sleep(self, run: _Run, why: str) -> None:
         self._settled.add(run.repo_pk)
