@@ -4,9 +4,20 @@ event), WebSockets pumped both ways, with the hub's own credentials never passed
 ``SpaceProxy.forward_http`` / ``forward_websocket`` are called by ``spaces.routes_app`` once it has decided which
 space a request is for and that the caller may see it. What is dropped on the way up: hop-by-hop headers,
 ``Authorization`` and ``X-HF-Authorization`` (the viewer's hub token), and the hub's cookies; on the way down: an
-app's attempt to set one of the hub's cookies. What is added: ``X-Forwarded-For/Host/Proto/Prefix``. Limits
-(``ProxyLimits``): request body size, WebSocket message size and rate (a flood closes the socket), open WebSockets
-per app.
+app's attempt to set one of the hub's cookies, or a cookie for a wider domain, or headers that act on the whole
+host (``Clear-Site-Data``, ``Strict-Transport-Security``, ``Service-Worker-Allowed``). What is added:
+``X-Forwarded-For/Host/Proto/Prefix``. Limits (``ProxyLimits``): request body size, WebSocket message size and
+rate (a flood closes the socket), open WebSockets per app.
+
+Isolation (path mode). A space's app is untrusted code. Served under the hub's own origin
+(``/spaces/{owner}/{name}/app/``), its scripts would be same-origin with the hub and could read the viewer's
+pages (``/settings/tokens``, CSRF tokens). So every answer forwarded with ``isolate`` (the default whenever
+``root_path`` is not empty) carries ``Content-Security-Policy: sandbox ...`` without ``allow-same-origin``: the
+browser runs the app's documents (HTML, SVG, anything navigable) in an opaque origin, which the hub's pages do
+not answer to (no CORS), and the app's cookies are scoped to its own root path so one space cannot read or set
+another's. The app's own fetches then come from origin ``null``: the proxy answers CORS for them itself, for
+this app's paths only and never with credentials (what they read is what an anonymous caller reads). On a spaces
+domain (``root_path`` empty) each app has its own origin and none of this is needed.
 """
 
 from __future__ import annotations
@@ -15,19 +26,22 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization",
     "proxy-authenticate", "proxy-connection", "host", "content-length",
 })  # fmt: skip
 CREDENTIAL_HEADERS = frozenset({"authorization", "x-hf-authorization", "x-csrf-token"})
+HOST_WIDE_HEADERS = frozenset({"clear-site-data", "strict-transport-security", "service-worker-allowed"})
+SANDBOX_POLICY = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+CLIENT_DEFAULTS = ("accept", "accept-encoding", "user-agent")  # httpx adds these when the caller sent none
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,38 @@ def upstream_headers(
     return out
 
 
+def app_set_cookie(value: str, *, hub_cookie_names: set[str], root_path: str) -> str | None:
+    """An app's ``Set-Cookie`` as passed on, or None when it is dropped (one of the hub's cookie names). A
+    ``Domain`` is removed (a cookie for the parent domain would reach every space), and under a root path the
+    cookie's ``Path`` is put under it, so one space's cookies never reach another's app."""
+    first, _, rest = value.partition(";")
+    name = first.split("=", 1)[0].strip()
+    if not name or name in hub_cookie_names:
+        return None
+    attributes: list[str] = []
+    path = "/"
+    for attribute in rest.split(";"):
+        key = attribute.split("=", 1)[0].strip().lower()
+        if not key or key == "domain":
+            continue
+        if key == "path":
+            path = attribute.split("=", 1)[1].strip() if "=" in attribute else "/"
+            continue
+        attributes.append(attribute.strip())
+    if root_path and not (path == root_path or path.startswith(root_path + "/")):
+        path = root_path + (path if path.startswith("/") else "/")
+    return "; ".join([first.strip(), f"Path={path}", *attributes])
+
+
+def _rewrite_location(value: str, upstream: str, root_path: str) -> str:
+    parts = urlsplit(value)
+    if parts.netloc == urlsplit(upstream).netloc:
+        return f"{root_path}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+    if not parts.netloc and value.startswith("/") and root_path and not value.startswith(root_path + "/"):
+        return root_path + value
+    return value
+
+
 class SpaceProxy:
     def __init__(self, limits: ProxyLimits | None = None) -> None:
         self.limits = limits or ProxyLimits()
@@ -102,9 +148,32 @@ class SpaceProxy:
             yield chunk
 
     async def forward_http(
-        self, request: Request, *, upstream: str, path: str, root_path: str, hub_cookie_names: Iterable[str]
+        self, request: Request, *, upstream: str, path: str, root_path: str, hub_cookie_names: Iterable[str],
+        isolate: bool | None = None,
+    ) -> Response:  # fmt: skip
+        """Forward ``request`` to ``{upstream}/{path}?{query}`` and stream the answer back. ``isolate`` (default:
+        whenever ``root_path`` is set, i.e. the app shares the hub's origin) adds the sandbox policy and answers
+        CORS for the app's own opaque-origin fetches (see the module's notes)."""
+        isolated = bool(root_path) if isolate is None else isolate
+        null_origin = isolated and request.headers.get("origin") == "null"
+        response = await self._send(request, upstream, path, root_path, set(hub_cookie_names), null_origin)
+        if isolated:
+            response.headers.append("content-security-policy", SANDBOX_POLICY)
+            if null_origin:
+                response.headers["access-control-allow-origin"] = "null"
+                response.headers["access-control-expose-headers"] = "*"
+                response.headers.append("vary", "Origin")
+        return response
+
+    async def _send(
+        self, request: Request, upstream: str, path: str, root_path: str, names: set[str], null_origin: bool
     ) -> Response:
-        names = set(hub_cookie_names)
+        if null_origin and request.method == "OPTIONS" and "access-control-request-method" in request.headers:
+            return Response(status_code=204, headers={  # a preflight of the app's own fetch: answered here
+                "access-control-allow-methods": request.headers["access-control-request-method"],
+                "access-control-allow-headers": request.headers.get("access-control-request-headers", ""),
+                "access-control-max-age": "600",
+            })  # fmt: skip
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.limits.max_body_bytes:
             return PlainTextResponse("Request body too large for this space", status_code=413)
@@ -113,10 +182,15 @@ class SpaceProxy:
             request.headers.items(), client=request.client.host if request.client else "", host=request.url.netloc,
             scheme=request.url.scheme, root_path=root_path, hub_cookie_names=names,
         )  # fmt: skip
+        if null_origin:  # the proxy answers CORS for it; the app would refuse an origin it does not know
+            headers = [(k, v) for k, v in headers if k.lower() != "origin"]
         has_body = request.method not in ("GET", "HEAD", "OPTIONS") or declared not in (None, "0")
         outgoing = self._client.build_request(
             request.method, url, headers=headers, content=self._body(request) if has_body else None
         )
+        for name in CLIENT_DEFAULTS:
+            if name not in request.headers:
+                del outgoing.headers[name]
         try:
             response = await self._client.send(outgoing, stream=True)
         except BodyTooLarge:
@@ -127,7 +201,7 @@ class SpaceProxy:
             return PlainTextResponse("The space did not answer in time", status_code=504)
         except httpx.HTTPError:
             return PlainTextResponse("The space is not answering (it may be restarting)", status_code=502)
-        out_headers = self._response_headers(response, upstream, request, root_path, names)
+        out_headers = self._response_headers(response, upstream, root_path, names, null_origin)
 
         async def body() -> AsyncIterator[bytes]:
             try:
@@ -143,40 +217,37 @@ class SpaceProxy:
         return streamed
 
     def _response_headers(
-        self, response: httpx.Response, upstream: str, request: Request, root_path: str, names: set[str]
+        self, response: httpx.Response, upstream: str, root_path: str, names: set[str], null_origin: bool
     ) -> list[tuple[bytes, bytes]]:
         out: list[tuple[bytes, bytes]] = []
-        up = urlsplit(upstream)
         for key, value in response.headers.multi_items():
             lower = key.lower()
-            if lower in HOP_BY_HOP and lower != "content-length":
+            if (lower in HOP_BY_HOP and lower != "content-length") or lower in HOST_WIDE_HEADERS:
                 continue
+            if null_origin and lower.startswith("access-control-"):
+                continue  # the proxy's own CORS answer replaces the app's
             if lower == "set-cookie":
-                cookie: SimpleCookie = SimpleCookie()
-                try:
-                    cookie.load(value)
-                except Exception:  # noqa: BLE001 - an unparsable cookie is passed on as is
-                    cookie = SimpleCookie()
-                if any(name in names for name in cookie):
+                cookie = app_set_cookie(value, hub_cookie_names=names, root_path=root_path)
+                if cookie is None:
                     continue
+                value = cookie
             if lower == "location":
-                parts = urlsplit(value)
-                if parts.netloc == up.netloc:
-                    value = f"{root_path}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-                elif not parts.netloc and value.startswith("/") and root_path and not value.startswith(root_path):
-                    value = root_path + value
+                value = _rewrite_location(value, upstream, root_path)
             out.append((lower.encode("latin-1"), value.encode("latin-1")))
         return out
 
     async def forward_websocket(
         self, websocket: WebSocket, *, upstream: str, path: str, root_path: str, hub_cookie_names: Iterable[str]
     ) -> None:
+        """Accept ``websocket`` and pump it to and from the app's ``ws://`` socket at the same path and query, with
+        the same subprotocols and the filtered headers, until either side closes; the other is closed with the
+        same code. Refused with 1013 past the open-socket limit or when the app does not answer."""
         from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosed
 
         count = self._open_websockets.get(upstream, 0)
         if count >= self.limits.max_websockets_per_upstream:
-            await websocket.close(code=1013)
+            await websocket.accept()
+            await websocket.close(code=1013, reason="too many open connections to this space")
             return
         query = websocket.url.query
         url = upstream.replace("http://", "ws://", 1) + f"/{path}" + (f"?{query}" if query else "")
@@ -185,7 +256,7 @@ class SpaceProxy:
             host=websocket.url.netloc, scheme="https" if websocket.url.scheme == "wss" else "http",
             root_path=root_path, hub_cookie_names=set(hub_cookie_names),
         )  # fmt: skip
-        headers = [(k, v) for k, v in headers if k.lower() not in ("origin",)]
+        headers = [(k, v) for k, v in headers if k.lower() != "origin"]
         protocols = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
         self._open_websockets[upstream] = count + 1
         try:
@@ -193,60 +264,89 @@ class SpaceProxy:
                 app_socket = await connect(
                     url, additional_headers=headers, subprotocols=protocols or None,  # type: ignore[arg-type]
                     max_size=self.limits.max_ws_message_bytes, open_timeout=self.limits.connect_timeout,
+                    ping_interval=None, compression=None,
                 )  # fmt: skip
             except Exception:  # noqa: BLE001 - any failure to reach the app is the same answer
-                await websocket.close(code=1011)
+                await websocket.accept()
+                await websocket.close(code=1013, reason="the space is not answering")
                 return
-            await websocket.accept(subprotocol=app_socket.subprotocol)
-            limits = self.limits
-
-            async def client_to_app() -> None:
-                window, sent = time.monotonic(), 0
-                while True:
-                    message = await websocket.receive()
-                    if message["type"] == "websocket.disconnect":
-                        await app_socket.close()
-                        return
-                    data = message.get("bytes") if message.get("bytes") is not None else message.get("text")
-                    if data is None:
-                        continue
-                    if len(data) > limits.max_ws_message_bytes:
-                        await websocket.close(code=1009)
-                        await app_socket.close()
-                        return
-                    now = time.monotonic()
-                    if now - window >= 1.0:
-                        window, sent = now, 0
-                    sent += 1
-                    if sent > limits.max_ws_messages_per_second:
-                        await websocket.close(code=1008, reason="flood")
-                        await app_socket.close()
-                        return
-                    await app_socket.send(data)
-
-            async def app_to_client() -> None:
-                try:
-                    async for data in app_socket:
-                        if isinstance(data, bytes):
-                            await websocket.send_bytes(data)
-                        else:
-                            await websocket.send_text(data)
-                except ConnectionClosed:
-                    pass
-                code = app_socket.close_code or 1000
-                try:
-                    await websocket.close(code=code if code != 1005 else 1000)
-                except RuntimeError:
-                    pass
-
-            tasks = [asyncio.create_task(client_to_app()), asyncio.create_task(app_to_client())]
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            for task in done:
-                if task.exception() is not None and not isinstance(task.exception(), (WebSocketDisconnect,
-                                                                                       ConnectionClosed)):
-                    pass
-            await app_socket.close()
+            async with app_socket:
+                await websocket.accept(subprotocol=app_socket.subprotocol)
+                await self._pump(websocket, app_socket)
         finally:
             self._open_websockets[upstream] = self._open_websockets.get(upstream, 1) - 1
+
+    async def _pump(self, websocket: WebSocket, app_socket: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        limits = self.limits
+        closing: list[tuple[int, str]] = []  # how the client side is to be closed, decided by whichever ends first
+
+        def app_closed(closed: ConnectionClosed) -> tuple[int, str]:
+            if closed.sent is not None and closed.sent.code == 1009:  # the app sent more than the limit
+                return 1009, "message too big"
+            if closed.rcvd is not None:
+                return closed.rcvd.code, closed.rcvd.reason
+            return 1011, "the space closed the connection"
+
+        async def client_to_app() -> None:
+            try:
+                await client_messages()
+            except ConnectionClosed as closed:
+                closing.append(app_closed(closed))
+
+        async def client_messages() -> None:
+            window, sent = time.monotonic(), 0
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    await app_socket.close(code=message.get("code") or 1000, reason=message.get("reason") or "")
+                    return
+                data = message.get("bytes")
+                if data is None:
+                    data = message.get("text")
+                if data is None:
+                    continue
+                size = len(data) if isinstance(data, bytes) else len(data.encode())
+                if size > limits.max_ws_message_bytes:
+                    closing.append((1009, "message too big"))
+                    return
+                now = time.monotonic()
+                if now - window >= 1.0:
+                    window, sent = now, 0
+                sent += 1
+                if sent > limits.max_ws_messages_per_second:
+                    closing.append((1008, "flood"))
+                    return
+                await app_socket.send(data)
+
+        async def app_to_client() -> None:
+            try:
+                async for data in app_socket:
+                    if isinstance(data, bytes):
+                        await websocket.send_bytes(data)
+                    else:
+                        await websocket.send_text(data)
+            except ConnectionClosed as closed:
+                closing.append(app_closed(closed))
+                return
+            closed_by = app_socket.protocol.close_rcvd
+            closing.append((closed_by.code, closed_by.reason) if closed_by is not None else (1000, ""))
+
+        tasks = [asyncio.create_task(client_to_app()), asyncio.create_task(app_to_client())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        code, reason = closing[0] if closing else (1000, "")
+        if code in (1005, 1006, 1015):  # reserved: never sent in a close frame
+            code = 1000 if code == 1005 else 1011
+        if WebSocketState.CONNECTED == websocket.client_state == websocket.application_state:
+            try:
+                await websocket.close(code=code, reason=reason)
+            except (RuntimeError, WebSocketDisconnect, OSError):
+                pass
+        if code in (1008, 1009):
+            await app_socket.close(code=1001, reason="the client was disconnected")

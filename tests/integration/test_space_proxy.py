@@ -1,0 +1,259 @@
+"""The reverse proxy in front of running spaces (``hubstead.spaces.proxy``), tested against real processes: a
+stand-in app (``tests/proxy_apps.py:upstream``) and a small front app that mounts ``SpaceProxy`` at
+``/spaces/o/n/app`` (``proxy_apps:front``), each served by uvicorn on its own loopback port, called with httpx and
+``websockets``. The last test puts a real Gradio app (its own uv-built environment) behind the proxy and calls it
+with ``gradio_client``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from support import REPO_ROOT
+
+ROOT = "/spaces/o/n/app"
+TESTS = REPO_ROOT / "tests"
+LIMITS = {
+    "PROXY_MAX_BODY_BYTES": str(2**20), "PROXY_MAX_WS_MESSAGE_BYTES": str(64 * 2**10),
+    "PROXY_MAX_WS_MESSAGES_PER_SECOND": "50", "PROXY_MAX_WEBSOCKETS_PER_UPSTREAM": "4", "PROXY_READ_TIMEOUT": "1.5",
+}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    def __init__(self, argv: list[str], env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(argv, env=env, cwd=REPO_ROOT)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{argv} exited with {self.process.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def serve_app(app: str, **env: str) -> Served:
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(TESTS), "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning", "--no-access-log", "--no-proxy-headers"]  # fmt: skip
+    return Served(argv, {**os.environ, **env}, port)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Served]:
+    served = serve_app("proxy_apps:upstream")
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def front(upstream: Served) -> Iterator[Served]:
+    served = serve_app("proxy_apps:front", PROXY_UPSTREAM=upstream.url, PROXY_ROOT=ROOT, **LIMITS)
+    yield served
+    served.stop()
+
+
+def app_url(front: Served, path: str) -> str:
+    return f"{front.url}{ROOT}/{path}"
+
+
+def header_map(echoed: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    return {k: v for k, v in echoed["headers"]}
+
+
+def test_every_method_query_and_body_reach_the_app_with_forwarded_headers(front: Served) -> None:
+    """Each method arrives as sent with its path and query string; a body is streamed up whole (also a chunked one
+    with no length); hop-by-hop headers are dropped and X-Forwarded-For/Host/Proto/Prefix are set."""
+    with httpx.Client(timeout=10) as client:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+            body = b"z" * 1000 if method in ("POST", "PUT", "PATCH") else None
+            r = client.request(method, app_url(front, "echo?a=1&b=%20two"), content=body,
+                               headers={"keep-alive": "timeout=5", "te": "trailers", "proxy-authorization": "x",
+                                        "x-forwarded-for": "6.6.6.6", "x-app": "mine"})  # fmt: skip
+            assert r.status_code == 200, (method, r.text)
+            echoed = r.json()
+            headers = header_map(echoed)
+            assert (echoed["method"], echoed["path"], echoed["query"]) == (method, "/echo", "a=1&b=%20two")
+            assert echoed["body"] == (1000 if body else 0)
+            assert "keep-alive" not in headers and "te" not in headers and "proxy-authorization" not in headers
+            assert headers["x-forwarded-for"] == "127.0.0.1"
+            assert headers["x-forwarded-host"] == f"127.0.0.1:{front.port}"
+            assert headers["x-forwarded-proto"] == "http" and headers["x-forwarded-prefix"] == ROOT
+            assert headers["x-app"] == "mine"
+        head = client.head(app_url(front, "echo"))
+        assert head.status_code == 200 and head.content == b""
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(64):
+                yield b"y" * 4096
+
+        r = client.post(app_url(front, "deep/a/b%2Fc?q"), content=chunks())
+        assert r.json()["body"] == 64 * 4096 and r.json()["path"] == "/deep/a/b/c"
+        assert client.get(app_url(front, "")).json()["path"] == "/"
+
+
+def test_the_hubs_credentials_never_reach_the_app(front: Served) -> None:
+    """Authorization, X-HF-Authorization (gradio_client's token header) and the hub's session and login CSRF cookies
+    are removed on the way up, the app's own cookies kept; an app cannot set a cookie named like one of the hub's."""
+    cookie = "hubstead_session=s3cret; app_cookie=fine; hubstead_login_csrf=c5rf; other=2"
+    with httpx.Client(timeout=10) as client:
+        r = client.get(app_url(front, "echo"), headers={
+            "authorization": "Bearer hf_viewer", "x-hf-authorization": "Bearer hf_viewer", "cookie": cookie})
+        echoed = r.json()
+        headers = header_map(echoed)
+        assert "authorization" not in headers and "x-hf-authorization" not in headers
+        assert echoed["cookies"] == {"app_cookie": "fine", "other": "2"}
+        assert "s3cret" not in r.text and "c5rf" not in r.text and "hf_viewer" not in r.text
+        only_hub = client.get(app_url(front, "echo"), headers={"cookie": "hubstead_session=s3cret"})
+        assert "cookie" not in header_map(only_hub.json())
+        set_cookies = client.get(app_url(front, "cookies")).headers.get_list("set-cookie")
+        assert len(set_cookies) == 1 and set_cookies[0].startswith("app_cookie=fine")
+
+
+def test_server_sent_events_arrive_event_by_event(front: Served) -> None:
+    """The first event reaches the client while the app still holds the stream open (it waits to be released by a
+    second request), so nothing is buffered; the second follows after the release."""
+    with httpx.Client(timeout=10) as client, client.stream("GET", app_url(front, "sse")) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        started = time.monotonic()
+        assert next(lines) == "data: first"
+        assert time.monotonic() - started < 5
+        assert client.get(app_url(front, "release")).text == "released"
+        rest = [line for line in lines if line]
+        assert rest == ["data: second"]
+
+
+def test_redirects_are_passed_back_with_the_apps_own_address_rewritten(front: Served) -> None:
+    """A Location naming the app's own host:port, or an absolute path, is rewritten under the public root path;
+    one naming another site is passed unchanged."""
+    with httpx.Client(timeout=10) as client:
+        for where, expected in (("self", f"{ROOT}/echo?x=1"), ("relative", f"{ROOT}/echo?y=2"),
+                                ("elsewhere", "https://example.org/a")):  # fmt: skip
+            r = client.get(app_url(front, f"redirect?to={where}"))
+            assert r.status_code == 302 and r.headers["location"] == expected, where
+
+
+def test_a_body_past_the_limit_is_refused_with_413(front: Served) -> None:
+    """A declared length past the limit is refused before anything is sent; a chunked body that grows past it is
+    cut off with 413 too; the proxy keeps serving."""
+    with httpx.Client(timeout=20) as client:
+        r = client.post(app_url(front, "echo"), content=b"x" * (2**20 + 1))
+        assert r.status_code == 413 and "too large" in r.text
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(40):
+                yield b"x" * 65536
+
+        r = client.post(app_url(front, "echo"), content=chunks())
+        assert r.status_code == 413
+        assert client.get(app_url(front, "echo")).status_code == 200
+
+
+def test_an_app_that_is_down_or_slow_answers_502_or_504(front: Served, upstream: Served) -> None:
+    """An app that does not answer in the read timeout gives 504; a proxy whose app is not listening gives 502;
+    both with words saying so."""
+    with httpx.Client(timeout=20) as client:
+        r = client.get(app_url(front, "slow?s=5"))
+        assert r.status_code == 504 and "did not answer in time" in r.text
+    dead = serve_app("proxy_apps:front", PROXY_UPSTREAM=f"http://127.0.0.1:{free_port()}", PROXY_ROOT=ROOT)
+    try:
+        r = httpx.get(app_url(dead, "echo"), timeout=20)
+        assert r.status_code == 502 and "not answering" in r.text
+    finally:
+        dead.stop()
+
+
+def ws_url(front: Served, path: str) -> str:
+    return app_url(front, path).replace("http://", "ws://")
+
+
+def test_websockets_are_pumped_both_ways_with_the_same_close(front: Served) -> None:
+    """Text and binary pass both ways with the query string and the chosen subprotocol; the viewer's token and the
+    hub's cookies are not forwarded; the app's close code and reason reach the client."""
+
+    async def talk() -> tuple[str, bytes, str | None, dict[str, str], int, str]:
+        headers = {"authorization": "Bearer hf_viewer", "cookie": "hubstead_session=s3cret; app_cookie=1"}
+        async with connect(ws_url(front, "ws?room=7"), additional_headers=headers,
+                           subprotocols=["proto.b", "proto.a"]) as ws:  # type: ignore[list-item]  # fmt: skip
+            await ws.send("hi")
+            text = str(await ws.recv())
+            await ws.send(b"\x00\x01\x02")
+            data = bytes(await ws.recv())  # type: ignore[arg-type]
+            await ws.send("headers")
+            seen = json.loads(await ws.recv())
+            protocol = ws.subprotocol
+            await ws.send("close:4001")
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None
+        return text, data, protocol, seen, closed.value.rcvd.code, closed.value.rcvd.reason
+
+    text, data, protocol, seen, code, _ = asyncio.run(talk())
+    assert text == "echo:hi?room=7" and data == b"\x02\x01\x00" and protocol == "proto.b"
+    assert "authorization" not in seen and seen.get("cookie") == "app_cookie=1"
+    assert seen["x-forwarded-prefix"] == ROOT
+    assert code == 4001
+
+
+def test_websocket_limits_size_flood_and_count(front: Served) -> None:
+    """A message past the size limit closes the socket with 1009 (either way); more messages a second than the
+    limit closes it with 1008 "flood"; past the open-socket limit per app a new one is refused with 1013; closed
+    sockets free their places."""
+
+    async def close_code(path: str, send: list[str | bytes]) -> tuple[int | None, str]:
+        async with connect(ws_url(front, path), max_size=None) as ws:
+            try:
+                for message in send:
+                    await ws.send(message)
+                while True:
+                    await asyncio.wait_for(ws.recv(), timeout=10)
+            except ConnectionClosed as closed:
+                return (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (None, "")
+        return None, ""
+
+    async def run() -> None:
+        assert (await close_code("ws", [b"x" * (64 * 2**10 + 1)]))[0] == 1009
+        assert (await close_code("ws", [f"big:{64 * 2**10 + 1}"]))[0] == 1009
+        code, reason = await close_code("ws", [f"m{i}" for i in range(200)])
+        assert code == 1008 and reason == "flood"
+        opened = [await connect(ws_url(front, "ws")) for _ in range(4)]
+        assert (await close_code("ws", []))[0] == 1013
+        for ws in opened:
+            await ws.close()
+        await asyncio.sleep(0.3)
+        async with connect(ws_url(front, "ws")) as ws:
+            await ws.send("again")
+            assert await ws.recv() == "echo:again?"
+
+    asyncio.run(run())
