@@ -161,9 +161,11 @@ def _front() -> Starlette:
                             if f"PROXY_{k.upper()}" in os.environ})
     proxy = SpaceProxy(limits)
 
+    isolate = {"1": True, "0": False}.get(os.environ.get("PROXY_ISOLATE", ""))
+
     async def http(request: Request) -> Response:
         return await proxy.forward_http(request, upstream=target, path=request.path_params["path"], root_path=root,
-                                        hub_cookie_names=hub_cookies)
+                                        hub_cookie_names=hub_cookies, isolate=isolate)
 
     async def ws(websocket: WebSocket) -> None:
         await proxy.forward_websocket(websocket, upstream=target, path=websocket.path_params["path"],
@@ -184,10 +186,15 @@ def _front() -> Starlette:
         yield
         await proxy.aclose()
 
+    async def embed(request: Request) -> Response:  # a hub page that shows the app in an iframe
+        src = request.query_params.get("src", "page")
+        return HTMLResponse(f"<!doctype html><title>hub page</title><iframe id='app' src='{root}/{src}' "
+                            "style='width:1200px;height:800px'></iframe>")
+
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     return Starlette(
         routes=[
-            Route("/settings/tokens", tokens), Route("/login", login),
+            Route("/settings/tokens", tokens), Route("/login", login), Route("/embed", embed),
             Route(root + "/{path:path}", http, methods=methods), WebSocketRoute(root + "/{path:path}", ws),
         ],
         lifespan=lifespan,

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -20,53 +16,12 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from support import REPO_ROOT
+from proxy_support import ROOT, Served, free_port, serve_app
 
-ROOT = "/spaces/o/n/app"
-TESTS = REPO_ROOT / "tests"
 LIMITS = {
     "PROXY_MAX_BODY_BYTES": str(2**20), "PROXY_MAX_WS_MESSAGE_BYTES": str(64 * 2**10),
     "PROXY_MAX_WS_MESSAGES_PER_SECOND": "50", "PROXY_MAX_WEBSOCKETS_PER_UPSTREAM": "4", "PROXY_READ_TIMEOUT": "1.5",
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Served:
-    def __init__(self, argv: list[str], env: dict[str, str], port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(argv, env=env, cwd=REPO_ROOT)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{argv} exited with {self.process.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def serve_app(app: str, **env: str) -> Served:
-    port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(TESTS), "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log", "--no-proxy-headers"]  # fmt: skip
-    return Served(argv, {**os.environ, **env}, port)
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +212,81 @@ def test_websocket_limits_size_flood_and_count(front: Served) -> None:
             assert await ws.recv() == "echo:again?"
 
     asyncio.run(run())
+
+
+def test_path_mode_isolates_the_app_from_the_hubs_origin(front: Served) -> None:
+    """Under a root path every answer carries the sandbox policy (no allow-same-origin), errors included; the app's
+    own fetches from origin null get a CORS answer from the proxy (never with credentials, the app's own CORS
+    headers replaced); an app's cookies lose their Domain and are scoped under the root path; headers that act on
+    the whole host are dropped."""
+    with httpx.Client(timeout=10) as client:
+        for path in ("page", "echo", "redirect", "slow?s=5"):
+            policy = client.get(app_url(front, path)).headers.get("content-security-policy", "")
+            assert policy.startswith("sandbox ") and "allow-scripts" in policy, path
+            assert "allow-same-origin" not in policy and "allow-top-navigation" not in policy
+        preflight = client.options(app_url(front, "echo"), headers={
+            "origin": "null", "access-control-request-method": "PUT", "access-control-request-headers": "x-a"})
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "null"
+        assert preflight.headers["access-control-allow-methods"] == "PUT"
+        assert "access-control-allow-credentials" not in preflight.headers
+        r = client.put(app_url(front, "echo"), content=b"abc", headers={"origin": "null"})
+        assert r.status_code == 200 and r.json()["body"] == 3 and r.headers["access-control-allow-origin"] == "null"
+        assert "origin" not in header_map(r.json())
+        other = client.get(app_url(front, "echo"), headers={"origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
+        assert header_map(other.json())["origin"] == "https://elsewhere.example"
+        cookies = client.get(app_url(front, "cookies")).headers.get_list("set-cookie")
+        assert cookies == [f"app_cookie=fine; Path={ROOT}/"] or cookies[0].startswith(f"app_cookie=fine; Path={ROOT}/;")
+
+
+def test_set_cookie_rewriting() -> None:
+    """Unit: the hub's names are dropped, Domain removed, Path put under the root path (kept when already under
+    it), left alone on a spaces domain (empty root path)."""
+    from hubstead.spaces.proxy import app_set_cookie
+
+    names = {"hubstead_session"}
+    assert app_set_cookie("hubstead_session=x; Path=/", hub_cookie_names=names, root_path=ROOT) is None
+    assert app_set_cookie("a=1; Domain=.example.org; Path=/x; HttpOnly", hub_cookie_names=names, root_path=ROOT) == (
+        f"a=1; Path={ROOT}/x; HttpOnly")
+    assert app_set_cookie(f"a=1; path={ROOT}/y", hub_cookie_names=names, root_path=ROOT) == f"a=1; Path={ROOT}/y"
+    assert app_set_cookie("a=1; Secure", hub_cookie_names=names, root_path="") == "a=1; Path=/; Secure"
+
+
+GRADIO_CALLS = """
+import json, sys
+from gradio_client import Client
+client = Client(sys.argv[1], verbose=False)
+out = {"predict": client.predict("hubstead", api_name="/reverse")}
+job = client.submit(4, api_name="/count")
+out["streamed"] = [update for update in job]
+out["final"] = job.result()
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def gradio_behind_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Served]]:
+    from proxy_support import serve_gradio
+
+    app = serve_gradio(ROOT, tmp_path_factory.mktemp("gradio"))
+    front = serve_app("proxy_apps:front", PROXY_UPSTREAM=app.url, PROXY_ROOT=ROOT)
+    yield app, front
+    front.stop()
+    app.stop()
+
+
+def test_gradio_client_calls_a_real_gradio_app_through_the_proxy(gradio_behind_proxy: tuple[Served, Served]) -> None:
+    """A real Gradio app (GRADIO_ROOT_PATH set to the proxy's root) answers gradio_client through the proxy:
+    predict, and a streaming submit whose updates arrive one by one through the queue's server-sent events."""
+    import subprocess
+    import sys
+
+    _, front = gradio_behind_proxy
+    result = subprocess.run([sys.executable, "-c", GRADIO_CALLS, f"{front.url}{ROOT}/"], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["predict"] == "daetsbuh"
+    assert out["streamed"] == ["step 1", "step 2", "step 3", "step 4"]
+    assert out["final"] == "step 4"
