@@ -95,7 +95,8 @@ async def page(request: Request) -> Response:
       const out = {origin: String(window.origin)};
       out.hub = await attempt(__HUB__, {credentials: 'include'});
       out.hub_nocors = await attempt(__HUB__, {credentials: 'include', mode: 'no-cors'});
-      out.api = await attempt('echo?from=page', {method: 'POST', body: 'x', credentials: 'include'});
+      out.api = await attempt('echo?from=page', {method: 'POST', body: 'x'});
+      out.api_credentials = await attempt('echo?from=page', {credentials: 'include'});
       out.sse = await new Promise(resolve => {
         const es = new EventSource('sse');
         es.onmessage = e => { resolve('event:' + e.data); es.close(); fetch('release'); };
