@@ -103,7 +103,7 @@ async def page(request: Request) -> Response:
         es.onerror = () => { resolve('sse-error'); es.close(); };
       });
       try { out.cookie = document.cookie; } catch (e) { out.cookie = 'blocked:' + e.name; }
-      try { localStorage.setItem('k', 'v'); out.storage = 'ok'; } catch (e) { out.storage = 'blocked:' + e.name; }
+      try { out.storage = String(localStorage.getItem('hub_ls')); } catch (e) { out.storage = 'blocked:' + e.name; }
       try { out.parent = String(window.parent.document.title); } catch (e) { out.parent = 'blocked:' + e.name; }
       document.title = 'done';
       document.getElementById('out').textContent = JSON.stringify(out);
@@ -178,8 +178,10 @@ def _front() -> Starlette:
         return HTMLResponse(f"<html><body>{HUB_SECRET}</body></html>")
 
     async def login(request: Request) -> Response:
-        response = PlainTextResponse("signed in")
+        page = f"<script>localStorage.setItem('hub_ls', '{HUB_SECRET}')</script>signed in"
+        response = HTMLResponse(page)
         response.set_cookie("hubstead_session", "viewer", httponly=True, samesite="lax")
+        response.set_cookie("hub_pref", HUB_SECRET, samesite="lax")  # one the hub's own scripts may read
         return response
 
     @contextlib.asynccontextmanager

@@ -34,6 +34,7 @@ def _results(page, url: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
 
 def _sign_in(page, front: Served) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{front.url}/login")
+    page.get_by_text("signed in").wait_for()
     page.goto(f"{front.url}/settings/tokens")
     assert HUB_SECRET in page.content()  # the viewer's cookie works on the hub itself
 
@@ -42,7 +43,8 @@ def _sign_in(page, front: Served) -> None:  # type: ignore[no-untyped-def]
 def test_an_isolated_app_cannot_read_the_hub_as_the_viewer(upstream: Served, page, where: str) -> None:
     """Opened at its address or inside a hub page's iframe, the app's script sees origin null, its fetch of
     /settings/tokens with the viewer's cookie reads nothing, it cannot reach the parent page, cookies or storage,
-    and its own API (a POST) and server-sent events still work."""
+    and its own API (a POST) and server-sent events still work. ``document.cookie`` and ``localStorage`` answer
+    from the proxy's shim (empty memory), never with the hub's cookie or storage."""
     front = serve_app("proxy_apps:front", PROXY_UPSTREAM=upstream.url, PROXY_ROOT=ROOT)
     try:
         _sign_in(page, front)
@@ -57,14 +59,15 @@ def test_an_isolated_app_cannot_read_the_hub_as_the_viewer(upstream: Served, pag
     assert out["api"].startswith("200:") and '"method":"POST"' in out["api"]
     assert out["api_credentials"].startswith("blocked:")  # the proxy's CORS answer never allows credentials
     assert out["sse"] == "event:first"
-    assert out["cookie"].startswith("blocked:") and out["storage"].startswith("blocked:")
+    assert out["cookie"] == "" and out["storage"] == "null"  # the shim's own memory, none of the hub's
     if where == "iframe":
         assert out["parent"].startswith("blocked:")
 
 
 def test_without_isolation_the_same_app_reads_the_hubs_secret(upstream: Served, page) -> None:
     """The control: the same page through a proxy told not to isolate (isolate=False) runs same-origin with the hub
-    and reads the viewer's token page. This is what the sandbox policy prevents."""
+    and reads the viewer's token page, the hub's script-readable cookie and its local storage. This is what the
+    sandbox policy prevents."""
     front = serve_app("proxy_apps:front", PROXY_UPSTREAM=upstream.url, PROXY_ROOT=ROOT, PROXY_ISOLATE="0")
     try:
         _sign_in(page, front)
@@ -72,7 +75,7 @@ def test_without_isolation_the_same_app_reads_the_hubs_secret(upstream: Served, 
     finally:
         front.stop()
     assert out["origin"] == f"http://127.0.0.1:{front.port}"
-    assert HUB_SECRET in out["hub"]
+    assert HUB_SECRET in out["hub"] and HUB_SECRET in out["cookie"] and out["storage"] == HUB_SECRET
 
 
 def test_a_real_gradio_app_works_isolated_in_chromium(

@@ -290,3 +290,17 @@ def test_gradio_client_calls_a_real_gradio_app_through_the_proxy(gradio_behind_p
     assert out["predict"] == "daetsbuh"
     assert out["streamed"] == ["step 1", "step 2", "step 3", "step 4"]
     assert out["final"] == "step 4"
+
+
+def test_isolated_pages_get_the_shim_before_their_own_scripts(front: Served) -> None:
+    """An isolated HTML answer carries the storage/cookie shim right after its <head> tag (after the doctype when
+    there is no head, never before it), and its length is recomputed; other content types are untouched."""
+    from hubstead.spaces.proxy import SANDBOX_SHIM, insert_shim
+
+    page = httpx.get(app_url(front, "page"), timeout=10)
+    assert page.content.startswith(b"<!doctype html><html><head>" + SANDBOX_SHIM + b"<title>app</title>")
+    assert SANDBOX_SHIM not in httpx.get(app_url(front, "echo"), timeout=10).content
+    assert insert_shim(b"<!DOCTYPE html><p>x") == b"<!DOCTYPE html>" + SANDBOX_SHIM + b"<p>x"
+    assert insert_shim(b"<html><header></header><HEAD lang=en><b>") == (
+        b"<html><header></header><HEAD lang=en>" + SANDBOX_SHIM + b"<b>")
+    assert insert_shim(b"plain") == SANDBOX_SHIM + b"plain"

@@ -23,6 +23,7 @@ domain (``root_path`` empty) each app has its own origin and none of this is nee
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -42,6 +43,21 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "x-hf-authorization", "x-csrf-t
 HOST_WIDE_HEADERS = frozenset({"clear-site-data", "strict-transport-security", "service-worker-allowed"})
 SANDBOX_POLICY = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
 CLIENT_DEFAULTS = ("accept", "accept-encoding", "user-agent")  # httpx adds these when the caller sent none
+# Injected at the top of an isolated app's HTML: in an opaque origin ``document.cookie``, ``localStorage`` and
+# ``sessionStorage`` throw, and apps that touch them at start-up (Streamlit reads document.cookie) would stop. The
+# shim gives them per-page memory in their place; it reaches nothing of the hub's.
+SANDBOX_SHIM = (
+    b"<script>(function(){try{var jar={},d=Object.getOwnPropertyDescriptor(Document.prototype,'cookie');"
+    b"Object.defineProperty(Document.prototype,'cookie',{configurable:true,get:function(){try{return d.get.call(this)}"
+    b"catch(e){return Object.keys(jar).map(function(k){return k+'='+jar[k]}).join('; ')}},set:function(v){try{"
+    b"d.set.call(this,v)}catch(e){var p=String(v).split(';')[0],i=p.indexOf('=');if(i>0)jar[p.slice(0,i).trim()]="
+    b"p.slice(i+1)}}});function mem(){var s=new Map();return{getItem:function(k){k=String(k);return s.has(k)?s.get(k)"
+    b":null},setItem:function(k,v){s.set(String(k),String(v))},removeItem:function(k){s.delete(String(k))},clear:"
+    b"function(){s.clear()},key:function(i){return Array.from(s.keys())[i]||null},get length(){return s.size}}}"
+    b"['localStorage','sessionStorage'].forEach(function(n){try{window[n].length}catch(e){Object.defineProperty("
+    b"window,n,{configurable:true,value:mem()})}})}catch(e){}})();</script>"
+)
+DECODABLE = ("gzip", "deflate", "identity")  # what httpx can always undo, to put the shim into a compressed page
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,35 @@ def _rewrite_location(value: str, upstream: str, root_path: str) -> str:
     return value
 
 
+HEAD_TAG = re.compile(rb"<head(?:\s[^>]*)?>|<!doctype[^>]*>", re.IGNORECASE)
+
+
+def insert_shim(page: bytes) -> bytes:
+    """``SANDBOX_SHIM`` right after the page's ``<head>`` tag, else after its doctype (never before it: that would
+    put the page in quirks mode), else at the start."""
+    found = None
+    for match in HEAD_TAG.finditer(page):
+        found = match
+        if match.group(0)[:5].lower() == b"<head":
+            break
+    at = found.end() if found is not None else 0
+    return page[:at] + SANDBOX_SHIM + page[at:]
+
+
+async def with_shim(chunks: AsyncIterator[bytes], *, look: int = 65536) -> AsyncIterator[bytes]:
+    """The page streamed with ``SANDBOX_SHIM`` in it, before any of the app's own scripts: held back only until its
+    ``<head>`` tag has arrived (at most ``look`` bytes)."""
+    held = b""
+    async for chunk in chunks:
+        held += chunk
+        if re.search(rb"<head(?:\s[^>]*)?>", held, re.IGNORECASE) or len(held) >= look:
+            break
+    if held:
+        yield insert_shim(held)
+    async for chunk in chunks:
+        yield chunk
+
+
 class SpaceProxy:
     def __init__(self, limits: ProxyLimits | None = None) -> None:
         self.limits = limits or ProxyLimits()
@@ -156,7 +201,7 @@ class SpaceProxy:
         CORS for the app's own opaque-origin fetches (see the module's notes)."""
         isolated = bool(root_path) if isolate is None else isolate
         null_origin = isolated and request.headers.get("origin") == "null"
-        response = await self._send(request, upstream, path, root_path, set(hub_cookie_names), null_origin)
+        response = await self._send(request, upstream, path, root_path, set(hub_cookie_names), null_origin, isolated)
         if isolated:
             response.headers.append("content-security-policy", SANDBOX_POLICY)
             if null_origin:
@@ -166,8 +211,9 @@ class SpaceProxy:
         return response
 
     async def _send(
-        self, request: Request, upstream: str, path: str, root_path: str, names: set[str], null_origin: bool
-    ) -> Response:
+        self, request: Request, upstream: str, path: str, root_path: str, names: set[str], null_origin: bool,
+        isolated: bool,
+    ) -> Response:  # fmt: skip
         if null_origin and request.method == "OPTIONS" and "access-control-request-method" in request.headers:
             return Response(status_code=204, headers={  # a preflight of the app's own fetch: answered here
                 "access-control-allow-methods": request.headers["access-control-request-method"],
@@ -191,6 +237,9 @@ class SpaceProxy:
         for name in CLIENT_DEFAULTS:
             if name not in request.headers:
                 del outgoing.headers[name]
+        if isolated and "accept-encoding" in outgoing.headers:
+            wanted = [e for e in outgoing.headers["accept-encoding"].split(",") if e.split(";")[0].strip() in DECODABLE]
+            outgoing.headers["accept-encoding"] = ", ".join(e.strip() for e in wanted) or "identity"
         try:
             response = await self._client.send(outgoing, stream=True)
         except BodyTooLarge:
@@ -202,10 +251,16 @@ class SpaceProxy:
         except httpx.HTTPError:
             return PlainTextResponse("The space is not answering (it may be restarting)", status_code=502)
         out_headers = self._response_headers(response, upstream, root_path, names, null_origin)
+        shim = isolated and response.headers.get("content-type", "").lower().startswith("text/html")
+        if shim:  # the page is changed: its length and encoding are the proxy's now
+            out_headers = [(k, v) for k, v in out_headers if k not in (b"content-length", b"content-encoding")]
 
         async def body() -> AsyncIterator[bytes]:
             try:
-                async for chunk in response.aiter_raw():
+                chunks = response.aiter_bytes() if shim else response.aiter_raw()
+                if shim and request.method != "HEAD":
+                    chunks = with_shim(chunks)
+                async for chunk in chunks:
                     yield chunk
             except httpx.HTTPError:
                 return
