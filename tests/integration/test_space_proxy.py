@@ -7,9 +7,11 @@ with ``gradio_client``."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +38,13 @@ def front(upstream: Served) -> Iterator[Served]:
     served = serve_app("proxy_apps:front", PROXY_UPSTREAM=upstream.url, PROXY_ROOT=ROOT, **LIMITS)
     yield served
     served.stop()
+
+
+def run_async(coroutine: Any) -> Any:
+    """Run ``coroutine`` to its end in a thread of its own: a browser test earlier in the session may leave an
+    event loop running on this one, where ``asyncio.run`` refuses."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def app_url(front: Served, path: str) -> str:
@@ -174,7 +183,7 @@ def test_websockets_are_pumped_both_ways_with_the_same_close(front: Served) -> N
         assert closed.value.rcvd is not None
         return text, data, protocol, seen, closed.value.rcvd.code, closed.value.rcvd.reason
 
-    text, data, protocol, seen, code, _ = asyncio.run(talk())
+    text, data, protocol, seen, code, _ = run_async(talk())
     assert text == "echo:hi?room=7" and data == b"\x02\x01\x00" and protocol == "proto.b"
     assert "authorization" not in seen and seen.get("cookie") == "app_cookie=1"
     assert seen["x-forwarded-prefix"] == ROOT
@@ -211,7 +220,7 @@ def test_websocket_limits_size_flood_and_count(front: Served) -> None:
             await ws.send("again")
             assert await ws.recv() == "echo:again?"
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_path_mode_isolates_the_app_from_the_hubs_origin(front: Served) -> None:
