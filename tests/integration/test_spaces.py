@@ -23,7 +23,7 @@ import pytest
 from huggingface_hub import HfApi
 
 from client_venvs import client_python
-from support import Account, LiveServer, last_json, run_client
+from support import Account, LiveServer, last_json, run_client, web_session
 
 pytestmark = pytest.mark.slow
 
@@ -285,9 +285,10 @@ def test_logs_wait_and_the_spaces_that_use_a_model(server: LiveServer, gradio_sp
 
 
 def test_a_private_space_needs_the_viewers_token_and_never_sees_it(server: LiveServer, env_for) -> None:
-    """A private space answers 404 to strangers; its owner's token opens it; the token sent to the hub is not
-    forwarded to the app (the app sees no Authorization header)."""
-    owner, stranger = server.account("prown"), server.account("prstr")
+    """A private space answers 404 to strangers; its owner's token opens it; in a browser under the hub's own
+    address (where apps run sandboxed, their own requests without a session) the owner gets a page saying it opens
+    on its own domain, not a broken app."""
+    owner, stranger = server.account("prown", password="owner-pass-1"), server.account("prstr")
     api = HfApi(endpoint=server.url, token=owner.write_token)
     repo = f"{owner.name}/{server.unique('private')}"
     api.create_repo(repo, repo_type="space", space_sdk="static", private=True)
@@ -299,6 +300,10 @@ def test_a_private_space_needs_the_viewers_token_and_never_sees_it(server: LiveS
     assert httpx.get(url, headers={"authorization": f"Bearer {stranger.write_token}"}, timeout=30).status_code == 404
     opened = httpx.get(url, headers={"authorization": f"Bearer {owner.read_token}"}, timeout=30)
     assert opened.status_code == 200 and "private" in opened.text
+    browser, _ = web_session(server, owner.name, "owner-pass-1")
+    page = browser.get(f"/spaces/{repo}/app/", headers={"accept": "text/html"})
+    browser.close()
+    assert page.status_code == 403 and "data-private-space" in page.text and "--spaces-domain" in page.text
 
 
 def test_a_space_sleeps_without_visitors_and_wakes_on_the_next(own_server_factory) -> None:

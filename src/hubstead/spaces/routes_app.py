@@ -58,6 +58,7 @@ class _Target:
     error: str | None
     checked: float
     upstream_prefix: str = ""  # Streamlit serves under its base URL path: the prefix is kept on the way up
+    private: bool = False
 
 
 def _space_principal(conn: Request, session: Any) -> Principal:
@@ -92,7 +93,7 @@ def _lookup(conn: Request, namespace: str, name: str) -> _Target:
         assert row is not None
         sdk = (repo.card_data or {}).get("sdk") or repo.sdk
         prefix = app_root_path(repo.namespace, repo.name).lstrip("/") + "/" if sdk == "streamlit" else ""
-        return _Target(repo.pk, stage, row.port, row.error, time.monotonic(), prefix)
+        return _Target(repo.pk, stage, row.port, row.error, time.monotonic(), prefix, repo.private)
 
 
 def _cache(conn: Request) -> dict[tuple[str, str, str], _Target]:
@@ -161,6 +162,10 @@ def _not_running_page(namespace: str, name: str, target: _Target) -> HTMLRespons
     return HTMLResponse(body, status_code=503, headers={"Retry-After": "2", "Cache-Control": "no-store"})
 
 
+def _sends_token(request: Request) -> bool:
+    return bool(request.headers.get("authorization") or request.headers.get("x-hf-authorization"))
+
+
 def _root_path(conn: Request | WebSocket, namespace: str, name: str) -> str:
     return "" if conn.scope.get(SUBDOMAIN_KEY) else app_root_path(namespace, name)
 
@@ -171,10 +176,26 @@ async def app_root(request: Request, namespace: str, name: str) -> Response:
     return RedirectResponse(f"{app_root_path(namespace, name)}/{query}", status_code=307)
 
 
+def _private_page_needs_domain(namespace: str, name: str) -> HTMLResponse:
+    body = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(name)}</title></head>"
+        f"<body style='font-family:system-ui;padding:2rem;color:#374151'><h2>{html.escape(namespace)}/"
+        f"{html.escape(name)}</h2><p data-private-space>This space is private. Under the hub's own address a space's "
+        "app runs sandboxed (so it cannot act as you on the hub), and a sandboxed app's own requests carry no "
+        "sign-in: a private space opens in a browser only on its own domain, which the hub's admin turns on with "
+        "<code>--spaces-domain</code>. Clients with a token (<code>gradio_client</code>, "
+        "<code>huggingface_hub</code>) reach it here.</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=403, headers={"Cache-Control": "no-store"})
+
+
 @router.api_route("/spaces/{namespace}/{name}/app/{path:path}", methods=METHODS)
 async def app_http(request: Request, namespace: str, name: str, path: str) -> Response:
     page = _wants_page(request)
     target = await _resolve(request, namespace, name, wait=not page)
+    if page and target.private and not request.scope.get(SUBDOMAIN_KEY) and not _sends_token(request):
+        # Sandboxed under the hub's origin, the app's own requests would carry no session: say why, not a broken page.
+        return _private_page_needs_domain(namespace, name)
     if target.stage != "RUNNING" or target.port is None:
         if page:
             return _not_running_page(namespace, name, target)
