@@ -289,6 +289,10 @@ def index_fields(
             tags += [f"task_categories:{t}" for t in _as_list(card.get("task_categories"))]
         if repo_type == "space":
             tags += [f"model:{m}" for m in _as_list(card.get("models"))]
+            # A space's SDK is its "library" (the lists' SDK facet; a tag, as on the Hub: list_spaces(filter="gradio")).
+            sdk = card.get("sdk")
+            if isinstance(sdk, str) and sdk in ("gradio", "streamlit", "static", "docker"):
+                fields.library_name = sdk
     config: dict[str, Any] | None = None
     if config_json:
         try:

@@ -23,6 +23,7 @@ from hubstead.repos.routes.access import RepoRequest, api_repo_request
 from hubstead.spaces import logs, service
 from hubstead.spaces.hardware import flavors
 from hubstead.spaces.runtime import runtime_json
+from hubstead.spaces.templates import templates_json
 
 router = APIRouter(tags=["spaces"])
 
@@ -44,6 +45,12 @@ def _runtime(rr: RepoRequest, repo: Repo) -> dict[str, Any]:
 def hardware() -> list[dict[str, Any]]:
     """What this host offers spaces: CPU and memory sizes, a GPU flavour where it has GPUs."""
     return [flavor.as_json() for flavor in flavors().values()]
+
+
+@router.get("/api/spaces/templates")
+def space_templates() -> dict[str, list[dict[str, object]]]:
+    """The templates a new space can start from (``list_space_templates``; ``create_repo(space_template=)``)."""
+    return {"templates": templates_json()}
 
 
 @router.get("/api/spaces/{ns}/{name}/runtime")

@@ -21,6 +21,7 @@ from hubstead.spaces import secrets
 from hubstead.spaces.hardware import DEFAULT_FLAVOR, flavors
 from hubstead.spaces.models import SpaceRuntime, SpaceSetting
 from hubstead.spaces.runtime import subdomain_of
+from hubstead.spaces.templates import TEMPLATES
 
 KINDS = ("variable", "secret")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -64,6 +65,9 @@ def check_new_space(payload: dict[str, Any]) -> dict[str, Any]:
     """The space fields of a ``create_repo`` body (``hardware``, ``sleepTimeSeconds``, ``variables``, ``secrets``),
     checked before anything is created; returns them for ``configure_new``."""
     hardware, sleep_time = payload.get("hardware"), payload.get("sleepTimeSeconds")
+    template = payload.get("template")
+    if template is not None and template not in TEMPLATES:
+        raise BadRequestError(f"Unknown space template {template!r}; this hub has: {', '.join(TEMPLATES)}")
     out: dict[str, Any] = {
         "hardware": _flavor(hardware) if hardware is not None else None,
         "sleep_time": _sleep_seconds(sleep_time) if sleep_time is not None else None,

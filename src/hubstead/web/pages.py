@@ -19,6 +19,7 @@ from hubstead.auth.service import ANONYMOUS, Principal
 from hubstead.tasks import TASK_MODALITY, task_label
 from hubstead.web.names import parse_model_name
 from hubstead.web.render import highlight_code
+from hubstead.web.space_views import look as space_look
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -62,6 +63,7 @@ env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
 env.filters["size"] = _human_size
 env.filters["count"] = _human_count
 env.filters["ago"] = _ago
+env.filters["space_look"] = space_look  # a space card's emoji, title and colours from its README header
 env.filters["task_label"] = task_label
 env.filters["name_size"] = lambda repo_id: parse_model_name(repo_id).size
 env.filters["highlight"] = highlight_code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
@@ -14,6 +16,7 @@ from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.search.service import ListQuery, facets, list_repos
 from hubstead.tasks import MODALITIES
 from hubstead.web.pages import render, viewer
+from hubstead.web.space_views import stages_of
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 30
@@ -30,7 +33,12 @@ def home(request: Request, session: Session = SessionDep) -> HTMLResponse:
             session, me.principal, ListQuery(repo_type=repo_type, search=[], sort="trendingScore"), page_size=8
         )
         sections.append((plural, rows))
-    return render(request, "home.html", me, sections=sections)
+    return render(request, "home.html", me, sections=sections, space_stages=_stages(session, sections))
+
+
+def _stages(session: Session, sections: list[Any]) -> dict[int, str]:
+    """The stage of every space among the sections' cards (their badges)."""
+    return stages_of(session, [row.repo for _, rows in sections for row in rows])
 
 
 def _page_number(value: str | None) -> int:
@@ -81,6 +89,7 @@ def listing(plural: str, request: Request, session: Session = SessionDep) -> HTM
         repo_type=repo_type,
         rows=rows,
         more=more,
+        space_stages=stages_of(session, [row.repo for row in rows]),
         page=page,
         sort_key=sort_key,
         sorts=list(SORTS),
@@ -122,6 +131,7 @@ def user_page(name: str, request: Request, session: Session) -> HTMLResponse:
         "profile.html",
         me,
         account=account,
+        space_stages=_stages(session, sections),
         is_org=org is not None,
         sections=sections,
         members=members,

@@ -44,6 +44,7 @@ from hubstead.repos.service import (
 from hubstead.web.pages import Viewer, render, viewer
 from hubstead.web.render import render_markdown
 from hubstead.web.routes_repo import repo_context
+from hubstead.web.space_views import settings_context
 
 router = APIRouter(include_in_schema=False)
 MAX_UPLOAD_FILES = 200
@@ -247,7 +248,9 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
         me = viewer(request, session)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
         require_admin(session, me.principal, repo.namespace)
-        return render(request, "repo_settings.html", me, tab="settings", error=None, **repo_context(session, me, repo))
+        extra = settings_context(session, request.app.state.hub.settings, repo) if repo.repo_type == "space" else {}
+        return render(request, "repo_settings.html", me, tab="settings", error=None, **repo_context(session, me, repo),
+                      **extra)  # fmt: skip
 
     @router.post(prefix + "/{ns}/{name}/settings")
     def settings(

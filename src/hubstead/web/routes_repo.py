@@ -35,6 +35,7 @@ from hubstead.web.names import parse_model_name
 from hubstead.web.pages import Viewer, render, viewer
 from hubstead.web.render import highlight_file, render_markdown
 from hubstead.web.snippets import snippets
+from hubstead.web.space_views import app_context
 
 router = APIRouter(include_in_schema=False)
 MAX_VIEW_BYTES = 1024 * 1024
@@ -95,6 +96,11 @@ def _card_html(page: RepoPage, commit: pygit2.Commit) -> str | None:
 def card_page(request: Request, session: Session) -> HTMLResponse:
     page = _open(request, session)
     repo = page.repo
+    if repo.repo_type == "space":  # a space's first tab is its app
+        settings = request.app.state.hub.settings
+        user_id = page.viewer.user.id if page.viewer.user else None
+        return render(request, "space_app.html", page.viewer, tab="card",
+                      **app_context(session, settings, repo, user_id), **_common(session, page))  # fmt: skip
     commit = page.git.resolve("main")
     principal = page.viewer.principal
     is_model = repo.repo_type == "model"

@@ -20,6 +20,7 @@ from hubstead.repos.likes import set_like
 from hubstead.repos.models import Like, Repo
 from hubstead.repos.routes.access import PLURALS, URL_PREFIX, api_repo_request, redirect_if_moved, refuse_unqualified_id
 from hubstead.repos.service import (
+    author_for,
     can_read,
     check_repo_type,
     create_repo,
@@ -36,6 +37,7 @@ from hubstead.repos.stats import monthly_downloads
 from hubstead.search.related import spaces_using
 from hubstead.spaces import runtime as space_runtime
 from hubstead.spaces import service as spaces
+from hubstead.spaces.templates import seed as seed_space
 
 router = APIRouter()
 # Ids without a namespace (``gpt2``): mounted after every other repo route and before the catch-alls (the API's
@@ -101,6 +103,11 @@ async def create(request: Request) -> Response:
                 return JSONResponse({"error": exc.message, "url": url}, status_code=409, headers=headers)
             if space_fields is not None:
                 spaces.configure_new(hub, session, repo, space_fields)
+                template = payload.get("template")
+                if template is not None:
+                    actor = principal.user.id if principal.user else None
+                    seed_space(hub, session, repo, str(template), author=author_for(hub, principal),
+                               actor_user_id=actor)  # fmt: skip
             return JSONResponse(
                 {"url": _repo_url(request, repo_type, repo.repo_id), "name": repo.repo_id, "id": f"{repo.pk:024x}"}
             )
