@@ -264,6 +264,25 @@ def test_gradio_client_calls_a_space_pushed_to_the_hub(server: LiveServer, env_f
     assert out["whoami"] == owner.name
 
 
+def test_space_templates_seed_a_new_space(server: LiveServer) -> None:
+    """list_space_templates lists this hub's templates; create_repo(space_template=...) starts the space from one
+    (its files committed, its SDK taken from it), and it runs; an unknown template is refused before anything is
+    made."""
+    owner = server.account("tplown")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    templates = {t.name: t for t in api.list_space_templates()}
+    assert {"Static HTML", "Gradio: chat", "Gradio: embeddings", "Streamlit: hello"} <= set(templates)
+    repo = f"{owner.name}/{server.unique('fromtpl')}"
+    api.create_repo(repo, repo_type="space", space_template="Static HTML")
+    assert sorted(api.list_repo_files(repo, repo_type="space")) == [".gitattributes", "README.md", "index.html"]
+    assert api.space_info(repo).sdk == "static"
+    assert wait_for_stage(api, repo, ("RUNNING",), timeout=60).stage == "RUNNING"
+    refused = httpx.post(f"{server.url}/api/repos/create", headers={"authorization": f"Bearer {owner.write_token}"},
+                         json={"name": "nope", "type": "space", "sdk": "gradio", "template": "no-such"}, timeout=30)  # fmt: skip
+    assert refused.status_code == 400 and "no-such" in refused.json()["error"]
+    assert not api.repo_exists(f"{owner.name}/nope", repo_type="space")
+
+
 def test_logs_wait_and_the_spaces_that_use_a_model(server: LiveServer, gradio_space) -> None:
     """fetch_space_logs gives the build log (the environment's making) and the run log (the app's own output)
     as the Hub's server-sent events; wait_for_space returns the running runtime; a space whose header names a
