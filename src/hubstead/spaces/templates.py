@@ -79,12 +79,15 @@ gr.Interface(similarity, [gr.Textbox(label="First"), gr.Textbox(label="Second")]
              title="Sentence similarity").launch()
 '''
 
+_REQS = "# Packages app.py needs, one a line (the SDK itself comes from sdk_version in README.md)\n"
+
 TEMPLATES: dict[str, SpaceTemplate] = {
     t.key: t
     for t in (
         SpaceTemplate("gradio-blank", "Gradio: blank", "A Gradio app to start from", "gradio", GRADIO_VERSION, "🚀",
                       {"app.py": 'import gradio as gr\n\n\ndef greet(name):\n    return f"Hello, {name}!"\n\n\n'
-                                 'gr.Interface(greet, "text", "text").launch()\n'}),  # fmt: skip
+                                 'gr.Interface(greet, "text", "text").launch()\n',
+                       "requirements.txt": _REQS}),  # fmt: skip
         SpaceTemplate("gradio-chat", "Gradio: chat", "A chat app calling this hub's /v1/chat/completions", "gradio",
                       GRADIO_VERSION, "💬", {"app.py": _CHAT, "requirements.txt": "openai>=1.40\n"}),  # fmt: skip
         SpaceTemplate("gradio-embeddings", "Gradio: embeddings", "Sentence similarity with this hub's /v1/embeddings",
@@ -93,7 +96,8 @@ TEMPLATES: dict[str, SpaceTemplate] = {
         SpaceTemplate("streamlit-hello", "Streamlit: hello", "A Streamlit app to start from", "streamlit",
                       STREAMLIT_VERSION, "🎈",
                       {"app.py": 'import streamlit as st\n\nst.title("Hello")\nname = st.text_input("Your name")\n'
-                                 'if name:\n    st.write(f"Hello, {name}!")\n'}),  # fmt: skip
+                                 'if name:\n    st.write(f"Hello, {name}!")\n',
+                       "requirements.txt": _REQS}),  # fmt: skip
         SpaceTemplate("static-html", "Static HTML", "A page of HTML, CSS and JavaScript", "static", None, "📄",
                       {"index.html": "<!doctype html>\n<html><head><meta charset='utf-8'><title>Hello</title></head>\n"
                                      "<body><h1>Hello from a static space</h1></body></html>\n"}),  # fmt: skip
