@@ -1,6 +1,7 @@
 """The space web pages over HTTP: the App tab (header, badge, sandboxed iframe or the reason there is none), its
 status fragment, the space settings forms (through ``spaces.service``, CSRF-checked, writers only, bad input shown
-on the page), the spaces list's cards, "Create a new space" from a template and "Duplicate this Space". Secrets' values never appear in any page."""
+on the page), the spaces list's cards, "Create a new space" from a template and "Duplicate this Space". Secrets'
+values never appear in any page."""
 
 from __future__ import annotations
 
