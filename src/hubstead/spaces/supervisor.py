@@ -21,6 +21,7 @@ import hashlib
 import logging
 import shutil
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -379,7 +380,9 @@ class SpaceSupervisor:
         """``argv`` inside the sandbox (its environment is the one ``launch`` gets: never on a command line)."""
         if self.settings.spaces_sandbox == "none":
             return argv
-        spec = sandboxing.SandboxSpec(home=home, hidden=[self.settings.data_dir], ro_binds=ro, rw_binds=rw)
+        spec = sandboxing.SandboxSpec(
+            home=home, hidden=[self.settings.data_dir], ro_binds=[*ro, *interpreter_paths()], rw_binds=rw
+        )
         return sandboxing.command(spec, argv)
 
     def _launch_app(self, run: _Run) -> None:
@@ -498,6 +501,14 @@ class _Row:
 @dataclass
 class _RepoRef:
     storage_key: str
+
+
+def interpreter_paths() -> list[Path]:
+    """What a sandboxed process needs of the hub's own installation, wherever it lives (a checkout under /tmp or
+    /home is hidden by the sandbox's empty tmpfs there): the hub's Python prefix (static spaces run its
+    ``http.server``), the base interpreter every environment points at, and uv's folder (builds run it)."""
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(environments.uv_binary()).parent}
+    return sorted(p.resolve() for p in paths if p.exists() and p.resolve() != Path("/"))
 
 
 def docker_unavailable_reason() -> str:
