@@ -294,13 +294,17 @@ def test_logs_wait_and_the_spaces_that_use_a_model(server: LiveServer, gradio_sp
     run = "".join(api.fetch_space_logs(repo))
     assert "Running on local URL" in run and "==> Running on port" in run
     assert api.wait_for_space(repo, timeout=30).stage == "RUNNING"
-    model = f"{owner.name}/{server.unique('used')}"
+    model, dataset = f"{owner.name}/{server.unique('used')}", f"{owner.name}/{server.unique('data')}"
     api.create_repo(model)
-    readme = f"---\ntitle: uses\nsdk: static\nmodels:\n- {model}\n---\n"
+    api.create_repo(dataset, repo_type="dataset")
+    readme = f"---\ntitle: uses\nsdk: static\nmodels:\n- {model}\ndatasets:\n- {dataset}\n---\n"
     using = f"{owner.name}/{server.unique('user')}"
     api.create_repo(using, repo_type="space", space_sdk="static")
     api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="README.md", repo_id=using, repo_type="space")
     assert using in (api.model_info(model).spaces or [])
+    for page in (f"/{model}", f"/datasets/{dataset}"):  # "Spaces using it" on both pages
+        html = httpx.get(server.url + page, timeout=30).text
+        assert "Spaces using it" in html and f"/spaces/{using}" in html
 
 
 def test_a_private_space_needs_the_viewers_token_and_never_sees_it(server: LiveServer, env_for) -> None:

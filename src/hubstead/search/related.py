@@ -75,5 +75,6 @@ def linked(session: Session, principal: Principal, repo_type: str, ids: list[str
 
 
 def spaces_using(session: Session, principal: Principal, repo: Repo) -> list[Repo]:
-    """The spaces whose card names this model (``models:`` in their header)."""
-    return _tagged(session, principal, f"model:{repo.repo_id}", repo_type="space")
+    """The spaces whose card names this model or dataset (``models:`` / ``datasets:`` in their header)."""
+    prefix = "dataset" if repo.repo_type == "dataset" else "model"
+    return _tagged(session, principal, f"{prefix}:{repo.repo_id}", repo_type="space")

@@ -114,7 +114,7 @@ def card_page(request: Request, session: Session) -> HTMLResponse:
         hint=parse_model_name(repo.repo_id).facts() if is_model else [],
         tree=related.model_tree(session, principal, repo) if is_model else None,
         datasets=related.linked(session, principal, "dataset", repo.datasets or []),
-        spaces=related.spaces_using(session, principal, repo) if is_model else [],
+        spaces=related.spaces_using(session, principal, repo),
         my_collections=[(slug_of(c), c.title) for c in editable_by(session, principal)],
         widget=_widget(request, repo),
         **_dataset_viewer(request, session, page),
