@@ -108,6 +108,14 @@ class SpaceSupervisor:
 
     # -- the thread ---------------------------------------------------------------------------------------------
     def start(self) -> None:
+        if self.settings.spaces_sandbox == "bwrap":
+            try:
+                sandboxing.bwrap_path()
+            except sandboxing.SandboxUnavailable as exc:
+                log.warning("spaces will not start: %s", exc)
+        else:
+            log.warning("spaces run WITHOUT a sandbox (--spaces-sandbox none): only for a hub whose users all trust "
+                        "each other")  # fmt: skip
         self.remove_leftovers()
         self._thread = threading.Thread(target=self._loop, name="hubstead-spaces", daemon=True)
         self._thread.start()
