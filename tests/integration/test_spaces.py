@@ -283,6 +283,22 @@ def test_space_templates_seed_a_new_space(server: LiveServer) -> None:
     assert not api.repo_exists(f"{owner.name}/nope", repo_type="space")
 
 
+def test_a_renamed_space_runs_under_its_new_name(server: LiveServer) -> None:
+    """move_repo of a running space: it restarts under the new id (new app address, subdomain, SPACE_ID)."""
+    owner = server.account("mvown")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    old, new = f"{owner.name}/{server.unique('before')}", f"{owner.name}/{server.unique('after')}"
+    api.create_repo(old, repo_type="space", space_sdk="static")
+    api.upload_file(path_or_fileobj=b"<p>moving</p>", path_in_repo="index.html", repo_id=old, repo_type="space")
+    assert wait_for_stage(api, old, ("RUNNING",), timeout=60).stage == "RUNNING"
+    api.move_repo(old, new, repo_type="space")
+    assert wait_for_stage(api, new, ("RUNNING",), timeout=60).stage == "RUNNING"
+    info = api.space_info(new)
+    assert info.subdomain == new.replace("/", "-").lower() and info.host.endswith(f"/spaces/{new}/app/")
+    answer = httpx.get(f"{server.url}/spaces/{new}/app/", timeout=60)
+    assert answer.status_code == 200 and "moving" in answer.text
+
+
 def test_logs_wait_and_the_spaces_that_use_a_model(server: LiveServer, gradio_space) -> None:
     """fetch_space_logs gives the build log (the environment's making) and the run log (the app's own output)
     as the Hub's server-sent events; wait_for_space returns the running runtime; a space whose header names a

@@ -97,6 +97,16 @@ def configure_new(hub: Hub, session: Session, repo: Repo, fields: dict[str, Any]
             set_setting(hub, session, repo, kind, item["key"], item["value"], item.get("description"))
 
 
+def after_move(session: Session, repo: Repo) -> None:
+    """A space renamed or moved: its subdomain follows the new id, and a running space restarts under its new
+    address (its root path, ``SPACE_ID`` and ``SPACE_HOST`` changed)."""
+    if repo.repo_type != "space":
+        return
+    row = ensure_runtime(session, repo)
+    row.subdomain = _free_subdomain(session, subdomain_of(repo.namespace, repo.name), repo.pk)
+    _restart_if_running(session, repo)
+
+
 def follow_main(session: Session, repo: Repo, commit_id: str) -> None:
     """A space's main moved: it should run the new commit (built again unless paused)."""
     if repo.repo_type != "space":

@@ -41,6 +41,7 @@ from hubstead.repos.service import (
     require_write,
     update_settings,
 )
+from hubstead.spaces.service import after_move as space_moved
 from hubstead.web.pages import Viewer, render, viewer
 from hubstead.web.render import render_markdown
 from hubstead.web.routes_repo import repo_context
@@ -276,6 +277,7 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
             moved = move_repo(
                 session, me.principal, from_id=repo.repo_id, to_id=new_id.strip(), repo_type=repo.repo_type
             )
+            space_moved(session, moved)
             return RedirectResponse(_base(moved), status_code=303)
         if action == "delete":
             if confirm != repo.repo_id:

@@ -147,7 +147,8 @@ async def move(request: Request) -> dict[str, Any]:
     def work() -> None:
         with hub.db.session() as session:
             principal = get_principal(request, session)
-            move_repo(session, principal, from_id=from_repo, to_id=to_repo, repo_type=repo_type)
+            moved = move_repo(session, principal, from_id=from_repo, to_id=to_repo, repo_type=repo_type)
+            spaces.after_move(session, moved)
 
     await run_in_threadpool(work)
     return {}
