@@ -203,7 +203,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.search.routes import router as search_router
     from hubstead.search.routes_tags import router as tags_router
     from hubstead.spaces.routes import router as spaces_router
-    from hubstead.spaces.routes_app import SpacesDomainMiddleware
+    from hubstead.spaces.routes_app import SpacesDomainMiddleware, direct_space_route
     from hubstead.spaces.routes_app import router as space_apps_router
     from hubstead.viewer.routes import router as viewer_router
     from hubstead.web.render import highlight_css
@@ -283,7 +283,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     )
     app.state.hub = hub
     app.state.inference = inference
-    app.direct_route = direct_inference_route
+    app.direct_route = lambda method, path: direct_space_route(method, path) or direct_inference_route(method, path)
     app.state.inference_lookups = {}
     app.state.inference_lookups_pending = {}
     app.state.jobs = jobs

@@ -232,6 +232,18 @@ async def app_websocket(websocket: WebSocket, namespace: str, name: str, path: s
     )
 
 
+def direct_space_route(method: str, path: str) -> tuple[Any, dict[str, str]] | None:
+    """The app route for ``HubApp``'s direct path (no FastAPI routing or middleware stack: a Gradio predict is two
+    proxied requests, and a busy app makes hundreds a second): ``/spaces/{namespace}/{name}/app/{path}``, the same
+    match as the ``@router`` line, which stays registered for everything else (WebSockets, the schema)."""
+    if method not in METHODS or not path.startswith("/spaces/"):
+        return None
+    parts = path[len("/spaces/") :].split("/", 3)
+    if len(parts) < 4 or parts[2] != "app" or not parts[0] or not parts[1]:
+        return None
+    return app_http, {"namespace": parts[0], "name": parts[1], "path": parts[3]}
+
+
 class SpacesDomainMiddleware:
     """With ``--spaces-domain``, a request for ``{owner}-{name}.{domain}`` is a request for that space's app: its
     path is rewritten to the app route (``/spaces/{owner}/{name}/app/...``) and marked, so the app is forwarded
