@@ -14,8 +14,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import base_url, web_session
+from hubstead.auth import sessions
 from hubstead.auth.models import User, WebSession
 from hubstead.auth.service import ANONYMOUS, Principal
+from hubstead.errors import UnauthorizedError
 from hubstead.tasks import TASK_MODALITY, task_label
 from hubstead.web.names import parse_model_name
 from hubstead.web.render import highlight_code
@@ -94,6 +96,17 @@ def viewer(request: Request, session: Session) -> Viewer:
     # Errors on pages are answered as pages; under /api they stay JSON.
     request.state.page = not request.url.path.startswith("/api/")
     return Viewer(web=web_session(request, session))
+
+
+def signed_in(request: Request, session: Session, csrf: str | None = None) -> Viewer:
+    """The signed-in viewer of a page that changes something: 401 for a visitor, 403 without the session's CSRF
+    token (the form's ``csrf``, else the ``X-CSRF-Token`` header htmx sends) on a POST or when one is given."""
+    me = viewer(request, session)
+    if me.user is None:
+        raise UnauthorizedError("Sign in first")
+    if csrf is not None or request.method == "POST":
+        sessions.check_csrf(me.web, csrf or request.headers.get(sessions.CSRF_HEADER))
+    return me
 
 
 def url_with(request: Request, **changes: Any) -> str:

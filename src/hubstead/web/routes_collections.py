@@ -10,22 +10,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep
-from hubstead.auth import sessions
 from hubstead.collections import service
 from hubstead.collections.models import ITEM_TYPES, THEMES
-from hubstead.errors import UnauthorizedError
-from hubstead.web.pages import Viewer, render, viewer
+from hubstead.web.pages import render, signed_in, viewer
 
 router = APIRouter(include_in_schema=False)
 REPO_URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 
 
-def _signed_in(request: Request, session: Session, csrf: str) -> Viewer:
-    me = viewer(request, session)
-    if me.user is None:
-        raise UnauthorizedError("Sign in first")
-    sessions.check_csrf(me.web, csrf)
-    return me
 
 
 def _page(slug: str) -> str:
@@ -65,7 +57,7 @@ def create_from_form(
     csrf_token: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    me = _signed_in(request, session, csrf_token)
+    me = signed_in(request, session, csrf_token)
     body = {"title": title, "namespace": namespace or None, "description": description or None,
             "private": visibility == "private"}  # fmt: skip
     try:
@@ -91,7 +83,7 @@ def add_from_repo_page(
 
 def _add(request: Request, session: Session, slug: str, item_id: str, item_type: str, note: str, csrf: str) -> Response:
     """Add one repo (or collection) to the collection ``slug`` from a form, then show the collection."""
-    me = _signed_in(request, session, csrf)
+    me = signed_in(request, session, csrf)
     body = {"item": {"id": item_id, "type": item_type}, "note": note or None}
     added = service.add_item(session, me.principal, slug, body)
     return RedirectResponse(_page(service.slug_of(added)), status_code=303)
@@ -115,6 +107,6 @@ def add_from_form(
 def remove_from_form(
     namespace: str, slug: str, item_id: str, request: Request, csrf_token: str = Form(""), session: Session = SessionDep
 ) -> Response:
-    me = _signed_in(request, session, csrf_token)
+    me = signed_in(request, session, csrf_token)
     service.delete_item(session, me.principal, f"{namespace}/{slug}", item_id)
     return RedirectResponse(_page(f"{namespace}/{slug}"), status_code=303)

@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from hubstead.api.deps import SessionDep
-from hubstead.auth import sessions
 from hubstead.auth.service import user_orgs
 from hubstead.discussions import pulls
 from hubstead.errors import BadRequestError, HubError, UnauthorizedError
@@ -42,7 +41,7 @@ from hubstead.repos.service import (
     update_settings,
 )
 from hubstead.spaces.service import after_move as space_moved
-from hubstead.web.pages import Viewer, render, viewer
+from hubstead.web.pages import Viewer, render, signed_in, viewer
 from hubstead.web.render import render_markdown
 from hubstead.web.routes_repo import repo_context
 from hubstead.web.space_views import settings_context
@@ -51,13 +50,6 @@ router = APIRouter(include_in_schema=False)
 MAX_UPLOAD_FILES = 200
 
 
-def _signed_in(request: Request, session: Session, csrf: str | None = None) -> Viewer:
-    me = viewer(request, session)
-    if me.user is None:
-        raise UnauthorizedError("Sign in first")
-    if csrf is not None or request.method == "POST":
-        sessions.check_csrf(me.web, csrf or request.headers.get(sessions.CSRF_HEADER))
-    return me
 
 
 def _repo_from_path(request: Request, session: Session, me: Viewer, repo_type: str, ns: str, name: str) -> Repo:
@@ -128,7 +120,7 @@ def new_repo(
     csrf_token: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    me = _signed_in(request, session, csrf_token)
+    me = signed_in(request, session, csrf_token)
     try:
         repo, _ = create_repo(
             request.app.state.hub, session, me.principal, repo_id=f"{namespace}/{name.strip()}",
@@ -156,12 +148,12 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
     async def upload(ns: str, name: str, revision: str, request: Request) -> Response:
         hub = request.app.state.hub
 
-        def signed_in() -> bool:
+        def anyone_signed_in() -> bool:
             with hub.db.session() as session:
                 return viewer(request, session).user is not None
 
         # Refuse strangers before reading what may be a large body.
-        if not await run_in_threadpool(signed_in):
+        if not await run_in_threadpool(anyone_signed_in):
             raise UnauthorizedError("Sign in first")
         form = await request.form(max_files=MAX_UPLOAD_FILES, max_part_size=10 * 1024 * 1024)
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
@@ -181,7 +173,7 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
 
             def work() -> Response:
                 with hub.db.session() as session:
-                    me = _signed_in(request, session, str(form.get("csrf_token") or ""))
+                    me = signed_in(request, session, str(form.get("csrf_token") or ""))
                     repo = _repo_from_path(request, session, me, repo_type, ns, name)
                     if mode == "pr":
                         pulls.require_push(session, me.principal, repo, revision=revision, create_pr=True)
@@ -226,7 +218,7 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
         csrf_token: str = Form(""),
         session: Session = SessionDep,
     ) -> Response:
-        me = _signed_in(request, session, csrf_token)
+        me = signed_in(request, session, csrf_token)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
         direct = _may_propose(session, me, repo, revision)
         mode = "pr" if mode == "pr" else "direct"
@@ -266,7 +258,7 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
         csrf_token: str = Form(""),
         session: Session = SessionDep,
     ) -> Response:
-        me = _signed_in(request, session, csrf_token)
+        me = signed_in(request, session, csrf_token)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
         hub = request.app.state.hub
         if action == "visibility":
@@ -293,14 +285,14 @@ def _manage_routes(prefix: str, repo_type: str) -> None:
         ns: str, name: str, request: Request, csrf_token: str = Form(""), session: Session = SessionDep
     ) -> Response:
         """The gate's "Request access" button: the same request as the API's ``ask-access``."""
-        me = _signed_in(request, session, csrf_token)
+        me = signed_in(request, session, csrf_token)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
         request_access(session, me.principal, repo)
         return RedirectResponse(_base(repo), status_code=303)
 
     @router.post(prefix + "/{ns}/{name}/like", response_class=HTMLResponse)
     def like(ns: str, name: str, request: Request, session: Session = SessionDep) -> Response:
-        me = _signed_in(request, session)
+        me = signed_in(request, session)
         repo = _repo_from_path(request, session, me, repo_type, ns, name)
         liked = request.query_params.get("liked") == "1"
         count = set_like(session, user=me.user, repo=repo, liked=liked)  # type: ignore[arg-type]
@@ -313,6 +305,6 @@ for _prefix, _type in (("", "model"), ("/datasets", "dataset"), ("/spaces", "spa
 
 @router.post("/-/preview", response_class=HTMLResponse)
 def preview(request: Request, content: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
-    me = _signed_in(request, session)
+    me = signed_in(request, session)
     del me
     return HTMLResponse(render_markdown(content) or "<p class='muted'>Nothing to preview.</p>")

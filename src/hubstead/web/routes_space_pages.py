@@ -12,27 +12,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep
-from hubstead.auth import sessions
 from hubstead.auth.service import user_orgs
-from hubstead.errors import BadRequestError, HubError, UnauthorizedError
+from hubstead.errors import BadRequestError, HubError
 from hubstead.repos.duplicate import duplicate_repo
 from hubstead.repos.models import Repo
 from hubstead.repos.service import author_for, create_repo, get_readable_repo, require_admin, require_write
 from hubstead.spaces import service as spaces
 from hubstead.spaces.templates import TEMPLATES, seed
-from hubstead.web.pages import Viewer, render, viewer
+from hubstead.web.pages import Viewer, render, signed_in, viewer
 from hubstead.web.routes_repo import repo_context
 from hubstead.web.space_views import app_context, settings_context
 
 router = APIRouter(include_in_schema=False)
 
 
-def _signed_in(request: Request, session: Session, csrf: str) -> Viewer:
-    me = viewer(request, session)
-    if me.user is None:
-        raise UnauthorizedError("Sign in first")
-    sessions.check_csrf(me.web, csrf)
-    return me
 
 
 def _space(session: Session, me: Viewer, ns: str, name: str) -> Repo:
@@ -68,7 +61,7 @@ def space_settings(
     csrf_token: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    me = _signed_in(request, session, csrf_token)
+    me = signed_in(request, session, csrf_token)
     repo = _space(session, me, ns, name)
     require_write(session, me.principal, repo.namespace)
     hub = request.app.state.hub
@@ -122,7 +115,7 @@ def new_space(
     csrf_token: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
-    me = _signed_in(request, session, csrf_token)
+    me = signed_in(request, session, csrf_token)
     hub = request.app.state.hub
     try:
         if template not in TEMPLATES:
@@ -152,7 +145,7 @@ def duplicate_space(
     session: Session = SessionDep,
 ) -> Response:
     """"Duplicate this Space": its files and variables (never its secrets) in a new space of the viewer's."""
-    me = _signed_in(request, session, csrf_token)
+    me = signed_in(request, session, csrf_token)
     source = _space(session, me, ns, name)
     hub = request.app.state.hub
     target = f"{namespace or (me.user.name if me.user else '')}/{new_name.strip()}"
