@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -72,6 +72,23 @@ def own_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     yield live
     live.stop()
     shutil.rmtree(live.data_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def own_server_with(request: pytest.FixtureRequest) -> Iterator[Callable[[dict[str, str]], LiveServer]]:
+    """``own_server_with(env)``: a private SQLite server with extra settings (``HUBSTEAD_*``), stopped after the
+    module's tests."""
+    started: list[LiveServer] = []
+
+    def make(env: dict[str, str]) -> LiveServer:
+        live = _start_server("sqlite", request, env)
+        started.append(live)
+        return live
+
+    yield make
+    for live in started:
+        live.stop()
+        shutil.rmtree(live.data_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture()

@@ -14,7 +14,6 @@ import os
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -437,13 +436,9 @@ def test_a_space_token_reads_what_its_owner_may_and_never_writes(server: LiveSer
 
 # -- a hub of its own: a short start timeout, and a restart ----------------------------------------------------------
 @pytest.fixture(scope="module")
-def quick_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+def quick_server(own_server_with) -> LiveServer:  # type: ignore[no-untyped-def]
     """A private SQLite hub whose spaces must open their port within 10 s."""
-    from conftest import _start_server
-
-    live = _start_server("sqlite", request, {"HUBSTEAD_SPACES_START_TIMEOUT": "10"})
-    yield live
-    live.stop()
+    return own_server_with({"HUBSTEAD_SPACES_START_TIMEOUT": "10"})
 
 
 def test_an_app_that_never_opens_its_port(quick_server: LiveServer) -> None:

@@ -345,10 +345,10 @@ def test_a_private_space_needs_the_viewers_token_and_never_sees_it(server: LiveS
     assert page.status_code == 403 and "data-private-space" in page.text and "--spaces-domain" in page.text
 
 
-def test_a_space_sleeps_without_visitors_and_wakes_on_the_next(own_server_factory) -> None:
+def test_a_space_sleeps_without_visitors_and_wakes_on_the_next(own_server_with) -> None:
     """With a short sleep time, a running space goes to SLEEPING (its process gone: no memory held), and the next
     visit wakes it: a browser gets the waking page, an API client waits and gets the app's answer."""
-    server = own_server_factory({"HUBSTEAD_SPACES_DEFAULT_SLEEP": "3"})
+    server = own_server_with({"HUBSTEAD_SPACES_DEFAULT_SLEEP": "3"})
     owner = server.account("slown")
     api = HfApi(endpoint=server.url, token=owner.write_token)
     repo = f"{owner.name}/{server.unique('sleepy')}"
@@ -367,13 +367,13 @@ def test_a_space_sleeps_without_visitors_and_wakes_on_the_next(own_server_factor
     assert api.get_space_runtime(repo).stage == "RUNNING"
 
 
-def test_spaces_domain_serves_each_space_on_its_own_host(own_server_factory) -> None:
+def test_spaces_domain_serves_each_space_on_its_own_host(own_server_with) -> None:
     """With --spaces-domain, ``{owner}-{name}.{domain}`` is the app (space_info's host says so); a private space
     there opens with a token, or with the signed link the hub's page gives a signed-in viewer (which becomes a
     cookie on that host only); a forged or other-space link opens nothing; the hub's own host is unchanged."""
     from hubstead.spaces.runtime import sign_app_access
 
-    server = own_server_factory({"HUBSTEAD_SPACES_DOMAIN": "spaces.test"})
+    server = own_server_with({"HUBSTEAD_SPACES_DOMAIN": "spaces.test"})
     owner, stranger = server.account("dmown"), server.account("dmstr")
     api = HfApi(endpoint=server.url, token=owner.write_token)
     name = server.unique("site")
@@ -408,10 +408,10 @@ def test_spaces_domain_serves_each_space_on_its_own_host(own_server_factory) -> 
     assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200
 
 
-def test_the_hosts_memory_budget_puts_the_least_recently_visited_space_to_sleep(own_server_factory) -> None:
+def test_the_hosts_memory_budget_puts_the_least_recently_visited_space_to_sleep(own_server_with) -> None:
     """With a budget smaller than any two running spaces use, starting a second puts the one visited least
     recently to sleep (never the last one running); visiting it again wakes it and puts the other to sleep."""
-    server = own_server_factory({"HUBSTEAD_SPACES_MEMORY_BUDGET": "1MiB"})
+    server = own_server_with({"HUBSTEAD_SPACES_MEMORY_BUDGET": "1MiB"})
     owner = server.account("bdown")
     api = HfApi(endpoint=server.url, token=owner.write_token)
     repos = []
@@ -431,10 +431,10 @@ def test_the_hosts_memory_budget_puts_the_least_recently_visited_space_to_sleep(
     assert wait_for_stage(api, second, ("SLEEPING",), timeout=30).stage == "SLEEPING"
 
 
-def test_a_hub_that_does_not_run_spaces_says_so(own_server_factory) -> None:
+def test_a_hub_that_does_not_run_spaces_says_so(own_server_with) -> None:
     """Started with spaces off, a hub stores space repos; their runtime is STOPPED with the reason, and the app's
     address answers at once (503), never waiting for a build that will not come."""
-    server = own_server_factory({"HUBSTEAD_SPACES": "0"})
+    server = own_server_with({"HUBSTEAD_SPACES": "0"})
     owner = server.account("offown")
     api = HfApi(endpoint=server.url, token=owner.write_token)
     repo = f"{owner.name}/{server.unique('off')}"
@@ -518,23 +518,6 @@ def test_websockets_pass_through_the_proxy_and_a_flood_is_cut_off(server: LiveSe
     assert code == 1008 and "flood" in reason
     assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
     assert api.get_space_runtime(repo).stage == "RUNNING"
-
-
-@pytest.fixture()
-def own_server_factory(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Private SQLite servers with extra settings (a short sleep time)."""
-    from conftest import _start_server
-
-    started: list[LiveServer] = []
-
-    def make(env: dict[str, str]) -> LiveServer:
-        live = _start_server("sqlite", request, env)
-        started.append(live)
-        return live
-
-    yield make
-    for live in started:
-        live.stop()
 
 
 _ = (os, subprocess)
