@@ -10,7 +10,6 @@ import pygit2
 from hubstead.context import Hub
 from hubstead.repos.files import file_info, iter_entries
 from hubstead.repos.git import GitRepo
-from hubstead.runner.sandbox import SANDBOX_HOME
 
 MAX_TREE_BYTES = 4 * 2**30
 
@@ -64,6 +63,3 @@ def export_tree(hub: Hub, git: GitRepo, commit: pygit2.Commit, target: Path) -> 
                 out.write(chunk)
     return total
 
-
-def app_dir_in_sandbox() -> str:
-    return f"{SANDBOX_HOME}/app"

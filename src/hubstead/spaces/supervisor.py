@@ -157,18 +157,12 @@ class SpaceSupervisor:
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
 
-    def running_port(self, repo_pk: int) -> int | None:
-        run = self._runs.get(repo_pk)
-        return run.port if run is not None and run.phase == "running" else None
-
     # -- one tick -------------------------------------------------------------------------------------------------
     def tick(self) -> None:
         with self.hub.db.session() as session:
             rows = {
-                r.repo_pk: _Row.of(r, key)
-                for r, key in session.execute(
-                    select(SpaceRuntime, Repo.storage_key).join(Repo, Repo.pk == SpaceRuntime.repo_pk)
-                )
+                r.repo_pk: _Row.of(r)
+                for r in session.scalars(select(SpaceRuntime).join(Repo, Repo.pk == SpaceRuntime.repo_pk))
             }
         for repo_pk, run in list(self._runs.items()):
             row = rows.get(repo_pk)
@@ -301,7 +295,7 @@ class SpaceSupervisor:
             if repo is None:
                 return None
             card, sdk, namespace, name = repo.card_data, repo.sdk, repo.namespace, repo.name
-        git = open_git(self.hub, _RepoRef(row.storage_key))  # type: ignore[arg-type]
+            git = open_git(self.hub, repo)
         try:
             commit = git.resolve(row.wanted_sha or "main")
             config = parse_config(card, repo_sdk=sdk)
@@ -496,19 +490,13 @@ class _Row:
     sleep_time: int | None
     last_request_at: Any
     stage_changed_at: Any
-    storage_key: str
     built_factory: int
 
     @classmethod
-    def of(cls, row: SpaceRuntime, storage_key: str) -> _Row:
+    def of(cls, row: SpaceRuntime) -> _Row:
         return cls(row.repo_pk, row.stage, row.paused, row.generation, row.factory_generation, row.wanted_sha,
                    row.running_sha, row.env_key, row.requested_hardware or row.hardware, row.sleep_time,
-                   row.last_request_at, row.stage_changed_at, storage_key, row.built_factory)  # fmt: skip
-
-
-@dataclass
-class _RepoRef:
-    storage_key: str
+                   row.last_request_at, row.stage_changed_at, row.built_factory)  # fmt: skip
 
 
 def interpreter_paths() -> list[Path]:
