@@ -283,6 +283,20 @@ def test_space_templates_seed_a_new_space(server: LiveServer) -> None:
     assert not api.repo_exists(f"{owner.name}/nope", repo_type="space")
 
 
+def test_a_docker_space_says_why_it_does_not_run_here(server: LiveServer) -> None:
+    """A docker space on a host that cannot run containers gets CONFIG_ERROR naming the reason, not a silent wait."""
+    owner = server.account("dkown")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repo = f"{owner.name}/{server.unique('docker')}"
+    api.create_repo(repo, repo_type="space", space_sdk="docker")
+    readme = b"---\ntitle: d\nsdk: docker\napp_port: 7860\n---\n"
+    api.upload_file(path_or_fileobj=readme, path_in_repo="README.md", repo_id=repo, repo_type="space")
+    api.upload_file(path_or_fileobj=b"FROM scratch\n", path_in_repo="Dockerfile", repo_id=repo, repo_type="space")
+    runtime = wait_for_stage(api, repo, ("CONFIG_ERROR", "RUNNING", "BUILD_ERROR"), timeout=60)
+    assert runtime.stage == "CONFIG_ERROR"
+    assert "Docker spaces need podman or docker" in runtime.raw["errorMessage"]
+
+
 def test_a_renamed_space_runs_under_its_new_name(server: LiveServer) -> None:
     """move_repo of a running space: it restarts under the new id (new app address, subdomain, SPACE_ID)."""
     owner = server.account("mvown")
