@@ -178,7 +178,8 @@ def main() -> int:
         time.sleep(0.5)
     asleep_processes, asleep_rss = tree_memory(pid)
     log(f"asleep: {asleep_processes} processes, {human_bytes(asleep_rss)}")
-    rows.append(Row("a sleeping space: resident memory (MiB)", asleep_rss / 2**20, running_rss / 2**20, kind="ratio",
+    rows.append(Row("a sleeping space: resident memory (MiB)", asleep_rss / 2**20, running_rss / 2**20,
+                    kind="ratio",
                     fmt="{:.0f}", note=f"{asleep_processes} processes left; baseline: the same space running"))  # fmt: skip
 
     print_report("Spaces: push to RUNNING, sleep, idle memory", rows, args=args)
