@@ -180,7 +180,8 @@ def main() -> int:
     log(f"asleep: {asleep_processes} processes, {human_bytes(asleep_rss)}")
     rows.append(Row("a sleeping space: resident memory (MiB)", asleep_rss / 2**20, running_rss / 2**20,
                     kind="ratio",
-                    fmt="{:.0f}", note=f"{asleep_processes} processes left; baseline: the same space running"))  # fmt: skip
+                    fmt="{:.0f}",
+                    note=f"{asleep_processes} processes left; baseline: the same space running"))  # fmt: skip
 
     print_report("Spaces: push to RUNNING, sleep, idle memory", rows, args=args)
     hub.stop()
