@@ -37,6 +37,9 @@ DOMAIN_LAYER = {
     "webhooks": "domains",
     "runner": "domains",
     "spaces": "domains",
+    "compute": "domains",
+    "train": "domains",
+    "buckets": "domains",
 }
 
 
