@@ -84,6 +84,15 @@ class Settings:
     spaces_start_timeout: float = 300.0
     spaces_default_sleep: int = 48 * 3600
     spaces_sandbox: str = "bwrap"
+    # Compute jobs (the Hub's Jobs API, ``hubstead.compute``): whether the hub runs them; how many run at once on
+    # this host (slots) and for one namespace; the longest timeout a job may ask for and the one it gets when it
+    # asks none; the size past which a job's log keeps only its newest part.
+    compute_enabled: bool = True
+    compute_slots: int = 2
+    compute_per_namespace: int = 2
+    compute_max_timeout: int = 24 * 3600
+    compute_default_timeout: int = 30 * 60
+    compute_log_limit: int = 64 * 2**20
 
     @property
     def external_url(self) -> str:
@@ -121,6 +130,7 @@ def load_settings(
     jobs: dict[str, object] | None = None,
     webhooks: dict[str, object] | None = None,
     spaces: dict[str, object] | None = None,
+    compute: dict[str, object] | None = None,
 ) -> Settings:
     """Build settings from explicit values, falling back to ``HUBSTEAD_*`` env vars and laptop defaults.
 
@@ -147,6 +157,7 @@ def load_settings(
         **_job_settings(jobs or {}),
         **_webhook_settings(webhooks or {}),
         **_space_settings(spaces or {}),
+        **_compute_settings(compute or {}),
         **_inference_settings(inference or {}),
     )
 
@@ -234,6 +245,31 @@ def _job_settings(flags: dict[str, object]) -> dict[str, Any]:
         raise SystemExit(f"Invalid job setting: {exc}") from exc
     if min(settings["job_time_limit"], settings["job_cpu_limit"], settings["job_memory_limit"]) < 0:
         raise SystemExit("Job limits must be positive (or 0 for no limit)")
+    return settings
+
+
+def _compute_settings(flags: dict[str, object]) -> dict[str, Any]:
+    def pick(name: str, env: str) -> str | None:
+        value = flags.get(name)
+        return str(value) if value is not None else os.environ.get(env) or None
+
+    try:
+        slots = int(pick("slots", "HUBSTEAD_COMPUTE_SLOTS") or max(1, os.cpu_count() or 1))
+        per_namespace = int(pick("per_namespace", "HUBSTEAD_COMPUTE_PER_NAMESPACE") or max(1, slots - 1))
+        max_timeout = int(pick("max_timeout", "HUBSTEAD_COMPUTE_MAX_TIMEOUT") or 24 * 3600)
+        log_limit = pick("log_limit", "HUBSTEAD_COMPUTE_LOG_LIMIT")
+        settings: dict[str, Any] = {
+            "compute_enabled": not (flags.get("disabled") or os.environ.get("HUBSTEAD_COMPUTE", "1") == "0"),
+            "compute_slots": slots,
+            "compute_per_namespace": per_namespace,
+            "compute_max_timeout": max_timeout,
+            "compute_default_timeout": min(max_timeout, 30 * 60),
+            "compute_log_limit": parse_size(log_limit) if log_limit else 64 * 2**20,
+        }
+    except ValueError as exc:
+        raise SystemExit(f"Invalid compute setting: {exc}") from exc
+    if min(slots, per_namespace, max_timeout, settings["compute_log_limit"]) < 1:
+        raise SystemExit("Compute slots, the per-namespace limit, the longest timeout and the log limit must be > 0")
     return settings
 
 

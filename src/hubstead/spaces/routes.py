@@ -20,8 +20,8 @@ from hubstead.api.deps import get_hub, parse_bool, read_json_object
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.models import Repo
 from hubstead.repos.routes.access import RepoRequest, api_repo_request
+from hubstead.runner.hardware import flavors
 from hubstead.spaces import logs, service
-from hubstead.spaces.hardware import flavors
 from hubstead.spaces.runtime import runtime_json
 from hubstead.spaces.templates import templates_json
 

@@ -24,10 +24,10 @@ from hubstead.auth.models import Membership, Org, Token, User
 from hubstead.config import Settings
 from hubstead.context import Hub
 from hubstead.repos.models import Repo
+from hubstead.runner.hardware import flavors
 from hubstead.runner.sandbox import SANDBOX_HOME
 from hubstead.spaces import secrets
 from hubstead.spaces.config import SpaceConfig
-from hubstead.spaces.hardware import flavors
 from hubstead.spaces.logs import space_dir
 from hubstead.spaces.models import SpaceRuntime, SpaceSetting
 

@@ -17,8 +17,8 @@ from hubstead.dates import iso
 from hubstead.db import utcnow
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.models import Repo
+from hubstead.runner.hardware import DEFAULT_FLAVOR, flavors
 from hubstead.spaces import secrets
-from hubstead.spaces.hardware import DEFAULT_FLAVOR, flavors
 from hubstead.spaces.models import SpaceRuntime, SpaceSetting
 from hubstead.spaces.runtime import subdomain_of
 from hubstead.spaces.templates import TEMPLATES

@@ -35,7 +35,9 @@ from hubstead.context import Hub
 from hubstead.db import utcnow
 from hubstead.repos.models import Repo
 from hubstead.repos.service import open_git
+from hubstead.runner import containers
 from hubstead.runner import sandbox as sandboxing
+from hubstead.runner.hardware import DEFAULT_FLAVOR, flavors
 from hubstead.runner.limits import Limits, format_bytes
 from hubstead.runner.process import RunningProcess, launch
 from hubstead.runner.sandbox import SANDBOX_HOME
@@ -49,7 +51,6 @@ from hubstead.spaces.config import (
     parse_config,
 )
 from hubstead.spaces.files import TreeTooLarge, export_tree, has_file, read_small
-from hubstead.spaces.hardware import DEFAULT_FLAVOR, flavors
 from hubstead.spaces.models import SpaceRuntime
 from hubstead.spaces.runtime import ACTIVE_STAGES, app_env, space_dir
 
@@ -508,17 +509,6 @@ def interpreter_paths() -> list[Path]:
 
 
 def docker_unavailable_reason() -> str:
-    """Why this host cannot run a container, in words."""
-    for tool in ("podman", "docker"):
-        path = shutil.which(tool)
-        if path is None:
-            continue
-        import subprocess
-
-        probe = subprocess.run([path, "info"], capture_output=True, text=True, timeout=20)
-        if probe.returncode == 0:
-            return f"{tool} is installed, but this hub does not run Docker spaces yet"
-        detail = (probe.stderr or probe.stdout).strip().splitlines()
-        return f"{tool} is installed but cannot run containers: {detail[-1] if detail else 'no answer'}"
-    return "neither is installed"
+    """Why this host cannot run a Docker space, in words."""
+    return containers.unavailable_reason() or "this hub does not run Docker spaces yet"
 

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from hubstead.config import Settings
 from hubstead.repos.models import Repo
+from hubstead.runner.hardware import flavors
 from hubstead.spaces import service as spaces
 from hubstead.spaces.config import COLORS, SpaceConfigError, parse_config
-from hubstead.spaces.hardware import flavors
 from hubstead.spaces.models import SpaceRuntime
 from hubstead.spaces.runtime import iframe_url
 

@@ -1,4 +1,4 @@
-"""The hardware flavours this host offers spaces (and, later, jobs): what ``/api/spaces/hardware`` lists and what
+"""The hardware flavours this host offers spaces and jobs: what ``/api/spaces/hardware`` lists and what
 ``request_space_hardware`` may ask for, each with the limits the runner enforces."""
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def _host_memory() -> int:
 
 @lru_cache(maxsize=1)
 def _gpus() -> tuple[str, ...]:
+    """The host's NVIDIA GPUs by index (``nvidia-smi -L``), their model names."""
     if shutil.which("nvidia-smi") is None:
         return ()
     try:
@@ -70,10 +71,17 @@ def flavors() -> dict[str, Flavor]:
         Flavor("cpu-upgrade", "CPU Upgrade", float(min(4, cores)), min(8 * 2**30, memory // 2), max_processes=2048),
     ]
     gpus = _gpus()
-    if gpus:
-        out.append(Flavor("gpu-1x", f"GPU: {gpus[0]}", float(min(8, cores)), min(32 * 2**30, memory // 2),
-                          max_processes=2048, gpus=1, gpu_model=gpus[0]))  # fmt: skip
+    for count in (1, 2, 4, 8):
+        if count <= len(gpus):
+            out.append(Flavor(f"gpu-{count}x", f"GPU: {count} x {gpus[0]}", float(min(8 * count, cores)),
+                              min(32 * count * 2**30, memory // 2), max_processes=2048, gpus=count,
+                              gpu_model=gpus[0]))  # fmt: skip
     return {flavor.name: flavor for flavor in out}
 
 
 DEFAULT_FLAVOR = "cpu-basic"
+
+
+def gpu_indices() -> list[int]:
+    """The indices of the host's GPUs (what ``CUDA_VISIBLE_DEVICES`` names)."""
+    return list(range(len(_gpus())))
