@@ -183,6 +183,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.auth.routes import router as auth_router
     from hubstead.auth.routes_users import router as users_router
     from hubstead.collections.routes import router as collections_router
+    from hubstead.compute.routes import router as compute_router
     from hubstead.discussions.pulls import reconcile_pending_merges
     from hubstead.discussions.routes import router as discussions_router
     from hubstead.discussions.routes_attachments import router as attachments_router
@@ -253,6 +254,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         from hubstead.spaces.supervisor import SpaceSupervisor
 
         spaces = SpaceSupervisor(hub)
+    from hubstead.compute.executor import ComputeExecutor
+
+    compute = ComputeExecutor(hub)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -261,10 +265,13 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         webhooks.start()
         if spaces is not None:
             spaces.start()
+        if settings.compute_enabled:
+            compute.start()
         try:
             yield
         finally:
             task.cancel()
+            await run_in_threadpool(compute.stop)
             if spaces is not None:
                 await run_in_threadpool(spaces.stop)
             if getattr(app.state, "space_proxy", None) is not None:
@@ -289,6 +296,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     app.state.jobs = jobs
     app.state.webhooks = webhooks
     app.state.spaces = spaces
+    app.state.compute = compute if settings.compute_enabled else None
     app.state.throttle = Throttle.from_settings(settings)  # sign-in and token failure budgets
 
     @app.exception_handler(HubError)
@@ -328,6 +336,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         tags_router,
         spaces_router,
         space_apps_router,
+        compute_router,
         xet_router,
         repos_router,
         access_requests_router,

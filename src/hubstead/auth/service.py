@@ -160,6 +160,9 @@ def set_membership(session: Session, *, org: Org, user: User, role: str) -> Memb
 # The name of the read token a space's app gets (``spaces``): "space:{owner}/{name}", plus "@{org}" for an org's space,
 # which scopes the token to that org (``Principal.namespace_scope``).
 SPACE_TOKEN_PREFIX = "space:"
+# A compute job's HF_TOKEN (``compute``): "job:{namespace}/{job id}@{namespace}", a write token scoped to the
+# job's owner namespace: it reads that namespace's private repos and public ones, and writes only there.
+JOB_TOKEN_PREFIX = "job:"
 
 
 def create_token(session: Session, *, user: User, role: str = "read", name: str = "") -> str:
@@ -181,7 +184,7 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
     if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
         record.last_used_at = now
     scope = None
-    if record.name.startswith(SPACE_TOKEN_PREFIX) and "@" in record.name:
+    if record.name.startswith((SPACE_TOKEN_PREFIX, JOB_TOKEN_PREFIX)) and "@" in record.name:
         scope = record.name.rsplit("@", 1)[1].lower()  # "space:org/name@org": an org space's token
     return Principal(
         user=record.user, token_role=record.role, token_name=record.name, token_id=record.id, namespace_scope=scope
@@ -202,6 +205,8 @@ def namespace_role(session: Session, principal: Principal, namespace: str) -> st
     user = principal.user
     if user is None:
         return None
+    if principal.namespace_scope is not None and namespace.lower() != principal.namespace_scope:
+        return None  # a space's or a job's token stands only in its own namespace
     if user.name_key == namespace.lower() or user.is_admin:
         return "admin"
     return org_role(session, user=user, namespace=namespace)

@@ -58,12 +58,11 @@ def stamp(when: float) -> str:
 
 
 def follow(
-    target: Path, *, stop: float, poll: float = 0.25, done: Callable[[], bool] | None = None
+    target: Path, *, stop: float, poll: float = 0.25, done: Callable[[], bool] | None = None, position: int = 0
 ) -> Iterator[tuple[str, str]]:
     """(timestamp, line) for every line written so far, then each new one until ``time.monotonic() > stop`` or,
     with ``done``, until it answers True and the file has been read to its end. Yields ("", "") while idle so the
-    caller can send a keep-alive and notice a gone client."""
-    position = 0
+    caller can send a keep-alive and notice a gone client. ``position``: the byte to start at (a line's start)."""
     pending = b""
     idle_since = time.monotonic()
     replay_until = time.time() - REPLAY_SLACK
@@ -110,3 +109,21 @@ def tail(target: Path, lines: int, *, skip_prefix: str = "==>") -> list[str]:
     except OSError:
         return []
     return [line for line in text.splitlines() if line.strip() and not line.startswith(skip_prefix)][-lines:]
+
+
+def last_lines(target: Path, count: int, *, end: int) -> list[str]:
+    """The last ``count`` lines before byte ``end`` (read backwards in blocks, so a huge log is not read whole)."""
+    if count <= 0 or end <= 0:
+        return []
+    data = b""
+    with open(target, "rb") as f:
+        position = end
+        while position > 0 and data.count(b"\n") <= count:
+            step = min(1 << 16, position)
+            position -= step
+            f.seek(position)
+            data = f.read(step) + data
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [line.decode("utf-8", "replace").rstrip("\r") for line in lines[-count:]]

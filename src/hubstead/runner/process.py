@@ -62,10 +62,10 @@ def describe_exit(code: int, limits: Limits) -> str:
     return f"ended with exit code {code}"
 
 
-def _proc_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, resident bytes) for every process visible in /proc."""
+def _proc_table() -> dict[int, tuple[int, int, int]]:
+    """pid -> (parent pid, resident bytes, CPU clock ticks used) for every process visible in /proc."""
     page = os.sysconf("SC_PAGE_SIZE")
-    table: dict[int, tuple[int, int]] = {}
+    table: dict[int, tuple[int, int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -73,7 +73,8 @@ def _proc_table() -> dict[int, tuple[int, int]]:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 stat = f.read().decode(errors="replace")
             fields = stat[stat.rindex(")") + 2 :].split()
-            table[int(entry)] = (int(fields[1]), int(fields[21]) * page)  # ppid, rss pages
+            # ppid, rss pages, utime + stime
+            table[int(entry)] = (int(fields[1]), int(fields[21]) * page, int(fields[11]) + int(fields[12]))
         except (OSError, ValueError, IndexError):
             continue
     return table
@@ -81,19 +82,26 @@ def _proc_table() -> dict[int, tuple[int, int]]:
 
 def tree_usage(root: int) -> tuple[int, int]:
     """(processes, resident bytes) of ``root`` and all its descendants."""
+    count, rss, _ = tree_sample(root)
+    return count, rss
+
+
+def tree_sample(root: int) -> tuple[int, int, float]:
+    """(processes, resident bytes, CPU seconds used by the living ones) of ``root`` and all its descendants."""
     table = _proc_table()
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
+    for pid, (ppid, _, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-    count, rss, stack = 0, 0, [root]
+    count, rss, ticks, stack = 0, 0, 0, [root]
     while stack:
         pid = stack.pop()
         if pid not in table:
             continue
         count += 1
         rss += table[pid][1]
+        ticks += table[pid][2]
         stack.extend(children.get(pid, ()))
-    return count, rss
+    return count, rss, ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass

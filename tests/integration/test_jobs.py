@@ -1,0 +1,180 @@
+"""The Hub's Jobs API through the real client (huggingface_hub's run_job, run_uv_job, inspect_job, list_jobs,
+fetch_job_logs, fetch_job_metrics, cancel_job, rerun_job, labels, wait_for_job, scheduled jobs) against a live
+server whose executor runs each job sandboxed on the one runner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from huggingface_hub import HfApi
+
+from support import Account, LiveServer
+
+pytestmark = pytest.mark.slow
+
+PY = "hubstead/python"
+
+
+def _api(server: LiveServer, account: Account) -> HfApi:
+    return HfApi(endpoint=server.url, token=account.write_token)
+
+
+def _wait(api: HfApi, job_id: str, namespace: str, timeout: float = 90) -> object:
+    return api.wait_for_job(job_id, namespace=namespace, timeout=timeout, poll_interval=0.3)
+
+
+def test_a_job_runs_sandboxed_and_its_log_and_status_read_back(server: LiveServer) -> None:
+    """run_job on the hub's Python: COMPLETED, its log through fetch_job_logs (follow and not), its environment
+    (JOB_ID, HF_ENDPOINT, a home of its own, the hub's data invisible), durations, list by stage and label."""
+    account = server.account("jobs")
+    api = _api(server, account)
+    code = (
+        "import os, pathlib; print('hello from the job'); print('id', os.environ['JOB_ID']); "
+        "print('endpoint', os.environ['HF_ENDPOINT']); print('home', os.environ['HOME'], os.getcwd()); "
+        f"print('data visible', pathlib.Path({str(server.data_dir)!r}).joinpath('hubstead.db').exists())"
+    )
+    job = api.run_job(image=PY, command=["python", "-c", code], labels={"team": "nlp"}, namespace=account.name)
+    assert job.status.stage in ("SCHEDULING", "RUNNING")
+    assert job.owner.name == account.name and job.labels["team"] == "nlp"
+    done = _wait(api, job.id, account.name)
+    assert done.status.stage == "COMPLETED", done.status
+    assert done.started_at is not None and done.finished_at is not None
+    lines = list(api.fetch_job_logs(job_id=job.id, namespace=account.name))
+    text = "\n".join(lines)
+    assert "hello from the job" in text and f"id {job.id}" in text, text
+    assert f"endpoint {server.url}" in text
+    assert "home /home/user /home/user" in text
+    assert "data visible False" in text
+    followed = list(api.fetch_job_logs(job_id=job.id, namespace=account.name, follow=True))
+    assert "hello from the job" in "\n".join(followed)
+    tail = list(api.fetch_job_logs(job_id=job.id, namespace=account.name, tail=1))
+    assert len(tail) == 1
+    listed = [j.id for j in api.list_jobs(namespace=account.name, status="COMPLETED")]
+    assert job.id in listed
+    assert [j.id for j in api.list_jobs(namespace=account.name, labels={"team": "nlp"})] == [job.id]
+    assert list(api.list_jobs(namespace=account.name, labels={"team": "cv"})) == []
+    relabelled = api.update_job_labels(job_id=job.id, labels={"team": "cv"}, namespace=account.name)
+    assert relabelled.labels == {"team": "cv"}
+    hardware = [h.name for h in api.list_jobs_hardware()]
+    assert "cpu-basic" in hardware
+
+
+def test_a_job_fails_in_words_and_retries_keep_its_home(server: LiveServer) -> None:
+    """A failing command ends in ERROR with the exit status and the job's own reason line; with attempts=2 the
+    second attempt runs in the same home (the first attempt's file is there) and completes."""
+    account = server.account("jobfail")
+    api = _api(server, account)
+    failing = api.run_job(image=PY, command=["python", "-c", "import sys; print('HUBSTEAD-ERROR the labels do not "
+                                             "match'); sys.exit(3)"], namespace=account.name)  # fmt: skip
+    done = _wait(api, failing.id, account.name)
+    assert done.status.stage == "ERROR"
+    assert "the labels do not match" in done.status.message and "exit code 3" in done.status.message
+    retry_code = (
+        "import pathlib, sys; marker = pathlib.Path.home() / 'attempted'\n"
+        "if not marker.exists():\n    marker.write_text('1'); print('first attempt fails'); sys.exit(1)\n"
+        "print('second attempt finds', marker.read_text())"
+    )
+    retried = api.run_job(image=PY, command=["python", "-c", retry_code], attempts=2, namespace=account.name)
+    done = _wait(api, retried.id, account.name)
+    assert done.status.stage == "COMPLETED", done.status
+    text = "\n".join(api.fetch_job_logs(job_id=retried.id, namespace=account.name))
+    assert "first attempt fails" in text and "second attempt finds 1" in text
+
+
+def test_cancel_stops_the_whole_tree_and_a_finished_job_cannot_be_cancelled(server: LiveServer) -> None:
+    """cancel_job on a running job that started children: CANCELED, and none of its processes is left; cancelling
+    it again is a 409 in words. A timeout ends a job in ERROR saying so."""
+    account = server.account("jobcancel")
+    api = _api(server, account)
+    code = (
+        "import subprocess, time, os; p = subprocess.Popen(['sleep', '300']); print('child', p.pid, flush=True); "
+        "time.sleep(300)"
+    )
+    job = api.run_job(image=PY, command=["python", "-c", code], namespace=account.name)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if api.inspect_job(job_id=job.id, namespace=account.name).status.stage == "RUNNING":
+            text = "\n".join(api.fetch_job_logs(job_id=job.id, namespace=account.name))
+            if "child" in text:
+                break
+        time.sleep(0.3)
+    api.cancel_job(job_id=job.id, namespace=account.name)
+    done = _wait(api, job.id, account.name, timeout=30)
+    assert done.status.stage == "CANCELED"
+    assert account.name in (done.status.message or "")
+    survivors = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == "sleep300"]
+    assert not survivors, "the job's child outlived the cancel"
+    again = httpx.post(f"{server.url}/api/jobs/{account.name}/{job.id}/cancel", headers={"Authorization": f"Bearer {account.write_token}"})
+    assert again.status_code == 409 and "already ended" in again.json()["error"]
+    slow = api.run_job(image=PY, command=["python", "-c", "import time; time.sleep(60)"], timeout=2,
+                       namespace=account.name)  # fmt: skip
+    done = _wait(api, slow.id, account.name)
+    assert done.status.stage == "ERROR" and "time" in done.status.message.lower(), done.status
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\x00", b"").decode()
+    except OSError:
+        return ""
+
+
+def test_jobs_are_private_to_their_namespace_and_bad_specs_are_refused(server: LiveServer) -> None:
+    """Another user sees no job of mine (404), cannot cancel it; a read token cannot run one (403); an unknown
+    flavor, an image this host cannot run, SSH or exposed ports are refused at submit, before anything is queued."""
+    owner, other = server.account("jobown"), server.account("jobother")
+    api = _api(server, owner)
+    job = api.run_job(image=PY, command=["python", "-c", "print(1)"], namespace=owner.name)
+    for method, path in (("GET", ""), ("POST", "/cancel"), ("GET", "/logs"), ("POST", "/duplicate")):
+        answer = httpx.request(method, f"{server.url}/api/jobs/{owner.name}/{job.id}{path}", headers={"Authorization": f"Bearer {other.write_token}"})
+        assert answer.status_code == 404, (method, path, answer.status_code)
+    listed = httpx.get(f"{server.url}/api/jobs/{owner.name}", headers={"Authorization": f"Bearer {other.write_token}"})
+    assert listed.status_code == 404
+    read_only = httpx.post(f"{server.url}/api/jobs/{owner.name}", headers={"Authorization": f"Bearer {owner.read_token}"},
+                           json={"dockerImage": PY, "command": ["python", "-c", "1"]})  # fmt: skip
+    assert read_only.status_code == 403
+    before = len(list(api.list_jobs(namespace=owner.name)))
+    for body, words in (
+        ({"dockerImage": PY, "command": ["python"], "flavor": "a100x8"}, "Unknown flavor"),
+        ({"dockerImage": "python:3.12", "command": ["python", "-c", "1"]}, "cannot run the image python:3.12"),
+        ({"dockerImage": PY, "command": ["python"], "ssh": {"enabled": True}}, "SSH"),
+        ({"dockerImage": PY, "command": ["python"], "expose": {"ports": [8000]}}, "expose"),
+        ({"dockerImage": PY, "command": []}, "command"),
+        ({"dockerImage": PY, "command": ["python"], "timeoutSeconds": 10**9}, "timeoutSeconds"),
+        ({"dockerImage": PY, "command": ["python"], "environment": {"BAD KEY": "1"}}, "environment variable"),
+        ({"dockerImage": PY, "command": ["python"], "volumes": [{"type": "model", "source": "a/b", "mountPath": "/etc"}]},
+         "mountPath"),
+    ):
+        answer = httpx.post(f"{server.url}/api/jobs/{owner.name}", headers={"Authorization": f"Bearer {owner.write_token}"}, json=body)
+        assert answer.status_code == 400, (body, answer.status_code, answer.text)
+        assert words in answer.json()["error"], (words, answer.json())
+    assert len(list(api.list_jobs(namespace=owner.name))) == before
+
+
+def test_rerun_and_metrics(server: LiveServer) -> None:
+    """rerun_job starts the same spec again as a new job (initiator: the job it duplicates); fetch_job_metrics
+    streams CPU and memory samples of a running job."""
+    account = server.account("jobrerun")
+    api = _api(server, account)
+    job = api.run_job(image=PY, command=["python", "-c", "import time\nx = bytearray(50 * 2**20)\n"
+                                         "t = time.time()\nwhile time.time() - t < 4: pass"],
+                      env={"GREETING": "hi"}, secrets={"API_KEY": "s3cret"}, namespace=account.name)  # fmt: skip
+    samples = []
+    for sample in api.fetch_job_metrics(job_id=job.id, namespace=account.name, follow=True):
+        samples.append(sample)
+        if len(samples) >= 2:
+            break
+    assert samples and "memory_used_bytes" in samples[-1]["data"], samples
+    assert max(s["data"]["memory_used_bytes"] for s in samples) > 40 * 2**20
+    done = _wait(api, job.id, account.name)
+    assert done.status.stage == "COMPLETED"
+    assert done.secrets == {"API_KEY": "*****"}
+    again = api.rerun_job(job_id=job.id, namespace=account.name)
+    assert again.id != job.id and again.environment == {"GREETING": "hi"}
+    assert again.initiator is not None and again.initiator.id == job.id
+    assert _wait(api, again.id, account.name).status.stage == "COMPLETED"
