@@ -64,6 +64,13 @@ def _settings(args: argparse.Namespace) -> Settings:
             "default_sleep": getattr(args, "spaces_default_sleep", None),
             "sandbox": getattr(args, "spaces_sandbox", None),
         },
+        compute={
+            "disabled": getattr(args, "no_compute", False),
+            "slots": getattr(args, "compute_slots", None),
+            "per_namespace": getattr(args, "compute_per_namespace", None),
+            "max_timeout": getattr(args, "compute_max_timeout", None),
+            "log_limit": getattr(args, "compute_log_limit", None),
+        },
     )
 
 
@@ -202,6 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="idle time before a space that set no sleep time sleeps (default 172800, 48 hours)")
     spaces.add_argument("--spaces-sandbox", choices=["bwrap", "none"],
                         help="bwrap (default) sandboxes every space; none runs them unsandboxed (trusted hubs only)")
+    compute = serve.add_argument_group("jobs (the Hub's Jobs API and Train's runs; same sandbox and index as spaces)")
+    compute.add_argument("--no-compute", action="store_true", help="refuse jobs (the API answers, nothing runs)")
+    compute.add_argument("--compute-slots", type=int, metavar="N",
+                         help="jobs running at once on this host (default: the cores)")
+    compute.add_argument("--compute-per-namespace", type=int, metavar="N",
+                         help="jobs one user or org may run at once (default: slots - 1, at least 1)")
+    compute.add_argument("--compute-max-timeout", type=int, metavar="SECONDS",
+                         help="the longest timeout a job may ask for (default 86400)")
+    compute.add_argument("--compute-log-limit", metavar="SIZE",
+                         help="a job's log keeps its newest part past this size (default 64MiB)")
     serve.set_defaults(func=cmd_serve)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
