@@ -178,3 +178,118 @@ def test_rerun_and_metrics(server: LiveServer) -> None:
     assert again.id != job.id and again.environment == {"GREETING": "hi"}
     assert again.initiator is not None and again.initiator.id == job.id
     assert _wait(api, again.id, account.name).status.stage == "COMPLETED"
+
+
+PUSH_SCRIPT = '''# /// script
+# dependencies = ["huggingface_hub"]
+# ///
+import os, sys
+from huggingface_hub import HfApi
+
+api = HfApi()  # HF_ENDPOINT and HF_TOKEN come from the job's environment
+repo = sys.argv[1]
+api.create_repo(repo, exist_ok=True)
+api.upload_file(path_or_fileobj=b"made by a job", path_in_repo="job.txt", repo_id=repo)
+print("pushed", repo, "as", api.whoami()["name"])
+'''
+
+
+def test_run_uv_job_runs_a_hub_script_that_pushes_with_its_token(server: LiveServer) -> None:
+    """run_uv_job on a script kept in a hub repo (its URL): uv installs the script's dependencies and runs it in
+    the sandbox; the job's HF_TOKEN pushes a new repo in its owner's namespace, and only there (an org the user
+    belongs to is out of the token's reach); the token dies with the job."""
+    account = server.account("uvjob")
+    api = _api(server, account)
+    org = server.unique("uvorg")
+    server.cli("orgs", "create", org, "--owner", account.name)
+    scripts = f"{account.name}/{server.unique('scripts')}"
+    api.create_repo(scripts, repo_type="dataset")
+    api.upload_file(path_or_fileobj=PUSH_SCRIPT.encode(), path_in_repo="push.py", repo_id=scripts, repo_type="dataset")
+    url = f"{server.url}/datasets/{scripts}/resolve/main/push.py"
+    target = f"{account.name}/{server.unique('made-by-job')}"
+    job = api.run_uv_job(url, script_args=[target], namespace=account.name, timeout=300)
+    done = _wait(api, job.id, account.name, timeout=300)
+    text = "\n".join(api.fetch_job_logs(job_id=job.id, namespace=account.name))
+    assert done.status.stage == "COMPLETED", (done.status, text[-3000:])
+    assert f"pushed {target} as {account.name}" in text
+    assert api.hf_hub_download(target, "job.txt") and api.model_info(target).id == target
+    tokens = httpx.get(f"{server.url}/api/whoami-v2", headers={"Authorization": f"Bearer {account.write_token}"})
+    assert tokens.status_code == 200
+    elsewhere = api.run_uv_job(url, script_args=[f"{org}/{server.unique('nope')}"], namespace=account.name,
+                               timeout=300)  # fmt: skip
+    failed = _wait(api, elsewhere.id, account.name, timeout=300)
+    assert failed.status.stage == "ERROR"
+    assert "403" in "\n".join(api.fetch_job_logs(job_id=elsewhere.id, namespace=account.name)) or "404" in "\n".join(
+        api.fetch_job_logs(job_id=elsewhere.id, namespace=account.name)
+    )
+
+
+def test_scheduled_jobs(server: LiveServer) -> None:
+    """create_scheduled_job (cron), list, inspect (next run), suspend and resume, update the schedule, run now
+    (a job whose initiator is the schedule), labels, delete; a bad schedule is refused in words."""
+    account = server.account("sched")
+    api = _api(server, account)
+    scheduled = api.create_scheduled_job(image=PY, command=["python", "-c", "print('tick')"], schedule="@hourly",
+                                         namespace=account.name)  # fmt: skip
+    assert scheduled.schedule == "@hourly" and scheduled.status.next_job_run_at is not None
+    assert scheduled.status.next_job_run_at.minute == 0
+    assert [s.id for s in api.list_scheduled_jobs(namespace=account.name)] == [scheduled.id]
+    api.suspend_scheduled_job(scheduled_job_id=scheduled.id, namespace=account.name)
+    info = api.inspect_scheduled_job(scheduled_job_id=scheduled.id, namespace=account.name)
+    assert info.suspend is True and info.status.next_job_run_at is None
+    api.resume_scheduled_job(scheduled_job_id=scheduled.id, namespace=account.name)
+    assert api.inspect_scheduled_job(scheduled_job_id=scheduled.id, namespace=account.name).suspend is False
+    updated = api.update_scheduled_job_schedule(scheduled_job_id=scheduled.id, schedule="30 6 * * 1",
+                                                namespace=account.name)  # fmt: skip
+    assert updated.schedule == "30 6 * * 1"
+    assert updated.status.next_job_run_at.weekday() == 0 and updated.status.next_job_run_at.hour == 6
+    job = api.trigger_scheduled_job(scheduled_job_id=scheduled.id, namespace=account.name)
+    assert job.initiator is not None and job.initiator.type == "scheduled-job"
+    assert _wait(api, job.id, account.name).status.stage == "COMPLETED"
+    assert "tick" in "\n".join(api.fetch_job_logs(job_id=job.id, namespace=account.name))
+    last = api.inspect_scheduled_job(scheduled_job_id=scheduled.id, namespace=account.name).status.last_job
+    assert last is not None and last.id == job.id
+    relabelled = api.update_scheduled_job_labels(scheduled_job_id=scheduled.id, labels={"kind": "nightly"},
+                                                 namespace=account.name)  # fmt: skip
+    assert relabelled.job_spec.labels == {"kind": "nightly"}
+    bad = httpx.post(f"{server.url}/api/scheduled-jobs/{account.name}",
+                     headers={"Authorization": f"Bearer {account.write_token}"},
+                     json={"jobSpec": {"dockerImage": PY, "command": ["python"]}, "schedule": "61 * * * *"})  # fmt: skip
+    assert bad.status_code == 400 and "minute" in bad.json()["error"]
+    api.delete_scheduled_job(scheduled_job_id=scheduled.id, namespace=account.name)
+    assert list(api.list_scheduled_jobs(namespace=account.name)) == []
+
+
+OLD_CLIENT_SCRIPT = """
+import json, time
+import huggingface_hub
+from huggingface_hub import HfApi
+api = HfApi(token={token!r})
+job = api.run_job(image="hubstead/python", command=["python", "-c", "print('old client job')"], namespace={ns!r})
+deadline = time.time() + 90
+while time.time() < deadline:
+    info = api.inspect_job(job_id=job.id, namespace={ns!r})
+    if info.status.stage in ("COMPLETED", "ERROR", "CANCELED"):
+        break
+    time.sleep(0.3)
+logs = list(api.fetch_job_logs(job_id=job.id, namespace={ns!r}))
+long = api.run_job(image="hubstead/python", command=["python", "-c", "import time; time.sleep(60)"], namespace={ns!r})
+api.cancel_job(job_id=long.id, namespace={ns!r})
+listed = [j.id for j in api.list_jobs(namespace={ns!r})]
+print(json.dumps({{"version": huggingface_hub.__version__, "stage": info.status.stage, "logs": logs,
+                  "listed": job.id in listed and long.id in listed}}))
+"""
+
+
+def test_jobs_with_a_1x_client(server: LiveServer, env_for) -> None:  # type: ignore[no-untyped-def]
+    """huggingface_hub 1.33 (0.30.2, the oldest we claim, has no jobs API): run_job, inspect_job,
+    fetch_job_logs, cancel_job and list_jobs."""
+    from client_venvs import client_python
+    from support import last_json, run_client
+
+    account = server.account("oldjob")
+    script = OLD_CLIENT_SCRIPT.format(token=account.write_token, ns=account.name)
+    out = last_json(run_client(script, env_for(None), python=client_python("1.33.0")))
+    assert isinstance(out, dict)
+    assert out["version"] == "1.33.0" and out["stage"] == "COMPLETED", out
+    assert "old client job" in out["logs"] and out["listed"]
