@@ -4,8 +4,6 @@ server whose executor runs each job sandboxed on the one runner."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 
