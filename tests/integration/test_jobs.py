@@ -291,3 +291,28 @@ def test_jobs_with_a_1x_client(server: LiveServer, env_for) -> None:  # type: ig
     assert isinstance(out, dict)
     assert out["version"] == "1.33.0" and out["stage"] == "COMPLETED", out
     assert "old client job" in out["logs"] and out["listed"]
+
+
+def test_the_job_token_is_scoped_and_dies_with_the_job(server: LiveServer) -> None:
+    """The job's HF_TOKEN is its owner's, reads the owner's private repos, and stops working when the job ends;
+    the job cannot see another job's home or the hub's files."""
+    account = server.account("jobtok")
+    api = _api(server, account)
+    private = f"{account.name}/{server.unique('secret-model')}"
+    api.create_repo(private, private=True)
+    code = (
+        "import os, json, urllib.request, pathlib\n"
+        "req = urllib.request.Request(os.environ['HF_ENDPOINT'] + '/api/models/' + os.environ['REPO'],\n"
+        "    headers={'Authorization': 'Bearer ' + os.environ['HF_TOKEN']})\n"
+        "print('private readable', json.load(urllib.request.urlopen(req))['id'])\n"
+        "print('TOKEN', os.environ['HF_TOKEN'])\n"
+        f"print('other homes visible', pathlib.Path({str(server.data_dir / 'compute')!r}).exists())\n"
+    )
+    job = api.run_job(image=PY, command=["python", "-c", code], env={"REPO": private}, namespace=account.name)
+    assert _wait(api, job.id, account.name).status.stage == "COMPLETED"
+    text = "\n".join(api.fetch_job_logs(job_id=job.id, namespace=account.name))
+    assert f"private readable {private}" in text and "other homes visible False" in text, text
+    token = next(line.split()[1] for line in text.splitlines() if line.startswith("TOKEN "))
+    assert token != account.write_token
+    gone = httpx.get(f"{server.url}/api/whoami-v2", headers={"Authorization": f"Bearer {token}"})
+    assert gone.status_code == 401
