@@ -68,10 +68,11 @@ class _Run:
 
 
 class ComputeExecutor:
-    def __init__(self, hub: Hub, *, poll_seconds: float = 0.5) -> None:
+    def __init__(self, hub: Hub, *, poll_seconds: float = 1.0, busy_poll_seconds: float = 0.1) -> None:
         self.hub = hub
         self.settings = hub.settings
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = poll_seconds  # idle: wait this long (or until woken) between ticks
+        self.busy_poll_seconds = busy_poll_seconds  # while jobs run: notice an end this soon
         self.slots = hub.settings.compute_slots
         self.per_namespace = hub.settings.compute_per_namespace
         self._runs: dict[str, _Run] = {}
@@ -107,13 +108,16 @@ class ComputeExecutor:
     def _loop(self) -> None:
         from hubstead.compute import schedule
 
+        scheduled_at = 0.0
         while not self._stop.is_set():
             try:
                 self.tick()
-                schedule.run_due(self.hub)
+                if time.monotonic() - scheduled_at >= 1.0:  # cron has minutes: once a second is plenty
+                    scheduled_at = time.monotonic()
+                    schedule.run_due(self.hub)
             except Exception:  # noqa: BLE001 - the executor outlives any one bad job or database hiccup
                 log.exception("compute executor tick failed")
-            self._wake.wait(self.poll_seconds)
+            self._wake.wait(self.busy_poll_seconds if self._runs else self.poll_seconds)
             self._wake.clear()
 
     def tick(self) -> None:
