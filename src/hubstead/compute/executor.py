@@ -147,11 +147,8 @@ class ComputeExecutor:
         if not self._runs:
             return
         with self.hub.db.session() as session:
-            stages = dict(
-                session.execute(select(ComputeJob.id, ComputeJob.stage).where(ComputeJob.id.in_(list(self._runs))))
-                .tuples()
-                .all()
-            )
+            rows = session.execute(select(ComputeJob.id, ComputeJob.stage).where(ComputeJob.id.in_(list(self._runs))))
+            stages: dict[str, str] = {job_id: stage for job_id, stage in rows}
         for job_id, run in list(self._runs.items()):
             self._sample(run)
             runner_logs.cap(jobfiles.log_path(self.settings, job_id), self.settings.compute_log_limit)
