@@ -212,6 +212,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.web.routes_browse import router as browse_router
     from hubstead.web.routes_collections import router as collection_pages_router
     from hubstead.web.routes_community import router as community_router
+    from hubstead.web.routes_job_pages import router as job_pages_router
     from hubstead.web.routes_manage import router as manage_router
     from hubstead.web.routes_repo import router as repo_pages_router
     from hubstead.web.routes_space_pages import router as space_pages_router
@@ -365,7 +366,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
 
     for router in (account_router, webhook_pages_router, collection_pages_router, manage_router, community_router,
-                   space_pages_router, repo_pages_router, browse_router):  # fmt: skip
+                   space_pages_router, job_pages_router, repo_pages_router, browse_router):  # fmt: skip
         app.include_router(router)
     app.add_middleware(RequestIdMiddleware)
     if settings.spaces_domain:

@@ -134,7 +134,8 @@ def job_logs(request: Request, namespace: str, job_id: str) -> StreamingResponse
     """The job's log as server-sent events: every line so far, in order, then new ones until the job ends."""
     hub = get_hub(request)
     with hub.db.session() as session:
-        job = service.get_job(session, get_caller(request, session), namespace, job_id)
+        # the job page's EventSource: a browser's signed-in session, read-only, like a file download
+        job = service.get_job(session, get_caller(request, session, browser="session"), namespace, job_id)
         job_id = job.id
     tail_text = request.query_params.get("tail")
     tail = int(tail_text) if tail_text and tail_text.isdigit() else None
@@ -165,7 +166,8 @@ def job_metrics(request: Request, namespace: str, job_id: str) -> Response:
     """CPU and memory of the running job, one event a second, until it ends."""
     hub = get_hub(request)
     with hub.db.session() as session:
-        job = service.get_job(session, get_caller(request, session), namespace, job_id)
+        # the job page's EventSource: a browser's signed-in session, read-only, like a file download
+        job = service.get_job(session, get_caller(request, session, browser="session"), namespace, job_id)
         job_id = job.id
     executor = _executor(request)
 
