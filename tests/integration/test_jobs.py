@@ -101,12 +101,19 @@ def test_cancel_stops_the_whole_tree_and_a_finished_job_cannot_be_cancelled(serv
             if "child" in text:
                 break
         time.sleep(0.3)
+    assert len(_processes_of(job.id)) >= 2, "the job and its child should be running"
     api.cancel_job(job_id=job.id, namespace=account.name)
     done = _wait(api, job.id, account.name, timeout=30)
     assert done.status.stage == "CANCELED"
     assert account.name in (done.status.message or "")
-    survivors = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == "sleep300"]
-    assert not survivors, "the job's child outlived the cancel"
+    text = "\n".join(api.fetch_job_logs(job_id=job.id, namespace=account.name))
+    child = next(line.split()[1] for line in text.splitlines() if line.startswith("child "))
+    # The child's pid is the one inside the job's PID namespace: find the host's process by its command line and
+    # the job's environment, and wait for the tree to be gone (stopping it takes at most its grace seconds).
+    deadline = time.time() + 15
+    while time.time() < deadline and _processes_of(job.id):
+        time.sleep(0.2)
+    assert child and not _processes_of(job.id), "the job's processes outlived the cancel"
     again = httpx.post(f"{server.url}/api/jobs/{account.name}/{job.id}/cancel", headers={"Authorization": f"Bearer {account.write_token}"})
     assert again.status_code == 409 and "already ended" in again.json()["error"]
     slow = api.run_job(image=PY, command=["python", "-c", "import time; time.sleep(60)"], timeout=2,
@@ -115,11 +122,18 @@ def test_cancel_stops_the_whole_tree_and_a_finished_job_cannot_be_cancelled(serv
     assert done.status.stage == "ERROR" and "time" in done.status.message.lower(), done.status
 
 
-def _cmdline(proc: Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().replace(b"\x00", b"").decode()
-    except OSError:
-        return ""
+def _processes_of(job_id: str) -> list[Path]:
+    """Host processes whose environment says they belong to the job (JOB_ID)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if f"JOB_ID={job_id}".encode() in (proc / "environ").read_bytes().split(b"\x00"):
+                found.append(proc)
+        except OSError:
+            continue
+    return found
 
 
 def test_jobs_are_private_to_their_namespace_and_bad_specs_are_refused(server: LiveServer) -> None:
