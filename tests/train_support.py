@@ -172,10 +172,14 @@ def run_program(server: LiveServer, token: str, home: Path, spec: dict[str, Any]
                           capture_output=True, text=True, timeout=timeout, cwd=str(home))
 
 
-def start_program(server: LiveServer, token: str, home: Path, spec: dict[str, Any]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "hubstead.train.program"],
-                            env=program_env(server, token, home, spec), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=str(home), start_new_session=True)
+def start_program(server: LiveServer, token: str, home: Path, spec: dict[str, Any],
+                  log: Path) -> subprocess.Popen[bytes]:
+    """Start the program in a session of its own (to be killed as a job's process group is), its output to
+    ``log``."""
+    env = program_env(server, token, home, spec)
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "hubstead.train.program"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=str(home), start_new_session=True)
 
 
 def program_output(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:

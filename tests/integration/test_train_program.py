@@ -7,6 +7,8 @@ The hub's database plays no part in training, so these run on the SQLite server 
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from train_support import (
     run_program,
     sentiment_rows,
     sft_rows,
+    start_program,
     tiny_bert,
     tiny_llama,
 )
@@ -116,3 +119,140 @@ def test_text_classification_full_fine_tune_pushes_a_model_that_learned(server: 
     card = _file(server, account, out["repo_id"], "README.md")
     assert "base_model_relation: finetune" in card and "hubstead-train" in card and "accuracy" in card
     assert "<svg" in _file(server, account, out["repo_id"], "training_curve.svg")
+
+
+def test_lora_text_classification_pushes_an_adapter_to_a_branch(server: LiveServer, hub: dict[str, Any],
+                                                                tmp_path: Path) -> None:
+    """LoRA on the same task, pushed to a branch of a new repo: the adapter loads with PeftModel over the base from
+    the hub and predicts; the card says ``base_model_relation: adapter`` and ``library_name: peft``."""
+    account = hub["account"]
+    spec = _spec(hub, "text-classification", hub["bert"], "sentiment", "sentiment-lora", method="lora",
+                 eval_split="test", output={"push": "branch", "branch": "lora-run"},
+                 hyperparameters={"learning_rate": 2e-2, "lora_r": 4, "lora_alpha": 8})
+    result = run_program(server, account.write_token, tmp_path / "home", spec)
+    out = program_output(result)
+    assert out["revision"] == "lora-run"
+    answer = _client(server, account, tmp_path / "client", f"""
+        import json, torch
+        from peft import PeftModel
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        base = AutoModelForSequenceClassification.from_pretrained({hub['bert']!r}, num_labels=2)
+        model = PeftModel.from_pretrained(base, {out['repo_id']!r}, revision="lora-run")
+        tok = AutoTokenizer.from_pretrained({out['repo_id']!r}, revision="lora-run")
+        with torch.no_grad():
+            logits = model(**tok(["the film was great"], return_tensors="pt")).logits
+        print(json.dumps({{"shape": list(logits.shape), "peft": type(model).__name__}}))
+    """)
+    assert answer == {"shape": [1, 2], "peft": "PeftModelForSequenceClassification"}
+    card = _file(server, account, out["repo_id"], "README.md", revision="lora-run")
+    assert "base_model_relation: adapter" in card and "library_name: peft" in card
+
+
+def test_sentence_embeddings_push_a_sentence_transformer(server: LiveServer, hub: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    """MultipleNegativesRankingLoss on (anchor, positive) pairs with a 10% holdout: the pushed model loads with
+    SentenceTransformer from the hub and encodes; the final retrieval accuracy is reported."""
+    account = hub["account"]
+    spec = _spec(hub, "sentence-embeddings", hub["bert"], "pairs", "pairs-st",
+                 hyperparameters={"max_steps": 12, "batch_size": 8})
+    result = run_program(server, account.write_token, tmp_path / "home", spec)
+    out = program_output(result)
+    assert "eval_accuracy" in out["metrics"] and _losses(_metrics(result.stdout))
+    answer = _client(server, account, tmp_path / "client", f"""
+        import json
+        from sentence_transformers import SentenceTransformer
+        model = SentenceTransformer({out['repo_id']!r})
+        print(json.dumps({{"shape": list(model.encode(["a good film", "a bad film"]).shape)}}))
+    """)
+    assert answer == {"shape": [2, 32]}
+    assert "library_name: sentence-transformers" in _file(server, account, out["repo_id"], "README.md")
+
+
+def test_sft_with_lora_on_a_tiny_llama(server: LiveServer, hub: dict[str, Any], tmp_path: Path) -> None:
+    """SFT (prompt/completion) with LoRA and merge_adapter: the adapter repo and the merged full model repo are both
+    pushed; the merged model loads with AutoModelForCausalLM; eval loss and perplexity are reported."""
+    account = hub["account"]
+    spec = _spec(hub, "sft", hub["llama"], "sft", "sft-lora", method="lora", output={"merge_adapter": True},
+                 hyperparameters={"max_steps": 10, "learning_rate": 1e-2, "lora_r": 4, "lora_alpha": 8})
+    result = run_program(server, account.write_token, tmp_path / "home", spec)
+    out = program_output(result)
+    assert out["merged_repo_id"] == f"{hub['ns']}/sft-lora-merged"
+    assert "eval_perplexity" in out["metrics"] and "eval_loss" in out["metrics"]
+    answer = _client(server, account, tmp_path / "client", f"""
+        import json
+        from transformers import AutoModelForCausalLM
+        model = AutoModelForCausalLM.from_pretrained({out['merged_repo_id']!r})
+        print(json.dumps({{"kind": type(model).__name__}}))
+    """)
+    assert answer == {"kind": "LlamaForCausalLM"}
+    files = HfApi(endpoint=server.url, token=account.write_token).list_repo_files(out["repo_id"])
+    assert "adapter_config.json" in files and "training_curve.svg" in files
+
+
+def test_dpo_on_a_tiny_llama(server: LiveServer, hub: dict[str, Any], tmp_path: Path) -> None:
+    """DPO with LoRA on (prompt, chosen, rejected): trains, reports eval reward accuracy, pushes an adapter."""
+    account = hub["account"]
+    spec = _spec(hub, "dpo", hub["llama"], "prefs", "dpo-lora", method="lora",
+                 hyperparameters={"max_steps": 6, "batch_size": 4, "learning_rate": 1e-2, "lora_r": 4})
+    result = run_program(server, account.write_token, tmp_path / "home", spec)
+    out = program_output(result)
+    assert "eval_loss" in out["metrics"] and any(k.startswith("eval_rewards") for k in out["metrics"]), out
+
+
+def test_token_classification(server: LiveServer, hub: dict[str, Any], tmp_path: Path) -> None:
+    """Token classification on (tokens, tags) with ClassLabel tags: entity F1 computed by the program is reported,
+    the pushed model loads with AutoModelForTokenClassification and keeps the tag names."""
+    account = hub["account"]
+    spec = _spec(hub, "token-classification", hub["bert"], "people", "people-ner", hyperparameters={"max_steps": 20})
+    result = run_program(server, account.write_token, tmp_path / "home", spec)
+    out = program_output(result)
+    assert {"eval_f1", "eval_precision", "eval_recall"} <= set(out["metrics"]), out
+    answer = _client(server, account, tmp_path / "client", f"""
+        import json
+        from transformers import AutoModelForTokenClassification
+        model = AutoModelForTokenClassification.from_pretrained({out['repo_id']!r})
+        print(json.dumps(sorted(model.config.id2label.values())))
+    """)
+    assert answer == ["B-LOC", "B-PER", "O"]
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(server: LiveServer, hub: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    """SIGKILL after the first checkpoint is written, then the same job (same HOME) again: the log says "Resuming
+    from checkpoint-N", the global steps continue past N (no step before N is logged again), the run pushes."""
+    account = hub["account"]
+    spec = _spec(hub, "text-classification", hub["bert"], "sentiment", "sentiment-resumed", eval_split="test",
+                 hyperparameters={"max_steps": 400, "save_steps": 5, "eval_steps": 200, "logging_steps": 5,
+                                  "batch_size": 4})
+    home = tmp_path / "home"
+    process = start_program(server, account.write_token, home, spec, tmp_path / "killed.log")
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((home / "checkpoints").glob("checkpoint-*/trainer_state.json")):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    states = (home / "checkpoints").glob("checkpoint-*/trainer_state.json")
+    saved = sorted(int(p.parent.name.split("-")[1]) for p in states)
+    assert saved, "no checkpoint was written before the kill"
+    spec["hyperparameters"]["max_steps"] = saved[-1] + 10
+    result = run_program(server, account.write_token, home, spec)
+    out = program_output(result)
+    resumed = [line for line in result.stdout.splitlines() if line.startswith("Resuming from checkpoint-")]
+    assert resumed, result.stdout[-3000:]
+    step = int(resumed[0].rsplit("-", 1)[1])
+    steps = [p["step"] for p in _metrics(result.stdout) if "loss" in p]
+    assert steps and min(steps) > step and max(steps) == step + 10, (step, steps)
+    assert out["revision"] == "main"
+
+
+def test_a_bad_column_fails_in_words_and_pushes_nothing(server: LiveServer, hub: dict[str, Any],
+                                                        tmp_path: Path) -> None:
+    """A spec naming a column the dataset lacks: exit 1, one ``HUBSTEAD-ERROR`` line naming the column, and no repo
+    created."""
+    account = hub["account"]
+    spec = _spec(hub, "text-classification", hub["bert"], "sentiment", "never-made", columns={"text": "review"})
+    result = run_program(server, account.write_token, tmp_path / "home", spec)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("HUBSTEAD-ERROR ")]
+    assert len(errors) == 1 and "'review'" in errors[0] and "not in the dataset" in errors[0], result.stderr[-2000:]
+    assert not HfApi(endpoint=server.url, token=account.write_token).repo_exists(f"{hub['ns']}/never-made")
