@@ -5,6 +5,7 @@ only); a scheduled job's row; whether the viewer may run, cancel and rerun (the 
 
 from __future__ import annotations
 
+import re
 import shlex
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,12 @@ def badge(stage: str) -> dict[str, str]:
     return {"stage": stage, "label": label, "kind": kind}
 
 
+def job_name(job: ComputeJob) -> str | None:
+    """What a person called the job: its ``name`` label, or a train run's task."""
+    labels = job.labels or {}
+    return labels.get("name") or labels.get("hubstead-train")
+
+
 def may_write(session: Session, principal: Principal, namespace: str) -> bool:
     """Whether the viewer may run, cancel and rerun the namespace's jobs (the API's rule)."""
     try:
@@ -48,8 +55,23 @@ def may_write(session: Session, principal: Principal, namespace: str) -> bool:
     return True
 
 
+SHELL_SAFE = re.compile(r"^[\w@%+=:,./-]+$")
+
+
+def shell_word(part: str) -> str:
+    """One argument as a shell would take it back, quoted the readable way: bare when safe, else in single
+    quotes, else (it holds a single quote) in double quotes where nothing in it is special there."""
+    if SHELL_SAFE.match(part):
+        return part
+    if "'" not in part:
+        return f"'{part}'"
+    if not any(c in part for c in '"$`\\!'):
+        return f'"{part}"'
+    return shlex.quote(part)
+
+
 def command_line(spec: dict[str, Any]) -> str:
-    return shlex.join([str(part) for part in (spec.get("command") or []) + (spec.get("arguments") or [])])
+    return " ".join(shell_word(str(part)) for part in (spec.get("command") or []) + (spec.get("arguments") or []))
 
 
 def shorten(text: str, limit: int = COMMAND_SHOWN) -> str:
@@ -62,9 +84,9 @@ def human_seconds(seconds: int | None) -> str:
     hours, rest = divmod(int(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours}h {minutes:02d}m"
+        return f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
     if minutes:
-        return f"{minutes}m {secs:02d}s"
+        return f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
     return f"{secs}s"
 
 
@@ -112,7 +134,7 @@ def job_rows(session: Session, jobs: list[ComputeJob]) -> list[dict[str, Any]]:
     return [
         {
             "id": job.id,
-            "name": (job.labels or {}).get("name") or (job.labels or {}).get("hubstead-train"),
+            "name": job_name(job),
             "labels": sorted((job.labels or {}).items()),
             "image": job.spec.get("dockerImage"),
             "command": shorten(command_line(job.spec)),
@@ -163,6 +185,7 @@ def job_detail(session: Session, settings: Settings, job: ComputeJob) -> dict[st
         "info": info,
         "id": job.id,
         "namespace": job.namespace,
+        "name": job_name(job),
         "badge": badge(job.stage),
         "message": job.message,
         "terminal": job.stage in TERMINAL,
