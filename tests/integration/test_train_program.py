@@ -196,21 +196,30 @@ def test_dpo_on_a_tiny_llama(server: LiveServer, hub: dict[str, Any], tmp_path: 
                  hyperparameters={"max_steps": 6, "batch_size": 4, "learning_rate": 1e-2, "lora_r": 4})
     result = run_program(server, account.write_token, tmp_path / "home", spec)
     out = program_output(result)
-    assert "eval_loss" in out["metrics"] and any(k.startswith("eval_rewards") for k in out["metrics"]), out
+    assert "eval_loss" in out["metrics"] and "eval_rewards/accuracies" in out["metrics"], out
+    card = _file(server, account, out["repo_id"], "README.md")
+    assert "rewards_accuracies" in card and "base_model_relation: adapter" in card
 
 
-def test_token_classification(server: LiveServer, hub: dict[str, Any], tmp_path: Path) -> None:
-    """Token classification on (tokens, tags) with ClassLabel tags: entity F1 computed by the program is reported,
-    the pushed model loads with AutoModelForTokenClassification and keeps the tag names."""
+def test_token_classification_as_a_pull_request(server: LiveServer, hub: dict[str, Any], tmp_path: Path) -> None:
+    """Token classification on (tokens, tags) with ClassLabel tags, pushed as a pull request on an existing repo:
+    entity F1 computed by the program is reported, main is untouched, the model on the PR's revision loads with
+    AutoModelForTokenClassification and keeps the tag names."""
     account = hub["account"]
-    spec = _spec(hub, "token-classification", hub["bert"], "people", "people-ner", hyperparameters={"max_steps": 20})
+    api = HfApi(endpoint=server.url, token=account.write_token)
+    repo_id = f"{hub['ns']}/people-ner"
+    api.create_repo(repo_id)
+    spec = _spec(hub, "token-classification", hub["bert"], "people", "people-ner", hyperparameters={"max_steps": 20},
+                 output={"push": "pull-request"})
     result = run_program(server, account.write_token, tmp_path / "home", spec)
     out = program_output(result)
     assert {"eval_f1", "eval_precision", "eval_recall"} <= set(out["metrics"]), out
+    assert out["revision"].startswith("refs/pr/") and out["pr_url"], out
+    assert "config.json" not in api.list_repo_files(repo_id)
     answer = _client(server, account, tmp_path / "client", f"""
         import json
         from transformers import AutoModelForTokenClassification
-        model = AutoModelForTokenClassification.from_pretrained({out['repo_id']!r})
+        model = AutoModelForTokenClassification.from_pretrained({repo_id!r}, revision={out['revision']!r})
         print(json.dumps(sorted(model.config.id2label.values())))
     """)
     assert answer == ["B-LOC", "B-PER", "O"]
@@ -256,3 +265,7 @@ def test_a_bad_column_fails_in_words_and_pushes_nothing(server: LiveServer, hub:
     errors = [line for line in result.stderr.splitlines() if line.startswith("HUBSTEAD-ERROR ")]
     assert len(errors) == 1 and "'review'" in errors[0] and "not in the dataset" in errors[0], result.stderr[-2000:]
     assert not HfApi(endpoint=server.url, token=account.write_token).repo_exists(f"{hub['ns']}/never-made")
+    taken = _spec(hub, "text-classification", hub["bert"], "sentiment", "tiny-bert")
+    result = run_program(server, account.write_token, tmp_path / "home2", taken)
+    assert result.returncode == 1 and "HUBSTEAD-ERROR the output repo" in result.stderr
+    assert "already exists" in result.stderr

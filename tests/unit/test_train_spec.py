@@ -245,3 +245,35 @@ def test_the_pure_modules_import_no_torch() -> None:
             "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'peft', 'trl') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_labels_come_from_the_train_split_and_must_match_the_eval_split(tmp_path: Any) -> None:
+    """Label names: a ClassLabel's names, else the sorted distinct values; an eval split with a label the train split
+    lacks, or ClassLabels with other names, is refused in words (before any model is loaded)."""
+    import datasets
+
+    from hubstead.train.program import RunContext, TrainFailure
+    from hubstead.train.tasks_classification import label_names
+
+    def context(train: Any, evaluation: Any) -> RunContext:
+        return RunContext(spec=parse_spec(_spec()), home=tmp_path, checkpoints=tmp_path / "c", work=tmp_path / "o",
+                          train=train, eval=evaluation, eval_split_name="test")
+
+    strings = datasets.Dataset.from_dict({"label": ["pos", "neg", "pos"]})
+    assert label_names(context(strings, strings.select([0])), "label", sequence=False) == (
+        ["neg", "pos"], {"neg": 0, "pos": 1})
+    with pytest.raises(TrainFailure, match=r"the eval split has label\(s\) \['meh'\]"):
+        label_names(context(strings, datasets.Dataset.from_dict({"label": ["meh"]})), "label", sequence=False)
+    one = datasets.Dataset.from_dict({"label": [1, 1]})
+    with pytest.raises(TrainFailure, match="needs 2 or more"):
+        label_names(context(one, one), "label", sequence=False)
+
+    def classes(names: list[str]) -> Any:
+        features = datasets.Features({"label": datasets.ClassLabel(names=names)})
+        return datasets.Dataset.from_dict({"label": [0, 1]}, features=features)
+
+    assert label_names(context(classes(["a", "b"]), classes(["a", "b"])), "label", sequence=False)[0] == ["a", "b"]
+    with pytest.raises(TrainFailure, match="the labels do not match"):
+        label_names(context(classes(["a", "b"]), classes(["b", "a"])), "label", sequence=False)
+    tags = datasets.Dataset.from_dict({"tags": [["O", "B-PER"], ["O"]]})
+    assert label_names(context(tags, tags), "tags", sequence=True)[0] == ["B-PER", "O"]

@@ -188,7 +188,7 @@ def push(api: Any, spec: TrainSpec, result: TrainResult) -> dict[str, Any]:
     out = spec.output
     message = f"Hubstead Train: {spec.task} ({spec.method}) of {spec.base_model} on {spec.dataset}"
     summary: dict[str, Any] = {"repo_id": out.repo_id, "push": out.push}
-    ignore = ["checkpoint-*", "runs/*"]
+    ignore = ["checkpoint-*", "runs/*", "training_args.bin"]
     if out.push == "new-repo":
         api.create_repo(out.repo_id, private=out.private, exist_ok=False)
         info = api.upload_folder(repo_id=out.repo_id, folder_path=str(result.model_dir), commit_message=message,
