@@ -165,3 +165,26 @@ def test_scheduled_jobs_on_the_list_with_their_buttons(server: LiveServer) -> No
     assert web.post(f"{base}/nonsense", data={"csrf_token": csrf}).status_code == 404
     assert web.post(f"{base}/delete", data={"csrf_token": csrf}).status_code == 303
     assert list(api.list_scheduled_jobs(namespace=ns)) == []
+
+
+def test_the_list_is_newest_first_fifty_a_page(own_server_with) -> None:  # type: ignore[no-untyped-def]
+    """On a hub with one slot held by a long job (every later job stays queued), 51 jobs: page 1 holds the newest
+    50 (the last one submitted on top, each waiting with its queue time), an "Older" link leads to page 2 with the
+    first one; the filter counts 50 Scheduling."""
+    server = own_server_with({"HUBSTEAD_COMPUTE_SLOTS": "1", "HUBSTEAD_COMPUTE_PER_NAMESPACE": "1"})
+    owner = server.account("jppage", password=PASSWORD)
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    ids = [api.run_job(image=PY, command=["python", "-c", "import time; time.sleep(120)"], namespace=owner.name).id]
+    _wait_stage(api, ids[0], owner.name, ("RUNNING",))
+    ids += [api.run_job(image=PY, command=["python", "-c", f"print({i})"], namespace=owner.name).id for i in range(50)]
+    web, _ = web_session(server, owner.name, PASSWORD)
+    first = web.get(f"/jobs/{owner.name}").text
+    shown = re.findall(r'<tr id="job-([0-9a-f]+)"', first)
+    assert shown == ids[::-1][:50]
+    assert 'data-stage="SCHEDULING"' in first and 'title="waiting"' in first
+    assert "Older →" in first and "?p=2" in first
+    second = web.get(f"/jobs/{owner.name}", params={"p": "2"}).text
+    assert re.findall(r'<tr id="job-([0-9a-f]+)"', second) == [ids[0]] and "← Newer" in second
+    assert 'data-stage="RUNNING"' in second
+    assert re.search(r'Scheduling <span class="count">50</span>', first)
+    api.cancel_job(job_id=ids[0], namespace=owner.name)
