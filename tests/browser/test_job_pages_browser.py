@@ -3,7 +3,8 @@ while it runs (the EventSource on the job's log stream, with the browser's sessi
 Scheduling/Running by the polled status fragment, its duration counts up; Cancel from the page ends it (CANCELED,
 the Cancel button gone); the namespace's list shows it with its badge (and a scheduled job), and refreshes its rows while a job is
 going. Screenshots: ``test-screenshots/job-page.png``,
-``job-cancelled.png``, ``jobs-list.png`` (look at them)."""
+``job-cancelled.png``, ``jobs-list.png``,
+``profile-jobs-tab.png`` (look at them)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ def test_a_running_job_streams_its_log_live_and_is_cancelled_from_its_page(
     nightly = api.create_scheduled_job(image="hubstead/python", command=["python", "-c", "print('nightly')"],
                                        schedule="@daily", namespace=owner.name)  # fmt: skip
     page.goto(f"{server.url}/{owner.name}")
+    page.screenshot(path=str(shots_dir / "profile-jobs-tab.png"))
     page.get_by_role("link", name="Jobs", exact=True).click()
     page.wait_for_url(f"{server.url}/jobs/{owner.name}")
     row = page.locator(f"#job-{job.id}")
