@@ -234,10 +234,9 @@ async def scheduled_action(request: Request, namespace: str, scheduled_id: str, 
         with hub.db.session() as session:
             row = schedule.get(session, get_caller(request, session), namespace, scheduled_id, write=True)
             if action == "suspend":
-                row.suspend = True
+                schedule.suspend(row)
             elif action == "resume":
-                row.suspend = False
-                row.next_run_at = schedule._next(row.schedule, schedule.datetime.now(schedule.UTC))
+                schedule.resume(row)
             elif action == "schedule":
                 schedule.set_schedule(row, body.get("schedule"))
             elif action == "run":

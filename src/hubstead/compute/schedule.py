@@ -154,6 +154,16 @@ def set_schedule(row: ScheduledJob, schedule: Any) -> None:
     row.schedule = schedule.strip()
 
 
+def suspend(row: ScheduledJob) -> None:
+    row.suspend = True
+
+
+def resume(row: ScheduledJob) -> None:
+    """Run again from the next time the schedule says, counted from now (missed runs are not caught up)."""
+    row.suspend = False
+    row.next_run_at = _next(row.schedule, datetime.now(UTC))
+
+
 def set_labels(row: ScheduledJob, labels: Any) -> None:
     row.labels = parse_labels(labels)
 

@@ -147,10 +147,9 @@ def scheduled_action(
     row = schedule.get(session, me.principal, namespace, scheduled_id, write=True)
     target = f"/jobs/{row.namespace}"
     if action == "suspend":
-        row.suspend = True
+        schedule.suspend(row)
     elif action == "resume":
-        row.suspend = False
-        schedule.set_schedule(row, row.schedule)  # the next run counts from now
+        schedule.resume(row)
     elif action == "run":
         job = schedule.trigger(request.app.state.hub, session, row)
         target = f"/jobs/{job.namespace}/{job.id}"
