@@ -227,8 +227,9 @@ def test_token_classification_as_a_pull_request(server: LiveServer, hub: dict[st
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(server: LiveServer, hub: dict[str, Any],
                                                        tmp_path: Path) -> None:
-    """SIGKILL after the first checkpoint is written, then the same job (same HOME) again: the log says "Resuming
-    from checkpoint-N", the global steps continue past N (no step before N is logged again), the run pushes."""
+    """SIGKILL after the first checkpoint is written, then the same job (same HOME) again: a checkpoint cut short
+    by the kill is discarded, the log says "Resuming from checkpoint-N" (the last complete one), the global steps continue past N (no step before N is logged again), the run pushes (into
+    the empty output repo an attempt stopped between creating and uploading would leave)."""
     account = hub["account"]
     spec = _spec(hub, "text-classification", hub["bert"], "sentiment", "sentiment-resumed", eval_split="test",
                  hyperparameters={"max_steps": 400, "save_steps": 5, "eval_steps": 200, "logging_steps": 5,
@@ -244,11 +245,17 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(server: LiveServer, hub: 
     saved = sorted(int(p.parent.name.split("-")[1]) for p in states)
     assert saved, "no checkpoint was written before the kill"
     spec["hyperparameters"]["max_steps"] = saved[-1] + 10
+    torn = home / "checkpoints" / "checkpoint-9999"  # what a kill while a checkpoint is being written leaves
+    torn.mkdir(exist_ok=True)
+    (torn / "trainer_state.json").write_text('{"global_step": 99')
+    HfApi(endpoint=server.url, token=account.write_token).create_repo(spec["output"]["repo_id"])
     result = run_program(server, account.write_token, home, spec)
     out = program_output(result)
     resumed = [line for line in result.stdout.splitlines() if line.startswith("Resuming from checkpoint-")]
     assert resumed, result.stdout[-3000:]
     step = int(resumed[0].rsplit("-", 1)[1])
+    assert step == saved[-1] and "Discarding incomplete checkpoint-9999" in result.stdout
+    assert not torn.exists()
     steps = [p["step"] for p in _metrics(result.stdout) if "loss" in p]
     assert steps and min(steps) > step and max(steps) == step + 10, (step, steps)
     assert out["revision"] == "main"

@@ -125,8 +125,8 @@ def run(spec: TrainSpec) -> dict[str, Any]:
 
 
 def check_destination(api: Any, spec: TrainSpec) -> None:
-    """Refuse before training what the push would refuse after: a new repo that exists, a pull request on a repo
-    that does not, a destination the token may not write to (checked on the namespace's name)."""
+    """Refuse before training what the push would refuse after: a new repo that exists (and is not empty), a pull
+    request on a repo that does not."""
     from huggingface_hub.errors import RepositoryNotFoundError
 
     try:
@@ -134,7 +134,7 @@ def check_destination(api: Any, spec: TrainSpec) -> None:
         exists = True
     except RepositoryNotFoundError:
         exists = False
-    if spec.output.push == "new-repo" and exists:
+    if spec.output.push == "new-repo" and exists and not _empty(api, spec.output.repo_id):
         raise TrainFailure(f"the output repo {spec.output.repo_id} already exists: choose another name, or push "
                            "to a branch or as a pull request")
     if spec.output.push == "pull-request" and not exists:
@@ -142,10 +142,17 @@ def check_destination(api: Any, spec: TrainSpec) -> None:
                            "repo (use push new-repo)")
 
 
+def _empty(api: Any, repo_id: str) -> bool:
+    """A repo holding nothing but ``.gitattributes``: what an earlier attempt of this job left when it was stopped
+    between creating the repo and uploading into it; the rerun pushes into it."""
+    return set(api.list_repo_files(repo_id)) <= {".gitattributes"}
+
+
 def load_splits(spec: TrainSpec) -> tuple[Any, Any, str]:
     """The train and eval datasets from this hub, their columns checked against the task."""
     import datasets
 
+    datasets.disable_progress_bars()
     try:
         train = datasets.load_dataset(spec.dataset, name=spec.dataset_config, split=spec.train_split,
                                       revision=spec.dataset_revision)
@@ -190,7 +197,9 @@ def push(api: Any, spec: TrainSpec, result: TrainResult) -> dict[str, Any]:
     summary: dict[str, Any] = {"repo_id": out.repo_id, "push": out.push}
     ignore = ["checkpoint-*", "runs/*", "training_args.bin"]
     if out.push == "new-repo":
-        api.create_repo(out.repo_id, private=out.private, exist_ok=False)
+        if api.repo_exists(out.repo_id) and not _empty(api, out.repo_id):
+            raise TrainFailure(f"the output repo {out.repo_id} was created by someone else while this run trained")
+        api.create_repo(out.repo_id, private=out.private, exist_ok=True)
         info = api.upload_folder(repo_id=out.repo_id, folder_path=str(result.model_dir), commit_message=message,
                                  ignore_patterns=ignore)
         summary.update(revision="main", commit=getattr(info, "oid", None))
@@ -255,13 +264,26 @@ def training_options(ctx: RunContext) -> dict[str, Any]:
 
 
 def last_checkpoint(ctx: RunContext) -> str | None:
-    """The last checkpoint a killed run of this job left in ``$HOME/checkpoints``, announced in the log."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    last = get_last_checkpoint(str(ctx.checkpoints)) if ctx.checkpoints.is_dir() else None
-    if last:
-        print(f"Resuming from {Path(last).name}", flush=True)
-    return last
+    """The last complete checkpoint a killed run of this job left in ``$HOME/checkpoints``, announced in the log.
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint without it (or with it cut short) was being
+    written when the run was killed: it is discarded, and the one before it is used."""
+    if not ctx.checkpoints.is_dir():
+        return None
+    found = []
+    for path in ctx.checkpoints.iterdir():
+        number = path.name.removeprefix("checkpoint-")
+        if path.is_dir() and path.name.startswith("checkpoint-") and number.isdigit():
+            found.append((int(number), path))
+    for _, path in sorted(found, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            print(f"Discarding incomplete {path.name}", flush=True)
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        print(f"Resuming from {path.name}", flush=True)
+        return str(path)
+    return None
 
 
 def metric_callback() -> Any:
@@ -295,9 +317,21 @@ def quantization(ctx: RunContext) -> Any:
                               bnb_4bit_compute_dtype=torch.bfloat16 if device_options()["bf16"] else torch.float16)
 
 
+_BOOKKEEPING = ("epoch", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
+
+
+def fit(trainer: Any, ctx: RunContext) -> None:
+    """Train, from the last checkpoint when a killed run left one; without the Trainer's printer of log dicts (the
+    metric lines say the same, once)."""
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.train(resume_from_checkpoint=last_checkpoint(ctx))
+
+
 def finish(trainer: Any, ctx: RunContext, extra_metrics: dict[str, float] | None = None) -> dict[str, float]:
     """The final evaluation (printed as a metric line), with perplexity where there is an eval loss of a causal LM."""
-    final = dict(trainer.evaluate())
+    final = {k: v for k, v in trainer.evaluate().items() if k not in _BOOKKEEPING}
     added = dict(extra_metrics or {})
     if ctx.spec.task == "sft" and isinstance(final.get("eval_loss"), int | float):
         added["eval_perplexity"] = math.exp(min(float(final["eval_loss"]), 50.0))

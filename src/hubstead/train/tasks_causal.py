@@ -11,7 +11,7 @@ from hubstead.train.program import (
     RunContext,
     TrainResult,
     finish,
-    last_checkpoint,
+    fit,
     lora_config,
     metric_callback,
     quantization,
@@ -49,7 +49,7 @@ def train(ctx: RunContext) -> TrainResult:
         trainer = DPOTrainer(model=model, args=DPOConfig(**options, beta=h.beta or 0.1), train_dataset=train_set,
                              eval_dataset=eval_set, processing_class=tokenizer, peft_config=peft_config,
                              callbacks=[metric_callback()])
-    trainer.train(resume_from_checkpoint=last_checkpoint(ctx))
+    fit(trainer, ctx)
     final = finish(trainer, ctx)
     trainer.save_model(str(ctx.work))
     tokenizer.save_pretrained(str(ctx.work))

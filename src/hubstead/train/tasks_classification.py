@@ -12,7 +12,7 @@ from hubstead.train.program import (
     TrainFailure,
     TrainResult,
     finish,
-    last_checkpoint,
+    fit,
     lora_config,
     metric_callback,
     quantization,
@@ -138,7 +138,7 @@ def _train(ctx: RunContext, token_level: bool) -> TrainResult:
     trainer = Trainer(model=model, args=TrainingArguments(**training_options(ctx)), train_dataset=train_set,
                       eval_dataset=eval_set, processing_class=tokenizer, data_collator=collator,
                       compute_metrics=compute_metrics, callbacks=[metric_callback()])
-    trainer.train(resume_from_checkpoint=last_checkpoint(ctx))
+    fit(trainer, ctx)
     final = finish(trainer, ctx)
     trainer.save_model(str(ctx.work))
     tokenizer.save_pretrained(str(ctx.work))

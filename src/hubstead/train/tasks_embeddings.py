@@ -15,7 +15,7 @@ from hubstead.train.program import (
     TrainFailure,
     TrainResult,
     finish,
-    last_checkpoint,
+    fit,
     lora_config,
     metric_callback,
     training_options,
@@ -55,7 +55,7 @@ def train(ctx: RunContext) -> TrainResult:
     trainer = SentenceTransformerTrainer(model=model, args=Arguments(**training_options(ctx)),
                                          train_dataset=train_set, eval_dataset=eval_set, loss=loss,
                                          callbacks=[metric_callback()])
-    trainer.train(resume_from_checkpoint=last_checkpoint(ctx))
+    fit(trainer, ctx)
     final = finish(trainer, ctx, _scores(model, eval_set, loss_name))
     model.save_pretrained(str(ctx.work))
     return TrainResult(model_dir=ctx.work, final_metrics=final, log_history=list(trainer.state.log_history),
