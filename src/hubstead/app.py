@@ -183,6 +183,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.auth.routes import router as auth_router
     from hubstead.auth.routes_users import router as users_router
     from hubstead.collections.routes import router as collections_router
+    from hubstead.buckets.routes import router as buckets_router
     from hubstead.compute.routes import router as compute_router
     from hubstead.discussions.pulls import reconcile_pending_merges
     from hubstead.discussions.routes import router as discussions_router
@@ -206,6 +207,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.spaces.routes import router as spaces_router
     from hubstead.spaces.routes_app import SpacesDomainMiddleware, direct_space_route
     from hubstead.spaces.routes_app import router as space_apps_router
+    from hubstead.train.routes import router as train_router
     from hubstead.viewer.routes import router as viewer_router
     from hubstead.web.render import highlight_css
     from hubstead.web.routes_account import router as account_router
@@ -338,6 +340,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         spaces_router,
         space_apps_router,
         compute_router,
+        train_router,
+        buckets_router,
         xet_router,
         repos_router,
         access_requests_router,

@@ -1,4 +1,4 @@
-"""The ``hubstead`` command: serve, users, orgs, tokens, import.
+"""The ``hubstead`` command: serve, users, orgs, tokens, import, and ``train`` (a thin HTTP client of a running hub).
 
 Every subcommand acts on the same data dir and database as ``serve`` (``--data-dir``/``HUBSTEAD_DATA_DIR``,
 ``--database-url``/``HUBSTEAD_DATABASE_URL``).
@@ -7,6 +7,7 @@ Every subcommand acts on the same data dir and database as ``serve`` (``--data-d
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -154,6 +155,57 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _param(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--param takes key=value, not {text!r}")
+    try:
+        value: object = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Post a run to ``/api/train`` of a running hub; with --follow, stream its job's log until it ends."""
+    import os
+
+    import httpx
+
+    endpoint = (args.endpoint or os.environ.get("HF_ENDPOINT") or "http://127.0.0.1:8000").rstrip("/")
+    token = args.token or os.environ.get("HF_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    columns = dict(pair.split("=", 1) for pair in args.column or [])
+    body: dict[str, object] = {"task": args.task, "base_model": args.model, "dataset": args.dataset,
+                               "method": args.method, "hyperparameters": dict(args.param or []),
+                               "output": {"repo_id": args.output, "push": args.push,
+                                          **({"branch": args.branch} if args.branch else {})},
+                               "columns": columns, "flavor": args.flavor}
+    for key in ("split", "eval_split", "config", "namespace"):
+        value = getattr(args, key)
+        if value:
+            body[{"split": "train_split", "config": "dataset_config"}.get(key, key)] = value
+    answer = httpx.post(f"{endpoint}/api/train", json=body, headers=headers, timeout=120)
+    if answer.status_code != 200:
+        message = answer.headers.get("X-Error-Message") or answer.text[:500]
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    run = answer.json()
+    print(f"Run {run['jobId']} queued in {run['namespace']}: {run['url']}", flush=True)
+    if not args.follow:
+        return 0
+    logs = f"{endpoint}/api/jobs/{run['namespace']}/{run['jobId']}/logs"
+    with httpx.stream("GET", logs, headers=headers, timeout=httpx.Timeout(60, read=None)) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                print(json.loads(line[6:]).get("data", ""), flush=True)
+    final = httpx.get(f"{endpoint}/api/train/{run['namespace']}/{run['jobId']}", headers=headers, timeout=60).json()
+    print(f"Run {run['jobId']} ended: {final['stage']}" + (f" ({final['message']})" if final.get("message") else ""))
+    if final.get("output"):
+        print(f"Model: {final['output']['url']}")
+    return 0 if final["stage"] == "COMPLETED" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hubstead", description="A self-hosted Hugging Face Hub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -261,6 +313,29 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--user", help="act as this user (default: the namespace's owner, or the first admin)")
     _add_storage_flags(importer)
     importer.set_defaults(func=cmd_import)
+
+    train = commands.add_parser(
+        "train", help="fine-tune a model on a hub dataset (posts to a running hub's /api/train)"
+    )
+    train.add_argument("--model", required=True, help="the base model's repo id")
+    train.add_argument("--dataset", required=True, help="the dataset's repo id")
+    train.add_argument("--task", required=True, help="text-classification, token-classification, "
+                       "sentence-embeddings, sft or dpo")
+    train.add_argument("--output", required=True, help="the repo id the trained model is pushed to")
+    train.add_argument("--push", default="new-repo", choices=["new-repo", "branch", "pull-request"])
+    train.add_argument("--branch", help="the branch to push to (with --push branch)")
+    train.add_argument("--split", help="the training split (default: train)")
+    train.add_argument("--eval-split", help="the evaluation split (default: a 10%% holdout)")
+    train.add_argument("--config", help="the dataset's config")
+    train.add_argument("--method", default="full", choices=["full", "lora", "qlora"])
+    train.add_argument("--column", action="append", metavar="ROLE=COLUMN", help="map a task role to a column")
+    train.add_argument("--param", action="append", type=_param, metavar="KEY=VALUE", help="a hyperparameter")
+    train.add_argument("--flavor", default="cpu-basic")
+    train.add_argument("--namespace", help="run the job in this namespace (default: yours)")
+    train.add_argument("--token", help="an access token (default: $HF_TOKEN)")
+    train.add_argument("--endpoint", help="the hub's URL (default: $HF_ENDPOINT)")
+    train.add_argument("--follow", action="store_true", help="stream the run's log until it ends")
+    train.set_defaults(func=cmd_train)
     return parser
 
 
