@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from support import LiveServer, client_env
+from support import LiveServer
 
 POSITIVE = ["good", "great", "lovely", "excellent", "happy"]
 NEGATIVE = ["bad", "awful", "terrible", "poor", "sad"]
@@ -156,13 +156,13 @@ def push_dataset(server: LiveServer, token: str, repo_id: str, splits: dict[str,
 
 
 def program_env(server: LiveServer, token: str, home: Path, spec: dict[str, Any]) -> dict[str, str]:
-    """The environment a compute job gives the train program: this hub, a write token, its own HOME."""
+    """The environment a compute job gives the train program (as ``compute/executor`` builds it: this hub, a write
+    token, its own HOME, nothing else of the caller's; Xet uploads on), and one thread for a shared test machine."""
     home.mkdir(parents=True, exist_ok=True)
-    env = client_env(server, token, home / ".cache" / "huggingface", HOME=str(home),
-                     HUBSTEAD_TRAIN_SPEC=json.dumps(spec), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    env.pop("HF_HOME", None)
-    env["HF_HOME"] = str(home / ".cache" / "huggingface")
-    return env
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": server.url, "HF_TOKEN": token, "HF_HUB_DISABLE_TELEMETRY": "1",
+            "JOB_ID": "train-test", "HUBSTEAD_TRAIN_SPEC": json.dumps(spec), "OMP_NUM_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false"}
 
 
 def run_program(server: LiveServer, token: str, home: Path, spec: dict[str, Any],

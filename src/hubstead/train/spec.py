@@ -433,6 +433,9 @@ def _output(given: Any, method: str) -> OutputSpec:
     merge = bool(given.get("merge_adapter", False))
     if merge and method == "full":
         raise TrainSpecError("merge_adapter is for LoRA runs: a full fine-tune is already a whole model.")
+    if merge and method == "qlora":
+        raise TrainSpecError("merge_adapter is not offered for QLoRA (its base is quantized): push the adapter, or "
+                             "train with method lora.")
     merged = given.get("merged_repo_id")
     if merged is not None:
         if not merge:

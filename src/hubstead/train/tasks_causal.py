@@ -9,6 +9,7 @@ from typing import Any
 
 from hubstead.train.program import (
     RunContext,
+    TrainFailure,
     TrainResult,
     finish,
     fit,
@@ -27,6 +28,9 @@ def train(ctx: RunContext) -> TrainResult:
     tokenizer = AutoTokenizer.from_pretrained(spec.base_model, revision=spec.base_revision)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if "messages" in spec.columns and not getattr(tokenizer, "chat_template", None):
+        raise TrainFailure(f"the tokenizer of {spec.base_model} has no chat template, so chat messages cannot be "
+                           "rendered: use prompt and completion columns, or a base model with a chat template")
     model = AutoModelForCausalLM.from_pretrained(spec.base_model, revision=spec.base_revision,
                                                  quantization_config=quantization(ctx))
     if spec.method == "qlora":
