@@ -7,6 +7,7 @@ The hub's database plays no part in training, so these run on the SQLite server 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -228,8 +229,10 @@ def test_token_classification_as_a_pull_request(server: LiveServer, hub: dict[st
 def test_a_killed_run_resumes_from_its_last_checkpoint(server: LiveServer, hub: dict[str, Any],
                                                        tmp_path: Path) -> None:
     """SIGKILL after the first checkpoint is written, then the same job (same HOME) again: a checkpoint cut short
-    by the kill is discarded, the log says "Resuming from checkpoint-N" (the last complete one), the global steps continue past N (no step before N is logged again), the run pushes (into
-    the empty output repo an attempt stopped between creating and uploading would leave)."""
+    by the kill is discarded and it resumes from the last complete one. SIGTERM on that rerun (the runner's stop)
+    saves a checkpoint at the step it stops on and fails without pushing. The third run logs "Resuming from
+    checkpoint-N" for that step, its global steps continue past N (none before N is logged again), and it pushes
+    (into the empty output repo an attempt stopped between creating and uploading would leave)."""
     account = hub["account"]
     spec = _spec(hub, "text-classification", hub["bert"], "sentiment", "sentiment-resumed", eval_split="test",
                  hyperparameters={"max_steps": 400, "save_steps": 5, "eval_steps": 200, "logging_steps": 5,
@@ -244,18 +247,35 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(server: LiveServer, hub: 
     states = (home / "checkpoints").glob("checkpoint-*/trainer_state.json")
     saved = sorted(int(p.parent.name.split("-")[1]) for p in states)
     assert saved, "no checkpoint was written before the kill"
-    spec["hyperparameters"]["max_steps"] = saved[-1] + 10
     torn = home / "checkpoints" / "checkpoint-9999"  # what a kill while a checkpoint is being written leaves
     torn.mkdir(exist_ok=True)
     (torn / "trainer_state.json").write_text('{"global_step": 99')
+    # SIGTERM (the runner's stop) on the rerun: the step under way ends, a checkpoint is saved, nothing is pushed.
+    log = tmp_path / "stopped.log"
+    process = start_program(server, account.write_token, home, spec, log)
+
+    def trained_after_resuming() -> bool:
+        text = log.read_text()
+        return "Resuming from" in text and '"loss"' in text.split("Resuming from", 1)[1]
+
+    while time.time() < deadline and not trained_after_resuming():
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=60) == 1
+    text = log.read_text()
+    stopped = re.search(r"HUBSTEAD-ERROR stopped by SIGTERM at step (\d+)", text)
+    assert stopped and "Discarding incomplete checkpoint-9999" in text and not torn.exists(), text[-3000:]
+    at = int(stopped.group(1))
+    assert at > saved[-1] and (home / "checkpoints" / f"checkpoint-{at}" / "trainer_state.json").exists()
+    assert not HfApi(endpoint=server.url, token=account.write_token).repo_exists(spec["output"]["repo_id"])
+    spec["hyperparameters"]["max_steps"] = at + 10
     HfApi(endpoint=server.url, token=account.write_token).create_repo(spec["output"]["repo_id"])
     result = run_program(server, account.write_token, home, spec)
     out = program_output(result)
     resumed = [line for line in result.stdout.splitlines() if line.startswith("Resuming from checkpoint-")]
     assert resumed, result.stdout[-3000:]
     step = int(resumed[0].rsplit("-", 1)[1])
-    assert step == saved[-1] and "Discarding incomplete checkpoint-9999" in result.stdout
-    assert not torn.exists()
+    assert step == at
     steps = [p["step"] for p in _metrics(result.stdout) if "loss" in p]
     assert steps and min(steps) > step and max(steps) == step + 10, (step, steps)
     assert out["revision"] == "main"

@@ -322,11 +322,35 @@ _BOOKKEEPING = ("epoch", "eval_runtime", "eval_samples_per_second", "eval_steps_
 
 def fit(trainer: Any, ctx: RunContext) -> None:
     """Train, from the last checkpoint when a killed run left one; without the Trainer's printer of log dicts (the
-    metric lines say the same, once)."""
-    from transformers import PrinterCallback
+    metric lines say the same, once). SIGTERM (the runner's stop: a cancel, a hub going down, with a few seconds'
+    grace before SIGKILL) ends the step under way, saves a checkpoint and fails the run without pushing, so a rerun
+    of the job loses no step."""
+    import signal
+
+    from transformers import PrinterCallback, TrainerCallback
+
+    stopping: list[int] = []
+
+    class StopOnSignal(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if stopping:
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+    def on_term(signum: int, frame: Any) -> None:
+        stopping.append(signum)
 
     trainer.remove_callback(PrinterCallback)
-    trainer.train(resume_from_checkpoint=last_checkpoint(ctx))
+    trainer.add_callback(StopOnSignal())
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        trainer.train(resume_from_checkpoint=last_checkpoint(ctx))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if stopping:
+        raise TrainFailure(f"stopped by SIGTERM at step {trainer.state.global_step}: checkpoint-"
+                           f"{trainer.state.global_step} is saved and a rerun of this job resumes from it")
 
 
 def finish(trainer: Any, ctx: RunContext, extra_metrics: dict[str, float] | None = None) -> dict[str, float]:
@@ -343,4 +367,8 @@ def finish(trainer: Any, ctx: RunContext, extra_metrics: dict[str, float] | None
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this ``__main__`` copy's: the task modules import
+    # ``hubstead.train.program``, and its TrainFailure must be the one main catches.
+    from hubstead.train import program
+
+    sys.exit(program.main())
