@@ -96,8 +96,7 @@ def test_choices_and_shapes_are_refused_in_words() -> None:
     _refused(_spec(output={"repo_id": "me/x", "private": "yes"}), "output.private")
     _refused(_spec(method="qlora", output={"repo_id": "me/x", "merge_adapter": True}), "not offered for QLoRA",
              can_quantize=True)
-    _refused(_spec(task="sentence-embeddings", method="lora", output={"repo_id": "me/x", "merge_adapter": True}),
-             "not offered for sentence-embeddings")
+    _refused(_spec(task="sentence-embeddings", method="lora"), "method full only")
     _refused(_spec(hyperparameters={"loss": "CoSENTLoss"}), "sentence-embeddings task only")
     _refused(_spec(task="sentence-embeddings", hyperparameters={"loss": "TripletLoss"}), "Unknown loss")
     _refused(_spec(hyperparameters={"beta": 0.2}), "dpo task only")

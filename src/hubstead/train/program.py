@@ -110,7 +110,8 @@ def run(spec: TrainSpec) -> dict[str, Any]:
     ctx = RunContext(spec=spec, home=home, checkpoints=home / "checkpoints", work=home / "output",
                      train=train, eval=evaluation, eval_split_name=eval_name)
     ctx.checkpoints.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(ctx.work, ignore_errors=True)
+    shutil.rmtree(ctx.work, ignore_errors=True)  # what an earlier attempt wrote is rewritten, not pushed again
+    shutil.rmtree(home / "output-merged", ignore_errors=True)
     ctx.work.mkdir(parents=True)
     if spec.task in ("text-classification", "token-classification"):
         from hubstead.train import tasks_classification as task

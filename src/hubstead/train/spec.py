@@ -310,10 +310,10 @@ def parse_spec(data: Any, *, can_quantize: bool | None = None) -> TrainSpec:
         raise TrainSpecError("eval_split must differ from train_split (leave it out for a 10% holdout).")
     hyper = _hyperparameters(task, method, data.get("hyperparameters", {}))
     columns = _columns(task, hyper.loss, data.get("columns", {}))
+    if task == "sentence-embeddings" and method != "full":
+        raise TrainSpecError("sentence-embeddings trains with method full only (embedding models are small; a "
+                             "LoRA adapter of one would need the base and PEFT to load).")
     output = _output(data.get("output"), method)
-    if output.merge_adapter and task == "sentence-embeddings":
-        raise TrainSpecError("merge_adapter is not offered for sentence-embeddings: push the adapter, or train "
-                             "with method full.")
     return TrainSpec(task=task, base_model=base_model, dataset=dataset, output=output, hyperparameters=hyper,
                      method=method, base_revision=strings["base_revision"], dataset_config=strings["dataset_config"],
                      dataset_revision=strings["dataset_revision"], train_split=train_split,

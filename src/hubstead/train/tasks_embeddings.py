@@ -1,4 +1,5 @@
-"""Sentence embeddings with sentence-transformers' ``SentenceTransformerTrainer`` (full, or a LoRA adapter).
+"""Sentence embeddings with sentence-transformers' ``SentenceTransformerTrainer`` (a full fine-tune: the spec refuses
+LoRA here).
 
 Losses: MultipleNegativesRankingLoss over (anchor, positive[, negative]) columns, scored at the end by retrieval
 accuracy@1 (each anchor's nearest positive among the eval split's is its own); CosineSimilarityLoss and CoSENTLoss
@@ -16,7 +17,6 @@ from hubstead.train.program import (
     TrainResult,
     finish,
     fit,
-    lora_config,
     metric_callback,
     training_options,
 )
@@ -35,8 +35,6 @@ def train(ctx: RunContext) -> TrainResult:
     train_set, eval_set = _columns(ctx.train, spec, roles), _columns(ctx.eval, spec, roles)
     model = SentenceTransformer(spec.base_model, revision=spec.base_revision, device=_device())
     model.max_seq_length = h.max_length
-    if spec.method in ("lora", "qlora"):
-        model.add_adapter(lora_config(ctx, "FEATURE_EXTRACTION"))
     labels: list[str] | None = None
     if loss_name == "SoftmaxLoss":
         feature = train_set.features["label"]
