@@ -3,6 +3,7 @@
 
 def load_all_models() -> None:
     from hubstead.auth import models as _auth  # noqa: F401
+    from hubstead.buckets import models as _buckets  # noqa: F401
     from hubstead.collections import models as _collections  # noqa: F401
     from hubstead.compute import models as _compute  # noqa: F401
     from hubstead.discussions import models as _discussions  # noqa: F401

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 def connect_domains() -> None:
     """Register the followers of main (idempotent: registering again replaces)."""
+    from hubstead.buckets.service import connect_xet
     from hubstead.repos.index import follow_main
     from hubstead.spaces.service import follow_main as run_new_space_head
     from hubstead.viewer.jobs import convert_new_head
 
     follow_main("dataset-viewer-conversion", convert_new_head)
     follow_main("space-build", run_new_space_head)
+    connect_xet()  # the CAS answers bucket tokens

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,6 +48,39 @@ class RangeNotSatisfiable(HubError):
     status_code = 416
 
 
+class BucketScope(Protocol):
+    """What the CAS asks about a storage bucket's token (``grant.bucket_pk``). The buckets domain sits above
+    this layer, so it registers itself (``register_bucket_scope``, called by ``wiring.connect_domains``)."""
+
+    def holds(self, session: Session, bucket_pk: int, xorb_hex: str) -> bool:
+        """Whether the bucket uploaded (so may read) this xorb."""
+        ...
+
+    def hold(self, session: Session, bucket_pk: int, xorb_hex: str) -> None: ...
+
+    def record_upload(self, session: Session, bucket_pk: int, user_id: int, file_hex: str) -> None:
+        """A file registered under a write token for the bucket: the proof a batch ``addFile`` needs."""
+        ...
+
+    def may_read_file(self, session: Session, bucket_pk: int, file_hex: str) -> bool:
+        """Whether the bucket holds the file or a token for it uploaded it."""
+        ...
+
+
+_bucket_scope: BucketScope | None = None
+
+
+def register_bucket_scope(scope: BucketScope) -> None:
+    global _bucket_scope
+    _bucket_scope = scope
+
+
+def _buckets() -> BucketScope:
+    if _bucket_scope is None:
+        raise NotFoundError("This hub does not serve buckets")
+    return _bucket_scope
+
+
 def _principal(session: Session, grant: tokens.CasGrant) -> Principal:
     user = session.get(User, grant.user_id) if grant.user_id is not None else None
     return Principal(user=user, token_role=grant.mode)
@@ -55,8 +88,10 @@ def _principal(session: Session, grant: tokens.CasGrant) -> Principal:
 
 def xorb_visible(session: Session, grant: tokens.CasGrant, xorb_hex: str) -> bool:
     """Whether the token's repo, or any repo whose file content its user can read, holds this xorb."""
+    if grant.bucket_pk is not None and _buckets().holds(session, grant.bucket_pk, xorb_hex):
+        return True
     holders = session.scalars(select(XetXorbRepo.repo_pk).where(XetXorbRepo.xorb_hash == xorb_hex)).all()
-    if grant.repo_pk in holders:
+    if grant.bucket_pk is None and grant.repo_pk in holders:
         return True
     principal = _principal(session, grant)
     return any(
@@ -64,9 +99,11 @@ def xorb_visible(session: Session, grant: tokens.CasGrant, xorb_hex: str) -> boo
     )
 
 
-def _hold(session: Session, repo_pk: int, xorb_hex: str) -> None:
-    if session.get(XetXorbRepo, (xorb_hex, repo_pk)) is None:
-        session.add(XetXorbRepo(xorb_hash=xorb_hex, repo_pk=repo_pk))
+def _hold(session: Session, grant: tokens.CasGrant, xorb_hex: str) -> None:
+    if grant.bucket_pk is not None:
+        _buckets().hold(session, grant.bucket_pk, xorb_hex)
+    elif session.get(XetXorbRepo, (xorb_hex, grant.repo_pk)) is None:
+        session.add(XetXorbRepo(xorb_hash=xorb_hex, repo_pk=grant.repo_pk))
 
 
 def upload_xorb(hub: Hub, session: Session, grant: tokens.CasGrant, xorb_hex: str, body: bytes) -> bool:
@@ -87,10 +124,10 @@ def upload_xorb(hub: Hub, session: Session, grant: tokens.CasGrant, xorb_hex: st
     if computed != xorb_hex:
         raise XetFormatError(f"Xorb content hashes to {computed}, not {xorb_hex}")
     if store.exists(xorb_hex):
-        _hold(session, grant.repo_pk, xorb_hex)
+        _hold(session, grant, xorb_hex)
         return False
     store.put(xorb_hex, body, chunks)
-    _hold(session, grant.repo_pk, xorb_hex)
+    _hold(session, grant, xorb_hex)
     for chunk in chunks:
         if is_dedup_eligible(chunk.hash):
             _index_chunk(session, to_hex(chunk.hash), xorb_hex)
@@ -154,29 +191,38 @@ def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: byt
             segments.append([xorb_hex, segment.chunk_start, segment.chunk_end, segment.unpacked])
         if to_hex(file_hash(all_chunks)) != file_hex:
             raise XetFormatError(f"File hash {file_hex} does not match its chunks")
-        if entry.sha256 is None:
-            raise XetFormatError(f"File {file_hex} has no sha256 metadata; the hub names files by sha256")
         size = sum(size for _, size in all_chunks)
+        sha256, verified = entry.sha256, False
+        if sha256 is None:
+            if grant.bucket_pk is None:
+                raise XetFormatError(f"File {file_hex} has no sha256 metadata; the hub names files by sha256")
+            # Bucket uploads skip the sha256 (files are named by their Xet hash): the hub computes it.
+            sha256, verified = _sha256_of(store, segments), True
         for xorb_hex, *_ in segments:
-            _hold(session, grant.repo_pk, str(xorb_hex))
+            _hold(session, grant, str(xorb_hex))
         if all_chunks:
             _index_chunk(session, to_hex(all_chunks[0][0]), str(segments[0][0]))
         existing = session.get(XetFile, file_hex)
         if existing is None:
-            _check_sha256(store, file_hex, segments, entry.sha256)
-            session.add(XetFile(file_hash=file_hex, sha256=entry.sha256, size=size, segments=segments))
+            if not verified:
+                _check_sha256(store, file_hex, segments, sha256)
+            session.add(XetFile(file_hash=file_hex, sha256=sha256, size=size, segments=segments))
             new_files += 1
         else:
             # The file hash is known: its sha256 was proven when it was first registered, and the same chunks
             # cannot have another. A shard claiming another one is a forged mapping.
-            if existing.sha256 != entry.sha256 or existing.size != size:
-                raise XetFormatError(f"File {file_hex} does not reconstruct to sha256 {entry.sha256}")
+            if existing.sha256 != sha256 or existing.size != size:
+                raise XetFormatError(f"File {file_hex} does not reconstruct to sha256 {sha256}")
             if _layout_for(session, grant, existing) is None:
                 # Same file, other xorbs (the first uploader's are not readable here): rebuilt and hashed before
                 # it is kept as another layout others may be served from.
-                _check_sha256(store, file_hex, segments, entry.sha256)
+                if not verified:
+                    _check_sha256(store, file_hex, segments, sha256)
                 session.add(XetFileLayout(file_hash=file_hex, segments=segments))
-        record_proof(session, repo_pk=grant.repo_pk, user_id=grant.user_id, oid=entry.sha256, size=size)
+        if grant.bucket_pk is not None:
+            _buckets().record_upload(session, grant.bucket_pk, grant.user_id, file_hex)
+        else:
+            record_proof(session, repo_pk=grant.repo_pk, user_id=grant.user_id, oid=sha256, size=size)
     for xorb_hex in chunk_lists:
         if session.get(XetShardXorb, (shard_hash, xorb_hex)) is None:
             session.add(XetShardXorb(shard_hash=shard_hash, xorb_hash=xorb_hex))
@@ -211,7 +257,10 @@ def _layout_for(session: Session, grant: tokens.CasGrant, record: XetFile) -> li
 
 def _readable_file(session: Session, grant: tokens.CasGrant, file_hex: str) -> tuple[XetFile, list[list[Any]]]:
     record = session.get(XetFile, file_hex)
-    if record is None or (
+    if grant.bucket_pk is not None:
+        if record is None or not _buckets().may_read_file(session, grant.bucket_pk, file_hex):
+            raise EntryNotFoundError(f"File {file_hex} not found")
+    elif record is None or (
         session.get(RepoLfsObject, (grant.repo_pk, record.sha256)) is None
         and not proven(session, repo_pk=grant.repo_pk, user_id=grant.user_id, oid=record.sha256)
     ):

@@ -28,6 +28,7 @@ class CasGrant:
     mode: str  # "read" or "write"
     expires: int
     parent: int | None = None  # id of the access token it was minted with (None: anonymous reader)
+    bucket_pk: int | None = None  # a storage bucket's token (``repo_pk`` is then 0): see ``service.BucketScope``
 
     def require_write(self) -> None:
         if self.mode != "write":
@@ -39,10 +40,14 @@ def _sign(secret: str, payload: str) -> str:
 
 
 def issue(
-    secret: str, *, repo_pk: int, user_id: int | None, mode: str, parent: int | None = None, now: float | None = None
+    secret: str, *, repo_pk: int, user_id: int | None, mode: str, parent: int | None = None, now: float | None = None,
+    bucket_pk: int | None = None,
 ) -> tuple[str, int]:
     expires = int(now if now is not None else time.time()) + TOKEN_TTL_SECONDS
-    body = json.dumps({"r": repo_pk, "u": user_id, "m": mode, "e": expires, "t": parent}, separators=(",", ":"))
+    fields: dict[str, object] = {"r": repo_pk, "u": user_id, "m": mode, "e": expires, "t": parent}
+    if bucket_pk is not None:
+        fields["b"] = bucket_pk
+    body = json.dumps(fields, separators=(",", ":"))
     payload = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
     return f"{_PREFIX}.{payload}.{_sign(secret, payload)}", expires
 
@@ -57,10 +62,10 @@ def verify(secret: str, authorization: str | None, *, now: float | None = None) 
     try:
         padded = parts[1] + "=" * (-len(parts[1]) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded))
-        parent = data.get("t")
+        parent, bucket = data.get("t"), data.get("b")
         grant = CasGrant(
             repo_pk=int(data["r"]), user_id=data["u"], mode=str(data["m"]), expires=int(data["e"]),
-            parent=None if parent is None else int(parent),
+            parent=None if parent is None else int(parent), bucket_pk=None if bucket is None else int(bucket),
         )  # fmt: skip
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UnauthorizedError("Invalid Xet access token") from exc
