@@ -182,8 +182,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     """The Hubstead ASGI app for ``settings`` (migrations run when the hub is built here)."""
     from hubstead.auth.routes import router as auth_router
     from hubstead.auth.routes_users import router as users_router
-    from hubstead.collections.routes import router as collections_router
     from hubstead.buckets.routes import router as buckets_router
+    from hubstead.collections.routes import router as collections_router
     from hubstead.compute.routes import router as compute_router
     from hubstead.discussions.pulls import reconcile_pending_merges
     from hubstead.discussions.routes import router as discussions_router
@@ -218,6 +218,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.web.routes_manage import router as manage_router
     from hubstead.web.routes_repo import router as repo_pages_router
     from hubstead.web.routes_space_pages import router as space_pages_router
+    from hubstead.web.routes_train_pages import router as train_pages_router
     from hubstead.web.routes_webhooks import router as webhook_pages_router
     from hubstead.webhooks.routes import router as webhooks_router
     from hubstead.webhooks.sender import WebhookSender
@@ -370,7 +371,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
 
     for router in (account_router, webhook_pages_router, collection_pages_router, manage_router, community_router,
-                   space_pages_router, job_pages_router, repo_pages_router, browse_router):  # fmt: skip
+                   space_pages_router, job_pages_router, train_pages_router, repo_pages_router,
+                   browse_router):  # fmt: skip
         app.include_router(router)
     app.add_middleware(RequestIdMiddleware)
     if settings.spaces_domain:
