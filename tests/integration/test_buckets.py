@@ -264,3 +264,34 @@ def test_materialize_and_sync_back_round_trip(server: LiveServer, tmp_path: Path
     out = tmp_path / "dl"
     api.download_bucket_files(bucket, [("run1/ckpt/model.bin", out / "m"), ("run1/log.txt", out / "l")])
     assert (out / "m").read_bytes() == bytes(range(256)) * 600 and (out / "l").read_text() == "step 2"
+
+
+LOCAL_SCRIPT = '''
+import pathlib, sys
+here = pathlib.Path(__file__).resolve()
+print("running", here.name, "from", here.parent)
+pathlib.Path("/data/result.txt").write_text("answer " + sys.argv[1])
+'''
+
+
+@pytest.mark.slow
+def test_run_uv_job_with_a_local_script_goes_through_the_artifacts_bucket(server: LiveServer, tmp_path: Path) -> None:
+    """run_uv_job on a LOCAL file: the client creates the private ``jobs-artifacts`` bucket and uploads the script
+    through Xet; the job runs it from the bucket volume mounted at /data, and what it writes there is saved back
+    into the bucket's folder for the job, where the client reads it."""
+    account = server.account("bkjob")
+    api = _api(server, account)
+    script = tmp_path / "local_job.py"
+    script.write_text(LOCAL_SCRIPT)
+    job = api.run_uv_job(str(script), script_args=["42"], namespace=account.name, timeout=300)
+    done = api.wait_for_job(job.id, namespace=account.name, timeout=300, poll_interval=0.3)
+    text = "\n".join(api.fetch_job_logs(job_id=job.id, namespace=account.name))
+    assert done.status.stage == "COMPLETED", (done.status, text[-3000:])
+    assert "running local_job.py" in text
+    bucket = f"{account.name}/jobs-artifacts"
+    assert api.bucket_info(bucket).private is True
+    files = {f.path.split("/", 1)[1]: f for f in api.list_bucket_tree(bucket, recursive=True) if f.type == "file"}
+    assert set(files) == {"local_job.py", "result.txt"}, files
+    out = tmp_path / "result.txt"
+    api.download_bucket_files(bucket, [(files["result.txt"], out)])
+    assert out.read_text() == "answer 42"
