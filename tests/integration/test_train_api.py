@@ -187,3 +187,27 @@ def test_the_cli_submits_and_follows(server: LiveServer, hub: dict[str, Any], tm
     refused = subprocess.run([*base, "--output", f"{ns}/cli-bad", "--column", "text=nothing"], capture_output=True,
                              text=True, timeout=120, cwd=tmp_path)
     assert refused.returncode == 2 and "'nothing' is not in the dataset" in refused.stderr, refused.stderr
+
+
+def test_the_forms_fragments_read_the_viewers_schema_and_the_tasks_defaults(server: LiveServer,
+                                                                           hub: dict[str, Any]) -> None:
+    """``/train/-/columns`` lists a readable dataset's splits and each column with its type, under the task's roles;
+    a private dataset of someone else reads as not found (no column names leak); ``/train/-/params`` shows the
+    task's defaults for the method (LoRA's settings only for LoRA); ``/train`` sends a visitor to sign in."""
+    from support import web_session
+
+    ns, other = hub["ns"], hub["other"]
+    viewer = server.account("trainpage", password="train-page-pass-1234")
+    client, _ = web_session(server, viewer.name, "train-page-pass-1234")
+    page = client.get("/train/-/columns", params={"dataset": f"{ns}/sentiment", "task": "text-classification"})
+    assert page.status_code == 200
+    assert "text · string" in page.text and "label · class label (negative, positive)" in page.text
+    assert 'name="col_text_pair"' in page.text and "<option>test</option>" in page.text.replace(" selected", "")
+    hidden = client.get("/train/-/columns", params={"dataset": f"{other.name}/secret", "task": "text-classification"})
+    assert f"{other.name}/secret was not found" in hidden.text and "· string" not in hidden.text
+    sft = client.get("/train/-/params", params={"task": "sft", "method": "lora"}).text
+    assert 'name="param_lora_r" value="16"' in sft and 'name="param_learning_rate" value="0.0002"' in sft
+    full = client.get("/train/-/params", params={"task": "text-classification", "method": "full"}).text
+    assert "param_lora_r" not in full and 'name="param_epochs" value="3.0"' in full
+    visitor = httpx.get(f"{server.url}/train", follow_redirects=False)
+    assert visitor.status_code == 303 and visitor.headers["location"].startswith("/login")

@@ -20,7 +20,7 @@ from hubstead.compute import service as compute
 from hubstead.errors import HubError, NotFoundError
 from hubstead.repos import visibility
 from hubstead.repos.models import Repo
-from hubstead.repos.service import find_repo
+from hubstead.repos.service import find_repo, has_file_content_access
 from hubstead.runner.hardware import flavors
 from hubstead.train import chart, spec
 from hubstead.train import service as train
@@ -109,6 +109,9 @@ def _columns_context(session: Session, me: Any, dataset: str, task: str, loss: s
     repo, _ = find_repo(session, repo_type="dataset", repo_id=dataset)
     if repo is None or not visibility.can_read(session, me.principal, repo):
         context["problem"] = f"The dataset {dataset} was not found."
+        return context
+    if not has_file_content_access(session, repo, me.principal):  # its columns are file content, as in the viewer
+        context["problem"] = f"The dataset {dataset} is gated: ask for access on its page first."
         return context
     try:
         schema = train.dataset_schema(session, repo)
