@@ -48,7 +48,6 @@ LABEL = "hubstead-train"
 SPEC_ENV = "HUBSTEAD_TRAIN_SPEC"
 PROGRAM = ["python", "-m", "hubstead.train.program"]
 IMAGE = "hubstead/python"
-DEFAULT_TIMEOUT = 3600
 # What training needs beyond the weights: a full fine-tune holds weights, gradients and two Adam moments (x4); an
 # adapter run the frozen weights and a little more. Plus the Python process itself (torch, transformers).
 FULL_FACTOR = 4.0
@@ -74,7 +73,7 @@ class RunRequest:
     spec: TrainSpec
     namespace: str
     flavor: str
-    timeout_seconds: int
+    timeout_seconds: int | None
     name: str | None
 
 
@@ -84,13 +83,13 @@ def parse_form(form: dict[str, Any], default_namespace: str) -> RunRequest:
     fields = dict(form)
     namespace = fields.pop("namespace", None) or default_namespace
     flavor = fields.pop("flavor", None) or DEFAULT_FLAVOR
-    timeout = fields.pop("timeoutSeconds", None) or DEFAULT_TIMEOUT
+    timeout = fields.pop("timeoutSeconds", None)  # None: the hub's default job timeout
     name = fields.pop("name", None)
     if not isinstance(namespace, str):
         raise TrainRequestError("namespace must be a user or organization name")
     if not isinstance(flavor, str) or flavor not in flavors():
         raise TrainRequestError(f"Unknown flavor {flavor!r}; this hub offers {', '.join(flavors())}")
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
         raise TrainRequestError("timeoutSeconds must be a whole number of seconds")
     if name is not None and (not isinstance(name, str) or len(name) > 100):
         raise TrainRequestError("name must be a short string")
@@ -353,7 +352,7 @@ def job_body(request: RunRequest) -> dict[str, Any]:
         "command": PROGRAM,
         "environment": {SPEC_ENV: json.dumps(spec.to_json(), sort_keys=True)},
         "flavor": request.flavor,
-        "timeoutSeconds": request.timeout_seconds,
+        **({"timeoutSeconds": request.timeout_seconds} if request.timeout_seconds else {}),
         "attempts": 2,
         "labels": {LABEL: spec.task, "name": (request.name or spec.output.repo_id.split("/")[-1])[:60]},
     }
