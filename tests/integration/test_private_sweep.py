@@ -59,6 +59,8 @@ def _serves(template: str, repo_type: str) -> bool:
     """Whether routes of this template serve repos of this type (they are split by URL prefix)."""
     if template.startswith("/api/{plural"):
         return True
+    if template.startswith(("/api/buckets/", "/buckets/")):
+        return False  # buckets are not repos: their privacy is proven in test_buckets
     if template.startswith(("/datasets/", "/api/datasets/")):
         return repo_type == "dataset"
     if template.startswith(("/spaces/", "/api/spaces/")):
