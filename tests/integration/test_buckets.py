@@ -295,3 +295,30 @@ def test_run_uv_job_with_a_local_script_goes_through_the_artifacts_bucket(server
     out = tmp_path / "result.txt"
     api.download_bucket_files(bucket, [(files["result.txt"], out)])
     assert out.read_text() == "answer 42"
+
+
+def test_org_buckets_follow_the_members_roles(server: LiveServer) -> None:
+    """An org's private bucket: its members see it (and list it), a reader cannot write or create one there, a
+    writer uploads through Xet and the batch, a non-member gets the 404 a missing bucket gets."""
+    owner, reader, writer, outsider = (server.account(p) for p in ("bkorg", "bkread", "bkwrite", "bkout"))
+    org = server.unique("bucketorg")
+    server.cli("orgs", "create", org, "--owner", owner.name)
+    server.cli("orgs", "add-member", org, reader.name, "--role", "read")
+    server.cli("orgs", "add-member", org, writer.name, "--role", "write")
+    bucket = f"{org}/team"
+    _api(server, owner).create_bucket(bucket, private=True)
+    _api(server, writer).batch_bucket_files(bucket, add=[(b"from the writer", "w.txt")])
+    assert [b.id for b in _api(server, reader).list_buckets(org)] == [bucket]
+    assert [f.path for f in _api(server, reader).list_bucket_tree(bucket)] == ["w.txt"]
+    r = httpx.get(f"{server.url}/buckets/{bucket}/resolve/w.txt", headers=_auth(reader.read_token))
+    assert r.content == b"from the writer"
+    for call in (
+        lambda: _api(server, reader).batch_bucket_files(bucket, delete=["w.txt"]),
+        lambda: _api(server, reader).create_bucket(f"{org}/mine"),
+    ):
+        with pytest.raises(HfHubHTTPError) as denied:
+            call()
+        assert denied.value.response.status_code == 403
+    with pytest.raises(BucketNotFoundError):
+        _api(server, outsider).bucket_info(bucket)
+    assert list(_api(server, outsider).list_buckets(org)) == []

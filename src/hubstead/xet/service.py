@@ -8,6 +8,10 @@ chunks never reach a token without access to it, even when another repo holds th
 → sha256 mapping is recorded only after the file was rebuilt from its chunks and hashed; a later shard
 for the same file hash must claim the same sha256, and one that lays it out over other xorbs is rebuilt
 and hashed again. A registered file is the caller's upload proof (``repos/proofs``), nothing more.
+
+A token may name a storage bucket instead of a repo (``grant.bucket_pk``): the buckets domain, registered as
+the ``BucketScope``, then answers which xorbs the bucket holds and which files it may read, and records the
+files uploaded under it (its upload proofs). Bucket uploads carry no sha256: the hub computes it.
 """
 
 from __future__ import annotations
