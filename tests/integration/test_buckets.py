@@ -46,6 +46,9 @@ def test_create_info_list_settings_delete(server: LiveServer) -> None:
     assert sorted(b.id for b in api.list_buckets(owner.name)) == [f"{owner.name}/data", f"{owner.name}/open"]
     assert [b.id for b in api.list_buckets()] == [f"{owner.name}/data", f"{owner.name}/open"]
     assert [b.id for b in api.list_buckets(owner.name, search="dat")] == [f"{owner.name}/data"]
+    assert list(api.list_buckets(owner.name, search=owner.name)) == []  # names are searched, not namespaces
+    page = httpx.get(f"{server.url}/api/buckets/{owner.name}?limit=1", headers=_auth(owner.read_token))
+    assert len(page.json()) == 1 and 'rel="next"' in page.headers["link"]
     assert [b.id for b in _api(server, other).list_buckets(owner.name)] == [f"{owner.name}/open"]
     assert [b.id for b in HfApi(endpoint=server.url, token=False).list_buckets(owner.name)] == [f"{owner.name}/open"]
     api.update_bucket_settings(f"{owner.name}/open", private=True)

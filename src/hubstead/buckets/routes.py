@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import base_url, get_caller, get_hub, parse_bool, read_json_object
-from hubstead.api.pagination import decode_path_cursor, next_page_link, positive_limit
+from hubstead.api.pagination import decode_cursor, decode_path_cursor, next_page_link, positive_limit
 from hubstead.buckets import service
 from hubstead.errors import BadRequestError, PayloadTooLargeError, error_header_value
 from hubstead.repos.files import parse_range
@@ -20,6 +20,7 @@ from hubstead.xet.routes import cas_url
 
 router = APIRouter()
 MAX_BATCH_BODY = service.MAX_BATCH_OPERATIONS * 512
+LIST_PAGE = 100
 
 
 def _url(request: Request, bucket_id: str) -> str:
@@ -84,12 +85,17 @@ async def bucket_settings(request: Request, namespace: str, name: str) -> dict[s
 
 
 @router.get("/api/buckets/{namespace}", response_model=None)
-def list_buckets(request: Request, namespace: str) -> list[dict[str, Any]]:
+def list_buckets(request: Request, namespace: str) -> JSONResponse:
+    """The namespace's buckets the caller may see, a page at a time (``Link: rel="next"``)."""
     hub = get_hub(request)
+    offset = decode_cursor(request.query_params.get("cursor"))
+    limit = positive_limit(request.query_params.get("limit"), maximum=LIST_PAGE) or LIST_PAGE
     with hub.db.session() as session:
         caller = get_caller(request, session)
         found = service.list_buckets(session, caller, namespace, request.query_params.get("search"))
-        return [service.bucket_json(session, bucket) for bucket in found[:1000]]
+        page = [service.bucket_json(session, bucket) for bucket in found[offset : offset + limit]]
+    more = len(found) > offset + limit
+    return JSONResponse(page, headers={"Link": next_page_link(request, offset + limit)} if more else {})
 
 
 @router.get("/api/buckets/{namespace}/{name}/tree", response_model=None)

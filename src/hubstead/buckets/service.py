@@ -172,7 +172,7 @@ def list_buckets(session: Session, principal: Principal, namespace: str, search:
     namespace = resolve_namespace(principal, namespace)
     query = select(Bucket).where(func.lower(Bucket.namespace) == namespace.lower()).order_by(Bucket.id_key)
     if search:
-        query = query.where(Bucket.id_key.contains(search.lower()[:96], autoescape=True))
+        query = query.where(func.lower(Bucket.name).contains(search.lower()[:96], autoescape=True))
     member = auth.namespace_role(session, principal, namespace) is not None
     return [bucket for bucket in session.scalars(query) if member or not bucket.private]
 
