@@ -331,30 +331,3 @@ def test_the_job_token_is_scoped_and_dies_with_the_job(server: LiveServer) -> No
     gone = httpx.get(f"{server.url}/api/whoami-v2", headers={"Authorization": f"Bearer {token}"})
     assert gone.status_code == 401
 
-
-LOCAL_SCRIPT = '''import pathlib, sys
-here = pathlib.Path(__file__).parent
-print("local script ran with", sys.argv[1:], "config:", (here / "settings.yaml").read_text().strip())
-(here / "result.txt").write_text("written by the job")
-'''
-
-
-def test_run_uv_job_ships_a_local_script_through_a_bucket(server: LiveServer, tmp_path: Path) -> None:
-    """run_uv_job on a LOCAL script and a local config file: the client puts them in the `jobs-artifacts` bucket
-    (Xet upload, then the batch call) and mounts it at /data; the job reads both, and what it writes there is
-    saved back to the bucket when it ends."""
-    account = server.account("uvlocal")
-    api = _api(server, account)
-    script, config = tmp_path / "train_me.py", tmp_path / "settings.yaml"
-    script.write_text(LOCAL_SCRIPT)
-    config.write_text("epochs: 3\n")
-    job = api.run_uv_job(str(script), script_args=["--fast", str(config)], namespace=account.name)
-    done = _wait(api, job.id, account.name, timeout=120)
-    text = "\n".join(api.fetch_job_logs(job_id=job.id, namespace=account.name))
-    assert done.status.stage == "COMPLETED", (done.status, text[-2000:])
-    assert "local script ran with ['--fast', '/data/settings.yaml'] config: epochs: 3" in text, text
-    volume = (done.volumes or [None])[0]
-    assert volume is not None and volume.type == "bucket" and volume.mount_path == "/data"
-    bucket = volume.source
-    files = {f.path for f in api.list_bucket_tree(bucket, recursive=True) if getattr(f, "type", "file") == "file"}
-    assert f"{volume.path}/result.txt" in files, files

@@ -18,7 +18,7 @@ def test_user_names_are_unique_across_case_users_orgs_and_reserved_words(backend
     with backend_hub.db.session() as s:
         alice = service.create_user(s, name="Alice")
         service.create_org(s, name="Acme", owner=alice)
-        for taken in ("alice", "ALICE", "acme", "Acme", "api", "Datasets", "settings", "Jobs"):
+        for taken in ("alice", "ALICE", "acme", "Acme", "api", "Datasets", "settings", "Jobs", "Buckets"):
             with pytest.raises(ConflictError, match="already taken"):
                 service.create_user(s, name=taken)
             with pytest.raises(ConflictError, match="already taken"):
