@@ -128,9 +128,14 @@ def main() -> int:
     from hubstead.runner.hardware import flavors
 
     flavor = "cpu-upgrade" if "cpu-upgrade" in flavors() else "cpu-basic"
-    started = time.perf_counter()
-    answer = httpx.post(f"{hub.url}/api/train", headers={"Authorization": f"Bearer {token}"}, timeout=120,
-                        json={**spec, "namespace": "bench", "flavor": flavor})  # fmt: skip
+    deadline = time.time() + 600
+    while True:  # Train reads the dataset's columns from the viewer, which converts it first
+        started = time.perf_counter()
+        answer = httpx.post(f"{hub.url}/api/train", headers={"Authorization": f"Bearer {token}"}, timeout=120,
+                            json={**spec, "namespace": "bench", "flavor": flavor})  # fmt: skip
+        if answer.status_code != 400 or "still converting" not in answer.text or time.time() > deadline:
+            break
+        time.sleep(2)
     if answer.status_code != 200:
         raise SystemExit(f"POST /api/train: {answer.status_code} {answer.text}")
     job_id = answer.json()["jobId"]
