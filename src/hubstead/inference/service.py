@@ -26,7 +26,8 @@ import pygit2
 import yaml
 
 from hubstead.context import Hub
-from hubstead.errors import RepoNotFoundError
+from hubstead.errors import RepoNotFoundError, RevisionNotFoundError
+from hubstead.inference.adapters import BaseModelUnavailable
 from hubstead.inference.metrics import InferenceMetrics
 from hubstead.inference.pool import LoadFailed, WorkerGone, WorkerPool
 from hubstead.inference.protocol import InferenceError, ModelLoadingError
@@ -123,6 +124,8 @@ class ServedModel:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     snapshot_dir: Path | None = None
+    base_commit: str = ""  # an adapter's: the base's commit it is applied to ("" for a plain model)
+    base_snapshot_dir: Path | None = None
 
     @property
     def memory_bytes(self) -> int:
@@ -146,7 +149,9 @@ class RepoRef:
     repo_id: str
     storage_key: str
     sha: str | None
-    pipeline_tag: str | None
+    pipeline_tag: str | None  # an adapter's own, else its base's
+    base: RepoRef | None = None  # set for a PEFT adapter repo: the base it is served on (``inference.adapters``)
+    base_revision: str | None = None  # the base's revision the adapter names (None: main)
 
 
 class InferenceService:
@@ -191,6 +196,7 @@ class InferenceService:
         group = group_for(task)
         key = (repo.pk, group)
         head = self.head_of(repo)
+        base_head = self.base_commit_of(repo)
         model = self.models.get(key)
         if (
             model is not None
@@ -198,17 +204,28 @@ class InferenceService:
             and model.handle is not None
             and model.handle.alive
             and (not head or model.commit == head)
+            and model.base_commit == base_head
         ):  # the common case, without the lock
             self.models.move_to_end(key)
             model.last_used = time.monotonic()
             return model
         async with self._lock:
             model = self.models.get(key)
-            if model is not None and head and model.commit != head and model.state != "loading":
-                log.info("reloading %s: main moved from %s to %s", repo.repo_id, model.commit[:8], head[:8])
+            moved = model is not None and bool(head) and model.commit != head
+            base_moved = model is not None and model.base_commit != base_head
+            if model is not None and (moved or base_moved) and model.state != "loading":
+                log.info(
+                    "reloading %s: main moved from %s to %s (base %s to %s)",
+                    repo.repo_id,
+                    model.commit[:8],
+                    (head or "")[:8],
+                    model.base_commit[:8] or "-",
+                    base_head[:8] or "-",
+                )
                 await self._unload(model)
-                if model.snapshot_dir is not None:
+                if model.snapshot_dir is not None and moved:
                     await asyncio.to_thread(shutil.rmtree, model.snapshot_dir, True)
+                # an old base snapshot is left to the base's own reload: the base may be served from it too
                 model = None
             if model is not None and model.state == "failed":
                 if model.error is not None and time.monotonic() - model.failed_at < FAILED_RETRY_SECONDS:
@@ -224,7 +241,8 @@ class InferenceService:
                     repo_id=repo.repo_id,
                     group=group,
                     commit=head or "",
-                    runtime=self.runtime_for(repo.repo_id, group),
+                    runtime="pytorch" if repo.base is not None else self.runtime_for(repo.repo_id, group),
+                    base_commit=base_head,
                 )
                 model.estimated_seconds = self.load_seconds.get(key, 15.0)
                 self.models[key] = model
@@ -258,12 +276,42 @@ class InferenceService:
         head = git.branch_head("refs/heads/main")
         return str(head) if head is not None else repo.sha
 
+    def base_commit_of(self, repo: RepoRef) -> str:
+        """An adapter's base commit: the revision the adapter names, else the base's ``main`` ("" for a plain
+        model). A new commit there reloads the adapter, as one to the adapter itself does.
+
+        Raises:
+            BaseModelUnavailable: 424, the base has no such revision (or no commit at all).
+        """
+        if repo.base is None:
+            return ""
+        revision = repo.base_revision or "main"
+        if repo.base_revision is None:
+            head = self.head_of(repo.base)
+            if head:
+                return head
+        else:
+            git = self._gits.get(repo.base.storage_key) or GitRepo(
+                repo_path(self.hub.settings.repos_dir, repo.base.storage_key)
+            )
+            try:
+                return str(git.resolve(revision).id)
+            except RevisionNotFoundError:
+                pass
+        raise BaseModelUnavailable(
+            f"{repo.repo_id} is an adapter on {repo.base.repo_id} at revision {revision}, which that repo does not have"
+        )
+
     async def _load(self, model: ServedModel, repo: RepoRef, task: str) -> None:
         started = time.monotonic()
         try:
             model_dir, estimate = await asyncio.to_thread(self._prepare_files, repo, model.commit)
-            model.estimate_bytes = estimate
             model.snapshot_dir = model_dir
+            if repo.base is not None:  # an adapter: its base's files are loaded too, and held in memory
+                base_dir, base_estimate = await asyncio.to_thread(self._prepare_files, repo.base, model.base_commit)
+                model.base_snapshot_dir = base_dir
+                estimate += base_estimate - RUNTIME_OVERHEAD_BYTES
+            model.estimate_bytes = estimate
             if estimate > self.budget:
                 raise InferenceError(
                     f"{repo.repo_id} needs about {estimate / 2**30:.1f} GiB to load; the inference memory budget "
@@ -271,7 +319,7 @@ class InferenceService:
                     status_code=507,
                 )
             await self._make_room(model, estimate)
-            specs = self._specs(model, repo, model_dir, task)
+            specs = self._specs(model, repo, model.base_snapshot_dir or model_dir, task)
             handle = WorkerPool(specs, on_batch=lambda message: self._on_batch(model, message))
             try:
                 await asyncio.to_thread(handle.start_and_load)
@@ -367,6 +415,8 @@ class InferenceService:
             "threads": settings.inference_threads,
             "max_batch_tokens": settings.inference_max_batch_tokens,
             "max_sequences": settings.inference_max_sequences,
+            # an adapter: model_dir is its base's snapshot, and the worker applies the adapter on it
+            "adapter_dir": str(model.snapshot_dir) if model.base_snapshot_dir is not None else None,
         }
 
     async def _make_room(self, incoming: ServedModel, needed: int) -> None:
@@ -525,6 +575,8 @@ def _public_load_message(message: str, model: ServedModel, data_dir: Path) -> st
     paths, and each quoted Python traceback reduced to the exception it ends with (its frames name our code)."""
     if model.snapshot_dir is not None:
         message = message.replace(str(model.snapshot_dir), f"{model.repo_id}@{model.commit[:12]}")
+    if model.base_snapshot_dir is not None:
+        message = message.replace(str(model.base_snapshot_dir), f"base model@{model.base_commit[:12]}")
     message = message.replace(str(data_dir), "<hub data>")
     kept: list[str] = []
     in_traceback = False

@@ -20,7 +20,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from hubstead.inference.engine.common import RequestFailed, device_for
+from hubstead.inference.engine.common import RequestFailed, apply_adapter, device_for
 
 log = logging.getLogger("hubstead.inference")
 
@@ -77,12 +77,14 @@ ONNX_EXPORT_TIMEOUT_SECONDS = 3600
 ONNX_KIND = {"embed": "encoder", "classify": "sequence-classification"}  # onnx_backend's name for each group
 
 
-def load_encoder(model_dir: Path, group: str) -> tuple[Any, Any]:
-    """The tokenizer and the model (in eval mode, on the CPU) of an embedding or classification repo."""
+def load_encoder(model_dir: Path, group: str, spec: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """The tokenizer and the model (in eval mode, on the CPU) of an embedding or classification repo, with the
+    spec's adapter applied when it names one."""
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     loader = AutoModel if group == "embed" else AutoModelForSequenceClassification
-    return AutoTokenizer.from_pretrained(model_dir), loader.from_pretrained(model_dir).eval()
+    model = apply_adapter(loader.from_pretrained(model_dir), spec or {})
+    return AutoTokenizer.from_pretrained(model_dir), model.eval()
 
 
 @dataclass
@@ -105,7 +107,7 @@ class EncoderRunner:
         self.group = group
         self.device = device_for(spec)
         self.sentence = read_sentence_config(model_dir) if group == "embed" else SentenceConfig()
-        self.tokenizer, model = load_encoder(model_dir, group)
+        self.tokenizer, model = load_encoder(model_dir, group, spec)
         self.model = model.to(self.device)
         config = self.model.config
         limits = [

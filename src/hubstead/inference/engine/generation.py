@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from hubstead.inference.engine.batching import drain
-from hubstead.inference.engine.common import RequestFailed, device_for
+from hubstead.inference.engine.common import RequestFailed, apply_adapter, device_for
 
 log = logging.getLogger("hubstead.inference")
 
@@ -79,7 +79,8 @@ class GenerationRunner:
         self.device = device_for(spec)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
+        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+        self.model = apply_adapter(base, spec).to(self.device).eval()
         config = self.model.config
         self.max_context = int(getattr(config, "max_position_embeddings", 2048) or 2048)
         generation = getattr(self.model, "generation_config", None)

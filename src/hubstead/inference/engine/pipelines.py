@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hubstead.inference.engine.common import RequestFailed, device_for
+from hubstead.inference.engine.common import RequestFailed, apply_adapter, device_for
 from hubstead.inference.engine.encoder import Prepared
 
 
@@ -71,6 +71,7 @@ class PipelineRunner:
             self.pipe = pipeline(task, model=str(model_dir), device=self.device)
         except (OSError, ValueError, KeyError) as exc:
             raise RequestFailed(f"The model cannot serve {task}: {exc}", 422) from exc
+        self.pipe.model = apply_adapter(self.pipe.model, spec)
         tokenizer = getattr(self.pipe, "tokenizer", None)
         self.mask_token = getattr(tokenizer, "mask_token", None)
         self.max_length = getattr(tokenizer, "model_max_length", None)

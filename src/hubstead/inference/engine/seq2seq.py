@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hubstead.inference.engine.common import RequestFailed, device_for
+from hubstead.inference.engine.common import RequestFailed, apply_adapter, device_for
 from hubstead.inference.engine.encoder import Prepared
 from hubstead.inference.protocol import GENERATE_PARAMS
 
@@ -38,7 +38,7 @@ class Seq2SeqRunner:
         self.device = device_for(spec)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         try:
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(model_dir).to(self.device).eval()
+            self.model = apply_adapter(AutoModelForSeq2SeqLM.from_pretrained(model_dir), spec).to(self.device).eval()
         except ValueError as exc:
             raise RequestFailed(f"This model is not a sequence-to-sequence model: {exc}", 422) from exc
         limit = getattr(self.tokenizer, "model_max_length", None)
@@ -105,7 +105,8 @@ class QuestionAnsweringRunner:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if not getattr(self.tokenizer, "is_fast", False):
             raise RequestFailed("Question answering needs a fast tokenizer (tokenizer.json)", 422)
-        self.model = AutoModelForQuestionAnswering.from_pretrained(model_dir).to(self.device).eval()
+        base = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+        self.model = apply_adapter(base, spec).to(self.device).eval()
         limit = getattr(self.tokenizer, "model_max_length", None)
         config_limit = getattr(self.model.config, "max_position_embeddings", None)
         self.max_length = min(n for n in (limit, config_limit, 384) if n and n < 1_000_000)

@@ -27,14 +27,29 @@ def principal(request: Request, session: Any) -> Principal:
 
 
 def _lookup(request: Request, repo_id: str) -> RepoRef:
+    from hubstead.inference.adapters import adapter_source, readable_base
     from hubstead.repos.service import get_readable_repo, require_file_content_access
 
-    with get_hub(request).db.session() as session:
+    hub = get_hub(request)
+    with hub.db.session() as session:
         caller = principal(request, session)
         repo = get_readable_repo(session, caller, repo_type="model", repo_id=repo_id)
         require_file_content_access(session, repo, caller)
+        source = adapter_source(hub.settings.repos_dir, repo)
+        if source is None:
+            return RepoRef(
+                pk=repo.pk, repo_id=repo.repo_id, storage_key=repo.storage_key, sha=repo.sha,
+                pipeline_tag=repo.pipeline_tag,
+            )
+        base = readable_base(session, caller, repo, source)  # a PEFT adapter: served on its base
         return RepoRef(
-            pk=repo.pk, repo_id=repo.repo_id, storage_key=repo.storage_key, sha=repo.sha, pipeline_tag=repo.pipeline_tag
+            pk=repo.pk, repo_id=repo.repo_id, storage_key=repo.storage_key, sha=repo.sha,
+            pipeline_tag=repo.pipeline_tag or base.pipeline_tag,
+            base=RepoRef(
+                pk=base.pk, repo_id=base.repo_id, storage_key=base.storage_key, sha=base.sha,
+                pipeline_tag=base.pipeline_tag,
+            ),
+            base_revision=source.revision,
         )
 
 

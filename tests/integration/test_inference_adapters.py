@@ -1,0 +1,196 @@
+"""A PEFT adapter repo is served by the inference API on its base model, under the adapter's own id.
+
+A tiny BERT classifier is the base; a LoRA adapter for it is made locally with peft (random LoRA weights,
+``init_lora_weights=False``, so its answers differ from the base's) and pushed as its own repo with an
+adapter card. The server's answers are compared with peft run locally on base + adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from huggingface_hub import HfApi  # noqa: E402
+
+from inference_models import build  # noqa: E402
+from support import LiveServer, web_session  # noqa: E402
+
+TEXT = "i love this movie"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The base (two weight versions) and two adapters, built once for the module."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    root = tmp_path_factory.mktemp("adapters")
+    base = build("text-classification", root / "base")
+    base2 = root / "base2"
+    shutil.copytree(base, base2)
+    torch.manual_seed(7)
+    retrained = AutoModelForSequenceClassification.from_pretrained(base)
+    with torch.no_grad():
+        for parameter in retrained.bert.encoder.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.2)
+    retrained.save_pretrained(base2)
+    return {"base": base, "base2": base2, "v1": _adapter(base, root / "v1", seed=1), "v2": _adapter(base, root / "v2", seed=2)}
+
+
+def _adapter(base: Path, folder: Path, *, seed: int) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=32, target_modules=["query", "value"],
+                        init_lora_weights=False)
+    model = get_peft_model(AutoModelForSequenceClassification.from_pretrained(base), config)
+    with torch.no_grad():  # the head the adapter trains (modules_to_save): large enough that answers move
+        for parameter in model.base_model.model.classifier.modules_to_save["default"].parameters():
+            parameter.normal_(0, 1.0)
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def _push_adapter(api: HfApi, folder: Path, repo_id: str, base_id: str, *, pipeline_tag: str | None,
+                  private: bool = False) -> None:
+    """The adapter's files, its config naming ``base_id`` on this hub, and an adapter card."""
+    staged = folder.parent / f"{folder.name}-{repo_id.replace('/', '-')}"
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.copytree(folder, staged)
+    config = json.loads((staged / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = base_id  # peft wrote the local folder the base came from
+    (staged / "adapter_config.json").write_text(json.dumps(config))
+    tag = f"pipeline_tag: {pipeline_tag}\n" if pipeline_tag else ""
+    (staged / "README.md").write_text(
+        f"---\nbase_model: {base_id}\nbase_model_relation: adapter\nlibrary_name: peft\n{tag}---\n# LoRA\n"
+    )
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    api.upload_folder(folder_path=str(staged), repo_id=repo_id)
+
+
+def _push_base(api: HfApi, folder: Path, repo_id: str, *, private: bool = False) -> None:
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=repo_id)
+
+
+def _reference(base: Path, adapter: Path | None) -> dict[str, float]:
+    """What peft computes locally: the base pipeline with the (unmerged) adapter applied."""
+    from peft import PeftModel
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=str(base))
+    if adapter is not None:
+        pipe.model = PeftModel.from_pretrained(pipe.model, str(adapter)).eval()
+    return {o["label"]: o["score"] for o in pipe(TEXT, top_k=None)}
+
+
+def _client(server: LiveServer, repo_id: str, token: str):  # type: ignore[no-untyped-def]
+    from huggingface_hub import InferenceClient
+
+    return InferenceClient(model=f"{server.url}/models/{repo_id}", token=token, headers={"X-Wait-For-Model": "true"})
+
+
+def _scores(answer: Any) -> dict[str, float]:
+    items = answer[0] if answer and isinstance(answer[0], list) else answer
+    return {(o["label"] if isinstance(o, dict) else o.label): (o["score"] if isinstance(o, dict) else o.score)
+            for o in items}
+
+
+def _same(got: dict[str, float], want: dict[str, float]) -> bool:
+    return got.keys() == want.keys() and all(abs(got[k] - want[k]) < 1e-4 for k in want)
+
+
+def _apart(one: dict[str, float], other: dict[str, float]) -> bool:
+    return any(abs(one[k] - other[k]) > 1e-2 for k in one)
+
+
+def test_adapter_is_served_on_its_base_reloads_and_its_widget_works(server: LiveServer, folders: dict[str, Path]) -> None:
+    """The real InferenceClient on the adapter's id gets what peft computes for base + adapter (not the base's
+    answer); the adapter's page widget (session + CSRF) gets the same; the base's model tree and the
+    base_model listing name the adapter; a new adapter commit (whose card drops pipeline_tag: the base's is
+    used) and then a new base commit each reload the served model."""
+    owner = server.account("lora", password="pw-lora-owner-1")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    base_id, adapter_id = f"{owner.name}/tiny-bert", f"{owner.name}/tiny-bert-lora"
+    _push_base(api, folders["base"], base_id)
+    _push_adapter(api, folders["v1"], adapter_id, base_id, pipeline_tag="text-classification")
+
+    want = _reference(folders["base"], folders["v1"])
+    assert _apart(want, _reference(folders["base"], None))  # the adapter changes the answer
+    got = _scores(_client(server, adapter_id, owner.read_token).text_classification(TEXT))
+    assert _same(got, want), (got, want)
+
+    # the widget on the adapter's page calls the same API with the browser's session
+    web, csrf = web_session(server, owner.name, "pw-lora-owner-1")
+    page = web.get(f"/{adapter_id}")
+    assert page.status_code == 200 and 'id="inference-widget"' in page.text
+    url = re.search(r'data-url="([^"]+)"', page.text)
+    assert url and url.group(1) == f"/models/{adapter_id}"
+    answer = web.post(url.group(1), json={"inputs": TEXT}, headers={"X-CSRF-Token": csrf, "x-wait-for-model": "true"},
+                      timeout=300)
+    assert answer.status_code == 200, answer.text
+    assert _same(_scores(answer.json()), want)
+
+    # the model tree: the base's page lists it under Adapters; the Hub's base_model filter finds it
+    tree = httpx.get(f"{server.url}/{base_id}").text
+    assert "Adapters" in tree and adapter_id in tree
+    assert adapter_id in [m.id for m in api.list_models(filter=f"base_model:{base_id}")]
+    card = api.model_info(adapter_id).card_data
+    assert card is not None and card["base_model"] == base_id
+
+    # a new adapter commit reloads; its card has no pipeline_tag, so the task is the base's
+    _push_adapter(api, folders["v2"], adapter_id, base_id, pipeline_tag=None)
+    want2 = _reference(folders["base"], folders["v2"])
+    assert _apart(want2, want)
+    got2 = _scores(_client(server, adapter_id, owner.read_token).text_classification(TEXT))
+    assert _same(got2, want2), (got2, want2)
+
+    # a new base commit reloads the adapter too: it is applied to the base's new weights
+    api.upload_file(path_or_fileobj=str(folders["base2"] / "model.safetensors"), path_in_repo="model.safetensors",
+                    repo_id=base_id)
+    want3 = _reference(folders["base2"], folders["v2"])
+    assert _apart(want3, want2)
+    got3 = _scores(_client(server, adapter_id, owner.read_token).text_classification(TEXT))
+    assert _same(got3, want3), (got3, want3)
+
+
+def test_adapter_on_a_base_the_caller_cannot_read_is_refused(server: LiveServer, folders: dict[str, Path]) -> None:
+    """An adapter is served only to callers who can read its base as well: a private base the caller cannot
+    read, and a base that does not exist, are the same 424 in words (nothing loads); a bad adapter_config is
+    a 424 too, never a 500."""
+    owner = server.account("lorapriv")
+    other = server.account("loraother")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    base_id, adapter_id = f"{owner.name}/secret-base", f"{owner.name}/public-lora"
+    _push_base(api, folders["base"], base_id, private=True)
+    _push_adapter(api, folders["v1"], adapter_id, base_id, pipeline_tag="text-classification")
+    missing_id = f"{owner.name}/lora-on-nothing"
+    _push_adapter(api, folders["v1"], missing_id, f"{owner.name}/no-such-base", pipeline_tag="text-classification")
+
+    for repo_id, base in ((adapter_id, base_id), (missing_id, f"{owner.name}/no-such-base")):
+        r = httpx.post(f"{server.url}/models/{repo_id}", json={"inputs": TEXT},
+                       headers={"Authorization": f"Bearer {other.read_token}", "x-wait-for-model": "true"}, timeout=60)
+        assert r.status_code == 424, r.text
+        assert f"adapter on {base}" in r.json()["error"] and "read access to both" in r.json()["error"]
+        assert r.headers["x-error-code"] == "BaseModelUnavailable"
+
+    broken = f"{owner.name}/broken-lora"
+    api.create_repo(broken)
+    api.upload_file(path_or_fileobj=b"{not json", path_in_repo="adapter_config.json", repo_id=broken)
+    r = httpx.post(f"{server.url}/models/{broken}", json={"inputs": TEXT},
+                   headers={"Authorization": f"Bearer {owner.read_token}"}, timeout=60)
+    assert r.status_code == 424 and "adapter_config.json is not valid JSON" in r.json()["error"], r.text
+
+    status = httpx.get(f"{server.url}/api/inference/status", headers={"Authorization": f"Bearer {owner.read_token}"})
+    assert all(m["repo_id"] not in (adapter_id, missing_id, broken) for m in status.json().get("models", []))
