@@ -155,6 +155,8 @@ def test_adapter_is_served_on_its_base_reloads_and_its_widget_works(server: Live
     assert _apart(want2, want)
     got2 = _scores(_client(server, adapter_id, owner.read_token).text_classification(TEXT))
     assert _same(got2, want2), (got2, want2)
+    page = web.get(f"/{adapter_id}").text  # the widget still shows, with the base's task
+    assert 'data-task="text-classification"' in page and f'data-url="/models/{adapter_id}"' in page
 
     # a new base commit reloads the adapter too: it is applied to the base's new weights
     api.upload_file(path_or_fileobj=str(folders["base2"] / "model.safetensors"), path_in_repo="model.safetensors",
@@ -185,6 +187,15 @@ def test_adapter_on_a_base_the_caller_cannot_read_is_refused(server: LiveServer,
         assert f"adapter on {base}" in r.json()["error"] and "read access to both" in r.json()["error"]
         assert r.headers["x-error-code"] == "BaseModelUnavailable"
 
+    gated_base, gated_adapter = f"{owner.name}/gated-base", f"{owner.name}/lora-on-gated"
+    _push_base(api, folders["base"], gated_base)
+    api.update_repo_settings(gated_base, gated="manual")
+    _push_adapter(api, folders["v1"], gated_adapter, gated_base, pipeline_tag="text-classification")
+    r = httpx.post(f"{server.url}/models/{gated_adapter}", json={"inputs": TEXT},
+                   headers={"Authorization": f"Bearer {other.read_token}"}, timeout=60)
+    assert r.status_code == 403 and r.headers["x-error-code"] == "GatedRepo", r.text
+    assert f"an adapter on {gated_base}, a gated model" in r.json()["error"]
+
     broken = f"{owner.name}/broken-lora"
     api.create_repo(broken)
     api.upload_file(path_or_fileobj=b"{not json", path_in_repo="adapter_config.json", repo_id=broken)
@@ -194,3 +205,40 @@ def test_adapter_on_a_base_the_caller_cannot_read_is_refused(server: LiveServer,
 
     status = httpx.get(f"{server.url}/api/inference/status", headers={"Authorization": f"Bearer {owner.read_token}"})
     assert all(m["repo_id"] not in (adapter_id, missing_id, broken) for m in status.json().get("models", []))
+
+
+def test_text_generation_adapter_generates_like_peft(server: LiveServer, tmp_path: Path) -> None:
+    """A LoRA on a tiny GPT-2 (a causal-LM adapter, served by the generation runner): greedy text through the
+    real client equals peft's generate on base + adapter, and differs from the base's own."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = build("text-generation", tmp_path / "gpt2")
+    torch.manual_seed(3)
+    config = LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=64, target_modules=["c_attn"], fan_in_fan_out=True,
+                        init_lora_weights=False)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(base), config).save_pretrained(str(tmp_path / "lora"))
+
+    owner = server.account("loragen")
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    base_id, adapter_id = f"{owner.name}/tiny-gpt2", f"{owner.name}/tiny-gpt2-lora"
+    _push_base(api, base, base_id)
+    _push_adapter(api, tmp_path / "lora", adapter_id, base_id, pipeline_tag="text-generation")
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    ids = tokenizer("hello world", return_tensors="pt")["input_ids"]
+
+    def greedy(model: Any) -> list[int]:
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, max_new_tokens=8, do_sample=False, pad_token_id=0)
+        generated: list[int] = out[0][ids.shape[1]:].tolist()
+        return generated[: generated.index(199)] if 199 in generated else generated  # the server stops at eos
+
+    # token ids, not text: the tiny model's vocabulary is larger than its tokenizer's, so most ids decode to ""
+    plain = greedy(AutoModelForCausalLM.from_pretrained(base).eval())
+    want = greedy(PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(tmp_path / "lora")).eval())
+    assert want != plain
+    got = _client(server, adapter_id, owner.read_token).text_generation("hello world", max_new_tokens=8,
+                                                                         temperature=0.0, details=True)
+    assert [t.id for t in got.details.tokens] == want

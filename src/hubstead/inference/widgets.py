@@ -41,15 +41,18 @@ EXAMPLES = {
 
 
 def widget_for(service: Any, repo: Any) -> dict[str, Any] | None:
-    if service is None or repo.repo_type != "model" or repo.pipeline_tag not in SERVED_TASKS:
+    if service is None or repo.repo_type != "model":
         return None
-    task = repo.pipeline_tag
+    task = repo.pipeline_tag or _adapter_base_task(repo)
+    if task not in SERVED_TASKS:
+        return None
     config = service.config_for(repo.repo_id)
     served: dict[str, Any] = {"engine": config.engine_url} if config.engine_url else {}
     if not config.engine_url:
         from hubstead.inference.service import group_for
 
-        served["runtime"] = service.runtime_for(repo.repo_id, group_for(task))
+        # an adapter is served by PyTorch on its base, whatever the site's encoder runtime
+        served["runtime"] = "pytorch" if _adapter_card(repo) else service.runtime_for(repo.repo_id, group_for(task))
         for status in service.status():
             if status["repo_id"] == repo.repo_id and status["state"] == "ready":
                 served.update(
@@ -64,3 +67,30 @@ def widget_for(service: Any, repo: Any) -> dict[str, Any] | None:
         "url": f"/models/{repo.repo_id}",
         "chat_url": f"/models/{repo.repo_id}/v1/chat/completions",
     }
+
+
+def _adapter_base_task(repo: Any) -> str | None:
+    """An adapter whose card names no ``pipeline_tag`` is served with its base's task (``inference.adapters``):
+    the base's, read when the base is a public repo here (a private base's card is not shown on this page)."""
+    if not _adapter_card(repo):
+        return None
+    from sqlalchemy import select
+    from sqlalchemy.orm import object_session
+
+    from hubstead.repos.models import Repo
+
+    session = object_session(repo)
+    if session is None:
+        return None
+    base = session.scalar(
+        select(Repo).where(Repo.repo_type == "model", Repo.id_key == str(repo.base_models[0]).lower())
+    )
+    if base is None or base.private:
+        return None
+    return base.pipeline_tag
+
+
+def _adapter_card(repo: Any) -> bool:
+    """Whether the card says this is an adapter on a base (as the model tree reads it)."""
+    card = repo.card_data or {}
+    return bool(repo.base_models) and (card.get("base_model_relation") == "adapter" or repo.library_name == "peft")
