@@ -242,3 +242,21 @@ def test_text_generation_adapter_generates_like_peft(server: LiveServer, tmp_pat
     got = _client(server, adapter_id, owner.read_token).text_generation("hello world", max_new_tokens=8,
                                                                          temperature=0.0, details=True)
     assert [t.id for t in got.details.tokens] == want
+
+
+def test_the_hub_process_never_imports_peft(tmp_path: Path) -> None:
+    """The adapter code the hub runs (lookups, adapters, the service) imports neither peft nor torch: peft is
+    imported only inside the worker process, where the adapter is applied."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from hubstead.config import load_settings\n"
+        "from hubstead.app import create_app\n"
+        "import hubstead.inference.adapters, hubstead.inference.routes.lookups, hubstead.inference.widgets\n"
+        f"app = create_app(load_settings(data_dir={str(tmp_path)!r}))\n"
+        "heavy = [m for m in ('peft', 'torch', 'transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
