@@ -287,7 +287,10 @@ class InferenceService:
             return ""
         revision = repo.base_revision or "main"
         if repo.base_revision is None:
-            head = self.head_of(repo.base)
+            try:
+                head = self.head_of(repo.base)
+            except RepoNotFoundError:  # deleted since the lookup
+                head = None
             if head:
                 return head
         else:
