@@ -34,7 +34,8 @@ def test_a_job_runs_sandboxed_and_its_log_and_status_read_back(server: LiveServe
     code = (
         "import os, pathlib; print('hello from the job'); print('id', os.environ['JOB_ID']); "
         "print('endpoint', os.environ['HF_ENDPOINT']); print('home', os.environ['HOME'], os.getcwd()); "
-        f"print('data visible', pathlib.Path({str(server.data_dir)!r}).joinpath('hubstead.db').exists())"
+        f"print('data visible', pathlib.Path({str(server.data_dir)!r}).joinpath('hubstead.db').exists()); "
+        "import hubstead.train.spec; print('hub code importable')"
     )
     job = api.run_job(image=PY, command=["python", "-c", code], labels={"team": "nlp"}, namespace=account.name)
     assert job.status.stage in ("SCHEDULING", "RUNNING")
@@ -48,6 +49,7 @@ def test_a_job_runs_sandboxed_and_its_log_and_status_read_back(server: LiveServe
     assert f"endpoint {server.url}" in text
     assert "home /home/user /home/user" in text
     assert "data visible False" in text
+    assert "hub code importable" in text  # hubstead/python jobs import the hub's code, wherever it is installed
     followed = list(api.fetch_job_logs(job_id=job.id, namespace=account.name, follow=True))
     assert "hello from the job" in "\n".join(followed)
     tail = list(api.fetch_job_logs(job_id=job.id, namespace=account.name, tail=1))

@@ -432,15 +432,26 @@ class ComputeExecutor:
             return command
         cache = environments.uv_cache_dir(settings)
         cache.mkdir(parents=True, exist_ok=True)
+        ro_binds = interpreter_paths()
+        if spec.runtime == "python":  # the hub's own code too (an editable install lives outside the environment)
+            ro_binds = sorted({*ro_binds, hub_code_path()})
         sandbox = sandboxing.SandboxSpec(
             home=home,
             hidden=[settings.data_dir],
-            ro_binds=interpreter_paths(),
+            ro_binds=ro_binds,
             rw_binds=[cache],
             mounts=[sandboxing.Mount(local, v.mount_path, writable=not v.read_only) for v, local in volumes],
             hostname="job",
         )
         return sandboxing.command(sandbox, command)
+
+
+def hub_code_path() -> Path:
+    """The folder holding the ``hubstead`` package (site-packages, or the source tree of an editable install), which
+    a ``hubstead/python`` job imports (``python -m hubstead.train.program``)."""
+    import hubstead
+
+    return Path(hubstead.__file__).resolve().parent.parent
 
 
 def _told_reason(log_path: Path) -> str | None:
