@@ -6,6 +6,7 @@ Xet hash refused; and the compute executor's volume calls (materialize, sync_bac
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -73,7 +74,9 @@ def test_files_round_trip_through_xet(server: LiveServer, tmp_path: Path) -> Non
     bucket = f"{owner.name}/files"
     api.create_bucket(bucket, private=True)
     local = tmp_path / "script.py"
-    big = bytes(range(256)) * 4000 + b"tail"  # 1 MB: several chunks
+    # 1 MB of bytes no other test uploads: hf_xet's local shard cache is shared by every client in this process,
+    # and a repo upload of the same chunks by another user would reference this private bucket's xorb (refused).
+    big = random.Random("bucket round trip").randbytes(1_024_000) + b"tail"
     local.write_bytes(big)
     api.batch_bucket_files(
         bucket, add=[(local, "jobs/run1/script.py"), (b"hello bucket", "notes/a.txt"), (b"", "jobs/run1/.keep")]

@@ -436,6 +436,13 @@ class XetBucketScope:
         if session.get(BucketUpload, (bucket_pk, file_hex)) is None:
             session.add(BucketUpload(bucket_pk=bucket_pk, file_hash=file_hex, user_id=user_id))
 
+    def readable_by(self, session: Session, principal: Principal, xorb_hex: str) -> bool:
+        """Whether a bucket the caller may read holds this xorb (a client dedups against what it uploaded to a
+        bucket: the same bytes may then go to a repo as references to the bucket's xorb)."""
+        holders = session.scalars(select(BucketXorb.bucket_pk).where(BucketXorb.xorb_hash == xorb_hex)).all()
+        return any((bucket := session.get(Bucket, pk)) is not None and may_read(session, principal, bucket)
+                   for pk in holders)  # fmt: skip
+
     def may_read_file(self, session: Session, bucket_pk: int, file_hex: str) -> bool:
         if session.get(BucketUpload, (bucket_pk, file_hex)) is not None:
             return True

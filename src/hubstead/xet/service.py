@@ -70,6 +70,10 @@ class BucketScope(Protocol):
         """Whether the bucket holds the file or a token for it uploaded it."""
         ...
 
+    def readable_by(self, session: Session, principal: Principal, xorb_hex: str) -> bool:
+        """Whether a bucket the caller may read holds this xorb."""
+        ...
+
 
 _bucket_scope: BucketScope | None = None
 
@@ -91,16 +95,18 @@ def _principal(session: Session, grant: tokens.CasGrant) -> Principal:
 
 
 def xorb_visible(session: Session, grant: tokens.CasGrant, xorb_hex: str) -> bool:
-    """Whether the token's repo, or any repo whose file content its user can read, holds this xorb."""
+    """Whether the token's repo or bucket, or any repo or bucket whose content its user can read, holds this xorb."""
     if grant.bucket_pk is not None and _buckets().holds(session, grant.bucket_pk, xorb_hex):
         return True
     holders = session.scalars(select(XetXorbRepo.repo_pk).where(XetXorbRepo.xorb_hash == xorb_hex)).all()
     if grant.bucket_pk is None and grant.repo_pk in holders:
         return True
     principal = _principal(session, grant)
-    return any(
-        (repo := session.get(Repo, pk)) is not None and content_readable(session, principal, repo) for pk in holders
-    )
+    for pk in holders:
+        if (repo := session.get(Repo, pk)) is not None and content_readable(session, principal, repo):
+            return True
+    # The same user's bucket may hold it: a client's local dedup cache reuses what it uploaded to a bucket.
+    return _bucket_scope is not None and _bucket_scope.readable_by(session, principal, xorb_hex)
 
 
 def _hold(session: Session, grant: tokens.CasGrant, xorb_hex: str) -> None:
