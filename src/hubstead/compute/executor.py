@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hubstead.auth import service as auth
 from hubstead.auth.models import Membership, Org, Token, User
@@ -60,6 +61,7 @@ class _Run:
     process: RunningProcess
     devices: list[int]
     volumes: list[tuple[Volume, Path]]
+    memory_limit: int
     started: float = field(default_factory=time.monotonic)
     cpu_seconds: float = 0.0
     sampled_at: float = 0.0
@@ -176,20 +178,14 @@ class ComputeExecutor:
         run = self._runs.get(job_id)
         if run is None:
             return None
-        flavor = flavors().get(self._flavor_of(job_id)) or flavors()[DEFAULT_FLAVOR]
         return {
             "cpu_usage_pct": round(run.cpu_percent, 1),
             "cpu_millicores": int(run.cpu_percent * 10),
             "memory_used_bytes": run.memory_bytes,
-            "memory_total_bytes": flavor.memory_bytes,
+            "memory_total_bytes": run.memory_limit,
             "rx_bps": 0,
             "tx_bps": 0,
         }
-
-    def _flavor_of(self, job_id: str) -> str:
-        with self.hub.db.session() as session:
-            job = session.get(ComputeJob, job_id)
-            return str(job.spec.get("flavor")) if job is not None else DEFAULT_FLAVOR
 
     def _ended(self, run: _Run, code: int) -> None:
         process = run.process
@@ -241,10 +237,7 @@ class ComputeExecutor:
                 note = f"==> Could not save {volume.mount_path} back to the bucket {volume.source}: {exc}"
                 runner_logs.append(jobfiles.log_path(self.settings, run.job_id), note)
 
-    def _revoke(self, session: object, job: ComputeJob) -> None:
-        from sqlalchemy.orm import Session
-
-        assert isinstance(session, Session)
+    def _revoke(self, session: Session, job: ComputeJob) -> None:
         if job.token:
             token = sealing.unseal(self.settings.secret_key, job.token)
             if token is not None:
@@ -326,7 +319,7 @@ class ComputeExecutor:
                         allocation_errors=False)  # fmt: skip
         process = launch(argv, limits=limits, cwd=home, env=env, group_name=f"{self._group_prefix}-{job_id}",
                          log_path=log_path)  # fmt: skip
-        self._runs[job_id] = _Run(job_id, namespace, process, devices, volumes)
+        self._runs[job_id] = _Run(job_id, namespace, process, devices, volumes, flavor.memory_bytes)
         with self.hub.db.session() as session:
             row = session.get(ComputeJob, job_id)
             if row is not None:
@@ -342,12 +335,9 @@ class ComputeExecutor:
         jobfiles.remove_home(self.settings, job_id)
         jobfiles.remove_volumes(self.settings, job_id)
 
-    def _mint_token(self, session: object, job: ComputeJob) -> str | None:
+    def _mint_token(self, session: Session, job: ComputeJob) -> str | None:
         """A write token for the job's owner namespace: the user's own, or an org's, made for the user who
         submitted the job (still a member with write access), scoped to that org."""
-        from sqlalchemy.orm import Session
-
-        assert isinstance(session, Session)
         user = session.get(User, job.created_by_id) if job.created_by_id is not None else None
         if user is None:
             return None
