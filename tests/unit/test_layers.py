@@ -40,6 +40,7 @@ DOMAIN_LAYER = {
     "compute": "domains",
     "train": "domains",
     "buckets": "domains",
+    "evals": "domains",
 }
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from hubstead.auth import service as auth
 from hubstead.auth.models import Membership, Org, Token, User
-from hubstead.compute import jobfiles
+from hubstead.compute import ends, jobfiles
 from hubstead.compute.models import ComputeJob
 from hubstead.compute.spec import TERMINAL, JobSpec, Volume
 from hubstead.context import Hub
@@ -217,10 +217,13 @@ class ComputeExecutor:
                     job.stage, job.message, job.finished_at = "ERROR", message, utcnow()
                 runner_logs.append(log_path, f"==> {job.message}")
             terminal = job.stage in TERMINAL
+            labels = dict(job.labels or {})
         if terminal:
             jobfiles.remove_home(self.settings, run.job_id)
         jobfiles.remove_volumes(self.settings, run.job_id)
         self.wake()
+        if terminal:
+            ends.job_ended(self.hub, run.job_id, labels)
 
     def _sync_volumes(self, run: _Run) -> None:
         for volume, local in run.volumes:
