@@ -77,3 +77,28 @@ def read_marks(lines: list[str], mark: str) -> list[dict[str, Any]]:
         if isinstance(data, dict):
             found.append(data)
     return found
+
+
+class EvalFailed(Exception):
+    """A runner's failure in words (the program prints it as ``HUBSTEAD-ERROR`` and exits non-zero): a column
+    missing, a model that cannot do the task, a metric script that raised."""
+
+
+# The runner contract (job side). ``hubstead.evals.program`` imports ``hubstead.evals.runners_<framework>``
+# (``-`` → ``_``: runners_hubstead, runners_custom, runners_mteb, runners_lm_eval) and calls, for each task:
+#
+#     run_task(spec: EvalSpec, task: dict, model_dir: Path, progress: Callable[[int, int], None]) -> TaskScore
+#
+# ``task`` is one of ``spec.tasks`` (``BenchmarkTask.as_json()``: id, config, split, metric, higher_is_better,
+# baseline, name and the framework's options), ``model_dir`` the model's files at ``spec.model_revision``
+# (downloaded from this hub by the program), ``progress(done, total)`` reports samples. A runner reads the
+# benchmark's data from this hub (``datasets.load_dataset(spec.benchmark, task["config"], split=task["split"],
+# revision=spec.benchmark_revision)`` through ``HF_ENDPOINT``), honours ``spec.limit`` (and ``spec.num_fewshot``
+# where it applies), and raises ``EvalFailed`` with a reason a person can act on.
+
+
+@dataclass
+class TaskScore:
+    value: float  # the task's ``metric``
+    metrics: dict[str, float]  # everything the runner measured
+    samples: int
