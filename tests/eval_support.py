@@ -1,0 +1,127 @@
+"""Builders for evaluation-runner tests: generated benchmarks pushed (with their ``eval.yaml``) to a live test hub,
+and a way to call one runner's ``run_task`` as the evaluation program does (a subprocess whose ``HF_ENDPOINT`` and
+``HF_TOKEN`` are the test hub's, with a HOME of its own and nothing of the caller's), reading back its score.
+
+The tiny models and the word tokenizer come from ``train_support`` (their vocabulary is :data:`VOCAB`), so every
+generated sentence is made of its words.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from support import LiveServer
+from train_support import NEGATIVE, NEUTRAL, PEOPLE, PLACES, POSITIVE
+
+# Runs one runner's run_task as hubstead.evals.program does: the model's files downloaded from the hub at the
+# spec's revision, progress reported, the score printed as one JSON line (or the EvalFailed reason).
+_DRIVER = r"""
+import importlib, json, os, sys
+from huggingface_hub import snapshot_download
+from hubstead.evals.spec import EvalFailed, EvalSpec
+
+spec = EvalSpec.from_env(os.environ["HUBSTEAD_EVAL_SPEC"])
+module = importlib.import_module("hubstead.evals.runners_" + spec.framework.replace("-", "_"))
+model_dir = snapshot_download(spec.model, revision=spec.model_revision)
+seen = []
+try:
+    for task in spec.tasks:
+        score = module.run_task(spec, task, __import__("pathlib").Path(model_dir),
+                                lambda done, total: seen.append([done, total]))
+        print("RESULT " + json.dumps({"task_id": task["id"], "value": score.value, "metrics": score.metrics,
+                                      "samples": score.samples, "progress": seen}), flush=True)
+except EvalFailed as exc:
+    print("FAILED " + str(exc), flush=True)
+    sys.exit(3)
+"""
+
+
+def sts_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Sentence pairs of vocabulary words with a similarity score in [0, 5]: pairs sharing more words and the same
+    mood score higher (a tiny random model need not agree: the test compares with the same model)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        mood = rng.choice([POSITIVE, NEGATIVE])
+        first = rng.sample(NEUTRAL, 3) + [rng.choice(mood)]
+        shared = rng.randint(0, 3)
+        second = first[:shared] + rng.sample(NEUTRAL, 3 - shared) + [rng.choice(rng.choice([POSITIVE, NEGATIVE]))]
+        rows.append({"left": " ".join(first), "right": " ".join(second),
+                     "similarity": round(shared * 1.5 + rng.random() * 0.5, 3)})
+    return rows
+
+
+def choice_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Multiple-choice questions over the vocabulary: where does a person live (four places, one right)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        person, place = rng.choice(PEOPLE), rng.choice(PLACES)
+        rows.append({"question": f"{person} lives in london paris berlin tokyo question {person} lives in",
+                     "choices": list(PLACES), "answer": PLACES.index(place)})
+    return rows
+
+
+def push_benchmark(server: LiveServer, token: str, repo_id: str, eval_yaml: str,
+                   splits: dict[str, list[dict[str, Any]]], config: str | None = None) -> str:
+    """A dataset repo with each split as parquet (under ``<config>/`` when a config is named, declared in the card)
+    and ``eval.yaml`` at its root; returns the commit sha."""
+    import tempfile
+
+    import datasets
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=server.url, token=token)
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="hubstead-eval-data-") as tmp:
+        folder = config or "data"
+        for split, rows in splits.items():
+            path = Path(tmp) / folder / f"{split}.parquet"
+            path.parent.mkdir(exist_ok=True)
+            datasets.Dataset.from_list(rows).to_parquet(str(path))
+        if config:
+            files = "\n".join(f"  - split: {s}\n    path: {config}/{s}.parquet" for s in splits)
+            (Path(tmp) / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n{files}\n---\n")
+        (Path(tmp) / "eval.yaml").write_text(eval_yaml)
+        info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=tmp)
+    return str(info.oid)
+
+
+def runner_env(server: LiveServer, token: str, home: Path, spec: dict[str, Any]) -> dict[str, str]:
+    """The environment a compute job gives the evaluation program (this hub, a token, its own HOME), one thread."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": server.url, "HF_TOKEN": token, "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HUBSTEAD_EVAL_SPEC": json.dumps(spec), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def run_runner(server: LiveServer, token: str, home: Path, spec: dict[str, Any],
+               timeout: int = 300) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]], str | None]:
+    """Run the spec's runner on each of its tasks in a job-like subprocess: (the process, the scores, the
+    EvalFailed reason or None)."""
+    result = subprocess.run([sys.executable, "-c", _DRIVER], env=runner_env(server, token, home, spec),
+                            capture_output=True, text=True, timeout=timeout, cwd=str(home))
+    scores = [json.loads(line[len("RESULT "):]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    failed = next((line[len("FAILED "):] for line in result.stdout.splitlines() if line.startswith("FAILED ")), None)
+    return result, scores, failed
+
+
+def new_cache_entries(before: set[Path]) -> list[Path]:
+    """Entries that appeared in this (test) process's mteb and datasets caches since ``before``: a job writes its
+    caches under its own HOME, never here."""
+    return sorted(set(_cache_entries()) - before)
+
+
+def _cache_entries() -> list[Path]:
+    roots = [Path.home() / ".cache" / "mteb", Path.home() / ".cache" / "huggingface" / "datasets"]
+    return [entry for root in roots if root.is_dir() for entry in root.iterdir()]
+
+
+def cache_snapshot() -> set[Path]:
+    return set(_cache_entries())
