@@ -188,6 +188,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.discussions.pulls import reconcile_pending_merges
     from hubstead.discussions.routes import router as discussions_router
     from hubstead.discussions.routes_attachments import router as attachments_router
+    from hubstead.evals.routes import router as evals_router
+    from hubstead.evals.routes_runs import router as eval_runs_router
     from hubstead.inference.routes import direct_inference_route
     from hubstead.inference.routes import router as inference_router
     from hubstead.repos.index import reconcile_all
@@ -211,9 +213,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.viewer.routes import router as viewer_router
     from hubstead.web.render import highlight_css
     from hubstead.web.routes_account import router as account_router
+    from hubstead.web.routes_board_pages import router as board_pages_router
     from hubstead.web.routes_browse import router as browse_router
     from hubstead.web.routes_collections import router as collection_pages_router
     from hubstead.web.routes_community import router as community_router
+    from hubstead.web.routes_eval_pages import router as eval_pages_router
     from hubstead.web.routes_job_pages import router as job_pages_router
     from hubstead.web.routes_manage import router as manage_router
     from hubstead.web.routes_repo import router as repo_pages_router
@@ -222,11 +226,12 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.web.routes_webhooks import router as webhook_pages_router
     from hubstead.webhooks.routes import router as webhooks_router
     from hubstead.webhooks.sender import WebhookSender
-    from hubstead.wiring import connect_domains
+    from hubstead.wiring import attach_hub, connect_domains
     from hubstead.xet.routes import router as xet_router
 
     connect_domains()
     hub = hub or Hub.from_settings(settings)
+    attach_hub(hub)
     from hubstead.storage.leftovers import remove_crash_leftovers
 
     if removed := remove_crash_leftovers(settings, xet_tmp_dir=hub.xorbs.tmp):
@@ -342,6 +347,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         space_apps_router,
         compute_router,
         train_router,
+        evals_router,
+        eval_runs_router,
         buckets_router,
         xet_router,
         repos_router,
@@ -371,7 +378,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
 
     for router in (account_router, webhook_pages_router, collection_pages_router, manage_router, community_router,
-                   space_pages_router, job_pages_router, train_pages_router, repo_pages_router,
+                   space_pages_router, job_pages_router, train_pages_router, eval_pages_router, board_pages_router,
+                   repo_pages_router,
                    browse_router):  # fmt: skip
         app.include_router(router)
     app.add_middleware(RequestIdMiddleware)

@@ -27,6 +27,7 @@ _followers: dict[str, MainFollower] = {}
 log = logging.getLogger(__name__)
 _INDEX_BLOB_LIMIT = 1024 * 1024
 LANGUAGE_TAG = "language:"
+FOLLOWER_TAGS = ("benchmark:",)  # tag rows a follower of main keeps (not from the card)
 
 
 def _small_blob(git: GitRepo, commit: pygit2.Commit, path: str) -> bytes | None:
@@ -63,8 +64,10 @@ def reindex_repo(session: Session, git: GitRepo, repo: Repo, commit: pygit2.Comm
     repo.datasets = fields.datasets
     repo.model_config = fields.model_config
     # The tag index also holds "language:xx" rows (filters and facets); the answer's tags stay as the Hub's.
-    indexed = list(dict.fromkeys(fields.tags + [f"{LANGUAGE_TAG}{lang}" for lang in fields.languages]))
+    # "benchmark:" rows belong to the evaluation index (a follower of main): kept here, set there.
     current = session.scalars(select(RepoTag.tag).where(RepoTag.repo_pk == repo.pk)).all()
+    kept = [tag for tag in current if tag.startswith(FOLLOWER_TAGS)]
+    indexed = list(dict.fromkeys(fields.tags + [f"{LANGUAGE_TAG}{lang}" for lang in fields.languages] + kept))
     repo.tags = fields.tags
     if sorted(current) != sorted(indexed):
         session.execute(delete(RepoTag).where(RepoTag.repo_pk == repo.pk))

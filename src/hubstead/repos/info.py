@@ -25,6 +25,7 @@ EXPANDABLE = {
         "disabled",
         "downloads",
         "downloadsAllTime",
+        "evalResults",
         "gated",
         "lastModified",
         "library_name",

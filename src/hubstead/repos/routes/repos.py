@@ -15,6 +15,7 @@ from hubstead.auth.models import User
 from hubstead.auth.service import get_user
 from hubstead.dates import iso
 from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError, error_header_value
+from hubstead.evals.index import read_entries as read_eval_entries
 from hubstead.repos.info import repo_info
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Like, Repo
@@ -203,6 +204,8 @@ def info(request: Request, session: Session = SessionDep) -> Response:
     blobs = parse_bool(request.query_params.get("blobs"))
     downloads = monthly_downloads(session, repo.pk)
     body = repo_info(rr.hub, git, repo, commit, blobs=blobs, expand=_expand_params(request), downloads=downloads)
+    if repo.repo_type == "model" and "evalResults" in (_expand_params(request) or []):
+        body["evalResults"] = [entry.answer() for entry in read_eval_entries(rr.hub, git, repo, commit)]
     if repo.repo_type == "model" and "spaces" in body:
         body["spaces"] = [space.repo_id for space in spaces_using(session, rr.principal, repo)][:100]
     if repo.repo_type == "space" and ("runtime" in body or "subdomain" in body):

@@ -1,0 +1,139 @@
+"""Reading ``.eval_results/*.yaml`` files and a card's ``model-index`` (``hubstead.evals.results``): valid entries
+come out in the Hub's shape, anything a user can write wrong is an entry with the reason, and nothing raises."""
+
+from __future__ import annotations
+
+import yaml
+from huggingface_hub import EvalResultEntry, eval_result_entries_to_yaml, parse_eval_result_entries
+
+from hubstead.evals.results import (
+    MAX_ENTRIES,
+    entries_from_model_index,
+    is_results_path,
+    parse_results_file,
+)
+
+NAME = ".eval_results/bench.yaml"
+
+
+def test_the_clients_own_file_reads_back_as_written() -> None:
+    """What ``huggingface_hub`` writes (every optional field) is read back into the same entries."""
+    written = [
+        EvalResultEntry(dataset_id="org/bench", task_id="intent", value=0.75),
+        EvalResultEntry(dataset_id="solo", task_id="default", value=3, dataset_revision="abc123",
+                        verify_token="hs1.x.y", date="2025-01-15T10:30:00Z", source_url="https://hub/jobs/a/b",
+                        source_name="Hubstead evaluation", source_user="ann", source_org="org", notes="0-shot"),
+    ]
+    entries = parse_results_file(NAME, yaml.safe_dump(eval_result_entries_to_yaml(written)))
+    assert [e.error for e in entries] == [None, None]
+    assert [(e.dataset_id, e.task_id, e.value) for e in entries] == [("org/bench", "intent", 0.75),
+                                                                    ("solo", "default", 3.0)]
+    assert entries[1].source == {"url": "https://hub/jobs/a/b", "name": "Hubstead evaluation", "user": "ann",
+                                 "org": "org"}
+    assert parse_eval_result_entries([e.entry for e in entries if e.entry]) == [
+        EvalResultEntry(dataset_id="org/bench", task_id="intent", value=0.75.__float__()),
+        EvalResultEntry(dataset_id="solo", task_id="default", value=3.0, dataset_revision="abc123",
+                        verify_token="hs1.x.y", date="2025-01-15T10:30:00Z", source_url="https://hub/jobs/a/b",
+                        source_name="Hubstead evaluation", source_user="ann", source_org="org", notes="0-shot"),
+    ]
+
+
+def test_an_unquoted_timestamp_is_kept_as_iso_text() -> None:
+    """YAML reads ``date: 2025-01-15T10:30:00Z`` as a datetime; the entry keeps ISO-8601 text (JSON-safe)."""
+    text = "- dataset: {id: a/b, task_id: t}\n  value: 1\n  date: 2025-01-15T10:30:00Z\n"
+    (entry,) = parse_results_file(NAME, text)
+    assert entry.error is None and entry.date == "2025-01-15T10:30:00Z"
+
+
+def test_nonsense_values_are_invalid_entries_with_the_reason() -> None:
+    """Strings, booleans, NaN, infinities, huge numbers, a missing value, bad ids, a bad date or source: each
+    entry is kept with its reason (no value), the good entry beside them is untouched."""
+    text = "\n".join([
+        "- {dataset: {id: a/b, task_id: t}, value: 'high'}",
+        "- {dataset: {id: a/b, task_id: t}, value: true}",
+        "- {dataset: {id: a/b, task_id: t}, value: .nan}",
+        "- {dataset: {id: a/b, task_id: t}, value: .inf}",
+        "- {dataset: {id: a/b, task_id: t}, value: 1.0e+300}",
+        "- {dataset: {id: a/b, task_id: t}}",
+        "- {dataset: {id: '../etc', task_id: t}, value: 1}",
+        "- {dataset: {id: a/b, task_id: 5}, value: 1}",
+        "- {dataset: {id: a/b, task_id: t}, value: 1, date: yesterday}",
+        "- {dataset: {id: a/b, task_id: t}, value: 1, source: {name: x}}",
+        "- just text",
+        "- {dataset: {id: a/b, task_id: t}, value: 0.5}",
+    ])
+    entries = parse_results_file(NAME, text)
+    reasons = [e.error for e in entries]
+    assert reasons[:11] == [
+        "value must be a number, not a string",
+        "value must be a number, not a boolean",
+        "value is not a number (NaN)",
+        "value is infinite",
+        "value is beyond ±1e+15",
+        "value is missing",
+        "dataset.id '../etc' is not a repo id",
+        "dataset.task_id must be a string, not a number",
+        "date 'yesterday' is not ISO-8601",
+        "source.url is missing",
+        "an entry must be a mapping, not a string",
+    ]
+    assert all(e.value is None and e.entry is None for e in entries[:11])
+    assert reasons[11] is None and entries[11].value == 0.5
+    assert [e.position for e in entries] == list(range(12))
+
+
+def test_a_file_that_cannot_be_read_is_one_invalid_entry() -> None:
+    """Broken YAML, a mapping instead of a list, an alias bomb, a file over 64 KiB or over 1,000 entries: one
+    entry naming the file and the reason, never an exception."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(9)
+    )
+    many = "".join("- {dataset: {id: a/b, task_id: t}, value: 1}\n" for _ in range(MAX_ENTRIES + 1))
+    cases = {
+        "- [unclosed": "the file is not valid YAML",
+        "dataset: {id: a/b}\nvalue: 1\n": "the file must be a YAML list of entries",
+        bomb: "aliases",
+        "x" * (64 * 1024 + 1): "larger than 64 KiB",
+        many: f"more than {MAX_ENTRIES} entries",
+    }
+    for text, reason in cases.items():
+        entries = parse_results_file(NAME, text)
+        assert len(entries) == 1, reason
+        assert entries[0].filename == NAME and entries[0].value is None
+        assert entries[0].error is not None and reason in entries[0].error, (reason, entries[0].error)
+    assert parse_results_file(NAME, b"\xff" * (64 * 1024 + 1))[0].error == "the file is larger than 64 KiB"
+    assert parse_results_file(NAME, "") == []
+
+
+def test_model_index_results_are_self_reported_entries() -> None:
+    """Each ``model-index`` result: ``dataset.type`` is the dataset, ``dataset.config`` (or "default") the task,
+    the first metric the value; a result without metrics is invalid with the reason; no token is ever read."""
+    card = {"model-index": [{"name": "m", "results": [
+        {"task": {"type": "text-classification"}, "dataset": {"type": "org/bench", "name": "B", "config": "intent"},
+         "metrics": [{"type": "accuracy", "value": 0.9}, {"type": "f1", "value": 0.8}],
+         "source": {"url": "https://example.org/paper", "name": "Paper"}},
+        {"task": {"type": "x"}, "dataset": {"type": "org/other", "name": "O"}, "metrics": [{"type": "f1", "value": 7}]},
+        {"task": {"type": "x"}, "dataset": {"type": "org/other", "name": "O"}, "metrics": []},
+        {"task": {"type": "x"}, "dataset": {"type": "org/other"}, "metrics": [{"type": "f1", "value": "n/a"}]},
+    ]}]}
+    entries = entries_from_model_index(card)
+    assert [(e.filename, e.dataset_id, e.task_id, e.value, e.error) for e in entries] == [
+        ("README.md", "org/bench", "intent", 0.9, None),
+        ("README.md", "org/other", "default", 7.0, None),
+        ("README.md", None, None, None, "model-index result has no metrics"),
+        ("README.md", "org/other", "default", None, "value must be a number, not a string"),
+    ]
+    assert entries[0].source == {"url": "https://example.org/paper", "name": "Paper"}
+    assert entries_from_model_index({"license": "mit"}) == []
+    assert entries_from_model_index(None) == []
+    assert entries_from_model_index({"model-index": "nope"})[0].error == "model-index must be a list"
+
+
+def test_results_paths() -> None:
+    """Only YAML files directly in ``.eval_results/`` are results files."""
+    assert is_results_path(".eval_results/a.yaml") and is_results_path(".eval_results/a.yml")
+    assert not is_results_path(".eval_results/sub/a.yaml")
+    assert not is_results_path(".eval_results/a.json")
+    assert not is_results_path("eval_results/a.yaml")
