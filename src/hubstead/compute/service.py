@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets as random
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -115,7 +116,7 @@ def submit(
 
 
 def _queue(
-    hub: Hub, session: Session, principal: Principal, name: str, owner_type: str, owner_id: int, spec: JobSpec,
+    hub: Hub | None, session: Session, principal: Principal, name: str, owner_type: str, owner_id: int, spec: JobSpec,
     job_secrets: dict[str, str], *, initiator: dict[str, str] | None, scheduled_job_id: str | None,
 ) -> ComputeJob:  # fmt: skip
     assert principal.user is not None
@@ -128,7 +129,7 @@ def _queue(
         created_by_id=principal.user.id,
         spec=spec.as_json(),
         labels=spec.labels,
-        secrets=sealing.seal(hub.settings.secret_key, json.dumps(job_secrets)) if job_secrets else None,
+        secrets=_seal(hub, job_secrets),
         stage="SCHEDULING",
         message="Waiting for a free slot",
         max_attempts=spec.attempts,
@@ -141,6 +142,13 @@ def _queue(
     session.add(job)
     session.flush()
     return job
+
+
+def _seal(hub: Hub | None, job_secrets: dict[str, str]) -> str | None:
+    if not job_secrets:
+        return None
+    assert hub is not None, "secrets are sealed with the hub's key"
+    return sealing.seal(hub.settings.secret_key, json.dumps(job_secrets))
 
 
 def job_secrets(settings: Settings, job: ComputeJob | ScheduledJob) -> dict[str, str]:
@@ -194,6 +202,19 @@ def duplicate(hub: Hub, session: Session, principal: Principal, job: ComputeJob)
     _check_runnable(hub, spec)
     return _queue(hub, session, principal, name, owner_type, owner_id, spec, job_secrets(hub.settings, job),
                   initiator={"type": "duplicated-job", "id": job.id}, scheduled_job_id=None)  # fmt: skip
+
+
+def requeue(session: Session, principal: Principal, job: ComputeJob, *, environment: dict[str, str],
+            labels: dict[str, str], initiator: dict[str, str]) -> ComputeJob:
+    """``job``'s stored spec queued again as a new job, with ``environment`` and ``labels`` in place of its own, for
+    followers of main (inside a push's transaction, with no hub at hand; evaluation's re-runs). The spec was
+    checked when ``job`` was submitted; the right to run jobs in its namespace is checked again. No secrets."""
+    if job.secrets:
+        raise ConflictError(f"Job {job.id} holds secrets: run it again with rerun_job")
+    name, owner_type, owner_id = require_member(session, principal, job.namespace, write=True)
+    spec = replace(JobSpec.from_stored(job.spec, parse_labels(labels)), environment=dict(environment))
+    return _queue(None, session, principal, name, owner_type, owner_id, spec, {}, initiator=initiator,
+                  scheduled_job_id=None)
 
 
 def set_labels(job: ComputeJob, labels: Any) -> ComputeJob:
