@@ -1,0 +1,573 @@
+"""Leaderboards: the results index (``eval_results``) read for one benchmark, or several, and ranked.
+
+One indexed query per board (results of the benchmark's dataset id, joined to the model repos the caller may see
+and to their owner's user or org row), then everything else in Python: the best entry per model and task, the
+invalid ones set aside with their reasons, the ranking (``evals.ranking``), filters, sort and page. Never a query
+per row, so a board of 10,000 results answers in milliseconds.
+
+Rules:
+- A benchmark is a dataset repo with a row in ``eval_benchmarks``; a private one is a 404 (the repo's not-found)
+  to whoever may not read it, a dataset with no ``eval.yaml`` is ``NotABenchmark`` (404), an invalid ``eval.yaml``
+  answers a board with ``error``/``reasons`` and no rows (the API turns it into a 409).
+- Results of a private model appear only to callers who may read that model (``repos.visibility``).
+- An entry is invalid (not ranked, listed in ``Board.invalid`` with the reason) when the index found it wrong
+  (``error``), when it has no finite value, or when its task is not one of the benchmark's.
+- One entry per model and task ranks: verified and current first, then verified but stale, then an
+  ``.eval_results`` file over the card's ``model-index``, then the latest date.
+- One task (or ``task_id`` given): the task's value, ranked by its ``higher_is_better``. Several: the
+  benchmark's ``aggregate`` over its tasks, for the models that have every task.
+- ``base_model_only`` and ``verified_only`` decide who is on the board (ranks are computed after them);
+  ``search`` and ``license`` only narrow the view (rows keep their rank on the board).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Row as SqlRow
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hubstead.auth.models import Org, User
+from hubstead.auth.service import Principal
+from hubstead.context import Hub
+from hubstead.errors import BadRequestError, ConflictError, NotFoundError
+from hubstead.evals import ranking
+from hubstead.evals.benchmark import Benchmark, BenchmarkTask
+from hubstead.evals.models import EvalBenchmark, EvalResult
+from hubstead.repos.models import Repo
+from hubstead.repos.service import get_readable_repo
+from hubstead.repos.visibility import can_read, visible_filter
+
+SORTS = ("rank", "model", "value", "params", "date", "license")
+MAX_PER_PAGE = 1000
+MAX_AGGREGATE = 20  # benchmarks on one aggregate board
+README = "README.md"
+
+
+class NotABenchmark(NotFoundError):
+    """The dataset exists (and the caller may see it) but has no ``eval.yaml``: it has no leaderboard."""
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(f"{dataset_id} is not a benchmark: it has no eval.yaml at the root of its main branch, "
+                         "so it has no leaderboard")
+
+
+class BenchmarkUnusable(ConflictError):
+    """The benchmark's ``eval.yaml`` is invalid: no board until it is fixed (``reasons`` says why)."""
+
+    def __init__(self, dataset_id: str, reasons: Sequence[str]) -> None:
+        super().__init__(f"The eval.yaml of {dataset_id} is invalid, so it has no leaderboard: " + "; ".join(reasons))
+        self.reasons = list(reasons)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of scores: a benchmark's task (``key`` is the task id) or, on an aggregate board, a benchmark."""
+
+    key: str
+    label: str
+    metric: str
+    higher_is_better: bool
+
+
+@dataclass
+class BoardRow:
+    rank: int
+    model_id: str
+    value: float
+    per_task: dict[str, float]
+    verified: bool
+    stale: bool
+    filename: str
+    author: dict[str, Any]
+    params: int | None
+    license: str | None
+    base_models: list[str]
+    date: str | None
+    source: dict[str, Any] | None
+    pull_request: int | None
+    notes: str | None
+    private: bool
+
+
+@dataclass(frozen=True)
+class InvalidEntry:
+    model_id: str
+    filename: str
+    task_id: str | None
+    reason: str
+
+
+@dataclass
+class Board:
+    """A leaderboard: what it ranks (``columns``, ``method``, ``higher_is_better``), the rows of this page and
+    how many there are, and the entries left out as invalid."""
+
+    dataset_ids: list[str]
+    name: str
+    benchmark: Benchmark | None
+    error: str | None
+    reasons: list[str]
+    columns: list[Column]
+    method: str  # the task id ranked alone, or the aggregate: mean | borda | normalized-mean
+    higher_is_better: bool
+    rows: list[BoardRow] = field(default_factory=list)
+    total: int = 0  # rows after every filter, before the page
+    ranked: int = 0  # models on the board (before search/license)
+    invalid: list[InvalidEntry] = field(default_factory=list)
+    private: bool = False
+    page: int = 0
+    per_page: int | None = None
+    task_id: str | None = None
+
+    @property
+    def tasks(self) -> list[Column]:
+        return self.columns
+
+
+@dataclass
+class _Model:
+    pk: int
+    model_id: str
+    author: dict[str, Any]
+    license: str | None
+    base_models: list[str]
+    private: bool
+
+
+@dataclass
+class _Entry:
+    model_pk: int
+    dataset_id: str
+    task_id: str
+    value: float
+    verified: bool
+    stale: bool
+    filename: str
+    position: int
+    source: dict[str, Any] | None
+    date: str | None
+    notes: str | None
+    pull_request: int | None
+    params: int | None
+
+    def preference(self) -> tuple[bool, bool, bool, str, int]:
+        return (self.verified and not self.stale, self.verified, self.filename != README, self.date or "",
+                -self.position)
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def _benchmark_of(session: Session, principal: Principal, dataset_id: str) -> tuple[Repo, EvalBenchmark]:
+    repo = get_readable_repo(session, principal, repo_type="dataset", repo_id=dataset_id)
+    row = session.get(EvalBenchmark, repo.pk)
+    if row is None:
+        raise NotABenchmark(repo.repo_id)
+    return repo, row
+
+
+def _spec(row: EvalBenchmark) -> tuple[Benchmark | None, list[str]]:
+    """The benchmark a row holds, or the reasons it is invalid."""
+    if row.spec is None:
+        text = row.error or "eval.yaml is invalid"
+        text = text.removeprefix("eval.yaml is invalid: ")
+        return None, [part for part in text.split("; ") if part] or [text]
+    spec = row.spec
+    tasks = tuple(
+        BenchmarkTask(
+            id=str(task["id"]), split=str(task.get("split") or ""), config=str(task.get("config") or "default"),
+            metric=str(task.get("metric") or "score"), higher_is_better=bool(task.get("higher_is_better", True)),
+            baseline=float(task.get("baseline") or 0.0), name=task.get("name"),
+            options={k: v for k, v in task.items()
+                     if k not in ("id", "split", "config", "metric", "higher_is_better", "baseline", "name")},
+        )
+        for task in spec.get("tasks") or []
+    )
+    return Benchmark(
+        name=str(spec.get("name") or row.name), framework=str(spec.get("evaluation_framework") or row.framework),
+        tasks=tasks, description=str(spec.get("description") or ""), aggregate=str(spec.get("aggregate") or "mean"),
+        reevaluate=bool(spec.get("reevaluate", False)),
+    ), []
+
+
+def _id_variants(repo: Repo, asked: Iterable[str] = ()) -> set[str]:
+    """The spellings an entry may use for the benchmark's dataset id (entries are matched as written)."""
+    return {repo.repo_id, repo.repo_id.lower(), *asked}
+
+
+def _results(session: Session, principal: Principal, dataset_ids: Iterable[str]) -> Sequence[SqlRow[Any]]:
+    """Every result entry naming one of ``dataset_ids``, of a model repo the caller may read, with the repo's
+    fields and its owner: one query (the index on ``dataset_id``), no ORM objects."""
+    owner_key = func.lower(Repo.namespace)
+    query = (
+        select(
+            EvalResult.model_repo_pk, EvalResult.filename, EvalResult.position, EvalResult.dataset_id,
+            EvalResult.task_id, EvalResult.value, EvalResult.verified, EvalResult.stale, EvalResult.source,
+            EvalResult.date, EvalResult.notes, EvalResult.error, EvalResult.pull_request, EvalResult.model_params,
+            Repo.namespace, Repo.name, Repo.license, Repo.base_models, Repo.private,
+            Org.name.label("org_name"), Org.fullname.label("org_fullname"), User.fullname.label("user_fullname"),
+        )
+        .join(Repo, Repo.pk == EvalResult.model_repo_pk)
+        .outerjoin(Org, Org.name_key == owner_key)
+        .outerjoin(User, User.name_key == owner_key)
+        .where(EvalResult.dataset_id.in_(sorted(set(dataset_ids))), Repo.repo_type == "model",
+               visible_filter(session, principal))
+    )
+    return session.execute(query).all()
+
+
+def _author(row: SqlRow[Any]) -> dict[str, Any]:
+    if row.org_name is not None:
+        return {"name": row.namespace, "type": "org", "fullname": row.org_fullname or row.namespace,
+                "avatarUrl": ""}
+    return {"name": row.namespace, "type": "user", "fullname": row.user_fullname or row.namespace, "avatarUrl": ""}
+
+
+def _split(
+    rows: Sequence[SqlRow[Any]], canonical: dict[str, str], tasks_of: dict[str, set[str]],
+) -> tuple[dict[int, _Model], dict[tuple[str, str], dict[int, _Entry]], list[InvalidEntry]]:
+    """Models, the best valid entry per (benchmark, task) and model, and the invalid entries with reasons.
+
+    ``canonical`` maps each spelling of a dataset id to the benchmark's id; ``tasks_of`` gives its task ids."""
+    models: dict[int, _Model] = {}
+    best: dict[tuple[str, str], dict[int, _Entry]] = {}
+    invalid: list[InvalidEntry] = []
+    for row in rows:
+        pk = row.model_repo_pk
+        model = models.get(pk)
+        if model is None:
+            model = models[pk] = _Model(pk, f"{row.namespace}/{row.name}", _author(row), row.license,
+                                        list(row.base_models or []), bool(row.private))
+        dataset = canonical.get(row.dataset_id)
+        if dataset is None:
+            continue
+        reason = row.error
+        value = row.value
+        if reason is None and (value is None or not math.isfinite(value)):
+            reason = "the entry has no numeric value"
+        if reason is None and row.task_id not in tasks_of[dataset]:
+            reason = f"task {row.task_id!r} is not a task of {dataset} ({', '.join(sorted(tasks_of[dataset]))})"
+        if reason is not None:
+            invalid.append(InvalidEntry(model.model_id, row.filename, row.task_id, reason))
+            continue
+        entry = _Entry(pk, dataset, row.task_id, float(value), bool(row.verified), bool(row.stale), row.filename,
+                       row.position, row.source, row.date, row.notes, row.pull_request, row.model_params)
+        column = best.setdefault((dataset, row.task_id), {})
+        held = column.get(pk)
+        if held is None or entry.preference() > held.preference():
+            column[pk] = entry
+    invalid.sort(key=lambda item: (item.model_id.lower(), item.filename, item.task_id or ""))
+    return models, best, invalid
+
+
+# ---------------------------------------------------------------------------------------------- shaping
+
+
+def _row(model: _Model, rank: int, value: float, entries: list[_Entry], per_task: dict[str, float]) -> BoardRow:
+    first = entries[0]
+    params = next((entry.params for entry in entries if entry.params is not None), None)
+    dates = [entry.date for entry in entries if entry.date]
+    return BoardRow(
+        rank=rank, model_id=model.model_id, value=value, per_task=per_task,
+        verified=all(entry.verified for entry in entries), stale=any(entry.stale for entry in entries),
+        filename=first.filename, author=model.author, params=params, license=model.license,
+        base_models=model.base_models, date=max(dates) if dates else None, source=first.source,
+        pull_request=next((e.pull_request for e in entries if e.pull_request is not None), None),
+        notes=first.notes, private=model.private,
+    )
+
+
+def _keep(model: _Model, entries: list[_Entry], *, base_model_only: bool, verified_only: bool) -> bool:
+    if base_model_only and model.base_models:
+        return False
+    return not (verified_only and not all(entry.verified for entry in entries))
+
+
+def _sort_key(sort: str) -> tuple[Any, bool]:
+    descending = sort.startswith("-")
+    key = sort.removeprefix("-")
+    if key not in SORTS:
+        raise BadRequestError(f"sort must be one of {', '.join(SORTS)} (with '-' for descending), not {sort!r}")
+
+    def value(row: BoardRow) -> tuple[Any, ...]:
+        tail = (row.rank, row.model_id.lower())
+        if key == "model":
+            return (row.model_id.lower(),)
+        if key == "params":
+            return (row.params is None, row.params or 0, *tail)
+        if key == "date":
+            return (row.date is None, row.date or "", *tail)
+        if key == "license":
+            return (row.license is None, row.license or "", *tail)
+        return tail  # rank and value order alike
+
+    return value, descending
+
+
+def _view(board: Board, rows: list[BoardRow], *, search: str | None, license: str | None, sort: str, page: int,
+          per_page: int | None) -> Board:
+    if page < 0:
+        raise BadRequestError("page must be 0 or more")
+    if per_page is not None and not 1 <= per_page <= MAX_PER_PAGE:
+        raise BadRequestError(f"per_page must be from 1 to {MAX_PER_PAGE}")
+    key, descending = _sort_key(sort)
+    board.ranked = len(rows)
+    if search:
+        needle = search.strip().lower()
+        rows = [row for row in rows if needle in row.model_id.lower()]
+    if license:
+        rows = [row for row in rows if (row.license or "").lower() == license.lower()]
+    rows.sort(key=key)
+    if descending:
+        rows.reverse()
+    board.total = len(rows)
+    board.page, board.per_page = page, per_page
+    board.rows = rows if per_page is None else rows[page * per_page:(page + 1) * per_page]
+    return board
+
+
+def _ranked_rows(
+    models: dict[int, _Model], columns: dict[str, dict[int, _Entry]], scores: dict[int, float], higher: bool,
+) -> list[BoardRow]:
+    ranks = ranking.ranked(scores, higher)
+    rows = []
+    for pk, score in scores.items():
+        entries = [column[pk] for column in columns.values() if pk in column]
+        per_task = {key: column[pk].value for key, column in columns.items() if pk in column}
+        rows.append(_row(models[pk], ranks[pk], score, entries, per_task))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- boards
+
+
+def benchmark_board(
+    hub: Hub, session: Session, principal: Principal, dataset_id: str, *, task_id: str | None = None,
+    base_model_only: bool = False, verified_only: bool = False, search: str | None = None,
+    license: str | None = None, sort: str = "rank", page: int = 0, per_page: int | None = 100,
+) -> Board:
+    """The leaderboard of one benchmark (see the module docstring for the rules). ``per_page=None``: every row.
+
+    Raises:
+        RepoNotFoundError: no such dataset, or a private one the caller may not read.
+        NotABenchmark: the dataset has no ``eval.yaml``.
+        BadRequestError: an unknown ``task_id``, ``sort`` or page bounds.
+    """
+    return _benchmark_board(session, principal, dataset_id, task_id=task_id, base_model_only=base_model_only,
+                            verified_only=verified_only, search=search, license=license, sort=sort, page=page,
+                            per_page=per_page)
+
+
+def _benchmark_board(
+    session: Session, principal: Principal, dataset_id: str, *, task_id: str | None, base_model_only: bool,
+    verified_only: bool, search: str | None, license: str | None, sort: str, page: int, per_page: int | None,
+) -> Board:
+    repo, row = _benchmark_of(session, principal, dataset_id)
+    benchmark, reasons = _spec(row)
+    board = Board(dataset_ids=[repo.repo_id], name=benchmark.name if benchmark else row.name, benchmark=benchmark,
+                  error=None if benchmark else "; ".join(reasons), reasons=reasons, columns=[], method="",
+                  higher_is_better=True, private=repo.private, task_id=task_id)
+    if benchmark is None:
+        return _view(board, [], search=None, license=None, sort=sort, page=page, per_page=per_page)
+    tasks = list(benchmark.tasks)
+    board.columns = [Column(task.id, task.name or task.id, task.metric, task.higher_is_better) for task in tasks]
+    if task_id is not None:
+        chosen = benchmark.task(task_id)
+        if chosen is None:
+            raise BadRequestError(f"{repo.repo_id} has no task {task_id!r} (its tasks: "
+                                  f"{', '.join(task.id for task in tasks)})")
+        tasks = [chosen]
+    variants = _id_variants(repo, [dataset_id])
+    models, best, board.invalid = _split(_results(session, principal, variants),
+                                         dict.fromkeys(variants, repo.repo_id),
+                                         {repo.repo_id: {task.id for task in benchmark.tasks}})
+    columns = {task.id: best.get((repo.repo_id, task.id), {}) for task in tasks}
+    # Who is on the board: the filters that define it, applied to each model's entries on the ranked tasks.
+    complete = set(models) if len(tasks) == 1 else set.intersection(*(set(c) for c in columns.values()))
+    on_board = {
+        pk for pk in complete
+        if any(pk in c for c in columns.values())
+        and _keep(models[pk], [c[pk] for c in columns.values() if pk in c], base_model_only=base_model_only,
+                  verified_only=verified_only)
+    }
+    columns = {key: {pk: e for pk, e in column.items() if pk in on_board} for key, column in columns.items()}
+    values = {key: {pk: e.value for pk, e in column.items()} for key, column in columns.items()}
+    if len(tasks) == 1:
+        board.method, board.higher_is_better = tasks[0].id, tasks[0].higher_is_better
+        scores = values[tasks[0].id]
+    else:
+        board.method = benchmark.aggregate
+        scores, board.higher_is_better = ranking.aggregate(
+            benchmark.aggregate, values, {t.id: t.higher_is_better for t in tasks}, {t.id: t.baseline for t in tasks})
+    rows = _ranked_rows(models, columns, scores, board.higher_is_better)
+    return _view(board, rows, search=search, license=license, sort=sort, page=page, per_page=per_page)
+
+
+def aggregate_board(
+    hub: Hub, session: Session, principal: Principal, dataset_ids: Sequence[str], *, method: str = "borda",
+    base_model_only: bool = False, verified_only: bool = False, search: str | None = None,
+    license: str | None = None, sort: str = "rank", page: int = 0, per_page: int | None = 100,
+) -> Board:
+    """One board over several benchmarks, a column per benchmark (its task's value, or the mean of its tasks;
+    under ``normalized-mean`` the mean of its tasks' normalised scores), ranked by ``method``:
+
+    - ``borda``: MTEB's Borda count over every task of every benchmark (a missing result earns 0 points);
+    - ``normalized-mean``: the Open LLM Leaderboard's mean of per-benchmark normalised scores (each task
+      normalised by its ``baseline``; models missing a benchmark are left out);
+    - ``mean``: the mean of the benchmark columns (models missing one are left out).
+    """
+    if method not in ranking.AGGREGATES:
+        raise BadRequestError(f"method must be one of {', '.join(ranking.AGGREGATES)}, not {method!r}")
+    ids = list(dict.fromkeys(item.strip() for item in dataset_ids if item.strip()))
+    if not ids:
+        raise BadRequestError("name at least one benchmark (benchmarks=namespace/name,...)")
+    if len(ids) > MAX_AGGREGATE:
+        raise BadRequestError(f"at most {MAX_AGGREGATE} benchmarks on one board")
+    benchmarks: dict[str, Benchmark] = {}
+    canonical: dict[str, str] = {}
+    private = False
+    for asked in ids:
+        repo, row = _benchmark_of(session, principal, asked)
+        benchmark, reasons = _spec(row)
+        if benchmark is None:
+            raise BenchmarkUnusable(repo.repo_id, reasons)
+        if repo.repo_id in benchmarks:
+            continue
+        benchmarks[repo.repo_id] = benchmark
+        private = private or repo.private
+        canonical.update(dict.fromkeys(_id_variants(repo, [asked]), repo.repo_id))
+    models, best, invalid = _split(_results(session, principal, canonical), canonical,
+                                   {bid: {task.id for task in b.tasks} for bid, b in benchmarks.items()})
+    board = Board(dataset_ids=list(benchmarks), name=" + ".join(b.name for b in benchmarks.values()),
+                  benchmark=None, error=None, reasons=[], method=method, higher_is_better=True, invalid=invalid,
+                  columns=[Column(bid, b.name, "score" if len(b.tasks) > 1 else b.tasks[0].metric,
+                                  all(t.higher_is_better for t in b.tasks)) for bid, b in benchmarks.items()],
+                  private=private)
+
+    def entries_of(pk: int) -> list[_Entry]:
+        return [column[pk] for column in best.values() if pk in column]
+
+    keep = {pk for pk in models if entries_of(pk) and _keep(models[pk], entries_of(pk),
+                                                             base_model_only=base_model_only,
+                                                             verified_only=verified_only)}
+    task_values = {key: {pk: e.value for pk, e in column.items() if pk in keep} for key, column in best.items()}
+    higher = {(bid, t.id): t.higher_is_better for bid, b in benchmarks.items() for t in b.tasks}
+    per_benchmark: dict[str, dict[int, float]] = {}
+    for bid, b in benchmarks.items():
+        own = {t.id: task_values.get((bid, t.id), {}) for t in b.tasks}
+        if method == "normalized-mean":
+            per_benchmark[bid] = ranking.normalized_mean(own, {t.id: t.baseline for t in b.tasks},
+                                                         {t.id: t.higher_is_better for t in b.tasks})
+        else:
+            per_benchmark[bid] = ranking.mean(own)
+    if method == "borda":
+        scores = ranking.borda({key: values for key, values in task_values.items() if values}, higher)
+    else:
+        scores = ranking.mean(per_benchmark)
+        board.higher_is_better = method == "normalized-mean" or set(higher.values()) != {False}
+    ranks = ranking.ranked(scores, board.higher_is_better)
+    rows = [
+        _row(models[pk], ranks[pk], score, entries_of(pk),
+             {bid: column[pk] for bid, column in per_benchmark.items() if pk in column})
+        for pk, score in scores.items()
+    ]
+    return _view(board, rows, search=search, license=license, sort=sort, page=page, per_page=per_page)
+
+
+# ---------------------------------------------------------------------------------------------- lists
+
+
+def model_results(session: Session, principal: Principal, repo: Repo) -> list[dict[str, Any]]:
+    """What a model page lists: every result entry of ``repo`` (the caller may read it), with its benchmark's
+    name and, for a valid entry on a benchmark the caller may read, its rank on that task's board (every model
+    the caller may see, derived ones included) and how many models that board ranks."""
+    entries = session.scalars(
+        select(EvalResult).where(EvalResult.model_repo_pk == repo.pk)
+        .order_by(EvalResult.filename, EvalResult.position)
+    ).all()
+    boards: dict[tuple[str, str], tuple[int | None, int]] = {}
+    names: dict[str, tuple[str | None, str | None]] = {}
+    answers = []
+    for entry in entries:
+        dataset = entry.dataset_id or ""
+        if dataset and dataset not in names:
+            names[dataset] = _benchmark_name(session, principal, dataset)
+        canonical, name = names.get(dataset, (None, None))
+        rank, total = None, 0
+        if canonical and entry.error is None and entry.task_id and entry.value is not None:
+            key = (canonical, entry.task_id)
+            if key not in boards:
+                boards[key] = _rank_on(session, principal, canonical, entry.task_id, repo.repo_id)
+            rank, total = boards[key]
+        answers.append({
+            "dataset_id": dataset or None, "benchmark_name": name, "benchmark_id": canonical,
+            "task_id": entry.task_id, "value": entry.value, "rank": rank, "ranked": total,
+            "verified": entry.verified, "stale": entry.stale, "error": entry.error, "filename": entry.filename,
+            "source": entry.source, "date": entry.date, "notes": entry.notes, "pull_request": entry.pull_request,
+        })
+    return answers
+
+
+def _benchmark_name(session: Session, principal: Principal, dataset_id: str) -> tuple[str | None, str | None]:
+    """(the benchmark's repo id, its name) when ``dataset_id`` is a benchmark the caller may read."""
+    if dataset_id.count("/") != 1:
+        return None, None
+    repo = session.scalar(select(Repo).where(Repo.repo_type == "dataset", Repo.id_key == dataset_id.lower()))
+    if repo is None or not can_read(session, principal, repo):
+        return None, None
+    row = session.get(EvalBenchmark, repo.pk)
+    if row is None or row.spec is None:
+        return None, None
+    return repo.repo_id, str(row.spec.get("name") or row.name)
+
+
+def _rank_on(session: Session, principal: Principal, dataset_id: str, task_id: str,
+             model_id: str) -> tuple[int | None, int]:
+    try:
+        board = _benchmark_board(session, principal, dataset_id, task_id=task_id, base_model_only=False,
+                                 verified_only=False, search=None, license=None, sort="rank", page=0, per_page=None)
+    except (NotFoundError, BadRequestError):
+        return None, 0
+    rank = next((row.rank for row in board.rows if row.model_id == model_id), None)
+    return rank, board.ranked
+
+
+def benchmarks(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """Every benchmark the caller may read (valid or not), with how many valid results it has from models the
+    caller may see: two queries."""
+    rows = session.execute(
+        select(Repo.namespace, Repo.name, Repo.private, EvalBenchmark)
+        .join(EvalBenchmark, EvalBenchmark.repo_pk == Repo.pk)
+        .where(Repo.repo_type == "dataset", visible_filter(session, principal))
+        .order_by(func.lower(Repo.namespace), func.lower(Repo.name))
+    ).all()
+    spellings: dict[str, str] = {}
+    for namespace, name, _private, _row in rows:
+        repo_id = f"{namespace}/{name}"
+        spellings[repo_id] = spellings[repo_id.lower()] = repo_id
+    counts: dict[str, int] = dict.fromkeys(spellings.values(), 0)
+    if spellings:
+        for dataset, count in session.execute(
+            select(EvalResult.dataset_id, func.count(func.distinct(EvalResult.model_repo_pk)))
+            .join(Repo, Repo.pk == EvalResult.model_repo_pk)
+            .where(EvalResult.dataset_id.in_(sorted(spellings)), EvalResult.error.is_(None),
+                   EvalResult.value.is_not(None), Repo.repo_type == "model", visible_filter(session, principal))
+            .group_by(EvalResult.dataset_id)
+        ).all():
+            counts[spellings[str(dataset)]] += count
+    answer = []
+    for namespace, name, private, row in rows:
+        repo_id = f"{namespace}/{name}"
+        spec = row.spec or {}
+        answer.append({
+            "id": repo_id, "name": str(spec.get("name") or row.name), "description": spec.get("description") or "",
+            "framework": row.framework, "aggregate": spec.get("aggregate"),
+            "tasks": [task.get("id") for task in spec.get("tasks") or []], "private": private,
+            "error": row.error, "valid": row.spec is not None, "models": counts[repo_id],
+        })
+    return answer
