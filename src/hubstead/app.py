@@ -189,7 +189,6 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.discussions.routes import router as discussions_router
     from hubstead.discussions.routes_attachments import router as attachments_router
     from hubstead.evals.routes import router as evals_router
-    from hubstead.evals.routes import router as evals_router
     from hubstead.evals.routes_runs import router as eval_runs_router
     from hubstead.inference.routes import direct_inference_route
     from hubstead.inference.routes import router as inference_router
@@ -348,7 +347,6 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         space_apps_router,
         compute_router,
         train_router,
-        evals_router,
         evals_router,
         eval_runs_router,
         buckets_router,

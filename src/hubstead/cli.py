@@ -1,4 +1,4 @@
-"""The ``hubstead`` command: serve, users, orgs, tokens, import, and ``train`` (a thin HTTP client of a running hub).
+"""The ``hubstead`` command: serve, users, orgs, tokens, import, ``train`` and ``evaluate`` (HTTP clients of a hub).
 
 Every subcommand acts on the same data dir and database as ``serve`` (``--data-dir``/``HUBSTEAD_DATA_DIR``,
 ``--database-url``/``HUBSTEAD_DATABASE_URL``).
@@ -233,6 +233,57 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if final["stage"] == "COMPLETED" else 1
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Post an evaluation to ``/api/evaluations`` of a running hub; with --follow, stream its job's log until it
+    ends and say where its results went."""
+    import os
+    import time
+
+    import httpx
+
+    endpoint = (args.endpoint or os.environ.get("HF_ENDPOINT") or "http://127.0.0.1:8000").rstrip("/")
+    token = args.token or os.environ.get("HF_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body: dict[str, object] = {"model": args.model, "benchmark": args.benchmark}
+    if args.tasks:
+        body["tasks"] = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    for key in ("revision", "limit", "num_fewshot", "batch_size", "flavor", "namespace", "timeout"):
+        value = getattr(args, key)
+        if value is not None:
+            body[key] = value
+    answer = httpx.post(f"{endpoint}/api/evaluations", json=body, headers=headers, timeout=120)
+    if answer.status_code != 200:
+        message = answer.headers.get("X-Error-Message") or answer.text[:500]
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    run = answer.json()
+    print(f"Evaluation {run['jobId']} queued in {run['namespace']}: {run['run']['url']}", flush=True)
+    if not args.follow:
+        return 0
+    logs = f"{endpoint}/api/jobs/{run['namespace']}/{run['jobId']}/logs"
+    with httpx.stream("GET", logs, headers=headers, timeout=httpx.Timeout(60, read=None)) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                print(json.loads(line[6:]).get("data", ""), flush=True)
+    view_url = f"{endpoint}/api/evaluations/{run['namespace']}/{run['jobId']}"
+    deadline = time.monotonic() + 60  # the hub writes the results just after the job ends
+    while True:
+        final = httpx.get(view_url, headers=headers, timeout=60).json()
+        written = final.get("results") or any("==> Results not written" in line for line in final.get("logTail", []))
+        if final["stage"] != "COMPLETED" or written or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    print(f"Evaluation {run['jobId']} ended: {final['stage']}"
+          + (f" ({final['message']})" if final.get("message") else ""))
+    for task in final.get("tasks") or []:
+        print(f"  {task['id']}: {task['metric']} = {task['value']}")
+    if final.get("pullRequest"):
+        print(f"Results proposed in pull request #{final['pullRequest']}: {final['resultsUrl']}")
+    elif final.get("resultsUrl"):
+        print(f"Results committed: {final['resultsUrl']}")
+    return 0 if final["stage"] == "COMPLETED" and final.get("results") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hubstead", description="A self-hosted Hugging Face Hub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -375,6 +426,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--endpoint", help="the hub's URL (default: $HF_ENDPOINT)")
     train.add_argument("--follow", action="store_true", help="stream the run's log until it ends")
     train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate a model on a benchmark (posts to a running hub's /api/evaluations)"
+    )
+    evaluate.add_argument("model", help="the model's repo id")
+    evaluate.add_argument("benchmark", help="the benchmark's dataset repo id (a dataset with an eval.yaml)")
+    evaluate.add_argument("--tasks", help="the benchmark's task ids, comma-separated (default: all)")
+    evaluate.add_argument("--revision", help="the model's revision (default: main)")
+    evaluate.add_argument("--limit", type=int, help="at most this many samples per task")
+    evaluate.add_argument("--num-fewshot", type=int, help="few-shot examples (lm-eval tasks)")
+    evaluate.add_argument("--batch-size", type=int)
+    evaluate.add_argument("--flavor", help="the hardware flavor (default: cpu-basic)")
+    evaluate.add_argument("--namespace", help="run the job in this namespace (default: yours)")
+    evaluate.add_argument("--timeout", type=int, help="the job's timeout in seconds (default: an hour)")
+    evaluate.add_argument("--token", help="an access token (default: $HF_TOKEN)")
+    evaluate.add_argument("--endpoint", help="the hub's URL (default: $HF_ENDPOINT)")
+    evaluate.add_argument("--follow", action="store_true", help="stream the job's log until it ends")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -628,7 +628,8 @@ def test_repo_header_is_the_same_on_the_manage_pages(server: LiveServer, page: P
     page.goto(base)
     page.locator("#like button.like").click()
     expect(page.locator("#like button.like")).to_have_class(re.compile(r"\bon\b"))
-    tabs = ["Model card", "Files and versions", "Use this model", "Train on this model", "Community", "Settings"]
+    tabs = ["Model card", "Files and versions", "Use this model", "Train on this model", "Evaluate", "Community",
+            "Settings"]
     expect(page.locator(".repo-head .tabs a")).to_have_text([re.compile(f"^{t}") for t in tabs])
 
     problems = []

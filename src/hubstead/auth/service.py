@@ -82,7 +82,7 @@ def hash_token(token: str) -> str:
 # Names that would collide with the URL space (``/datasets/...``, ``/api/...``, web pages).
 RESERVED_NAMES = frozenset(
     "api datasets spaces models settings login logout join new docs healthz static organizations orgs "
-    "collections papers search notifications admin users hubstead jobs train buckets".split()
+    "collections papers search notifications admin users hubstead jobs train buckets evaluations".split()
 )
 
 
