@@ -182,30 +182,6 @@ def cmd_import_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import_benchmark(args: argparse.Namespace) -> int:
-    """Import a catalog benchmark from a Hugging Face cache, or a folder with its own eval.yaml (``evals.importer``)."""
-    from hubstead.evals.catalog import catalog_lines
-    from hubstead.evals.importer import import_benchmark
-
-    if args.list:
-        print("\n".join(catalog_lines()))
-        return 0
-    if not args.source:
-        print("error: name a catalog benchmark or a folder (--list shows the catalog)", file=sys.stderr)
-        return 2
-    result = import_benchmark(
-        _hub(args), args.source, repo_id=args.repo_id, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-        as_user=args.user, private=args.private,
-    )
-    name = result.benchmark.name
-    if result.commit is None:
-        print(f"Dataset {result.repo_id} is up to date with {result.source} (benchmark {name!r}): no commit")
-    else:
-        print(f"Imported benchmark {name!r} into dataset {result.repo_id} from {result.source}: "
-              f"{len(result.changed)} of {result.files} files changed, commit {result.commit}")
-    return 0
-
-
 def _param(text: str) -> tuple[str, object]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
@@ -415,18 +391,6 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--user", help="act as this user (default: the namespace's owner, or the first admin)")
     _add_storage_flags(importer)
     importer.set_defaults(func=cmd_import)
-
-    bench = commands.add_parser(
-        "import-benchmark", help="import a well-known benchmark from a Hugging Face cache, or a folder with eval.yaml"
-    )
-    bench.add_argument("source", nargs="?", help="a catalog name (see --list) or a folder of data files and eval.yaml")
-    bench.add_argument("--repo-id", help="the dataset repo (default: the benchmark's Hub id; required for a folder)")
-    bench.add_argument("--cache-dir", help="the Hugging Face hub cache to read (default $HF_HUB_CACHE or $HF_HOME/hub)")
-    bench.add_argument("--user", help="act as this user (default: the namespace's owner, or the first admin)")
-    bench.add_argument("--private", action="store_true", help="create the dataset private")
-    bench.add_argument("--list", action="store_true", help="print the catalog: name, dataset id, framework, tasks")
-    _add_storage_flags(bench)
-    bench.set_defaults(func=cmd_import_benchmark)
 
     bench = commands.add_parser(
         "import-benchmark", help="import a well-known benchmark from a Hugging Face cache, or a folder with eval.yaml"
