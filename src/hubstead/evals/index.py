@@ -55,6 +55,7 @@ MAX_RESULTS_FILES = 100
 # What an evaluation does not depend on: a commit changing only these leaves verified results fresh.
 NOT_THE_MODEL = frozenset({"README.md", ".gitattributes", RESULTS_DIR})
 
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # a large file's pointer: its bytes are not in git
 _hubs: dict[Any, Hub] = {}
 
 
@@ -179,7 +180,7 @@ def read_entries(hub: Hub, git: GitRepo, repo: Repo, commit: pygit2.Commit,
             blob = git.repo.get(item.id)
             if not isinstance(blob, pygit2.Blob):
                 continue
-            if blob.size > MAX_FILE_BYTES:
+            if blob.size > MAX_FILE_BYTES or blob.data.startswith(_LFS_POINTER):
                 parsed.append(ParsedEntry(filename=filename, position=0,
                                           error=f"the file is larger than {MAX_FILE_BYTES // 1024} KiB"))
                 continue

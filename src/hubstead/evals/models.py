@@ -23,7 +23,7 @@ class EvalBenchmark(Base):
     repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.pk", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)  # the repo id when eval.yaml has no valid name
     framework: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sha: Mapped[str] = mapped_column(String(64), nullable=False)  # the main commit eval.yaml was read at
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
@@ -56,10 +56,10 @@ class EvalResult(Base):
     stale: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     model_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
     job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    source: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     date: Mapped[str | None] = mapped_column(String(64), nullable=True)  # ISO-8601 as written
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     pull_request: Mapped[int | None] = mapped_column(Integer, nullable=True)
     model_params: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    entry: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    entry: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
