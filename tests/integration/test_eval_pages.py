@@ -187,7 +187,7 @@ def test_the_card_box_shows_self_reported_and_invalid_entries_and_hides_a_privat
     assert sorted(rows) == [("invalid", setup.fits), ("self-reported", setup.fits)], box.text
     assert "0.8125" in box.text and "Self-reported" in box.text
     assert f'href="/datasets/{setup.fits}/leaderboard"' in box.text
-    reason = re.search(r'class="small error-text eval-invalid-reason">([^<]+)<', box.text)
+    reason = re.search(r'class="small eval-invalid-reason"[^>]*>([^<]+)<', box.text)
     assert reason and reason.group(1).strip(), box.text
 
     stranger = server.account("evstranger", password=PASSWORD)
@@ -199,7 +199,7 @@ def test_the_card_box_shows_self_reported_and_invalid_entries_and_hides_a_privat
 
 def test_the_card_box_shows_the_verified_result_of_a_run(server: LiveServer, setup: Setup) -> None:
     """After the hub's own evaluation of the model (the run test above or here), its card's box lists the result as
-    "Verified", ranked on the benchmark's board."""
+    "Verified", ranked on the benchmark's board, once (not again from the card's ``model-index``)."""
     api = HfApi(endpoint=server.url, token=setup.owner.read_token)
     if not any(f.startswith(".eval_results/") for f in api.list_repo_files(setup.model)):
         test_a_submit_queues_a_job_and_its_run_page_follows_it_to_the_results(server, setup)
@@ -209,3 +209,5 @@ def test_the_card_box_shows_the_verified_result_of_a_run(server: LiveServer, set
                     r'data-task="sentiment">(.*?)</tr>', box.text, re.S)
     assert row, box.text
     assert "Verified" in row.group(1) and re.search(r"#1", row.group(1)), row.group(1)
+    # The hub also wrote the card's model-index (the older form of the same result): listed once, not twice.
+    assert len(re.findall(rf'data-benchmark="{re.escape(setup.fits)}"', box.text)) == 1, box.text

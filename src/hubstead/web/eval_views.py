@@ -99,6 +99,8 @@ def task_rows(view: dict[str, Any]) -> list[dict[str, Any]]:
 # the follower raised): until one is there, the results are still being written.
 RESULTS_SETTLED = ("==> Results ", f"==> {LABEL}: ")
 SETTLE_WAIT = timedelta(minutes=5)
+RESULTS_FOLDER = ".eval_results/"
+CARD_FILE = "README.md"
 
 
 def writing_results(view: dict[str, Any], finished_at: datetime | None, now: datetime | None = None) -> bool:
@@ -130,9 +132,13 @@ def result_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A model's results as its card's box lists them: benchmark (and its leaderboard's link), task, score, rank,
     and the badge (verified / self-reported / stale / invalid with its reason); ``results`` are
     ``evals.leaderboard.model_results``'s. A benchmark the viewer may not read is named as the file names it, with
-    no link and no rank."""
+    no link and no rank. Where ``.eval_results/`` holds a benchmark's results, the card's ``model-index`` entries
+    for that benchmark (the same results in the older form the hub also writes) are not listed again."""
     rows = []
+    measured = {r.get("dataset_id") for r in results if str(r.get("filename") or "").startswith(RESULTS_FOLDER)}
     for result in results:
+        if result.get("filename") == CARD_FILE and result.get("dataset_id") in measured:
+            continue  # the card's model-index is the older form of the same results: listed once, from the file
         status = status_of(result)
         label, kind, hint = STATUS_LABELS[status]
         dataset = result.get("dataset_id") or ""
