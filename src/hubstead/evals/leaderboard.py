@@ -22,13 +22,13 @@ Rules:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row as SqlRow
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from hubstead.auth.models import Org, User
@@ -74,7 +74,7 @@ class Column:
     higher_is_better: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class BoardRow:
     rank: int
     model_id: str
@@ -92,6 +92,25 @@ class BoardRow:
     pull_request: int | None
     notes: str | None
     private: bool
+    # JSON as stored: decoded (into ``source`` and ``base_models``) only for the rows a view answers
+    source_text: str | None = field(default=None, repr=False)
+    base_models_text: str | None = field(default=None, repr=False)
+
+    def decode(self) -> None:
+        if self.source_text is not None:
+            self.source, self.source_text = _json(self.source_text, None), None
+        if self.base_models_text is not None:
+            self.base_models, self.base_models_text = _json(self.base_models_text, []), None
+
+
+def _json(text: str, default: Any) -> Any:
+    if text == "null" or text == "[]":
+        return default if text == "null" else []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return default
+    return default if value is None else value
 
 
 @dataclass(frozen=True)
@@ -129,17 +148,21 @@ class Board:
         return self.columns
 
 
-@dataclass
+@dataclass(slots=True)
 class _Model:
     pk: int
     model_id: str
     author: dict[str, Any]
     license: str | None
-    base_models: list[str]
+    base_models_text: str  # JSON as stored
     private: bool
 
+    @property
+    def has_base(self) -> bool:
+        return self.base_models_text not in ("[]", "", "null")
 
-@dataclass
+
+@dataclass(slots=True)
 class _Entry:
     model_pk: int
     dataset_id: str
@@ -149,7 +172,7 @@ class _Entry:
     stale: bool
     filename: str
     position: int
-    source: dict[str, Any] | None
+    source_text: str | None  # JSON as stored
     date: str | None
     notes: str | None
     pull_request: int | None
@@ -200,16 +223,18 @@ def _id_variants(repo: Repo, asked: Iterable[str] = ()) -> set[str]:
     return {repo.repo_id, repo.repo_id.lower(), *asked}
 
 
-def _results(session: Session, principal: Principal, dataset_ids: Iterable[str]) -> Sequence[SqlRow[Any]]:
+def _results(session: Session, principal: Principal, dataset_ids: Iterable[str]) -> Sequence[Any]:
     """Every result entry naming one of ``dataset_ids``, of a model repo the caller may read, with the repo's
     fields and its owner: one query (the index on ``dataset_id``), no ORM objects."""
     owner_key = func.lower(Repo.namespace)
     query = (
         select(
             EvalResult.model_repo_pk, EvalResult.filename, EvalResult.position, EvalResult.dataset_id,
-            EvalResult.task_id, EvalResult.value, EvalResult.verified, EvalResult.stale, EvalResult.source,
+            EvalResult.task_id, EvalResult.value, EvalResult.verified, EvalResult.stale,
+            cast(EvalResult.source, Text).label("source_text"),
             EvalResult.date, EvalResult.notes, EvalResult.error, EvalResult.pull_request, EvalResult.model_params,
-            Repo.namespace, Repo.name, Repo.license, Repo.base_models, Repo.private,
+            Repo.namespace, Repo.name, Repo.license, cast(Repo.base_models, Text).label("base_models_text"),
+            Repo.private,
             Org.name.label("org_name"), Org.fullname.label("org_fullname"), User.fullname.label("user_fullname"),
         )
         .join(Repo, Repo.pk == EvalResult.model_repo_pk)
@@ -218,18 +243,34 @@ def _results(session: Session, principal: Principal, dataset_ids: Iterable[str])
         .where(EvalResult.dataset_id.in_(sorted(set(dataset_ids))), Repo.repo_type == "model",
                visible_filter(session, principal))
     )
-    return session.execute(query).all()
+    return _fetch(session, query)
 
 
-def _author(row: SqlRow[Any]) -> dict[str, Any]:
-    if row.org_name is not None:
-        return {"name": row.namespace, "type": "org", "fullname": row.org_fullname or row.namespace,
-                "avatarUrl": ""}
-    return {"name": row.namespace, "type": "user", "fullname": row.user_fullname or row.namespace, "avatarUrl": ""}
+def _fetch(session: Session, query: Any) -> Sequence[Any]:
+    """The rows of ``query`` as the database driver gives them (tuples of plain values: SQLite's booleans
+    are 0/1, JSON cast to text stays text), skipping SQLAlchemy's per-value result processing: on a board of
+    10,000 results that processing was most of the time."""
+    connection = session.connection()
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    args = tuple(params[name] for name in compiled.positiontup) if compiled.positional else params
+    cursor = connection.connection.cursor()  # the transaction's own DBAPI connection
+    try:
+        cursor.execute(compiled.string, args)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _author(namespace: str, org_name: str | None, org_fullname: str | None,
+            user_fullname: str | None) -> dict[str, Any]:
+    if org_name is not None:
+        return {"name": namespace, "type": "org", "fullname": org_fullname or namespace, "avatarUrl": ""}
+    return {"name": namespace, "type": "user", "fullname": user_fullname or namespace, "avatarUrl": ""}
 
 
 def _split(
-    rows: Sequence[SqlRow[Any]], canonical: dict[str, str], tasks_of: dict[str, set[str]],
+    rows: Sequence[Any], canonical: dict[str, str], tasks_of: dict[str, set[str]],
 ) -> tuple[dict[int, _Model], dict[tuple[str, str], dict[int, _Entry]], list[InvalidEntry]]:
     """Models, the best valid entry per (benchmark, task) and model, and the invalid entries with reasons.
 
@@ -237,27 +278,32 @@ def _split(
     models: dict[int, _Model] = {}
     best: dict[tuple[str, str], dict[int, _Entry]] = {}
     invalid: list[InvalidEntry] = []
-    for row in rows:
-        pk = row.model_repo_pk
+    authors: dict[str, dict[str, Any]] = {}  # one per namespace, shared by its rows
+    # Unpacked by position (the order of ``_results``' columns): attribute access per value cost more than the rest.
+    for (pk, filename, position, dataset_id, task_id, value, verified, stale, source_text, date, notes, error,
+         pull_request, params, namespace, name, license, base_models_text, private, org_name, org_fullname,
+         user_fullname) in rows:
         model = models.get(pk)
         if model is None:
-            model = models[pk] = _Model(pk, f"{row.namespace}/{row.name}", _author(row), row.license,
-                                        list(row.base_models or []), bool(row.private))
-        dataset = canonical.get(row.dataset_id)
+            author = authors.get(namespace)
+            if author is None:
+                author = authors[namespace] = _author(namespace, org_name, org_fullname, user_fullname)
+            model = models[pk] = _Model(pk, f"{namespace}/{name}", author, license, base_models_text or "[]",
+                                        bool(private))
+        dataset = canonical.get(dataset_id)
         if dataset is None:
             continue
-        reason = row.error
-        value = row.value
+        reason = error
         if reason is None and (value is None or not math.isfinite(value)):
             reason = "the entry has no numeric value"
-        if reason is None and row.task_id not in tasks_of[dataset]:
-            reason = f"task {row.task_id!r} is not a task of {dataset} ({', '.join(sorted(tasks_of[dataset]))})"
+        if reason is None and task_id not in tasks_of[dataset]:
+            reason = f"task {task_id!r} is not a task of {dataset} ({', '.join(sorted(tasks_of[dataset]))})"
         if reason is not None:
-            invalid.append(InvalidEntry(model.model_id, row.filename, row.task_id, reason))
+            invalid.append(InvalidEntry(model.model_id, filename, task_id, reason))
             continue
-        entry = _Entry(pk, dataset, row.task_id, float(value), bool(row.verified), bool(row.stale), row.filename,
-                       row.position, row.source, row.date, row.notes, row.pull_request, row.model_params)
-        column = best.setdefault((dataset, row.task_id), {})
+        entry = _Entry(pk, dataset, task_id, float(value), bool(verified), bool(stale), filename, position,
+                       source_text, date, notes, pull_request, params)
+        column = best.setdefault((dataset, task_id), {})
         held = column.get(pk)
         if held is None or entry.preference() > held.preference():
             column[pk] = entry
@@ -270,20 +316,20 @@ def _split(
 
 def _row(model: _Model, rank: int, value: float, entries: list[_Entry], per_task: dict[str, float]) -> BoardRow:
     first = entries[0]
-    params = next((entry.params for entry in entries if entry.params is not None), None)
-    dates = [entry.date for entry in entries if entry.date]
-    return BoardRow(
-        rank=rank, model_id=model.model_id, value=value, per_task=per_task,
-        verified=all(entry.verified for entry in entries), stale=any(entry.stale for entry in entries),
-        filename=first.filename, author=model.author, params=params, license=model.license,
-        base_models=model.base_models, date=max(dates) if dates else None, source=first.source,
-        pull_request=next((e.pull_request for e in entries if e.pull_request is not None), None),
-        notes=first.notes, private=model.private,
-    )
+    if len(entries) == 1:  # the common case, without the loops
+        verified, stale, params, date, pull = first.verified, first.stale, first.params, first.date, first.pull_request
+    else:
+        verified, stale = all(e.verified for e in entries), any(e.stale for e in entries)
+        params = next((e.params for e in entries if e.params is not None), None)
+        date = max((e.date for e in entries if e.date), default=None)
+        pull = next((e.pull_request for e in entries if e.pull_request is not None), None)
+    return BoardRow(rank, model.model_id, value, per_task, verified, stale, first.filename, model.author, params,
+                    model.license, [], date, None, pull, first.notes, model.private, first.source_text,
+                    model.base_models_text)
 
 
 def _keep(model: _Model, entries: list[_Entry], *, base_model_only: bool, verified_only: bool) -> bool:
-    if base_model_only and model.base_models:
+    if base_model_only and model.has_base:
         return False
     return not (verified_only and not all(entry.verified for entry in entries))
 
@@ -328,6 +374,8 @@ def _view(board: Board, rows: list[BoardRow], *, search: str | None, license: st
     board.total = len(rows)
     board.page, board.per_page = page, per_page
     board.rows = rows if per_page is None else rows[page * per_page:(page + 1) * per_page]
+    for row in board.rows:
+        row.decode()
     return board
 
 
@@ -335,6 +383,9 @@ def _ranked_rows(
     models: dict[int, _Model], columns: dict[str, dict[int, _Entry]], scores: dict[int, float], higher: bool,
 ) -> list[BoardRow]:
     ranks = ranking.ranked(scores, higher)
+    if len(columns) == 1:
+        [(key, column)] = columns.items()
+        return [_row(models[pk], ranks[pk], score, [column[pk]], {key: score}) for pk, score in scores.items()]
     rows = []
     for pk, score in scores.items():
         entries = [column[pk] for column in columns.values() if pk in column]
@@ -388,14 +439,16 @@ def _benchmark_board(
                                          {repo.repo_id: {task.id for task in benchmark.tasks}})
     columns = {task.id: best.get((repo.repo_id, task.id), {}) for task in tasks}
     # Who is on the board: the filters that define it, applied to each model's entries on the ranked tasks.
-    complete = set(models) if len(tasks) == 1 else set.intersection(*(set(c) for c in columns.values()))
-    on_board = {
-        pk for pk in complete
-        if any(pk in c for c in columns.values())
-        and _keep(models[pk], [c[pk] for c in columns.values() if pk in c], base_model_only=base_model_only,
-                  verified_only=verified_only)
-    }
-    columns = {key: {pk: e for pk, e in column.items() if pk in on_board} for key, column in columns.items()}
+    if len(tasks) == 1:
+        [(key, column)] = columns.items()
+        columns = {key: {pk: e for pk, e in column.items()
+                         if not (base_model_only and models[pk].has_base) and not (verified_only and not e.verified)}}
+    else:
+        complete = set.intersection(*(set(c) for c in columns.values()))
+        on_board = {pk for pk in complete
+                    if _keep(models[pk], [c[pk] for c in columns.values()], base_model_only=base_model_only,
+                             verified_only=verified_only)}
+        columns = {key: {pk: e for pk, e in column.items() if pk in on_board} for key, column in columns.items()}
     values = {key: {pk: e.value for pk, e in column.items()} for key, column in columns.items()}
     if len(tasks) == 1:
         board.method, board.higher_is_better = tasks[0].id, tasks[0].higher_is_better
