@@ -58,13 +58,14 @@ def sts_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
 
 
 def choice_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Multiple-choice questions over the vocabulary: where does a person live (four places, one right)."""
+    """Multiple-choice questions over the vocabulary: where does a person live (four places in a random order, one
+    right)."""
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
-        person, place = rng.choice(PEOPLE), rng.choice(PLACES)
-        rows.append({"question": f"{person} lives in london paris berlin tokyo question {person} lives in",
-                     "choices": list(PLACES), "answer": PLACES.index(place)})
+        person, choices = rng.choice(PEOPLE), rng.sample(PLACES, 4)
+        rows.append({"question": f"{person} lives in {' '.join(rng.sample(PLACES, 4))} question {person} lives in",
+                     "choices": choices, "answer": rng.randrange(4)})
     return rows
 
 

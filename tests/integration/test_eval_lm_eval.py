@@ -57,16 +57,16 @@ def _task(**options: Any) -> dict[str, Any]:
     return {**base, **options}
 
 
-def _by_hand(folder: Path, docs: list[tuple[str, list[str], int]]) -> dict[str, float]:
-    """acc and acc_norm as lm-eval defines them, from log-likelihoods computed here: each choice's continuation
-    (" " + choice) scored after its context (the tokenizer's BOS first); acc_norm divides by the choice's length."""
+def _loglikelihoods(folder: Path, docs: list[tuple[str, list[str]]]) -> list[list[float]]:
+    """Each choice's log-likelihood as lm-eval defines it, computed here: the continuation " " + choice scored
+    after its context (the tokenizer's BOS first)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
-    right = right_norm = 0
-    for context, choices, answer in docs:
+    found = []
+    for context, choices in docs:
         context_ids = tok(context)["input_ids"]
         lls = []
         for choice in choices:
@@ -75,17 +75,37 @@ def _by_hand(folder: Path, docs: list[tuple[str, list[str], int]]) -> dict[str, 
                 logits = model(torch.tensor([whole[:-1]])).logits[0]
             logprobs = torch.log_softmax(logits.float(), dim=-1)
             lls.append(sum(float(logprobs[i - 1, whole[i]]) for i in range(len(context_ids), len(whole))))
-        right += int(max(range(len(choices)), key=lambda i: lls[i]) == answer)
-        right_norm += int(max(range(len(choices)), key=lambda i: lls[i] / len(choices[i])) == answer)
-    return {"acc": right / len(docs), "acc_norm": right_norm / len(docs)}
+        found.append(lls)
+    return found
+
+
+def _picks(folder: Path, docs: list[tuple[str, list[str]]]) -> tuple[list[int], list[int]]:
+    """The choice the model ranks first for each doc: by log-likelihood (acc) and by log-likelihood per character
+    of the choice (acc_norm)."""
+    picks, picks_norm = [], []
+    for (_, choices), lls in zip(docs, _loglikelihoods(folder, docs), strict=True):
+        picks.append(max(range(len(choices)), key=lambda i: lls[i]))
+        picks_norm.append(max(range(len(choices)), key=lambda i: lls[i] / len(choices[i])))
+    return picks, picks_norm
+
+
+def _answer_some(picks: list[int], right: int) -> list[int]:
+    """Answers that make the model right on exactly the first ``right`` docs (a score strictly between 0 and 1,
+    so that a runner scoring other log-likelihoods, or none, cannot match it by chance)."""
+    return [pick if i < right else (pick + 1) % 4 for i, pick in enumerate(picks)]
 
 
 def test_inline_multiple_choice_matches_log_likelihoods_by_hand(server: LiveServer, hub: dict[str, Any],
                                                                 tmp_path: Path) -> None:
     """An inline multiple-choice benchmark (10 generated questions, templates from eval.yaml) with ``limit=5``
-    scores acc over the first 5 questions exactly as log-likelihoods computed here by hand say, and reports
-    acc_norm too; progress goes from the start to 5 of 5."""
+    scores acc over the first 5 questions as log-likelihoods computed here by hand say (the answers are set so
+    that the model is right on exactly 3 of them), and acc_norm as the per-character ranking says; progress goes
+    from the start to 5 of 5."""
     rows = choice_rows(10)
+    docs = [(r["question"], r["choices"]) for r in rows]
+    picks, picks_norm = _picks(hub["folder"], docs)
+    for row, answer in zip(rows, _answer_some(picks, 3), strict=True):
+        row["answer"] = answer
     benchmark = f"{hub['ns']}/places"
     sha = push_benchmark(server, hub["account"].write_token, benchmark, INLINE_YAML, {"test": rows})
     task = _task(doc_to_text="{{question}}", doc_to_choice="{{choices}}", doc_to_target="{{answer}}")
@@ -93,11 +113,11 @@ def test_inline_multiple_choice_matches_log_likelihoods_by_hand(server: LiveServ
                                         _spec(hub, benchmark, sha, [task], limit=5))
     assert result.returncode == 0 and failed is None, result.stdout[-3000:] + result.stderr[-6000:]
     [score] = scores
-    expected = _by_hand(hub["folder"], [(r["question"], r["choices"], r["answer"]) for r in rows[:5]])
     assert score["samples"] == 5
-    assert score["value"] == pytest.approx(expected["acc"])
+    assert score["value"] == pytest.approx(3 / 5)
     assert score["metrics"]["acc"] == score["value"]
-    assert score["metrics"]["acc_norm"] == pytest.approx(expected["acc_norm"])
+    norm = sum(picks_norm[i] == rows[i]["answer"] for i in range(5)) / 5
+    assert score["metrics"]["acc_norm"] == pytest.approx(norm)
     assert score["progress"][0][0] == 0 and score["progress"][-1] == [5, 5]
 
 
@@ -145,12 +165,16 @@ def test_stock_arc_easy_reads_allenai_ai2_arc_from_this_hub(server: LiveServer, 
                                                             tmp_path: Path) -> None:
     """``lm_eval_task: arc_easy`` reads ``allenai/ai2_arc`` (config ARC-Easy) from this hub, pinned at the
     benchmark's commit, with lm-eval's own prompt ("Question: ...\\nAnswer:"), and scores acc as log-likelihoods
-    computed here say."""
+    computed here say (answers set so that the model is right on exactly 2 of the 4)."""
     server.cli("orgs", "create", "allenai", "--owner", hub["ns"], check=False)
     server.cli("orgs", "add-member", "allenai", hub["ns"], "--role", "write", check=False)
     yaml = ("name: ARC-Easy (imported)\nevaluation_framework: lm-eval\ntasks:\n  - id: arc_easy\n"
             "    config: ARC-Easy\n    split: test\n    metric: acc\n    lm_eval_task: arc_easy\n")
     test_rows = _arc_rows(6, seed=5)
+    prompt: Callable[[dict[str, Any]], str] = lambda r: f"Question: {r['question']}\nAnswer:"  # noqa: E731
+    picks, _ = _picks(hub["folder"], [(prompt(r), r["choices"]["text"]) for r in test_rows])
+    for row, answer in zip(test_rows, _answer_some(picks, 2), strict=True):
+        row["answerKey"] = "ABCD"[answer]
     sha = push_benchmark(server, hub["account"].write_token, "allenai/ai2_arc", yaml,
                          {"train": _arc_rows(4, seed=6), "validation": _arc_rows(4, seed=7), "test": test_rows},
                          config="ARC-Easy")
@@ -158,7 +182,4 @@ def test_stock_arc_easy_reads_allenai_ai2_arc_from_this_hub(server: LiveServer, 
     result, scores, failed = run_runner(server, hub["account"].read_token, tmp_path / "home",
                                         _spec(hub, "allenai/ai2_arc", sha, [task], limit=4), timeout=600)
     assert result.returncode == 0 and failed is None, result.stdout[-3000:] + result.stderr[-6000:]
-    prompt: Callable[[dict[str, Any]], str] = lambda r: f"Question: {r['question']}\nAnswer:"  # noqa: E731
-    expected = _by_hand(hub["folder"], [(prompt(r), r["choices"]["text"], "ABCD".index(r["answerKey"]))
-                                        for r in test_rows[:4]])
-    assert scores[0]["samples"] == 4 and scores[0]["value"] == pytest.approx(expected["acc"])
+    assert scores[0]["samples"] == 4 and scores[0]["value"] == pytest.approx(2 / 4)
