@@ -31,6 +31,7 @@ from hubstead.repos.service import (
 from hubstead.repos.stats import monthly_downloads
 from hubstead.search import related
 from hubstead.tasks import canonical_task
+from hubstead.web.board_views import is_benchmark
 from hubstead.web.names import parse_model_name
 from hubstead.web.pages import Viewer, render, viewer
 from hubstead.web.render import highlight_file, render_markdown
@@ -75,6 +76,7 @@ def repo_context(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any
         "proposer": writable or (viewer_.user is not None and not repo.discussions_disabled),
         "community": open_counts(session, repo),
         "task": canonical_task(repo.pipeline_tag),
+        "is_benchmark": is_benchmark(session, repo),  # a dataset with an eval.yaml: the Leaderboard tab
     }
 
 
