@@ -211,7 +211,7 @@ def _safetensors_header(hub: Hub, git: GitRepo, info: Any) -> dict[str, Any] | N
         if info.lfs:
             path = hub.blobs.local_path(info.lfs.oid)
             if path is None:
-                return None
+                return _xet_safetensors_header(hub, info.lfs.oid)
             with open(path, "rb") as handle:
                 (length,) = struct.unpack("<Q", handle.read(8))
                 if length > 100 * 1024 * 1024:
@@ -225,6 +225,21 @@ def _safetensors_header(hub: Hub, git: GitRepo, info: Any) -> dict[str, Any] | N
         return parsed if isinstance(parsed, dict) else None
     except (OSError, ValueError, struct.error):
         return None
+
+
+def _xet_safetensors_header(hub: Hub, oid: str) -> dict[str, Any] | None:
+    """The header of a safetensors file uploaded through Xet: its first bytes, reconstructed from its xorbs."""
+    from hubstead.xet.cas.reader import stream_file, xet_backed  # storage (layer 1), read only here
+
+    with hub.db.session() as session:
+        backed = xet_backed(session, oid)
+    if backed is None or backed.size < 8:
+        return None
+    (length,) = struct.unpack("<Q", b"".join(stream_file(hub.xorbs, backed, 0, 7)))
+    if length > 100 * 1024 * 1024 or 8 + length > backed.size:
+        return None
+    parsed = json.loads(b"".join(stream_file(hub.xorbs, backed, 8, 8 + length - 1)))
+    return parsed if isinstance(parsed, dict) else None
 
 
 def repo_info(
