@@ -197,6 +197,7 @@ def test_a_reader_s_evaluation_becomes_a_pull_request(hub: Hub) -> None:
     number = view["pullRequest"]
     assert isinstance(number, int)
     assert view["resultsUrl"] == f"{hub.settings.external_url}/alice/clf/discussions/{number}"
+    assert view["user"] == "bob" and view["results"] == {"url": view["resultsUrl"], "pullRequest": number}
     assert f"==> Results proposed in pull request #{number}: " in world.log(job)
     pr_head = world.head(f"refs/pr/{number}")
     assert [str(p) for p in pr_head.parent_ids] == [str(before.id)] and pr_head.author.name == "bob"

@@ -209,7 +209,7 @@ def _build_spec(hub: Hub, session: Session, principal: Principal, form: dict[str
         model=model.repo_id, model_revision=str(model_commit.id), benchmark=dataset.repo_id,
         benchmark_revision=str(dataset_commit.id), framework=benchmark.framework,
         tasks=[task.as_json() for task in tasks], limit=limit, num_fewshot=num_fewshot, batch_size=batch_size,
-        extra={"benchmark_name": benchmark.name},
+        extra={"benchmark_name": benchmark.name, "evaluator": principal.user.name if principal.user else None},
     )  # fmt: skip
     return spec, flavor, timeout
 
@@ -324,6 +324,7 @@ def run_view(hub: Hub, job: ComputeJob, *, tail: int = 40) -> dict[str, Any]:
         "limit": spec.limit if spec else None,
         "numFewshot": spec.num_fewshot if spec else None,
         "reevaluates": (spec.extra or {}).get("reevaluates") if spec else None,
+        "user": (spec.extra or {}).get("evaluator") if spec else None,
         "tasks": tasks,
         "flavor": (job.spec or {}).get("flavor"),
         "stage": job.stage,
