@@ -20,7 +20,7 @@ from huggingface_hub.hf_api import RepoFile
 
 from hubstead.evals.benchmark import parse_benchmark
 from hubstead.evals.catalog import CATALOG
-from support import LiveServer
+from support import Account, LiveServer
 
 REV = "0123456789abcdef0123456789abcdef01234567"
 
@@ -66,6 +66,12 @@ ARC_ROWS = [{"id": f"q{i}", "question": f"Question {i}?", "choices": {"text": ["
 STS_ROWS = [{"sentence1": f"a cat sits {i}", "sentence2": f"a cat is sitting {i}", "score": i / 2} for i in range(8)]
 
 
+@pytest.fixture(scope="module")
+def admin(server: LiveServer) -> Account:
+    """One site admin for the module's imports (each account costs three CLI runs)."""
+    return server.account("benchadmin", admin=True)
+
+
 def _api(server: LiveServer, token: str) -> HfApi:
     return HfApi(endpoint=server.url, token=token)
 
@@ -83,11 +89,10 @@ def _wait_benchmark(api: HfApi, repo_id: str) -> None:
     raise AssertionError(f"{repo_id} is not listed by list_datasets(benchmark=True)")
 
 
-def test_catalog_benchmarks_from_a_copied_hub_cache(server: LiveServer, tmp_path: Path) -> None:
+def test_catalog_benchmarks_from_a_copied_hub_cache(server: LiveServer, admin: Account, tmp_path: Path) -> None:
     """ARC-Challenge (parquet) and STSBenchmark (jsonl) are imported from a hub-cache layout into a new org: the
     dataset holds the snapshot's files and the catalog's eval.yaml, is listed as a benchmark, and importing again
     makes no second commit."""
-    admin = server.account("benchadmin", admin=True)
     org = server.unique("benchorg")
     cache = tmp_path / "hub"
     fake_hub_cache(cache, "allenai/ai2_arc", {
@@ -121,11 +126,10 @@ def test_catalog_benchmarks_from_a_copied_hub_cache(server: LiveServer, tmp_path
     _wait_benchmark(api, f"{org}/stsbenchmark-sts")
 
 
-def test_the_default_repo_id_is_the_hub_dataset_id(server: LiveServer, tmp_path: Path) -> None:
+def test_the_default_repo_id_is_the_hub_dataset_id(server: LiveServer, admin: Account, tmp_path: Path) -> None:
     """Without --repo-id the data lands under the Hub's own id (lm-eval's dataset_path for gsm8k), found in
     $HF_HOME/hub like huggingface_hub's cache, with the org created for it; a changed snapshot commits only what
     changed."""
-    admin = server.account("benchadmin", admin=True)
     home = tmp_path / "hf-home"
     rows = [{"question": f"{i} + {i}?", "answer": f"#### {2 * i}"} for i in range(4)]
     fake_hub_cache(home / "hub", "openai/gsm8k", {"main/test-00000-of-00001.parquet": _parquet(rows),
@@ -154,10 +158,9 @@ def test_the_default_repo_id_is_the_hub_dataset_id(server: LiveServer, tmp_path:
         server.extra_env.pop("HF_HOME", None)
 
 
-def test_a_teams_folder_with_its_own_eval_yaml(server: LiveServer, tmp_path: Path) -> None:
+def test_a_teams_folder_with_its_own_eval_yaml(server: LiveServer, admin: Account, tmp_path: Path) -> None:
     """A folder of csv/jsonl data and a hand-written eval.yaml becomes a benchmark dataset in the user's namespace;
     importing it again commits nothing."""
-    user = server.account("benchteam")
     folder = tmp_path / "tickets"
     folder.mkdir()
     (folder / "train.csv").write_text("text,label\nmy card broke,card\nwhere is my money,transfer\n")
@@ -166,17 +169,17 @@ def test_a_teams_folder_with_its_own_eval_yaml(server: LiveServer, tmp_path: Pat
         "name": "Support tickets", "evaluation_framework": "hubstead",
         "tasks": [{"id": "intent", "split": "test", "metric": "accuracy", "task_type": "text-classification",
                    "text_column": "text", "label_column": "label"}]}))
-    repo_id = f"{user.name}/tickets"
+    repo_id = f"{admin.name}/{server.unique('tickets')}"
     out = server.cli("import-benchmark", str(folder), "--repo-id", repo_id).stdout
     assert "Support tickets" in out, out
-    api = _api(server, user.write_token)
+    api = _api(server, admin.write_token)
     assert {"train.csv", "test.jsonl", "eval.yaml"} <= set(api.list_repo_files(repo_id, repo_type="dataset"))
     head = api.dataset_info(repo_id).sha
     assert "up to date" in server.cli("import-benchmark", str(folder), "--repo-id", repo_id).stdout
     assert api.dataset_info(repo_id).sha == head
     _wait_benchmark(api, repo_id)
-    plain = api.create_repo(f"{user.name}/plain-data", repo_type="dataset").repo_id
-    assert plain in {d.id for d in api.list_datasets(author=user.name)}
+    plain = api.create_repo(f"{admin.name}/{server.unique('plain-data')}", repo_type="dataset").repo_id
+    assert plain in {d.id for d in api.list_datasets(author=admin.name)}
     assert plain not in _benchmarks(api)  # only datasets with an eval.yaml are benchmarks
 
 
