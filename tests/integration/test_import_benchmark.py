@@ -20,7 +20,7 @@ from huggingface_hub.hf_api import RepoFile
 
 from hubstead.evals.benchmark import parse_benchmark
 from hubstead.evals.catalog import CATALOG
-from support import Account, LiveServer
+from support import Account, LiveServer, client_env, last_json, run_client
 
 REV = "0123456789abcdef0123456789abcdef01234567"
 
@@ -122,6 +122,14 @@ def test_catalog_benchmarks_from_a_copied_hub_cache(server: LiveServer, admin: A
         assert len(api.list_repo_commits(repo_id, repo_type="dataset")) == 2  # the repo's initial commit + the import
     arc = api.list_repo_files(f"{org}/ai2_arc", repo_type="dataset")
     assert ".gitattributes" in arc
+    # What lm-eval does with the imported copy: datasets reads the ARC-Challenge config's test split from this hub.
+    script = f"""
+        import json, datasets
+        rows = datasets.load_dataset("{org}/ai2_arc", "ARC-Challenge", split="test")
+        print(json.dumps([row["answerKey"] for row in rows]))
+    """
+    loaded = run_client(script, client_env(server, admin.read_token, tmp_path / "client-home"), timeout=300)
+    assert last_json(loaded) == [row["answerKey"] for row in ARC_ROWS]
     _wait_benchmark(api, f"{org}/ai2_arc")
     _wait_benchmark(api, f"{org}/stsbenchmark-sts")
 
