@@ -211,3 +211,29 @@ def test_the_card_box_shows_the_verified_result_of_a_run(server: LiveServer, set
     assert "Verified" in row.group(1) and re.search(r"#1", row.group(1)), row.group(1)
     # The hub also wrote the card's model-index (the older form of the same result): listed once, not twice.
     assert len(re.findall(rf'data-benchmark="{re.escape(setup.fits)}"', box.text)) == 1, box.text
+
+
+def test_a_reader_who_cannot_write_the_model_gets_a_pull_request_on_the_run_page(server: LiveServer,
+                                                                                   setup: Setup) -> None:
+    """Someone who may read the model but not write it evaluates it from the page, in their own namespace: the run
+    page ends with the results proposed in a pull request (its number and link), and the model's main is unchanged
+    by it."""
+    reader = server.account("evreader", password=PASSWORD)
+    api = HfApi(endpoint=server.url, token=setup.owner.read_token)
+    before = api.model_info(setup.model).sha
+    client, _ = web_session(server, reader.name, PASSWORD)
+    page = client.get(f"/models/{setup.model}/evaluate")
+    assert page.status_code == 200 and f'<option value="{reader.name}"' in page.text
+    assert f'<option value="{setup.owner.name}"' not in page.text  # only namespaces whose compute they may use
+    answer = client.post(f"/models/{setup.model}/evaluate",
+                         data={"csrf_token": _csrf(page.text), "benchmark": setup.fits, "namespace": reader.name})
+    assert answer.status_code == 303, answer.text[:3000]
+    run_url = answer.headers["location"]
+    assert run_url.startswith(f"/evaluations/{reader.name}/")
+    done = _wait_stage(client, run_url, {"COMPLETED", "ERROR", "CANCELED"})
+    assert 'data-stage="COMPLETED"' in done, done[-4000:]
+    proposed = re.search(r'Results proposed in <a href="([^"]+)">pull request #(\d+)</a>', done)
+    assert proposed, done[-4000:]
+    assert proposed.group(1).endswith(f"/{setup.model}/discussions/{proposed.group(2)}")
+    assert api.model_info(setup.model).sha == before
+    assert client.get(f"/evaluations/{setup.owner.name}").status_code in (403, 404)  # not their namespace's runs
