@@ -75,8 +75,8 @@ def run(spec: EvalSpec) -> list[TaskScore]:
     """Every task of the spec measured, its EVAL line printed as soon as it is known."""
     if not spec.tasks:
         raise EvalFailed("the evaluation spec names no task")
-    seed_everything(spec.seed)
     runner = load_runner(spec.framework)
+    seed_everything(spec.seed)
     model_dir = download_model(spec)
     scores = []
     for task in spec.tasks:
