@@ -1,6 +1,7 @@
 """Builders for evaluation-runner tests: generated benchmarks pushed (with their ``eval.yaml``) to a live test hub,
-and a way to call one runner's ``run_task`` as the evaluation program does (a subprocess whose ``HF_ENDPOINT`` and
-``HF_TOKEN`` are the test hub's, with a HOME of its own and nothing of the caller's), reading back its score.
+and a way to run the evaluation program (``python -m hubstead.evals.program``, which calls the framework's runner)
+as a job does: a subprocess whose ``HF_ENDPOINT`` and ``HF_TOKEN`` are the test hub's, with a HOME of its own and
+nothing of the caller's, its result lines read back.
 
 The tiny models and the word tokenizer come from ``train_support`` (their vocabulary is :data:`VOCAB`), so every
 generated sentence is made of its words.
@@ -18,28 +19,6 @@ from typing import Any
 
 from support import LiveServer
 from train_support import NEGATIVE, NEUTRAL, PEOPLE, PLACES, POSITIVE
-
-# Runs one runner's run_task as hubstead.evals.program does: the model's files downloaded from the hub at the
-# spec's revision, progress reported, the score printed as one JSON line (or the EvalFailed reason).
-_DRIVER = r"""
-import importlib, json, os, sys
-from huggingface_hub import snapshot_download
-from hubstead.evals.spec import EvalFailed, EvalSpec
-
-spec = EvalSpec.from_env(os.environ["HUBSTEAD_EVAL_SPEC"])
-module = importlib.import_module("hubstead.evals.runners_" + spec.framework.replace("-", "_"))
-model_dir = snapshot_download(spec.model, revision=spec.model_revision)
-seen = []
-try:
-    for task in spec.tasks:
-        score = module.run_task(spec, task, __import__("pathlib").Path(model_dir),
-                                lambda done, total: seen.append([done, total]))
-        print("RESULT " + json.dumps({"task_id": task["id"], "value": score.value, "metrics": score.metrics,
-                                      "samples": score.samples, "progress": seen}), flush=True)
-except EvalFailed as exc:
-    print("FAILED " + str(exc), flush=True)
-    sys.exit(3)
-"""
 
 
 def sts_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -104,12 +83,20 @@ def runner_env(server: LiveServer, token: str, home: Path, spec: dict[str, Any])
 
 def run_runner(server: LiveServer, token: str, home: Path, spec: dict[str, Any],
                timeout: int = 300) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]], str | None]:
-    """Run the spec's runner on each of its tasks in a job-like subprocess: (the process, the scores, the
-    EvalFailed reason or None)."""
-    result = subprocess.run([sys.executable, "-c", _DRIVER], env=runner_env(server, token, home, spec),
-                            capture_output=True, text=True, timeout=timeout, cwd=str(home))
-    scores = [json.loads(line[len("RESULT "):]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    failed = next((line[len("FAILED "):] for line in result.stdout.splitlines() if line.startswith("FAILED ")), None)
+    """Run ``python -m hubstead.evals.program`` on the spec as a job would (it imports the framework's runner and
+    calls ``run_task`` per task): (the process, each ``HUBSTEAD-EVAL`` score with the task's ``HUBSTEAD-PROGRESS``
+    reports as ``progress`` [[done, total], ...], the ``HUBSTEAD-ERROR`` reason or None)."""
+    from hubstead.evals.program import ERROR_MARK
+    from hubstead.evals.spec import EVAL_MARK, PROGRESS_MARK, read_marks
+
+    result = subprocess.run([sys.executable, "-m", "hubstead.evals.program"],
+                            env=runner_env(server, token, home, spec), capture_output=True, text=True,
+                            timeout=timeout, cwd=str(home))
+    lines = result.stdout.splitlines()
+    progress = read_marks(lines, PROGRESS_MARK)
+    scores = [{**score, "progress": [[p["done"], p["total"]] for p in progress if p["task_id"] == score["task_id"]]}
+              for score in read_marks(lines, EVAL_MARK)]
+    failed = next((line[len(ERROR_MARK):] for line in lines if line.startswith(ERROR_MARK)), None)
     return result, scores, failed
 
 

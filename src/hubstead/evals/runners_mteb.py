@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hubstead.evals.program import load_split, require_columns
 from hubstead.evals.spec import EvalFailed, EvalSpec, TaskScore
 
 log = logging.getLogger("hubstead.evals.mteb")
@@ -58,22 +59,6 @@ def _limited(dataset: Any, limit: int | None) -> Any:
     return dataset.select(range(limit))
 
 
-def _column(dataset: Any, name: str, option: str) -> None:
-    if name not in dataset.column_names:
-        raise EvalFailed(f"the benchmark's split has no column {name!r} (named by {option}); "
-                         f"its columns are {', '.join(dataset.column_names)}")
-
-
-def _load_split(spec: EvalSpec, config: str, split: str) -> Any:
-    import datasets
-
-    try:
-        return datasets.load_dataset(spec.benchmark, config, split=split, revision=spec.benchmark_revision)
-    except Exception as exc:  # noqa: BLE001
-        raise EvalFailed(f"cannot read split {split!r} of config {config!r} of {spec.benchmark} from this hub: "
-                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
-
-
 def _metadata(spec: EvalSpec, task: dict[str, Any], kind: str) -> Any:
     from mteb import TaskMetadata
 
@@ -93,53 +78,48 @@ def custom_task(spec: EvalSpec, task: dict[str, Any]) -> Any:
     from mteb.abstasks.pair_classification import AbsTaskPairClassification
     from mteb.abstasks.sts import AbsTaskSTS
 
-    kind, split, config = task["mteb_type"], task["split"], task.get("config") or "default"
-    data = _limited(_load_split(spec, config, split), spec.limit)
+    kind, split = task["mteb_type"], task["split"]
+    data = load_split(spec, task)  # the first spec.limit rows
     if len(data) < 2:
-        raise EvalFailed(f"split {split!r} of {spec.benchmark} has {len(data)} rows: mteb needs at least 2")
+        raise EvalFailed(f"task {task['id']}: split {split!r} of {spec.benchmark} has {len(data)} rows: mteb needs "
+                         f"at least 2")
     attrs: dict[str, Any] = {"metadata": _metadata(spec, task, kind)}
-    splits = {split: data}
     if kind == "STS":
-        first, second, score = task["sentence1_column"], task["sentence2_column"], task["score_column"]
-        for name, option in ((first, "sentence1_column"), (second, "sentence2_column"), (score, "score_column")):
-            _column(data, name, option)
+        first, second, score = require_columns(data, task, "sentence1_column", "sentence2_column", "score_column")
         if score != "score":  # mteb's STS reads the gold scores from the column "score"
             data = data.remove_columns([c for c in data.column_names if c == "score"]).rename_column(score, "score")
         try:
             values = [float(v) for v in data["score"]]
         except (TypeError, ValueError) as exc:
-            raise EvalFailed(f"column {score!r} must hold numbers (similarity scores)") from exc
+            raise EvalFailed(f"task {task['id']}: column {score!r} must hold numbers (similarity scores)") from exc
         low, high = min(values), max(values)
         if low == high:
-            raise EvalFailed(f"every row of column {score!r} has the same score: a correlation needs some spread")
-        splits = {split: data}
+            raise EvalFailed(f"task {task['id']}: every row of column {score!r} has the same score: a correlation "
+                             f"needs some spread")
         base: type = AbsTaskSTS
         attrs.update(column_names=(first, second), min_score=low, max_score=high)
     elif kind == "PairClassification":
-        first, second, label = task["sentence1_column"], task["sentence2_column"], task["label_column"]
-        for name, option in ((first, "sentence1_column"), (second, "sentence2_column"), (label, "label_column")):
-            _column(data, name, option)
+        first, second, label = require_columns(data, task, "sentence1_column", "sentence2_column", "label_column")
         if set(data[label]) - {0, 1}:
-            raise EvalFailed(f"column {label!r} must hold labels 0 or 1 for a PairClassification")
+            raise EvalFailed(f"task {task['id']}: column {label!r} must hold labels 0 or 1 for a PairClassification")
         base = AbsTaskPairClassification
         attrs.update(input1_column_name=first, input2_column_name=second, label_column_name=label)
     else:  # Classification: a logistic regression on the embeddings, trained on "train" (or cross-validated)
-        text, label = task["text_column"], task["label_column"]
-        for name, option in ((text, "text_column"), (label, "label_column")):
-            _column(data, name, option)
+        text, label = require_columns(data, task, "text_column", "label_column")
         base = AbsTaskClassification
         attrs.update(input_column_name=text, label_column_name=label)
+    splits = {split: data}
+    if kind == "Classification":
         train = None
         if split != "train":
             try:
-                train = _limited(_load_split(spec, config, "train"), spec.limit)
+                train = load_split(spec, {**task, "split": "train"})
             except EvalFailed:
                 train = None
         if train is None:
             attrs.update(is_cross_validation=True, train_split=split, n_splits=min(5, len(data)))
         else:
-            for name, option in ((text, "text_column"), (label, "label_column")):
-                _column(train, name, option)
+            require_columns(train, task, "text_column", "label_column")
             attrs.update(train_split="train")
             splits["train"] = train
     cls = type(f"Hubstead{kind}Task", (base,), attrs)
