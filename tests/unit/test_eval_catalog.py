@@ -120,3 +120,30 @@ def test_mteb_entries_match_the_installed_mteb() -> None:
         assert metadata.dataset["revision"] == entry.revision
         assert task["split"] in metadata.eval_splits
         assert task["metric"] == metadata.main_score
+
+
+def test_the_snapshot_is_found_as_huggingface_hub_lays_it_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import reads the snapshot refs/main names (else the newest), in --cache-dir given as a hub cache or as an
+    HF_HOME, else in $HF_HUB_CACHE or $HF_HOME/hub; a missing one names the folder looked at and the download."""
+    from hubstead.errors import NotFoundError
+    from hubstead.evals.importer import find_snapshot, hub_cache_dir
+
+    entry = CATALOG["arc-challenge"]
+    hub = tmp_path / "home" / "hub"
+    folder = hub / "datasets--allenai--ai2_arc"
+    for rev in ("a" * 40, "b" * 40):
+        (folder / "snapshots" / rev).mkdir(parents=True)
+    os.utime(folder / "snapshots" / ("a" * 40), (1, 1))
+    assert find_snapshot(entry, hub) == (folder / "snapshots" / ("b" * 40), "b" * 40)  # no refs/main: the newest
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text("a" * 40 + "\n")
+    assert find_snapshot(entry, hub)[1] == "a" * 40
+    assert find_snapshot(entry, tmp_path / "home")[1] == "a" * 40  # an HF_HOME holding hub/
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    assert hub_cache_dir() == hub
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))
+    with pytest.raises(NotFoundError) as missing:
+        find_snapshot(entry)
+    assert str(tmp_path / "elsewhere" / "datasets--allenai--ai2_arc") in missing.value.message
+    assert "huggingface-cli download --repo-type dataset allenai/ai2_arc" in missing.value.message
