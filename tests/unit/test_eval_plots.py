@@ -96,3 +96,13 @@ def test_human_parameter_counts() -> None:
     assert [human_params(n) for n in (124_000_000, 1_100_000_000, 7_000_000_000, 560_000, 12, None, 0,
                                       1_500_000_000_000, 10_400_000)] == [
         "124M", "1.1B", "7B", "560k", "12", "", "", "1.5T", "10M"]
+
+
+def test_names_of_dots_that_coincide_do_not_overlap() -> None:
+    """Two models of one size and score: one name above the dot, the other below it (never drawn on top of each
+    other); a third at the same place keeps its name in the tooltip only."""
+    points = [Point(f"org/model-{c}", 10**9, 0.8) for c in "abc"] + [Point("org/small", 10**6, 0.2)]
+    root = ET.fromstring(scatter_svg(points))
+    names = {t.text: float(t.get("y") or 0) for t in root.iter(f"{SVG}text") if (t.text or "").startswith("org/")}
+    assert set(names) == {"org/model-a", "org/model-b", "org/small"}
+    assert abs(names["org/model-a"] - names["org/model-b"]) >= 12

@@ -57,6 +57,22 @@ def frontier(points: Sequence[Point], higher_is_better: bool = True) -> list[Poi
     return best
 
 
+def _label_spot(label: str, px: float, py: float, right_side: float,
+                placed: list[tuple[float, float, float, float]]) -> tuple[float, float, str] | None:
+    """Where a dot's name goes: above it, else below it (to its left on the right of the plot), where it overlaps
+    no name already placed; None when both would (the dot's tooltip still names it)."""
+    anchor = "end" if px > right_side else "start"
+    dx = -8 if anchor == "end" else 8
+    text_w = 6.2 * len(label)
+    for y_text in (py - 6, py + 15):
+        x0 = px + dx - text_w if anchor == "end" else px + dx
+        box = (x0, y_text - 10, x0 + text_w, y_text + 2)
+        if all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in placed):
+            placed.append(box)
+            return px + dx, y_text, anchor
+    return None
+
+
 def scatter_svg(points: Sequence[Point], width: int = 720, height: int = 380, *, title: str = "Score by model size",
                 y_label: str = "score", higher_is_better: bool = True) -> str:
     """The scatter of ``points``; those without a known size or a finite score are counted in a note, not drawn."""
@@ -126,16 +142,18 @@ def scatter_svg(points: Sequence[Point], width: int = 720, height: int = 380, *,
         out.append(f'<polyline class="frontier" fill="none" stroke="{_FRONTIER}" stroke-width="1.5" '
                    f'stroke-dasharray="5 3" points="{" ".join(coords)}"/>')
     named = len(drawn) <= _LABELLED
+    placed: list[tuple[float, float, float, float]] = [(left, 0, left + 7 * len(title), 22)]  # the title
+    if note:
+        placed.append((width - right - 6.2 * len(note), 0, width, 22))
     for point in sorted(drawn, key=lambda p: (p.params or 0, p.score, p.label)):
         px, py = sx(point.params or 1), sy(point.score)
         colour = _VERIFIED if point.verified else _SELF_REPORTED
         tip = f"{point.label}: {_score_label(point.score)} · {human_params(point.params)} parameters"
         dot = (f'<circle cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{colour}" fill-opacity="0.85" stroke="#ffffff">'
                f"<title>{escape(tip)}</title></circle>")
-        if named:
-            anchor = "end" if px > left + plot_w * 0.7 else "start"
-            dx = -8 if anchor == "end" else 8
-            dot += (f'<text x="{px + dx:.1f}" y="{py - 6:.1f}" {_FONT} text-anchor="{anchor}" fill="#374151">'
+        if named and (spot := _label_spot(point.label, px, py, left + plot_w * 0.7, placed)):
+            x_text, y_text, anchor = spot
+            dot += (f'<text x="{x_text:.1f}" y="{y_text:.1f}" {_FONT} text-anchor="{anchor}" fill="#374151">'
                     f"{escape(point.label)}</text>")
         attrs = (f'class="point" data-model="{escape(point.label)}" data-x="{px:.1f}" data-y="{py:.1f}" '
                  f'data-verified="{"true" if point.verified else "false"}"')
