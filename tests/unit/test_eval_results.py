@@ -3,15 +3,22 @@ come out in the Hub's shape, anything a user can write wrong is an entry with th
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
+import pygit2
 import yaml
 from huggingface_hub import EvalResultEntry, eval_result_entries_to_yaml, parse_eval_result_entries
 
+from hubstead.evals import signing
+from hubstead.evals.index import read_entries
 from hubstead.evals.results import (
     MAX_ENTRIES,
     entries_from_model_index,
     is_results_path,
     parse_results_file,
 )
+from hubstead.repos.git import Author, GitRepo
 
 NAME = ".eval_results/bench.yaml"
 
@@ -137,3 +144,43 @@ def test_results_paths() -> None:
     assert not is_results_path(".eval_results/sub/a.yaml")
     assert not is_results_path(".eval_results/a.json")
     assert not is_results_path("eval_results/a.yaml")
+
+
+def _commit(git: GitRepo, files: dict[str, bytes], parent: pygit2.Oid | None = None) -> pygit2.Commit:
+    editor = git.editor(git.commit(parent).tree if parent else None)
+    for path, data in files.items():
+        editor.put_file(path, git.write_blob(data))
+    tree = editor.write(git.repo)
+    oid = git.write_commit(tree=tree, parents=[parent] if parent else [], author=Author("t", "t@t"), message="m")
+    return git.commit(oid)
+
+
+def test_a_model_repos_entries_at_a_commit(tmp_path: Path) -> None:
+    """``evals.index.read_entries`` on a real git repo: results files in name order, at most 256 KiB of them read
+    (the rest named with the reason), files in sub-folders ignored; a signed entry is verified, and stale only once
+    a file of the model (here one in a sub-folder) differs from the signed commit, not after a card change."""
+    git = GitRepo.init(tmp_path / "repo.git")
+    hub = SimpleNamespace(settings=SimpleNamespace(secret_key="k"))
+    repo = SimpleNamespace(pk=7, repo_type="model")
+    first = _commit(git, {"config.json": b"{}", "sub/tokenizer.json": b"{}"})
+    token = signing.sign("k", signing.Claims(model_repo_pk=7, model_id="a/m", model_sha=str(first.id),
+                                             dataset_id="a/b", task_id="t", value=0.5, job_id="j", date="d"))
+    big = "".join(f"- {{dataset: {{id: a/b, task_id: task-{i:04d}-padding}}, value: {i}}}\n"
+                  for i in range(1000)).encode()
+    assert 60 * 1024 < len(big) <= 64 * 1024
+    files = {f".eval_results/f{n:02d}.yaml": big for n in range(5)}
+    files[".eval_results/a.yaml"] = f"- {{dataset: {{id: a/b, task_id: t}}, value: 0.5, verifyToken: '{token}'}}\n".encode()
+    files[".eval_results/deeper/x.yaml"] = b"- nonsense"
+    head = _commit(git, files, first.id)
+    entries = read_entries(hub, git, repo, head, card_data={})  # type: ignore[arg-type]
+    assert (entries[0].parsed.filename, entries[0].verified, entries[0].stale) == (".eval_results/a.yaml", True, False)
+    read = {e.parsed.filename for e in entries if e.parsed.valid}
+    assert len(read) == 1 + 4 and ".eval_results/f04.yaml" not in read
+    (skipped,) = [e.parsed for e in entries if not e.parsed.valid]
+    assert (skipped.filename, skipped.error) == (
+        ".eval_results/f04.yaml", "not read: the results files are over 256 KiB together")
+    small = _commit(git, {".eval_results/a.yaml": files[".eval_results/a.yaml"]}, first.id)
+    card = _commit(git, {"README.md": b"---\nlicense: mit\n---\n"}, small.id)
+    assert read_entries(hub, git, repo, card, card_data={})[0].stale is False  # type: ignore[arg-type]
+    changed = _commit(git, {"sub/tokenizer.json": b'{"changed": 1}'}, card.id)
+    assert read_entries(hub, git, repo, changed, card_data={})[0].stale is True  # type: ignore[arg-type]

@@ -7,9 +7,9 @@ that moves a repo's main, after the repo's own index row:
   parsed spec, invalid → the reasons, absent → no row), and so does its ``benchmark:official`` tag row (what
   ``list_datasets(benchmark=True)`` filters on; never shown in the answer's ``tags``);
 - a model repo: its ``eval_results`` rows are replaced by the entries of ``.eval_results/*.yaml`` (at most 100
-  files) and of the card's ``model-index`` (skipping a (dataset, task) a results file already gives). An entry
-  is verified exactly when its ``verifyToken`` is this hub's signature on this very entry in this very repo
-  (``evals.signing``); it is stale when the model's files (all but ``README.md``, ``.gitattributes`` and
+  files, 256 KiB together) and of the card's ``model-index`` (skipping a (dataset, task) a results file already
+  gives). An entry is verified exactly when its ``verifyToken`` is this hub's signature on this very entry in
+  this very repo (``evals.signing``); it is stale when the model's files (all but ``README.md``, ``.gitattributes`` and
   ``.eval_results/``) differ between the commit the signature names and the new head.
 
 The follower needs the hub (git directories, the secret key, blobs for safetensors headers): ``attach(hub)``
@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 BENCHMARK_TAG = "benchmark:official"
 MAX_RESULTS_FILES = 100
+# Read in the push's transaction: ~0.15 s per full 64 KiB file, so at most ~0.6 s of YAML a commit.
+MAX_RESULTS_BYTES = 256 * 1024
 # What an evaluation does not depend on: a commit changing only these leaves verified results fresh.
 NOT_THE_MODEL = frozenset({"README.md", ".gitattributes", RESULTS_DIR})
 
@@ -175,6 +177,7 @@ def read_entries(hub: Hub, git: GitRepo, repo: Repo, commit: pygit2.Commit,
     if isinstance(folder, pygit2.Tree):
         files = sorted((item for item in folder if is_results_path(f"{RESULTS_DIR}/{item.name}")),
                        key=lambda item: str(item.name))  # fmt: skip
+        budget = MAX_RESULTS_BYTES
         for item in files[:MAX_RESULTS_FILES]:
             filename = f"{RESULTS_DIR}/{item.name}"
             blob = git.repo.get(item.id)
@@ -184,6 +187,11 @@ def read_entries(hub: Hub, git: GitRepo, repo: Repo, commit: pygit2.Commit,
                 parsed.append(ParsedEntry(filename=filename, position=0,
                                           error=f"the file is larger than {MAX_FILE_BYTES // 1024} KiB"))
                 continue
+            if budget < blob.size:
+                parsed.append(ParsedEntry(filename=filename, position=0, error=(
+                    f"not read: the results files are over {MAX_RESULTS_BYTES // 1024} KiB together")))
+                continue
+            budget -= blob.size
             parsed.extend(parse_results_file(filename, blob.data))
         if len(files) > MAX_RESULTS_FILES:
             parsed.append(ParsedEntry(filename=RESULTS_DIR, position=0,
