@@ -113,3 +113,23 @@ def _cache_entries() -> list[Path]:
 
 def cache_snapshot() -> set[Path]:
     return set(_cache_entries())
+
+
+def wait_evaluation(server: LiveServer, token: str, namespace: str, job_id: str,
+                    timeout: float = 400) -> dict[str, Any]:
+    """The run view (``GET /api/evaluations/{namespace}/{job_id}``) once its job ended and the hub wrote (or
+    declined to write) its results."""
+    import time
+
+    import httpx
+
+    deadline = time.time() + timeout
+    view: dict[str, Any] = {}
+    while time.time() < deadline:
+        view = httpx.get(f"{server.url}/api/evaluations/{namespace}/{job_id}",
+                         headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+        if view.get("finished") and (view["stage"] != "COMPLETED" or view["results"]
+                                     or any("Results not written" in line for line in view["logTail"])):
+            return view
+        time.sleep(0.5)
+    raise AssertionError(f"evaluation {job_id} did not end: {view}")

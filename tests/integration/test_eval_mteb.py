@@ -149,3 +149,29 @@ def test_known_mteb_task_reads_its_dataset_from_this_hub(server: LiveServer, hub
                                         _spec(hub, benchmark, sha, [missing]))
     assert result.returncode == 1 and failed is not None
     assert "mteb/sts12-sts" in failed and "does not hold" in failed
+
+
+def test_an_embeddings_evaluation_through_the_api_is_committed_verified(server: LiveServer, hub: dict[str, Any]) -> None:
+    """``POST /api/evaluations`` of the tiny encoder on an mteb STS benchmark runs as a compute job (the runner
+    inside ``hubstead.evals.program``), and the hub commits the Spearman correlation computed here into the model's
+    ``.eval_results``, read back through ``model_info(expand=["evalResults"])`` as a verified entry."""
+    import httpx
+    from huggingface_hub import HfApi
+
+    from eval_support import wait_evaluation
+
+    account, ns = hub["account"], hub["ns"]
+    rows = sts_rows(20, seed=9)
+    benchmark = f"{ns}/tiny-sts-api"
+    push_benchmark(server, account.write_token, benchmark, STS_YAML, {"test": rows})
+    answer = httpx.post(f"{server.url}/api/evaluations", json={"model": hub["model"], "benchmark": benchmark},
+                        headers={"Authorization": f"Bearer {account.write_token}"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    view = wait_evaluation(server, account.write_token, ns, answer.json()["jobId"])
+    assert view["stage"] == "COMPLETED", view["logTail"]
+    expected = _expected_spearman(hub["folder"], rows)
+    assert view["tasks"][0]["value"] == pytest.approx(expected, abs=1e-4)
+    info = HfApi(endpoint=server.url, token=account.write_token).model_info(hub["model"], expand=["evalResults"])
+    entries = [e for e in info.eval_results or [] if e.dataset_id == benchmark and e.verify_token]
+    assert len(entries) == 1 and entries[0].task_id == "sts"
+    assert entries[0].value == pytest.approx(expected, abs=1e-4)
