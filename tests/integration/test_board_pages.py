@@ -109,6 +109,9 @@ def test_a_benchmark_board_ranks_its_results_with_facts_and_a_scatter(server: Li
     assert scatter.count('class="point"') == 3 and f'href="/{w.gamma}"' in scatter
     assert "model size (parameters, log scale)" in scatter
     assert w.hidden not in html
+    # the size comes from the header of a model.safetensors the client sent through Xet (model_info reads it too)
+    info = HfApi(endpoint=server.url).model_info(w.beta, expand=["safetensors"])
+    assert info.safetensors is not None and info.safetensors.total == 1_100_000_000
 
 
 def test_sorting_filters_and_paging_params(server: LiveServer, world: World) -> None:
