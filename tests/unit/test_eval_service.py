@@ -355,3 +355,30 @@ def test_builders_keep_other_entries_and_refuse_a_broken_card() -> None:
     assert fresh is not None and fresh.endswith("Just text.\n")
     data = parse_card_yaml(fresh)
     assert data is not None and data["model-index"][0]["results"][0]["task"]["type"] == "text-generation"
+
+
+def test_benchmark_choices_say_why_a_model_does_not_fit_and_hide_private_benchmarks(hub: Hub) -> None:
+    """The Evaluate form's list: every valid benchmark the caller may read, with its tasks, and the reason when the
+    model does not fit (a causal LM for a classification benchmark); a private benchmark only for those who read
+    it; an invalid one not at all."""
+    world = World(hub, model_config=LLAMA)
+    with hub.db.session() as session:
+        alice = session.get(User, world.alice.id)
+        assert alice is not None
+        hidden, _ = create_repo(hub, session, _principal(alice), repo_id="alice/hidden", repo_type="dataset",
+                                private=True)
+        broken, _ = create_repo(hub, session, _principal(alice), repo_id="alice/broken", repo_type="dataset")
+        session.expunge_all()
+    _commit(hub, hidden, world.alice, {"eval.yaml": eval_yaml(name="Hidden").encode()})
+    _commit(hub, broken, world.alice, {"eval.yaml": b"name: Broken\n"})
+    with hub.db.session() as session:
+        model = session.get(Repo, world.model.pk)
+        assert model is not None
+        for user, expected in ((world.alice, ["alice/hidden", "alice/tickets"]), (world.bob, ["alice/tickets"])):
+            principal = _principal(session.get(User, user.id))  # type: ignore[arg-type]
+            choices = service.benchmark_choices(session, principal, model)
+            assert [c["id"] for c in choices] == expected
+            tickets = choices[-1]
+            assert tickets["name"] == "Tickets" and tickets["framework"] == "hubstead"
+            assert [t["id"] for t in tickets["tasks"]] == ["intent", "topic"]
+            assert "no sequence-classification head" in tickets["reason"]
