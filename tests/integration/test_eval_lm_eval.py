@@ -183,3 +183,31 @@ def test_stock_arc_easy_reads_allenai_ai2_arc_from_this_hub(server: LiveServer, 
                                         _spec(hub, "allenai/ai2_arc", sha, [task], limit=4), timeout=600)
     assert result.returncode == 0 and failed is None, result.stdout[-3000:] + result.stderr[-6000:]
     assert scores[0]["samples"] == 4 and scores[0]["value"] == pytest.approx(2 / 4)
+
+
+def test_a_generative_evaluation_through_the_api_is_committed_verified(server: LiveServer, hub: dict[str, Any]) -> None:
+    """``POST /api/evaluations`` of the tiny Llama on the inline multiple-choice benchmark with ``limit: 4`` runs as
+    a compute job and the hub commits acc as computed here by hand (right on exactly 1 of 4), read back through
+    ``model_info(expand=["evalResults"])`` as a verified entry."""
+    import httpx
+    from huggingface_hub import HfApi
+
+    from eval_support import wait_evaluation
+
+    account, ns = hub["account"], hub["ns"]
+    rows = choice_rows(6, seed=11)
+    picks, _ = _picks(hub["folder"], [(r["question"], r["choices"]) for r in rows])
+    for row, answer in zip(rows, _answer_some(picks, 1), strict=True):
+        row["answer"] = answer
+    benchmark = f"{ns}/places-api"
+    push_benchmark(server, account.write_token, benchmark, INLINE_YAML, {"test": rows})
+    answer = httpx.post(f"{server.url}/api/evaluations",
+                        json={"model": hub["model"], "benchmark": benchmark, "limit": 4},
+                        headers={"Authorization": f"Bearer {account.write_token}"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    view = wait_evaluation(server, account.write_token, ns, answer.json()["jobId"])
+    assert view["stage"] == "COMPLETED", view["logTail"]
+    assert view["tasks"][0]["value"] == pytest.approx(1 / 4)
+    info = HfApi(endpoint=server.url, token=account.write_token).model_info(hub["model"], expand=["evalResults"])
+    entries = [e for e in info.eval_results or [] if e.dataset_id == benchmark and e.verify_token]
+    assert len(entries) == 1 and entries[0].task_id == "places" and entries[0].value == pytest.approx(1 / 4)
