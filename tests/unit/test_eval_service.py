@@ -311,30 +311,34 @@ def _eval_jobs(hub: Hub) -> list[ComputeJob]:
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_re_evaluation_follows_a_new_commit_when_the_benchmark_asks(hub: Hub, enabled: bool) -> None:
-    """After a verified evaluation, a push of new model files makes its results stale: with ``reevaluate: true``
-    one new job is queued (alice's, same tasks and limit, on the new head, naming the run it repeats), and a
-    second push while it waits queues no other; a card-only push queues nothing; with ``false`` nothing."""
+    """After two verified evaluations (one task each), a push of new model files makes their results stale: with
+    ``reevaluate: true`` one new job is queued (alice's, the latest run's limit, both stale tasks, on the new head,
+    naming the run it repeats), and a second push while it waits queues no other; a card-only push queues
+    nothing; with ``false`` nothing."""
     world = World(hub, reevaluate=enabled)
+    first = world.submit(world.alice, tasks="topic")
+    world.complete(first, SCORES)
     job = world.submit(world.alice, limit=7, tasks="intent")
     world.complete(job, SCORES)
-    assert len(_eval_jobs(hub)) == 1
+    assert len(_eval_jobs(hub)) == 2
     _commit(hub, world.model, world.alice, {"README.md": CARD.replace("Keep", "Still keep").encode()})
-    assert len(_eval_jobs(hub)) == 1
+    assert len(_eval_jobs(hub)) == 2
     new_head = _commit(hub, world.model, world.alice,
                        {"config.json": json.dumps({**BERT_CLS, "num_labels": 3}).encode()})
     jobs = _eval_jobs(hub)
     if not enabled:
-        assert len(jobs) == 1
+        assert len(jobs) == 2
         return
-    assert len(jobs) == 2
-    rerun = jobs[1]
+    assert len(jobs) == 3
+    rerun = jobs[2]
     spec = EvalSpec.from_env(rerun.spec["environment"][SPEC_ENV])
-    assert spec.model_revision == new_head and spec.limit == 7 and [t["id"] for t in spec.tasks] == ["intent"]
+    assert spec.model_revision == new_head and spec.limit == 7
+    assert [t["id"] for t in spec.tasks] == ["intent", "topic"]  # the stale tasks of both runs
     assert spec.extra["reevaluates"] == job.id
     assert rerun.namespace == "alice" and rerun.created_by_id == world.alice.id and rerun.stage == "SCHEDULING"
     assert rerun.labels == job.labels
     _commit(hub, world.model, world.alice, {"config.json": json.dumps({**BERT_CLS, "num_labels": 4}).encode()})
-    assert len(_eval_jobs(hub)) == 2
+    assert len(_eval_jobs(hub)) == 3
 
 
 def test_builders_keep_other_entries_and_refuse_a_broken_card() -> None:

@@ -414,24 +414,34 @@ def finish(hub: Hub, job_id: str) -> None:
 
 def reevaluate(session: Session, repo: Repo, commit_id: str) -> None:
     """A model's main moved (``repos.index.follow_main``, after the results index): for each benchmark whose
-    ``eval.yaml`` says ``reevaluate: true`` and whose verified results on this model went stale, queue the last
-    evaluation of it again on the new head (as the user who ran it, in the namespace it ran in, same tasks and
-    limits), unless one of this model and benchmark is already queued or running. At most one job per (model,
-    benchmark) per move; nothing here waits (it runs inside the push's transaction)."""
+    ``eval.yaml`` says ``reevaluate: true`` and whose verified results on this model went stale, queue its last
+    evaluation again on the new head (as the user who ran it, in the namespace it ran in, same limits; the stale
+    tasks of all its runs, in the benchmark's order), unless one of this model and benchmark is already queued or
+    running. At most one job per (model, benchmark) per move; nothing here waits (it runs inside the push's
+    transaction)."""
     if repo.repo_type != "model":
         return
-    stale = set(session.scalars(select(EvalResult.job_id).where(
-        EvalResult.model_repo_pk == repo.pk, EvalResult.verified.is_(True), EvalResult.stale.is_(True),
-        EvalResult.job_id.is_not(None))))  # fmt: skip
+    stale: dict[str, set[str]] = {}  # job id -> its stale task ids
+    for job_id, task_id in session.execute(select(EvalResult.job_id, EvalResult.task_id).where(
+            EvalResult.model_repo_pk == repo.pk, EvalResult.verified.is_(True), EvalResult.stale.is_(True),
+            EvalResult.job_id.is_not(None))).tuples():  # fmt: skip
+        stale.setdefault(str(job_id), set()).add(str(task_id))
     if not stale:
         return
     model_label = writer.label_value(repo.repo_id)
-    jobs = [job for job in session.scalars(select(ComputeJob).where(ComputeJob.id.in_(stale)))
+    jobs = [job for job in session.scalars(select(ComputeJob).where(ComputeJob.id.in_(list(stale))))
             if is_run(job) and (job.labels or {}).get(MODEL_LABEL) == model_label]
     busy = {(job.labels or {}).get(evalspec.LABEL) for job in session.scalars(select(ComputeJob).where(
         ComputeJob.stage.not_in(TERMINAL))) if is_run(job) and (job.labels or {}).get(MODEL_LABEL) == model_label}
+    jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+    tasks_of: dict[str, dict[str, dict[str, Any]]] = {}  # benchmark label -> the stale tasks of all its runs
+    for job in jobs:
+        spec = run_spec(job)
+        for task in spec.tasks if spec else []:
+            if str(task.get("id")) in stale[job.id]:
+                tasks_of.setdefault((job.labels or {})[evalspec.LABEL], {}).setdefault(str(task.get("id")), task)
     done: set[str] = set()
-    for job in sorted(jobs, key=lambda j: j.created_at, reverse=True):  # the latest run of each benchmark
+    for job in jobs:  # the latest run of each benchmark, with every stale task of its runs
         spec = run_spec(job)
         label = (job.labels or {}).get(evalspec.LABEL)
         if spec is None or label is None or label in busy or label in done or spec.model_revision == commit_id:
@@ -449,7 +459,10 @@ def reevaluate(session: Session, repo: Repo, commit_id: str) -> None:
         principal = Principal(user=user, token_role="write", token_name="re-evaluation")
         if not visibility.can_read(session, principal, repo) or not visibility.can_read(session, principal, benchmark):
             continue
-        again = replace(spec, model_revision=commit_id, benchmark_revision=benchmark.sha,
+        order = [str(task.get("id")) for task in row.spec.get("tasks") or [] if isinstance(task, dict)]
+        tasks = sorted(tasks_of.get(label, {}).values(),
+                       key=lambda t: order.index(str(t.get("id"))) if str(t.get("id")) in order else len(order))
+        again = replace(spec, model_revision=commit_id, benchmark_revision=benchmark.sha, tasks=tasks or spec.tasks,
                         extra={**(spec.extra or {}), "reevaluates": job.id})
         try:
             compute.requeue(session, principal, job, environment={evalspec.SPEC_ENV: again.to_env()},
