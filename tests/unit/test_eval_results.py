@@ -9,18 +9,29 @@ from types import SimpleNamespace
 import pygit2
 import yaml
 from huggingface_hub import EvalResultEntry, eval_result_entries_to_yaml, parse_eval_result_entries
+from sqlalchemy import select
 
+from hubstead.auth import service as auth
+from hubstead.auth.service import Principal
+from hubstead.context import Hub
 from hubstead.evals import signing
-from hubstead.evals.index import read_entries
+from hubstead.evals.index import read_entries, reindex_all
+from hubstead.evals.models import EvalBenchmark, EvalResult
 from hubstead.evals.results import (
     MAX_ENTRIES,
     entries_from_model_index,
     is_results_path,
     parse_results_file,
 )
+from hubstead.repos.commits import commit_files
 from hubstead.repos.git import Author, GitRepo
+from hubstead.repos.models import RepoTag
+from hubstead.repos.service import create_repo, open_git
+from hubstead.wiring import connect_domains
 
 NAME = ".eval_results/bench.yaml"
+EVAL_YAML = (b"name: Tickets\nevaluation_framework: hubstead\ntasks:\n  - id: t\n    split: test\n    metric: accuracy\n"
+             b"    task_type: text-classification\n    text_column: text\n    label_column: label\n")
 
 
 def test_the_clients_own_file_reads_back_as_written() -> None:
@@ -184,3 +195,32 @@ def test_a_model_repos_entries_at_a_commit(tmp_path: Path) -> None:
     assert read_entries(hub, git, repo, card, card_data={})[0].stale is False  # type: ignore[arg-type]
     changed = _commit(git, {"sub/tokenizer.json": b'{"changed": 1}'}, card.id)
     assert read_entries(hub, git, repo, changed, card_data={})[0].stale is True  # type: ignore[arg-type]
+
+
+def test_reindex_all_backfills_repos_committed_before_the_index(hub: Hub) -> None:
+    """Repos whose commits the follower never saw (a hub upgraded to evaluation) have no index rows until
+    ``reindex_all``; then the benchmark row and its tag, and the model's results, are there."""
+    connect_domains()  # registered, but this hub is not attached yet: commits are not indexed
+    with hub.db.session() as session:
+        user = auth.create_user(session, name="ann")
+        principal = Principal(user=user, token_role="write", token_name="t")
+        bench, _ = create_repo(hub, session, principal, repo_id="ann/bench", repo_type="dataset")
+        model, _ = create_repo(hub, session, principal, repo_id="ann/model", repo_type="model")
+        for repo, files in ((bench, {"eval.yaml": EVAL_YAML}),
+                            (model, {".eval_results/b.yaml": b"- {dataset: {id: ann/bench, task_id: t}, value: 2}"})):
+            git = open_git(hub, repo)
+            commit_files(hub, session, repo=repo, branch="main", lfs_objects={}, message="m",
+                         files=[(path, git.write_blob(data)) for path, data in files.items()],
+                         author=Author(name="ann", email="ann@example.com"))
+    with hub.db.session() as session:
+        assert session.scalars(select(EvalBenchmark)).all() == []
+        assert session.scalars(select(EvalResult)).all() == []
+    assert reindex_all(hub) == 2
+    with hub.db.session() as session:
+        (row,) = session.scalars(select(EvalBenchmark)).all()
+        assert (row.name, row.error) == ("Tickets", None)
+        assert session.scalar(select(RepoTag.tag).where(RepoTag.repo_pk == bench.pk,
+                                                        RepoTag.tag == "benchmark:official")) is not None
+        (result,) = session.scalars(select(EvalResult)).all()
+        assert (result.model_repo_pk, result.dataset_id, result.value, result.verified) == (model.pk, "ann/bench", 2.0,
+                                                                                           False)
