@@ -175,3 +175,31 @@ def test_an_embeddings_evaluation_through_the_api_is_committed_verified(server: 
     entries = [e for e in info.eval_results or [] if e.dataset_id == benchmark and e.verify_token]
     assert len(entries) == 1 and entries[0].task_id == "sts"
     assert entries[0].value == pytest.approx(expected, abs=1e-4)
+
+
+def test_pair_classification_scores_the_metric_eval_yaml_names(server: LiveServer, hub: dict[str, Any],
+                                                               tmp_path: Path) -> None:
+    """A PairClassification benchmark whose eval.yaml names ``cosine_ap`` (not mteb's main score, ``max_ap``)
+    scores the average precision scikit-learn computes here from the same model's cosine similarities."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+    from sklearn.metrics import average_precision_score
+
+    rows = [{"a": r["left"], "b": r["right"], "same": int(r["similarity"] >= 3)} for r in sts_rows(20, seed=4)]
+    assert 0 < sum(r["same"] for r in rows) < 20
+    yaml = ("name: Tiny pairs\nevaluation_framework: mteb\ntasks:\n  - id: pairs\n    split: test\n"
+            "    metric: cosine_ap\n    mteb_type: PairClassification\n    sentence1_column: a\n"
+            "    sentence2_column: b\n    label_column: same\n")
+    benchmark = f"{hub['ns']}/tiny-pairs"
+    sha = push_benchmark(server, hub["account"].write_token, benchmark, yaml, {"test": rows})
+    task = _task(id="pairs", metric="cosine_ap", mteb_type="PairClassification", sentence1_column="a",
+                 sentence2_column="b", label_column="same")
+    result, scores, failed = run_runner(server, hub["account"].read_token, tmp_path / "home",
+                                        _spec(hub, benchmark, sha, [task]))
+    assert result.returncode == 0 and failed is None, result.stdout[-3000:] + result.stderr[-6000:]
+    model = SentenceTransformer(str(hub["folder"]), device="cpu")
+    left, right = model.encode([r["a"] for r in rows]), model.encode([r["b"] for r in rows])
+    cos = (left * right).sum(1) / (np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1))
+    expected = float(average_precision_score([r["same"] for r in rows], cos))
+    assert scores[0]["value"] == pytest.approx(expected, abs=1e-4)
+    assert scores[0]["metrics"]["cosine_ap"] == scores[0]["value"] and "max_ap" in scores[0]["metrics"]
