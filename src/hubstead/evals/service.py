@@ -424,7 +424,7 @@ def reevaluate(session: Session, repo: Repo, commit_id: str) -> None:
     stale: dict[str, set[str]] = {}  # job id -> its stale task ids
     for job_id, task_id in session.execute(select(EvalResult.job_id, EvalResult.task_id).where(
             EvalResult.model_repo_pk == repo.pk, EvalResult.verified.is_(True), EvalResult.stale.is_(True),
-            EvalResult.job_id.is_not(None))).tuples():  # fmt: skip
+            EvalResult.job_id.is_not(None))).all():  # fmt: skip
         stale.setdefault(str(job_id), set()).add(str(task_id))
     if not stale:
         return
@@ -479,7 +479,7 @@ def benchmark_choices(session: Session, principal: Principal, model_repo: Repo) 
     ``{id, name, description, framework, tasks, private, reason}``, ``reason`` saying why the model does not fit
     (from the index's ``config.json`` of its main), else None. Invalid benchmarks are left out."""
     rows = session.execute(select(EvalBenchmark, Repo).join(Repo, Repo.pk == EvalBenchmark.repo_pk)
-                           .where(EvalBenchmark.spec.is_not(None)).order_by(Repo.id_key)).tuples().all()
+                           .where(EvalBenchmark.spec.is_not(None)).order_by(Repo.id_key)).all()
     config = model_repo.model_config if isinstance(model_repo.model_config, dict) else None
     st = model_repo.library_name == "sentence-transformers" or "sentence-transformers" in (model_repo.tags or [])
     out = []
