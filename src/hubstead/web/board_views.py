@@ -160,17 +160,21 @@ def _sort_links(url_with: Any, sort: str, board: Board) -> dict[str, SortLink]:
 
 def board_view(board_of: Any, *, sort: str, page: int, url_with: Any, per_page: int = PER_PAGE) -> BoardView:
     """The page ``page`` of a board: ``board_of(sort=, page=, per_page=)`` is a partial of ``benchmark_board`` or
-    ``aggregate_board``, asked once for the whole (filtered) board, which it ranks in full anyway; sorts it does
-    not know (``PAGE_SORTS``, a column's value) are done here; each column's ranks and best value are over the
-    whole board; the scatter shows this page's models."""
+    ``aggregate_board``. Its own sorts it does and pages itself; the others (``PAGE_SORTS``, a column's value) are
+    done here over the whole board. Each column's ranks and best value are over the whole board (asked for once
+    more when it has several columns and several pages); the scatter shows this page's models."""
     key = sort.removeprefix("-")
-    own = key in PAGE_SORTS or key.startswith("col:")
-    board: Board = board_of(sort="rank" if own else sort, page=0, per_page=None)
-    rows = board.rows
-    if own:
-        rows = sorted(rows, key=_sort_key(key, board), reverse=sort.startswith("-"))
-    column_ranks, best = _column_stats(board, rows)
-    shown = rows[page * per_page:(page + 1) * per_page]
+    if key in PAGE_SORTS or key.startswith("col:"):
+        board: Board = board_of(sort="rank", page=0, per_page=None)
+        rows = sorted(board.rows, key=_sort_key(key, board), reverse=sort.startswith("-"))
+        shown = rows[page * per_page:(page + 1) * per_page]
+    else:  # the board sorts and cuts the page itself (it decodes only the page's rows)
+        board = board_of(sort=sort, page=page, per_page=per_page)
+        rows = shown = board.rows
+        if len(board.columns) > 1 and board.total > len(shown):
+            rows = board_of(sort="rank", page=0, per_page=None).rows
+    # one column is the score itself: its ranks are the board's, no cells to mark
+    column_ranks, best = _column_stats(board, rows) if len(board.columns) > 1 else ({}, {})
     views = [_row_view(row, board.columns, column_ranks, best) for row in shown]
     metric = board.columns[0].metric if len(board.columns) == 1 else (
         METHODS.get(board.method, board.method).split(" (")[0].lower() if board.method else "score")
