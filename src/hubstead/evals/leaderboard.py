@@ -502,12 +502,12 @@ def aggregate_board(
                                   all(t.higher_is_better for t in b.tasks)) for bid, b in benchmarks.items()],
                   private=private)
 
-    def entries_of(pk: int) -> list[_Entry]:
-        return [column[pk] for column in best.values() if pk in column]
-
-    keep = {pk for pk in models if entries_of(pk) and _keep(models[pk], entries_of(pk),
-                                                             base_model_only=base_model_only,
-                                                             verified_only=verified_only)}
+    entries_of: dict[int, list[_Entry]] = {}  # each model's entries, gathered in one pass
+    for column in best.values():
+        for pk, entry in column.items():
+            entries_of.setdefault(pk, []).append(entry)
+    keep = {pk for pk, entries in entries_of.items()
+            if _keep(models[pk], entries, base_model_only=base_model_only, verified_only=verified_only)}
     task_values = {key: {pk: e.value for pk, e in column.items() if pk in keep} for key, column in best.items()}
     higher = {(bid, t.id): t.higher_is_better for bid, b in benchmarks.items() for t in b.tasks}
     per_benchmark: dict[str, dict[int, float]] = {}
@@ -525,7 +525,7 @@ def aggregate_board(
         board.higher_is_better = method == "normalized-mean" or set(higher.values()) != {False}
     ranks = ranking.ranked(scores, board.higher_is_better)
     rows = [
-        _row(models[pk], ranks[pk], score, entries_of(pk),
+        _row(models[pk], ranks[pk], score, entries_of[pk],
              {bid: column[pk] for bid, column in per_benchmark.items() if pk in column})
         for pk, score in scores.items()
     ]
