@@ -12,9 +12,11 @@ from html import unescape
 
 import httpx
 import pytest
+import yaml
 from huggingface_hub import HfApi
 
 from board_support import Result, eval_yaml, push_benchmark_yaml, push_model_results
+from hubstead.evals import signing
 from support import Account, LiveServer, web_session
 
 PASSWORD = "board-pages-pass-1234"
@@ -34,6 +36,9 @@ class World:
     gamma: str  # bob's
     hidden: str  # bob's private model
     bad: str  # an entry whose value is not a number
+    vbench: str  # a benchmark with results the hub signed
+    delta: str  # verified 0.6
+    epsilon: str  # verified 0.7, then its config changed: stale
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,8 @@ def world(server: LiveServer) -> World:
     bob = server.account("boardb", password=PASSWORD)
     a, b = alice.name, bob.name
     w = World(alice, bob, f"{a}/intent-bench", f"{a}/error-bench", f"{a}/secret-bench", f"{a}/broken-bench",
-              f"{a}/plain-data", f"{a}/alpha", f"{a}/beta", f"{b}/gamma", f"{b}/hidden", f"{a}/bad-model")
+              f"{a}/plain-data", f"{a}/alpha", f"{a}/beta", f"{b}/gamma", f"{b}/hidden", f"{a}/bad-model",
+              f"{a}/signed-bench", f"{a}/delta", f"{a}/epsilon")
     push_benchmark_yaml(server, alice.write_token, w.bench, eval_yaml(
         "Intent <accuracy>", [("intent", "accuracy", True)], description="Does the model get the intent right?"))
     push_benchmark_yaml(server, alice.write_token, w.errors, eval_yaml("Error rate", [("errors", "error_rate", False)]))
@@ -72,7 +78,34 @@ def world(server: LiveServer) -> World:
     push_model_results(server, bob.write_token, w.hidden, [Result(w.bench, "intent", 0.99)], params=10_000_000,
                        private=True)
     push_model_results(server, alice.write_token, w.bad, [Result(w.bench, "intent", "n/a")])
+    push_benchmark_yaml(server, alice.write_token, w.vbench, eval_yaml("Signed", [("t", "accuracy", True)]))
+    push_model_results(server, alice.write_token, w.alpha, [Result(w.vbench, "t", 0.65)],
+                       filename=".eval_results/signed.yaml")
+    for model_id, value in ((w.delta, 0.6), (w.epsilon, 0.7)):
+        _push_signed(server, alice, model_id, w.vbench, value)
+    HfApi(endpoint=server.url, token=alice.write_token).upload_file(
+        path_or_fileobj=b'{"model_type": "bert", "hidden_size": 32}', path_in_repo="config.json", repo_id=w.epsilon)
     return w
+
+
+def _push_signed(server: LiveServer, account: Account, model_id: str, dataset: str, value: float) -> None:
+    """A model whose ``.eval_results`` entry carries the hub's signature (as an evaluation job's would): signed
+    with the server's key for this repo, its head commit, the dataset, task and value."""
+    api = HfApi(endpoint=server.url, token=account.write_token)
+    api.create_repo(model_id)
+    sha = api.upload_file(path_or_fileobj=b'{"model_type": "bert"}', path_in_repo="config.json",
+                          repo_id=model_id).oid
+    pk = int(httpx.get(f"{server.url}/api/models/{model_id}",
+                       headers={"Authorization": f"Bearer {account.read_token}"}).json()["_id"], 16)
+    secret = (server.data_dir / "secret.key").read_text().strip()
+    token = signing.sign(secret, signing.Claims(model_repo_pk=pk, model_id=model_id, model_sha=sha,
+                                                dataset_id=dataset, task_id="t", value=value, job_id="job42",
+                                                date="2026-12-01T00:00:00Z"))
+    entry = {"dataset": {"id": dataset, "task_id": "t"}, "value": value, "verifyToken": token,
+             "date": "2026-12-01T00:00:00Z",
+             "source": {"url": f"{server.url}/jobs/{account.name}/job42", "name": "Hubstead evaluation"}}
+    api.upload_file(path_or_fileobj=yaml.safe_dump([entry]).encode(), repo_id=model_id,
+                    path_in_repo=f".eval_results/{dataset.replace('/', '__')}.yaml")
 
 
 def _rows(html: str) -> list[tuple[int, str]]:
@@ -136,6 +169,13 @@ def test_sorting_filters_and_paging_params(server: LiveServer, world: World) -> 
     verified = _get(server, path, verified="1").text
     assert _rows(verified) == [] and 'id="board-empty"' in verified
     assert _rows(_get(server, path, p="2").text) == []
+    first, second = _get(server, path, per_page="2").text, _get(server, path, per_page="2", p="2").text
+    assert _rows(first) == [(1, w.alpha), (2, w.gamma)] and _rows(second) == [(3, w.beta)]
+    assert 'id="next-page"' in first and "Page 2 of 2" in second and 'id="prev-page"' in second
+    # sorted here, then paged: boardb's gamma, then boarda's alpha and beta in rank order (ties keep it)
+    assert _rows(_get(server, path, per_page="2", sort="-author").text) == [(2, w.gamma), (1, w.alpha)]
+    assert _rows(_get(server, path, per_page="2", p="2", sort="-author").text) == [(3, w.beta)]
+    assert _get(server, path, per_page="0").status_code == 400
     assert _get(server, path, p="zero").status_code == 400
     assert _get(server, path, sort="nonsense").status_code == 400
 
@@ -218,3 +258,23 @@ def test_the_comparison_puts_chosen_models_side_by_side(server: LiveServer, worl
     assert repeated.status_code == 200 and w.gamma in repeated.text
     assert _get(server, "/leaderboards/compare", models=w.hidden).status_code == 404
     assert _get(server, "/leaderboards/compare").status_code == 400
+
+
+def test_verified_and_stale_badges_the_verified_filter_and_sort(server: LiveServer, world: World) -> None:
+    """Entries the hub signed show "verified" linked to their job; the one whose model changed since also
+    "stale"; alpha's own entry stays "self-reported". "verified only" keeps the signed ones (ranked among
+    themselves), and sorting by the Verified column puts them first."""
+    w = world
+    path = f"/datasets/{w.vbench}/leaderboard"
+    html = _get(server, path).text
+    assert _rows(html) == [(1, w.epsilon), (2, w.alpha), (3, w.delta)]
+
+    def row(model: str, text: str) -> str:
+        return text[text.index(f'data-model="{model}"'):].split("</tr>")[0]
+
+    assert 'class="vbadge verified"' in row(w.delta, html) and "stale" not in row(w.delta, html)
+    assert f'href="{server.url}/jobs/{w.alice.name}/job42"' in row(w.delta, html)
+    assert 'class="vbadge stale"' in row(w.epsilon, html)
+    assert "self-reported" in row(w.alpha, html) and "vbadge verified" not in row(w.alpha, html)
+    assert _rows(_get(server, path, verified="1").text) == [(1, w.epsilon), (2, w.delta)]
+    assert [m for _, m in _rows(_get(server, path, sort="verified").text)] == [w.delta, w.epsilon, w.alpha]

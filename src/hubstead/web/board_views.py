@@ -127,19 +127,25 @@ def _column_stats(board: Board, rows: list[BoardRow]) -> tuple[dict[str, dict[st
     return ranks, best
 
 
-def _sort_key(key: str, board: Board) -> Any:
+def _page_sort(rows: list[BoardRow], key: str, descending: bool, board: Board) -> list[BoardRow]:
+    """``rows`` (in rank order) sorted by a column the board does not sort: stable, so ties keep their rank order
+    both ways; a model with no value in the column comes last both ways."""
     if key == "verified":
-        return lambda r: (not r.verified, r.stale, r.rank, r.model_id.lower())
+        return sorted(rows, key=lambda r: (not r.verified, r.stale), reverse=descending)
     if key == "author":
-        return lambda r: (str(r.author.get("name", "")).lower(), r.rank)
+        return sorted(rows, key=lambda r: str(r.author.get("name", "")).lower(), reverse=descending)
     if key == "base":
-        return lambda r: (not r.base_models, [b.lower() for b in r.base_models], r.rank)
+        with_base = sorted((r for r in rows if r.base_models), key=lambda r: [b.lower() for b in r.base_models],
+                           reverse=descending)
+        return with_base + [r for r in rows if not r.base_models]
     column = key.removeprefix("col:")
     spec = next((c for c in board.columns if c.key == column), None)
     if spec is None:
         raise BadRequestError(f"no column {column!r} to sort by")
     sign = -1 if spec.higher_is_better else 1  # best first, as the board ranks
-    return lambda r: (column not in r.per_task, sign * r.per_task.get(column, 0.0), r.rank)
+    valued = sorted((r for r in rows if column in r.per_task), key=lambda r: sign * r.per_task[column],
+                    reverse=descending)
+    return valued + [r for r in rows if column not in r.per_task]
 
 
 def _sort_links(url_with: Any, sort: str, board: Board) -> dict[str, SortLink]:
@@ -166,7 +172,7 @@ def board_view(board_of: Any, *, sort: str, page: int, url_with: Any, per_page: 
     key = sort.removeprefix("-")
     if key in PAGE_SORTS or key.startswith("col:"):
         board: Board = board_of(sort="rank", page=0, per_page=None)
-        rows = sorted(board.rows, key=_sort_key(key, board), reverse=sort.startswith("-"))
+        rows = _page_sort(board.rows, key, sort.startswith("-"), board)
         shown = rows[page * per_page:(page + 1) * per_page]
     else:  # the board sorts and cuts the page itself (it decodes only the page's rows)
         board = board_of(sort=sort, page=page, per_page=per_page)

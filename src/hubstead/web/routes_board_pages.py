@@ -31,6 +31,13 @@ def _page_number(request: Request) -> int:
     return int(text) - 1
 
 
+def _per_page(request: Request) -> int:
+    text = request.query_params.get("per_page", str(board_views.PER_PAGE))
+    if not text.isdigit() or not 1 <= int(text) <= board_views.PER_PAGE:
+        raise BadRequestError(f"per_page must be from 1 to {board_views.PER_PAGE}")
+    return int(text)
+
+
 def _ids(text: str | None) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
@@ -53,7 +60,7 @@ def benchmark_page(namespace: str, name: str, request: Request, session: Session
                        base_model_only=base_model_only)
     try:
         view = board_views.board_view(board_of, sort=query.get("sort") or "rank", page=_page_number(request),
-                                      url_with=partial(url_with, request))
+                                      url_with=partial(url_with, request), per_page=_per_page(request))
     except leaderboard.NotABenchmark as exc:  # the viewer may read the dataset: say why there is no board
         return render(request, "leaderboard.html", me, status_code=404, tab="leaderboard", view=None,
                       not_benchmark=exc.message, **repo_context(session, me, repo))
@@ -77,7 +84,7 @@ def leaderboards_page(request: Request, session: Session = SessionDep) -> Respon
                            method=method, search=query.get("search") or None,
                            base_model_only=query.get("models") == "base", verified_only=_flag(request, "verified"))
         view = board_views.board_view(board_of, sort=query.get("sort") or "rank", page=_page_number(request),
-                                      url_with=partial(url_with, request))
+                                      url_with=partial(url_with, request), per_page=_per_page(request))
     return render(request, "leaderboards.html", me, benchmarks=leaderboard.benchmarks(session, me.principal),
                   chosen=chosen, method=method, methods=board_views.METHODS, view=view)
 
