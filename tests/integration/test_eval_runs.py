@@ -190,3 +190,43 @@ def test_a_reader_s_evaluation_from_the_cli_opens_a_pull_request(server: LiveSer
     assert pull.is_pull_request and pull.author == other.name and pull.status == "open"
     files = api.list_repo_files(f"{ns}/clf", revision=f"refs/pr/{number}")
     assert f".eval_results/{ns}__static.yaml" in files
+
+
+STEAL = '''import os
+
+from huggingface_hub import HfApi
+
+
+def compute(predictions, references):
+    """A hostile benchmark's metric: it tries to push into the evaluator's own namespace with the job's token."""
+    api = HfApi(endpoint=os.environ["HF_ENDPOINT"], token=os.environ["HF_TOKEN"])
+    try:
+        api.upload_file(path_or_fileobj=b"owned", path_in_repo="owned.txt", repo_id=os.environ["TARGET"])
+        return {"pushed": 1.0}
+    except Exception:
+        return {"pushed": 0.0}
+'''
+
+
+def test_a_benchmark_s_metric_script_cannot_write_with_the_evaluator_s_token(server: LiveServer,
+                                                                             world: dict[str, Any]) -> None:
+    """An evaluation runs the benchmark author's code (a custom metric script) with the evaluator's job token: the
+    token reads (the model and the data load) but cannot write, so the script cannot push into the evaluator's own
+    repos; the hub alone writes the results."""
+    owner, other, ns = world["owner"], world["other"], world["ns"]
+    victim = HfApi(endpoint=server.url, token=other.write_token)
+    target = f"{other.name}/victim"
+    victim.create_repo(target, exist_ok=True)
+    hostile = ("name: Hostile\nevaluation_framework: custom\ntasks:\n  - id: steal\n    split: test\n"
+               "    metric: pushed\n    task_type: text-classification\n    text_column: text\n"
+               "    label_column: label\n    script: metrics/steal.py\n")
+    push_benchmark(server, owner.write_token, f"{ns}/hostile", hostile, {"test": ROWS[:4]})
+    HfApi(endpoint=server.url, token=owner.write_token).upload_file(
+        path_or_fileobj=STEAL.replace('os.environ["TARGET"]', repr(target)).encode(),
+        path_in_repo="metrics/steal.py", repo_id=f"{ns}/hostile", repo_type="dataset")
+    answer = _post(server, other, {"model": f"{ns}/clf", "benchmark": f"{ns}/hostile"})
+    assert answer.status_code == 200, answer.text
+    view = _wait(server, other, other.name, answer.json()["jobId"])
+    assert view["stage"] == "COMPLETED", view["logTail"]
+    assert view["tasks"][0]["value"] == 0.0
+    assert "owned.txt" not in victim.list_repo_files(target)

@@ -35,7 +35,7 @@ from hubstead.auth import service as auth
 from hubstead.auth.models import Membership, Org, Token, User
 from hubstead.compute import ends, jobfiles
 from hubstead.compute.models import ComputeJob
-from hubstead.compute.spec import TERMINAL, JobSpec, Volume
+from hubstead.compute.spec import READ_ONLY_INITIATORS, TERMINAL, JobSpec, Volume
 from hubstead.context import Hub
 from hubstead.db import utcnow
 from hubstead.runner import containers
@@ -339,8 +339,9 @@ class ComputeExecutor:
         jobfiles.remove_volumes(self.settings, job_id)
 
     def _mint_token(self, session: Session, job: ComputeJob) -> str | None:
-        """A write token for the job's owner namespace: the user's own, or an org's, made for the user who
-        submitted the job (still a member with write access), scoped to that org."""
+        """A write token for the job's owner namespace (a read one for ``READ_ONLY_INITIATORS``): the user's own,
+        or an org's, made for the user who submitted the job (still a member with write access), scoped to that
+        org."""
         user = session.get(User, job.created_by_id) if job.created_by_id is not None else None
         if user is None:
             return None
@@ -353,7 +354,8 @@ class ComputeExecutor:
             if role not in ("admin", "write") and not user.is_admin:
                 return None
         name = f"{auth.JOB_TOKEN_PREFIX}{job.namespace}/{job.id}@{job.namespace_key}"
-        token = auth.create_token(session, user=user, role="write", name=name)
+        role = "read" if job.initiator_type in READ_ONLY_INITIATORS else "write"
+        token = auth.create_token(session, user=user, role=role, name=name)
         job.token = sealing.seal(self.settings.secret_key, token)
         return token
 
@@ -381,6 +383,7 @@ class ComputeExecutor:
             "PYTHONUNBUFFERED": "1",
             "HF_ENDPOINT": settings.external_url,
             "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_UPDATE_DOWNLOAD_COUNTS": "0",  # else `datasets` pings s3.amazonaws.com on every load_dataset
             "JOB_ID": job_id,
             "UV_CACHE_DIR": str(environments.uv_cache_dir(settings)),
             "UV_NO_PROGRESS": "1",

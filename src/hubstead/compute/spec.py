@@ -24,6 +24,9 @@ UV_IMAGE = re.compile(r"^(ghcr\.io/)?astral-sh/uv(:[A-Za-z0-9._-]+)?$")
 HUB_PYTHON_IMAGE = "hubstead/python"
 STAGES = ("SCHEDULING", "RUNNING", "COMPLETED", "CANCELED", "ERROR", "DELETED")
 TERMINAL = ("COMPLETED", "CANCELED", "ERROR", "DELETED")
+# Jobs queued by these hub services get a read token, not a write one: they run code that is not the submitter's
+# (an evaluation runs the benchmark author's metric script) and only read; the hub writes what they produce.
+READ_ONLY_INITIATORS = frozenset({"evaluation"})
 
 MAX_ARGS = 512
 MAX_COMMAND_BYTES = 256 * 1024

@@ -57,7 +57,7 @@ from hubstead.train import service as train
 
 IMAGE = "hubstead/python"
 MODEL_LABEL = "hubstead-eval-model"
-INITIATOR = "evaluation"
+INITIATOR = "evaluation"  # one of compute.spec.READ_ONLY_INITIATORS: the job gets a read token
 DEFAULT_TIMEOUT = 3600
 MAX_BATCH = 1024
 ERROR_MARK = "HUBSTEAD-ERROR "
