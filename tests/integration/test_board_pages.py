@@ -39,6 +39,7 @@ class World:
     vbench: str  # a benchmark with results the hub signed
     delta: str  # verified 0.6
     epsilon: str  # verified 0.7, then its config changed: stale
+    suite: str  # two tasks, the mean of both
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def world(server: LiveServer) -> World:
     a, b = alice.name, bob.name
     w = World(alice, bob, f"{a}/intent-bench", f"{a}/error-bench", f"{a}/secret-bench", f"{a}/broken-bench",
               f"{a}/plain-data", f"{a}/alpha", f"{a}/beta", f"{b}/gamma", f"{b}/hidden", f"{a}/bad-model",
-              f"{a}/signed-bench", f"{a}/delta", f"{a}/epsilon")
+              f"{a}/signed-bench", f"{a}/delta", f"{a}/epsilon", f"{a}/suite")
     push_benchmark_yaml(server, alice.write_token, w.bench, eval_yaml(
         "Intent <accuracy>", [("intent", "accuracy", True)], description="Does the model get the intent right?"))
     push_benchmark_yaml(server, alice.write_token, w.errors, eval_yaml("Error rate", [("errors", "error_rate", False)]))
@@ -85,6 +86,14 @@ def world(server: LiveServer) -> World:
         _push_signed(server, alice, model_id, w.vbench, value)
     HfApi(endpoint=server.url, token=alice.write_token).upload_file(
         path_or_fileobj=b'{"model_type": "bert", "hidden_size": 32}', path_in_repo="config.json", repo_id=w.epsilon)
+    push_benchmark_yaml(server, alice.write_token, w.suite, eval_yaml(
+        "Suite", [("t1", "accuracy", True), ("t2", "f1", True)], aggregate="mean"))
+    for model_id, account, t1, t2, license, base in ((w.alpha, alice, 0.8, 0.6, "mit", None),
+                                                     (w.gamma, bob, 0.7, 0.9, "mit", None),
+                                                     (w.beta, alice, 0.95, None, "apache-2.0", w.alpha)):
+        results = [Result(w.suite, "t1", t1)] + ([Result(w.suite, "t2", t2)] if t2 is not None else [])
+        push_model_results(server, account.write_token, model_id, results, filename=".eval_results/suite.yaml",
+                           license=license, base_model=base)
     return w
 
 
@@ -278,3 +287,22 @@ def test_verified_and_stale_badges_the_verified_filter_and_sort(server: LiveServ
     assert "self-reported" in row(w.alpha, html) and "vbadge verified" not in row(w.alpha, html)
     assert _rows(_get(server, path, verified="1").text) == [(1, w.epsilon), (2, w.delta)]
     assert [m for _, m in _rows(_get(server, path, sort="verified").text)] == [w.delta, w.epsilon, w.alpha]
+
+
+def test_a_benchmark_of_several_tasks_ranks_by_its_aggregate_with_a_column_per_task(server: LiveServer,
+                                                                                   world: World) -> None:
+    """Suite (mean of t1 and t2): gamma (0.7, 0.9 → 0.8) before alpha (0.8, 0.6 → 0.7); beta has t1 only, so it
+    is not on the aggregate board. Each task's column shows the value and its rank there, the best marked; a
+    task's link ranks that task alone (beta first on t1); sorting by a task's column orders by it."""
+    w = world
+    path = f"/datasets/{w.suite}/leaderboard"
+    html = _get(server, path).text
+    assert _rows(html) == [(1, w.gamma), (2, w.alpha)]
+    assert 'data-sort="col:t1"' in html and 'data-sort="col:t2"' in html
+    alpha_row = html[html.index(f'data-model="{w.alpha}"'):].split("</tr>")[0]
+    assert re.search(r'<td class="num col best">0.8 <span class="muted small">#1</span>', alpha_row), alpha_row
+    assert re.search(r'<td class="num col">0.6 <span class="muted small">#2</span>', alpha_row), alpha_row
+    assert "<strong>0.7</strong>" in alpha_row
+    assert _rows(_get(server, path, task="t1").text) == [(1, w.beta), (2, w.alpha), (3, w.gamma)]
+    assert [m for _, m in _rows(_get(server, path, sort="col:t1").text)] == [w.alpha, w.gamma]
+    assert _get(server, path, task="nope").status_code == 400
