@@ -73,12 +73,54 @@ def push_benchmark(server: LiveServer, token: str, repo_id: str, eval_yaml: str,
     return str(info.oid)
 
 
+# Imported at the program's start (``PYTHONPATH``): records every host the process looks up or connects to.
+_AUDIT = """
+import os, sys
+_log = os.environ["HUBSTEAD_TEST_CONNECTS"]
+def _hook(event, args):
+    if event == "socket.connect" and isinstance(args[1], tuple):
+        host, port = args[1][:2]
+    elif event == "socket.getaddrinfo":
+        host, port = args[0], args[1]
+    else:
+        return
+    host = host.decode() if isinstance(host, bytes) else host
+    with open(_log, "a") as out:
+        out.write(f"{host}:{port}\\n")
+    if str(host) not in os.environ.get("HF_ENDPOINT", ""):  # who asked, for the failing test's message
+        import traceback
+        with open(_log + ".stacks", "a") as out:
+            out.write(f"--- {host}:{port}\\n" + "".join(traceback.format_stack(limit=25)))
+sys.addaudithook(_hook)
+"""
+
+
 def runner_env(server: LiveServer, token: str, home: Path, spec: dict[str, Any]) -> dict[str, str]:
-    """The environment a compute job gives the evaluation program (this hub, a token, its own HOME), one thread."""
+    """The environment a compute job gives the evaluation program (this hub, a token, its own HOME), one thread;
+    plus an audit hook writing each host the process looks up or connects to into ``home/connects.log``."""
     home.mkdir(parents=True, exist_ok=True)
+    (home / "audit").mkdir(exist_ok=True)
+    (home / "audit" / "sitecustomize.py").write_text(_AUDIT)
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": server.url, "HF_TOKEN": token, "HF_HUB_DISABLE_TELEMETRY": "1",
-            "HUBSTEAD_EVAL_SPEC": json.dumps(spec), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+            "HUBSTEAD_EVAL_SPEC": json.dumps(spec), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONPATH": str(home / "audit"), "HUBSTEAD_TEST_CONNECTS": str(home / "connects.log")}
+
+
+def foreign_hosts(server: LiveServer, home: Path) -> list[str]:
+    """What a run in ``home`` looked up or connected to other than the test hub (its host and port)."""
+    from urllib.parse import urlsplit
+
+    hub = urlsplit(server.url)
+    log = home / "connects.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return sorted({line for line in lines if line != f"{hub.hostname}:{hub.port}"})
+
+
+def foreign_stacks(home: Path) -> str:
+    """Where the run asked for hosts other than the hub (stacks), for a failing assertion's message."""
+    stacks = home / "connects.log.stacks"
+    return stacks.read_text()[-6000:] if stacks.exists() else ""
 
 
 def run_runner(server: LiveServer, token: str, home: Path, spec: dict[str, Any],

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from eval_support import choice_rows, push_benchmark, run_runner
+from eval_support import choice_rows, foreign_hosts, foreign_stacks, push_benchmark, run_runner
 from support import LiveServer
 from train_support import VOCAB, push_model, tiny_llama, word_tokenizer
 
@@ -100,7 +100,7 @@ def test_inline_multiple_choice_matches_log_likelihoods_by_hand(server: LiveServ
     """An inline multiple-choice benchmark (10 generated questions, templates from eval.yaml) with ``limit=5``
     scores acc over the first 5 questions as log-likelihoods computed here by hand say (the answers are set so
     that the model is right on exactly 3 of them), and acc_norm as the per-character ranking says; progress goes
-    from the start to 5 of 5."""
+    from the start to 5 of 5; the process contacts no host but this hub."""
     rows = choice_rows(10)
     docs = [(r["question"], r["choices"]) for r in rows]
     picks, picks_norm = _picks(hub["folder"], docs)
@@ -119,6 +119,8 @@ def test_inline_multiple_choice_matches_log_likelihoods_by_hand(server: LiveServ
     norm = sum(picks_norm[i] == rows[i]["answer"] for i in range(5)) / 5
     assert score["metrics"]["acc_norm"] == pytest.approx(norm)
     assert score["progress"][0][0] == 0 and score["progress"][-1] == [5, 5]
+    assert (tmp_path / "home" / "connects.log").exists()  # the audit saw the hub
+    assert foreign_hosts(server, tmp_path / "home") == [], foreign_stacks(tmp_path / "home")
 
 
 def _classifier(folder: Path) -> Path:
@@ -183,6 +185,7 @@ def test_stock_arc_easy_reads_allenai_ai2_arc_from_this_hub(server: LiveServer, 
                                         _spec(hub, "allenai/ai2_arc", sha, [task], limit=4), timeout=600)
     assert result.returncode == 0 and failed is None, result.stdout[-3000:] + result.stderr[-6000:]
     assert scores[0]["samples"] == 4 and scores[0]["value"] == pytest.approx(2 / 4)
+    assert foreign_hosts(server, tmp_path / "home") == [], foreign_stacks(tmp_path / "home")
 
 
 def test_a_generative_evaluation_through_the_api_is_committed_verified(server: LiveServer, hub: dict[str, Any]) -> None:

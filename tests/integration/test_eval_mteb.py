@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from eval_support import cache_snapshot, new_cache_entries, push_benchmark, run_runner, sts_rows
+from eval_support import (
+    cache_snapshot,
+    foreign_hosts,
+    foreign_stacks,
+    new_cache_entries,
+    push_benchmark,
+    run_runner,
+    sts_rows,
+)
 from support import LiveServer
 from train_support import push_model, sentiment_rows, tiny_bert
 
@@ -72,7 +80,7 @@ def _expected_spearman(folder: Path, rows: list[dict[str, Any]]) -> float:
 def test_sts_benchmark_scores_spearman_of_cosines(server: LiveServer, hub: dict[str, Any], tmp_path: Path) -> None:
     """An STS benchmark of 20 pairs (columns named by eval.yaml) evaluated through mteb scores the Spearman
     correlation of cosine similarities computed here with the same model; ``limit`` caps the rows; no cache is
-    written outside the job's HOME."""
+    written outside the job's HOME and the process contacts no host but this hub."""
     rows = sts_rows(20)
     benchmark = f"{hub['ns']}/tiny-sts"
     sha = push_benchmark(server, hub["account"].write_token, benchmark, STS_YAML, {"test": rows})
@@ -88,6 +96,8 @@ def test_sts_benchmark_scores_spearman_of_cosines(server: LiveServer, hub: dict[
     assert "cosine_pearson" in score["metrics"]
     assert score["progress"][0] == [0, 20] and score["progress"][-1] == [20, 20]
     assert new_cache_entries(before) == []
+    assert (tmp_path / "home" / "connects.log").exists()  # the audit saw the hub
+    assert foreign_hosts(server, tmp_path / "home") == [], foreign_stacks(tmp_path / "home")
 
     limited, scores, failed = run_runner(server, hub["account"].read_token, tmp_path / "home2",
                                          _spec(hub, benchmark, sha, [sts], limit=12))
@@ -143,6 +153,7 @@ def test_known_mteb_task_reads_its_dataset_from_this_hub(server: LiveServer, hub
     expected = _expected_spearman(hub["folder"], [{"left": r["sentence1"], "right": r["sentence2"],
                                                    "similarity": r["score"]} for r in rows])
     assert scores[0]["samples"] == 16 and scores[0]["value"] == pytest.approx(expected, abs=1e-4)
+    assert foreign_hosts(server, tmp_path / "home") == [], foreign_stacks(tmp_path / "home")
 
     missing = _task(id="sts12", mteb_task="STS12")
     result, scores, failed = run_runner(server, hub["account"].read_token, tmp_path / "home2",

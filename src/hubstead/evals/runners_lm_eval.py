@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,11 @@ import yaml
 from hubstead.evals.spec import EvalFailed, EvalSpec, TaskScore
 
 log = logging.getLogger("hubstead.evals.lm_eval")
+
+# Read by datasets when it is imported: no telemetry, no download-count ping to s3.amazonaws.com (the job's
+# environment says so too).
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 
 INLINE_METRICS = ("acc", "acc_norm")
 # Architectures lm-eval's "hf" model can score (a causal LM, or a seq2seq one); anything else cannot do the task.

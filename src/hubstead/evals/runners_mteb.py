@@ -28,9 +28,11 @@ from hubstead.evals.spec import EvalFailed, EvalSpec, TaskScore
 
 log = logging.getLogger("hubstead.evals.mteb")
 
-# What mteb reads from the environment: no installs of model extras at run time; the hub's telemetry off.
+# What mteb and datasets read from the environment (before datasets is imported): no installs of model extras at
+# run time, no telemetry, no download-count ping to s3.amazonaws.com (the job's environment says so too).
 os.environ.setdefault("MTEB_AUTO_INSTALL_EXTRAS", "0")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
 
 _MAIN_SCORE = {"STS": "cosine_spearman", "Classification": "accuracy", "PairClassification": "max_ap"}
 
