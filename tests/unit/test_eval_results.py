@@ -126,8 +126,8 @@ def test_a_file_that_cannot_be_read_is_one_invalid_entry() -> None:
 
 
 def test_model_index_results_are_self_reported_entries() -> None:
-    """Each ``model-index`` result: ``dataset.type`` is the dataset, ``dataset.config`` (or "default") the task,
-    the first metric the value; a result without metrics is invalid with the reason; no token is ever read."""
+    """Each ``model-index`` result: ``dataset.type`` is the dataset, ``dataset.args.task_id`` (where the hub wrote
+    it) or ``dataset.config`` (or "default") the task, the first metric the value; a result without metrics is invalid with the reason; no token is ever read."""
     card = {"model-index": [{"name": "m", "results": [
         {"task": {"type": "text-classification"}, "dataset": {"type": "org/bench", "name": "B", "config": "intent"},
          "metrics": [{"type": "accuracy", "value": 0.9}, {"type": "f1", "value": 0.8}],
@@ -135,6 +135,8 @@ def test_model_index_results_are_self_reported_entries() -> None:
         {"task": {"type": "x"}, "dataset": {"type": "org/other", "name": "O"}, "metrics": [{"type": "f1", "value": 7}]},
         {"task": {"type": "x"}, "dataset": {"type": "org/other", "name": "O"}, "metrics": []},
         {"task": {"type": "x"}, "dataset": {"type": "org/other"}, "metrics": [{"type": "f1", "value": "n/a"}]},
+        {"task": {"type": "x"}, "dataset": {"type": "org/bench", "config": "default", "args": {"task_id": "sentiment"}},
+         "metrics": [{"type": "accuracy", "value": 0.5}]},
     ]}]}
     entries = entries_from_model_index(card)
     assert [(e.filename, e.dataset_id, e.task_id, e.value, e.error) for e in entries] == [
@@ -142,6 +144,7 @@ def test_model_index_results_are_self_reported_entries() -> None:
         ("README.md", "org/other", "default", 7.0, None),
         ("README.md", None, None, None, "model-index result has no metrics"),
         ("README.md", "org/other", "default", None, "value must be a number, not a string"),
+        ("README.md", "org/bench", "sentiment", 0.5, None),
     ]
     assert entries[0].source == {"url": "https://example.org/paper", "name": "Paper"}
     assert entries_from_model_index({"license": "mit"}) == []

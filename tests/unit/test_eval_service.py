@@ -173,6 +173,10 @@ def test_the_owner_s_evaluation_is_committed_signed_with_its_card(hub: Hub) -> N
                                                         EvalResult.filename != "README.md")).all()
         assert sorted((r.task_id, r.verified, r.stale) for r in rows) == [("intent", True, False),
                                                                           ("topic", True, False)]
+        # The card's model-index names the same tasks (dataset.args.task_id), so it adds no second row for them.
+        card_rows = session.scalars(select(EvalResult).where(EvalResult.model_repo_pk == world.model.pk,
+                                                             EvalResult.filename == "README.md")).all()
+        assert [(r.dataset_id, r.task_id) for r in card_rows if r.dataset_id == rows[0].dataset_id] == []
 
     # A second run of one task replaces that task's entry and metric only.
     again = world.submit(world.alice, tasks=["topic"])

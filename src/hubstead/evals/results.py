@@ -251,8 +251,12 @@ def _model_index_entry(position: int, result: Any) -> ParsedEntry:
         metrics = result.get("metrics")
         if not isinstance(metrics, list) or not metrics or not isinstance(metrics[0], dict):
             raise ValueError("model-index result has no metrics")
+        # The benchmark task: ``dataset.args.task_id`` where the hub wrote the result (a config may hold several
+        # tasks), else the dataset's config, else "default".
+        args = dataset.get("args")
+        task_id = args.get("task_id") if isinstance(args, dict) and isinstance(args.get("task_id"), str) else None
         item: dict[str, Any] = {
-            "dataset": {"id": dataset.get("type"), "task_id": dataset.get("config") or "default"},
+            "dataset": {"id": dataset.get("type"), "task_id": task_id or dataset.get("config") or "default"},
             "value": metrics[0].get("value"),
         }
         if dataset.get("revision") is not None:

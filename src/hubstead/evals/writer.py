@@ -144,7 +144,9 @@ def model_index_results(evaluation: Evaluation) -> list[dict[str, Any]]:
         out.append({
             "task": {"type": task_type(evaluation.framework, task)},
             "dataset": {"name": name, "type": evaluation.benchmark_id, "config": task.get("config") or "default",
-                        "split": task.get("split"), "revision": evaluation.benchmark_sha},
+                        "split": task.get("split"), "revision": evaluation.benchmark_sha,
+                        # The benchmark's task: a config may hold several tasks (the index reads it back from here).
+                        "args": {"task_id": task["id"]}},
             "metrics": [{"type": task.get("metric") or "score", "value": result.value,
                          "name": f"{task.get('metric') or 'score'} ({task['id']})"}],
             "source": {"name": SOURCE_NAME, "url": evaluation.job_url},
