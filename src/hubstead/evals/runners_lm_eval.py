@@ -117,7 +117,11 @@ def stock_config(manager: Any, spec: EvalSpec, task: dict[str, Any]) -> tuple[st
     return name, None
 
 
-def _value(results: dict[str, Any], name: str, metric: str) -> tuple[float, dict[str, float]]:
+def task_value(results: dict[str, Any], name: str, metric: str) -> tuple[float, dict[str, float]]:
+    """The ``metric`` of task (or group) ``name`` in ``simple_evaluate``'s results, and every number reported for
+    it. lm-eval keys a metric by its filter (``acc,none``, ``exact_match,strict-match``): ``metrics`` names the
+    unfiltered ones plainly and keeps the others whole; a plain ``metric`` reported only under filters is the first
+    filter's (the task's own order), and ``exact_match,flexible-extract`` picks one."""
     row = (results.get("results") or {}).get(name) or (results.get("groups") or {}).get(name)
     if not isinstance(row, dict):
         raise EvalFailed(f"lm-eval returned no results for {name}")
@@ -129,6 +133,9 @@ def _value(results: dict[str, Any], name: str, metric: str) -> tuple[float, dict
         metrics[metric_name if filt in ("", "none") else key] = float(value)
     if metric in metrics:
         return metrics[metric], metrics
+    filtered = [key for key in metrics if key.startswith(metric + ",")]
+    if filtered:
+        return metrics[filtered[0]], metrics
     reported = sorted(k for k in metrics if not k.endswith("_stderr"))
     raise EvalFailed(f"lm-eval reported {', '.join(reported) or 'nothing'} for {name}, not the metric {metric!r} "
                      f"that eval.yaml names")
@@ -172,7 +179,7 @@ def run_task(spec: EvalSpec, task: dict[str, Any], model_dir: Path,
             raise EvalFailed(f"lm-eval could not evaluate the model on {task['id']}: {_first_line(exc)}") from exc
     if not results:
         raise EvalFailed(f"lm-eval returned no results for {task['id']}")
-    value, metrics = _value(results, name, str(task.get("metric")))
+    value, metrics = task_value(results, name, str(task.get("metric")))
     samples = _samples(results, name)
     progress(samples, samples)
     return TaskScore(value=value, metrics=metrics, samples=samples)
