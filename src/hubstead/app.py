@@ -241,6 +241,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     refreshed = reconcile_all(hub)
     if refreshed:
         log.warning("re-indexed %d repos whose index lagged their git head", refreshed)
+    from hubstead.evals.index import backfill_once
+
+    if backfilled := backfill_once(hub):
+        log.warning("indexed the evaluation results and benchmarks of %d repos (first start with evaluation)",
+                    backfilled)
     with hub.db.session() as session:
         refresh_rollups(session)
 

@@ -15,7 +15,7 @@ from hubstead.auth import service as auth
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.evals import signing
-from hubstead.evals.index import read_entries, reindex_all
+from hubstead.evals.index import backfill_once, read_entries
 from hubstead.evals.models import EvalBenchmark, EvalResult
 from hubstead.evals.results import (
     MAX_ENTRIES,
@@ -202,7 +202,8 @@ def test_a_model_repos_entries_at_a_commit(tmp_path: Path) -> None:
 
 def test_reindex_all_backfills_repos_committed_before_the_index(hub: Hub) -> None:
     """Repos whose commits the follower never saw (a hub upgraded to evaluation) have no index rows until
-    ``reindex_all``; then the benchmark row and its tag, and the model's results, are there."""
+    ``reindex_all`` (which ``backfill_once`` runs on the first start, then never again); then the benchmark row
+    and its tag, and the model's results, are there."""
     connect_domains()  # registered, but this hub is not attached yet: commits are not indexed
     with hub.db.session() as session:
         user = auth.create_user(session, name="ann")
@@ -218,7 +219,8 @@ def test_reindex_all_backfills_repos_committed_before_the_index(hub: Hub) -> Non
     with hub.db.session() as session:
         assert session.scalars(select(EvalBenchmark)).all() == []
         assert session.scalars(select(EvalResult)).all() == []
-    assert reindex_all(hub) == 2
+    assert backfill_once(hub) == 2  # the first start with evaluation reads them all, and leaves its mark
+    assert backfill_once(hub) is None
     with hub.db.session() as session:
         (row,) = session.scalars(select(EvalBenchmark)).all()
         assert (row.name, row.error) == ("Tickets", None)

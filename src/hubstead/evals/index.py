@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pygit2
@@ -263,3 +264,18 @@ def _index_results(hub: Hub, session: Session, git: GitRepo, repo: Repo, commit:
         for e in entries
     )
     session.flush()
+
+
+BACKFILL_MARK = "evals-index-v1"
+
+
+def backfill_once(hub: Hub) -> int | None:
+    """At start-up: index every repo once on a hub whose repos predate the evaluation index (an upgraded hub), then
+    leave a mark in the data folder so later starts skip it. Returns how many repos were read, None when already
+    done. A crash midway leaves no mark: the next start reads them again (indexing is idempotent)."""
+    mark = Path(hub.settings.data_dir) / BACKFILL_MARK
+    if mark.exists():
+        return None
+    done = reindex_all(hub)
+    mark.write_text("the evaluation index holds every repo's results and benchmark (hubstead.evals.index)\n")
+    return done
