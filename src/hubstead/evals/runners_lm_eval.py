@@ -1,9 +1,9 @@
 """The ``lm-eval`` runner (job side): a generative model measured by EleutherAI's lm-evaluation-harness on data
 read from this hub.
 
-The model (``model_dir``) is run through ``lm_eval.simple_evaluate(model="hf", model_args="pretrained=<dir>,
-dtype=...")``; a model that is not a generative language model (a classifier, an encoder) is an ``EvalFailed``
-before anything runs. The task is either
+The model (``model_dir``) is run through ``lm_eval.simple_evaluate(model="hf", model_args={"pretrained": <dir>,
+"dtype": ...})`` (float32 on the CPU, the model's own dtype on a GPU); a model that is not a generative language
+model (a classifier, an encoder) is an ``EvalFailed`` before anything runs. The task is either
 
 - ``lm_eval_task``: a task lm-eval knows (``arc_easy``...). Its ``dataset_path`` must be held by this hub under the
   id lm-eval expects (``hubstead import-benchmark`` puts it there); ``datasets`` reads it through ``HF_ENDPOINT``.
@@ -169,7 +169,7 @@ def run_task(spec: EvalSpec, task: dict[str, Any], model_dir: Path,
         dtype = "float32" if device == "cpu" else "auto"
         try:
             results = lm_eval.simple_evaluate(
-                model="hf", model_args=f"pretrained={model_dir},dtype={dtype}", tasks=[name], num_fewshot=shots,
+                model="hf", model_args={"pretrained": str(model_dir), "dtype": dtype}, tasks=[name], num_fewshot=shots,
                 limit=spec.limit, batch_size=spec.batch_size, device=device, task_manager=manager,
                 log_samples=False, random_seed=spec.seed, numpy_random_seed=spec.seed, torch_random_seed=spec.seed,
                 fewshot_random_seed=spec.seed, bootstrap_iters=0)
