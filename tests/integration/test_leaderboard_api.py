@@ -225,3 +225,33 @@ def test_benchmarks_list_what_the_caller_may_read(server: LiveServer, world: Wor
     mine = httpx.get(f"{server.url}/api/benchmarks", headers={"authorization": f"Bearer {world.alice.read_token}"},
                      timeout=30).json()
     assert world.secret in {b["id"] for b in mine}
+
+
+def test_model_results_list_ranks_and_invalid_entries(server: LiveServer, world: World) -> None:
+    """What a model page lists (``leaderboard.model_results``, read from the live hub's database): each entry with
+    its benchmark's name and its rank on that task's board among the models the caller may see, invalid entries
+    with their reason and no rank, and no rank on a private benchmark the caller may not read."""
+    from hubstead.auth.service import ANONYMOUS
+    from hubstead.config import load_settings
+    from hubstead.context import Hub
+    from hubstead.evals import leaderboard
+    from hubstead.repos.service import find_repo
+
+    hub = Hub.from_settings(load_settings(data_dir=server.data_dir, database_url=server.database_url), migrate=False)
+    try:
+        with hub.db.session() as session:
+            m_b, _ = find_repo(session, repo_type="model", repo_id=world.m_b)
+            m_a, _ = find_repo(session, repo_type="model", repo_id=world.m_a)
+            assert m_b is not None and m_a is not None
+            listed = {(r["dataset_id"], r["task_id"], r["value"]): r
+                      for r in leaderboard.model_results(session, ANONYMOUS, m_b)}
+            bench = listed[(world.bench, "acc", 0.8)]
+            assert (bench["rank"], bench["ranked"], bench["benchmark_name"]) == (3, 4, "Intent accuracy")
+            assert listed[(world.suite, "t2", 0.6)]["rank"] == 1
+            invalid = {r["task_id"]: r for r in listed.values() if r["error"]}  # 'very high', and the unknown task
+            assert set(invalid) == {"acc", "nope"} and "not a task of" in invalid["nope"]["error"]
+            assert invalid["acc"]["rank"] is None and invalid["nope"]["rank"] is None
+            secret = next(r for r in leaderboard.model_results(session, ANONYMOUS, m_a) if r["dataset_id"] == world.secret)
+            assert secret["rank"] is None and secret["benchmark_name"] is None
+    finally:
+        hub.db.engine.dispose()

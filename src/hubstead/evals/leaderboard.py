@@ -269,6 +269,11 @@ def _author(namespace: str, org_name: str | None, org_fullname: str | None,
     return {"name": namespace, "type": "user", "fullname": user_fullname or namespace, "avatarUrl": ""}
 
 
+def _unknown_task(task_id: str | None, dataset: str, task_ids: Iterable[str]) -> str:
+    """Why an entry naming a task its benchmark does not have is invalid (boards and model pages alike)."""
+    return f"task {task_id!r} is not a task of {dataset} ({', '.join(sorted(task_ids))})"
+
+
 def _split(
     rows: Sequence[Any], canonical: dict[str, str], tasks_of: dict[str, set[str]],
 ) -> tuple[dict[int, _Model], dict[tuple[str, str], dict[int, _Entry]], list[InvalidEntry]]:
@@ -297,7 +302,7 @@ def _split(
         if reason is None and (value is None or not math.isfinite(value)):
             reason = "the entry has no numeric value"
         if reason is None and task_id not in tasks_of[dataset]:
-            reason = f"task {task_id!r} is not a task of {dataset} ({', '.join(sorted(tasks_of[dataset]))})"
+            reason = _unknown_task(task_id, dataset, tasks_of[dataset])
         if reason is not None:
             invalid.append(InvalidEntry(model.model_id, filename, task_id, reason))
             continue
@@ -544,15 +549,17 @@ def model_results(session: Session, principal: Principal, repo: Repo) -> list[di
         .order_by(EvalResult.filename, EvalResult.position)
     ).all()
     boards: dict[tuple[str, str], tuple[int | None, int]] = {}
-    names: dict[str, tuple[str | None, str | None]] = {}
+    names: dict[str, tuple[str | None, str | None, frozenset[str]]] = {}
     answers = []
     for entry in entries:
         dataset = entry.dataset_id or ""
         if dataset and dataset not in names:
             names[dataset] = _benchmark_name(session, principal, dataset)
-        canonical, name = names.get(dataset, (None, None))
-        rank, total = None, 0
-        if canonical and entry.error is None and entry.task_id and entry.value is not None:
+        canonical, name, task_ids = names.get(dataset, (None, None, frozenset()))
+        rank, total, error = None, 0, entry.error
+        if canonical and error is None and entry.task_id not in task_ids:
+            error = _unknown_task(entry.task_id, canonical, task_ids)
+        if canonical and error is None and entry.task_id and entry.value is not None:
             key = (canonical, entry.task_id)
             if key not in boards:
                 boards[key] = _rank_on(session, principal, canonical, entry.task_id, repo.repo_id)
@@ -560,23 +567,27 @@ def model_results(session: Session, principal: Principal, repo: Repo) -> list[di
         answers.append({
             "dataset_id": dataset or None, "benchmark_name": name, "benchmark_id": canonical,
             "task_id": entry.task_id, "value": entry.value, "rank": rank, "ranked": total,
-            "verified": entry.verified, "stale": entry.stale, "error": entry.error, "filename": entry.filename,
+            "verified": entry.verified, "stale": entry.stale, "error": error, "filename": entry.filename,
             "source": entry.source, "date": entry.date, "notes": entry.notes, "pull_request": entry.pull_request,
         })
     return answers
 
 
-def _benchmark_name(session: Session, principal: Principal, dataset_id: str) -> tuple[str | None, str | None]:
-    """(the benchmark's repo id, its name) when ``dataset_id`` is a benchmark the caller may read."""
+def _benchmark_name(session: Session, principal: Principal,
+                    dataset_id: str) -> tuple[str | None, str | None, frozenset[str]]:
+    """(the benchmark's repo id, its name, its task ids) when ``dataset_id`` is a valid benchmark the caller may
+    read, else (None, None, {})."""
+    nothing: tuple[None, None, frozenset[str]] = (None, None, frozenset())
     if dataset_id.count("/") != 1:
-        return None, None
+        return nothing
     repo = session.scalar(select(Repo).where(Repo.repo_type == "dataset", Repo.id_key == dataset_id.lower()))
     if repo is None or not can_read(session, principal, repo):
-        return None, None
+        return nothing
     row = session.get(EvalBenchmark, repo.pk)
     if row is None or row.spec is None:
-        return None, None
-    return repo.repo_id, str(row.spec.get("name") or row.name)
+        return nothing
+    tasks = frozenset(str(task.get("id")) for task in row.spec.get("tasks") or [])
+    return repo.repo_id, str(row.spec.get("name") or row.name), tasks
 
 
 def _rank_on(session: Session, principal: Principal, dataset_id: str, task_id: str,
