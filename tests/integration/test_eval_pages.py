@@ -21,6 +21,9 @@ from support import Account, LiveServer, web_session
 from train_support import push_model, sentiment_rows
 
 PASSWORD = "eval-pages-pass-1234"
+# The pages are the same on both databases; what they read (runs, results, boards) is tested on PostgreSQL too by
+# test_eval_runs.py, test_eval_index.py and test_leaderboard_api.py. Each test here runs real evaluation jobs.
+pytestmark = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 
 
 class Setup:

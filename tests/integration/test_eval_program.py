@@ -23,7 +23,9 @@ from hubstead.evals.spec import EVAL_MARK, PROGRESS_MARK, read_marks
 from support import LiveServer
 from train_support import ner_rows, push_model, sentiment_rows, tiny_llama, word_tokenizer
 
-pytestmark = pytest.mark.slow
+# The program is the job process: it talks to the hub over HTTP only, so one database is enough here (the hub's side
+# of an evaluation runs on both in test_eval_runs.py).
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("server", ["sqlite"], indirect=True)]
 
 LABELS = ["negative", "positive"]
 TAGS = ["O", "B-PER", "B-LOC"]
