@@ -181,10 +181,16 @@ def test_stock_arc_easy_reads_allenai_ai2_arc_from_this_hub(server: LiveServer, 
                          {"train": _arc_rows(4, seed=6), "validation": _arc_rows(4, seed=7), "test": test_rows},
                          config="ARC-Easy")
     task = _task(id="arc_easy", config="ARC-Easy", lm_eval_task="arc_easy")
+    # A second benchmark task reading another metric of the same lm-eval task (as IFEval's two levels do) reuses
+    # the one run.
+    norm = _task(id="arc_easy_norm", config="ARC-Easy", lm_eval_task="arc_easy", metric="acc_norm")
     result, scores, failed = run_runner(server, hub["account"].read_token, tmp_path / "home",
-                                        _spec(hub, "allenai/ai2_arc", sha, [task], limit=4), timeout=600)
+                                        _spec(hub, "allenai/ai2_arc", sha, [task, norm], limit=4), timeout=600)
     assert result.returncode == 0 and failed is None, result.stdout[-3000:] + result.stderr[-6000:]
     assert scores[0]["samples"] == 4 and scores[0]["value"] == pytest.approx(2 / 4)
+    assert scores[1]["task_id"] == "arc_easy_norm" and scores[1]["metrics"] == scores[0]["metrics"]
+    log = result.stdout + result.stderr
+    assert log.count("Running loglikelihood requests: 100%") == 1, log[-6000:]  # lm-eval ran once
     assert foreign_hosts(server, tmp_path / "home") == [], foreign_stacks(tmp_path / "home")
 
 
