@@ -374,3 +374,58 @@ print(json.dumps(out))
     assert out["delete_missing_ok"] == "ok"
     assert out["after_delete"] == [other]
     assert out["recreated"] == "ok" and out["recreated_files"] == [".gitattributes"]
+
+
+def test_eval_results_and_leaderboards(server: LiveServer, env_for, client) -> None:
+    """Each claimed client writes results the ways it can (a card with ``model-index``, a ``.eval_results``
+    file) and reads them back: the card's ``eval_results`` on every version; on clients that have
+    them, ``model_info(expand=["evalResults"])``, ``list_datasets(benchmark=True)`` and
+    ``get_dataset_leaderboard``."""
+    version, python = client
+    user = server.account("evalclient")
+    bench, model = f"{user.name}/bench", f"{user.name}/model"
+    result = run_client(
+        script(
+            version,
+            f"""
+from huggingface_hub import metadata_update
+bench, model = {bench!r}, {model!r}
+api.create_repo(bench, repo_type="dataset")
+api.upload_file(path_or_fileobj=b"name: Bench\\nevaluation_framework: hubstead\\ntasks:\\n  - id: t\\n    split: test\\n"
+                b"    metric: accuracy\\n    task_type: text-classification\\n    text_column: text\\n"
+                b"    label_column: label\\n", path_in_repo="eval.yaml", repo_id=bench, repo_type="dataset")
+api.create_repo(model)
+api.upload_file(path_or_fileobj=b"- dataset: {{id: %s, task_id: t}}\\n  value: 0.75\\n" % bench.encode(),
+                path_in_repo=".eval_results/bench.yaml", repo_id=model)
+# A card first: with none, metadata_update builds one from a Jinja2 template (not installed in the client venvs).
+api.upload_file(path_or_fileobj=b"---\\nlicense: mit\\n---\\n# Model\\n", path_in_repo="README.md", repo_id=model)
+index = {{"model-index": [{{"name": "model", "results": [{{
+    "task": {{"type": "text-classification"}}, "dataset": {{"name": "Other", "type": "{user.name}/other"}},
+    "metrics": [{{"type": "accuracy", "value": 0.5}}]}}]}}]}}
+# Before 2.x, metadata_update's RepoCard.validate posts to https://huggingface.co/api/validate-yaml whatever the
+# endpoint (a client bug offline); 2.x posts to the hub (test_eval_index.py covers it).
+if MAJOR < 2:
+    header = json.dumps({{"license": "mit", **index}})  # JSON is YAML
+    api.upload_file(path_or_fileobj=("---\\n" + header + "\\n---\\n# Model\\n").encode(), path_in_repo="README.md",
+                    repo_id=model)
+else:
+    metadata_update(model, index, overwrite=True)
+card = api.model_info(model).card_data
+out["card"] = [[r.dataset_type, r.metric_value] for r in (card.eval_results or [])]
+if hasattr(api, "get_dataset_leaderboard"):
+    info = api.model_info(model, expand=["evalResults"])
+    out["evalResults"] = sorted([e.dataset_id, e.task_id, e.value] for e in info.eval_results)
+    out["benchmarks"] = [d.id for d in api.list_datasets(author="{user.name}", benchmark=True)]
+    out["board"] = [[e.rank, e.model_id, e.value, e.verified] for e in api.get_dataset_leaderboard(bench)]
+print(json.dumps(out))
+""",
+        ),
+        env_for(user.write_token),
+        python=python,
+    )
+    out = last_json(result)
+    assert out["card"] == [[f"{user.name}/other", 0.5]]
+    if version != "0.30.2":
+        assert out["evalResults"] == [[bench, "t", 0.75], [f"{user.name}/other", "default", 0.5]]
+        assert out["benchmarks"] == [bench]
+        assert out["board"] == [[1, model, 0.75, False]]
