@@ -208,6 +208,7 @@ def compute(predictions, references):
 '''
 
 
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)  # the job's side: one database is enough
 def test_a_benchmark_s_metric_script_cannot_write_with_the_evaluator_s_token(server: LiveServer,
                                                                              world: dict[str, Any]) -> None:
     """An evaluation runs the benchmark author's code (a custom metric script) with the evaluator's job token: the
@@ -230,3 +231,33 @@ def test_a_benchmark_s_metric_script_cannot_write_with_the_evaluator_s_token(ser
     assert view["stage"] == "COMPLETED", view["logTail"]
     assert view["tasks"][0]["value"] == 0.0
     assert "owned.txt" not in victim.list_repo_files(target)
+
+
+HANG = '''import time
+
+
+def compute(predictions, references):
+    """A metric script that never answers."""
+    while True:
+        time.sleep(1)
+'''
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)  # the job's side: one database is enough
+def test_a_hanging_metric_script_ends_at_the_run_s_timeout(server: LiveServer, world: dict[str, Any]) -> None:
+    """A metric script that never returns is ended by the evaluation's timeout: the job ends in ERROR saying so,
+    and nothing is written into the model."""
+    owner, ns = world["owner"], world["ns"]
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    hanging = ("name: Hanging\nevaluation_framework: custom\ntasks:\n  - id: hang\n    split: test\n"
+               "    metric: score\n    task_type: text-classification\n    text_column: text\n"
+               "    label_column: label\n    script: metrics/hang.py\n")
+    push_benchmark(server, owner.write_token, f"{ns}/hanging", hanging, {"test": ROWS[:4]})
+    api.upload_file(path_or_fileobj=HANG.encode(), path_in_repo="metrics/hang.py", repo_id=f"{ns}/hanging",
+                    repo_type="dataset")
+    before = api.model_info(f"{ns}/clf").sha
+    answer = _post(server, owner, {"model": f"{ns}/clf", "benchmark": f"{ns}/hanging", "timeout": 45})
+    assert answer.status_code == 200, answer.text
+    view = _wait(server, owner, ns, answer.json()["jobId"])
+    assert view["stage"] == "ERROR" and "time" in (view["message"] or "").lower(), view
+    assert view["results"] is None and api.model_info(f"{ns}/clf").sha == before
