@@ -19,6 +19,10 @@ from board_support import Result, eval_yaml, push_benchmark_yaml, push_model_res
 from hubstead.evals import signing
 from support import Account, LiveServer, web_session
 
+# The pages are the same on both databases; the boards they draw are tested on PostgreSQL too by
+# test_leaderboard_api.py.
+pytestmark = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+
 PASSWORD = "board-pages-pass-1234"
 
 

@@ -22,6 +22,9 @@ from hubstead.evals.benchmark import parse_benchmark
 from hubstead.evals.catalog import CATALOG
 from support import Account, LiveServer, client_env, last_json, run_client
 
+# The import is a CLI over the repo layer (tested on both databases elsewhere): one database is enough here.
+pytestmark = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+
 REV = "0123456789abcdef0123456789abcdef01234567"
 
 
