@@ -1,9 +1,12 @@
 """Leaderboards: the results index (``eval_results``) read for one benchmark, or several, and ranked.
 
-One indexed query per board (results of the benchmark's dataset id, joined to the model repos the caller may see
-and to their owner's user or org row), then everything else in Python: the best entry per model and task, the
-invalid ones set aside with their reasons, the ranking (``evals.ranking``), filters, sort and page. Never a query
-per row, so a board of 10,000 results answers in milliseconds.
+Two indexed queries per board. The lean one ranks: every result of the benchmark's dataset id, joined to the
+model repos the caller may see, only what ranking, filters and sorts need (model, task, value, flags, size, date,
+license). Then everything in Python: the best entry per model and task, the invalid ones set aside with their
+reasons, the ranking (``evals.ranking``), filters, sort and page; only then are rows made, for the page alone, and
+the second query reads what they show (source, notes, pull request, base models, the owner's user or org row) for
+those rows' entries only. Never a query per row, and nothing decoded or shaped for a row not shown, so a board of
+10,000 results answers its first page in milliseconds.
 
 Rules:
 - A benchmark is a dataset repo with a row in ``eval_benchmarks``; a private one is a 404 (the repo's not-found)
@@ -24,9 +27,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
@@ -92,15 +95,6 @@ class BoardRow:
     pull_request: int | None
     notes: str | None
     private: bool
-    # JSON as stored: decoded (into ``source`` and ``base_models``) only for the rows a view answers
-    source_text: str | None = field(default=None, repr=False)
-    base_models_text: str | None = field(default=None, repr=False)
-
-    def decode(self) -> None:
-        if self.source_text is not None:
-            self.source, self.source_text = _json(self.source_text, None), None
-        if self.base_models_text is not None:
-            self.base_models, self.base_models_text = _json(self.base_models_text, []), None
 
 
 def _json(text: str, default: Any) -> Any:
@@ -148,39 +142,47 @@ class Board:
         return self.columns
 
 
-@dataclass(slots=True)
-class _Model:
-    pk: int
-    model_id: str
-    author: dict[str, Any]
-    license: str | None
-    base_models_text: str  # JSON as stored
-    private: bool
+# Every model and entry of a board is a plain tuple of plain values, not an object: the garbage collector stops
+# tracking such tuples at its first look, while 10,000s of live objects per request made it run full collections
+# of the whole process (100+ ms each) every board or two.
+#
+# An entry is a row of ``_results`` as the driver gives it; its columns:
+(_ID, _PK, _FILENAME, _POSITION, _DATASET, _TASK, _VALUE, _VERIFIED, _STALE, _DATE, _ERROR, _PARAMS, _NAMESPACE,
+ _NAME, _LICENSE, _HAS_BASE, _PRIVATE) = range(17)
+Entry = tuple[Any, ...]
+# A model: (model id, model id lowercased, license, has base models, private).
+_MODEL_ID: Final = 0
+_MODEL_KEY: Final = 1
+_MODEL_LICENSE: Final = 2
+_MODEL_HAS_BASE: Final = 3
+_MODEL_PRIVATE: Final = 4
+Model = tuple[str, str, str | None, bool, bool]
 
-    @property
-    def has_base(self) -> bool:
-        return self.base_models_text not in ("[]", "", "null")
+
+def _preference(entry: Entry) -> tuple[bool, bool, bool, str, int]:
+    """Which of a model's entries on one task ranks (the greatest): verified and current, verified, an
+    ``.eval_results`` file over the card's ``model-index``, the latest date, the first written."""
+    verified = bool(entry[_VERIFIED])
+    return (verified and not entry[_STALE], verified, entry[_FILENAME] != README, entry[_DATE] or "",
+            -entry[_POSITION])
 
 
-@dataclass(slots=True)
-class _Entry:
-    model_pk: int
-    dataset_id: str
-    task_id: str
-    value: float
-    verified: bool
-    stale: bool
-    filename: str
-    position: int
-    source_text: str | None  # JSON as stored
-    date: str | None
-    notes: str | None
-    pull_request: int | None
-    params: int | None
+@dataclass
+class _Standings:
+    """The models on a board, before any is a row: their rank and score, their ranked entries (first: the one
+    whose file, notes and source a row shows) and their scores by column."""
 
-    def preference(self) -> tuple[bool, bool, bool, str, int]:
-        return (self.verified and not self.stale, self.verified, self.filename != README, self.date or "",
-                -self.position)
+    models: dict[int, Model]
+    ranks: dict[int, int]
+    scores: dict[int, float]
+    entries: Callable[[int], Sequence[Entry]]
+    per_task: Callable[[int], dict[str, float]]
+
+    def params(self, pk: int) -> int | None:
+        return next((e[_PARAMS] for e in self.entries(pk) if e[_PARAMS] is not None), None)
+
+    def date(self, pk: int) -> str | None:
+        return max((e[_DATE] for e in self.entries(pk) if e[_DATE]), default=None)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -224,26 +226,45 @@ def _id_variants(repo: Repo, asked: Iterable[str] = ()) -> set[str]:
 
 
 def _results(session: Session, principal: Principal, dataset_ids: Iterable[str]) -> Sequence[Any]:
-    """Every result entry naming one of ``dataset_ids``, of a model repo the caller may read, with the repo's
-    fields and its owner: one query (the index on ``dataset_id``), no ORM objects."""
-    owner_key = func.lower(Repo.namespace)
+    """Every result entry naming one of ``dataset_ids``, of a model repo the caller may read, with what ranking,
+    filters and sorts need (no JSON but the base models' emptiness, no owner rows): one query (the index on
+    ``dataset_id``), no ORM objects. ``_shown`` reads the rest for the rows on the page."""
+    base_text = func.coalesce(cast(Repo.base_models, Text), "[]")
     query = (
         select(
-            EvalResult.model_repo_pk, EvalResult.filename, EvalResult.position, EvalResult.dataset_id,
-            EvalResult.task_id, EvalResult.value, EvalResult.verified, EvalResult.stale,
-            cast(EvalResult.source, Text).label("source_text"),
-            EvalResult.date, EvalResult.notes, EvalResult.error, EvalResult.pull_request, EvalResult.model_params,
-            Repo.namespace, Repo.name, Repo.license, cast(Repo.base_models, Text).label("base_models_text"),
-            Repo.private,
-            Org.name.label("org_name"), Org.fullname.label("org_fullname"), User.fullname.label("user_fullname"),
+            EvalResult.id, EvalResult.model_repo_pk, EvalResult.filename, EvalResult.position, EvalResult.dataset_id,
+            EvalResult.task_id, EvalResult.value, EvalResult.verified, EvalResult.stale, EvalResult.date,
+            EvalResult.error, EvalResult.model_params, Repo.namespace, Repo.name, Repo.license,
+            base_text.not_in(["[]", "", "null"]).label("has_base"), Repo.private,
         )
         .join(Repo, Repo.pk == EvalResult.model_repo_pk)
-        .outerjoin(Org, Org.name_key == owner_key)
-        .outerjoin(User, User.name_key == owner_key)
         .where(EvalResult.dataset_id.in_(sorted(set(dataset_ids))), Repo.repo_type == "model",
                visible_filter(session, principal))
     )
     return _fetch(session, query)
+
+
+SHOWN_CHUNK = 2000  # entry ids per query of ``_shown`` (well under every driver's limit on parameters)
+
+
+def _shown(session: Session, entries: Iterable[Entry]) -> dict[int, tuple[Any, ...]]:
+    """What rows show of ``entries`` beyond their ranking: per entry id, (source JSON text, notes, pull request,
+    base models JSON text, namespace, org name, org full name, user full name)."""
+    ids = sorted({entry[_ID] for entry in entries})
+    owner_key = func.lower(Repo.namespace)
+    shown: dict[int, tuple[Any, ...]] = {}
+    for start in range(0, len(ids), SHOWN_CHUNK):
+        query = (
+            select(EvalResult.id, cast(EvalResult.source, Text), EvalResult.notes, EvalResult.pull_request,
+                   cast(Repo.base_models, Text), Repo.namespace, Org.name, Org.fullname, User.fullname)
+            .join(Repo, Repo.pk == EvalResult.model_repo_pk)
+            .outerjoin(Org, Org.name_key == owner_key)
+            .outerjoin(User, User.name_key == owner_key)
+            .where(EvalResult.id.in_(ids[start:start + SHOWN_CHUNK]))
+        )
+        for entry_id, *fields in _fetch(session, query):
+            shown[entry_id] = tuple(fields)
+    return shown
 
 
 def _fetch(session: Session, query: Any) -> Sequence[Any]:
@@ -275,42 +296,36 @@ def _unknown_task(task_id: str | None, dataset: str, task_ids: Iterable[str]) ->
 
 
 def _split(
-    rows: Sequence[Any], canonical: dict[str, str], tasks_of: dict[str, set[str]],
-) -> tuple[dict[int, _Model], dict[tuple[str, str], dict[int, _Entry]], list[InvalidEntry]]:
+    rows: Sequence[Entry], canonical: dict[str, str], tasks_of: dict[str, set[str]],
+) -> tuple[dict[int, Model], dict[tuple[str, str], dict[int, Entry]], list[InvalidEntry]]:
     """Models, the best valid entry per (benchmark, task) and model, and the invalid entries with reasons.
 
     ``canonical`` maps each spelling of a dataset id to the benchmark's id; ``tasks_of`` gives its task ids."""
-    models: dict[int, _Model] = {}
-    best: dict[tuple[str, str], dict[int, _Entry]] = {}
+    models: dict[int, Model] = {}
+    best: dict[tuple[str, str], dict[int, Entry]] = {}
     invalid: list[InvalidEntry] = []
-    authors: dict[str, dict[str, Any]] = {}  # one per namespace, shared by its rows
-    # Unpacked by position (the order of ``_results``' columns): attribute access per value cost more than the rest.
-    for (pk, filename, position, dataset_id, task_id, value, verified, stale, source_text, date, notes, error,
-         pull_request, params, namespace, name, license, base_models_text, private, org_name, org_fullname,
-         user_fullname) in rows:
+    for entry in rows:
+        pk = entry[_PK]
         model = models.get(pk)
         if model is None:
-            author = authors.get(namespace)
-            if author is None:
-                author = authors[namespace] = _author(namespace, org_name, org_fullname, user_fullname)
-            model = models[pk] = _Model(pk, f"{namespace}/{name}", author, license, base_models_text or "[]",
-                                        bool(private))
-        dataset = canonical.get(dataset_id)
+            model_id = f"{entry[_NAMESPACE]}/{entry[_NAME]}"
+            model = models[pk] = (model_id, model_id.lower(), entry[_LICENSE], bool(entry[_HAS_BASE]),
+                                  bool(entry[_PRIVATE]))
+        dataset = canonical.get(entry[_DATASET])
         if dataset is None:
             continue
-        reason = error
+        value, task_id = entry[_VALUE], entry[_TASK]
+        reason = entry[_ERROR]
         if reason is None and (value is None or not math.isfinite(value)):
             reason = "the entry has no numeric value"
         if reason is None and task_id not in tasks_of[dataset]:
             reason = _unknown_task(task_id, dataset, tasks_of[dataset])
         if reason is not None:
-            invalid.append(InvalidEntry(model.model_id, filename, task_id, reason))
+            invalid.append(InvalidEntry(model[_MODEL_ID], entry[_FILENAME], task_id, reason))
             continue
-        entry = _Entry(pk, dataset, task_id, float(value), bool(verified), bool(stale), filename, position,
-                       source_text, date, notes, pull_request, params)
         column = best.setdefault((dataset, task_id), {})
         held = column.get(pk)
-        if held is None or entry.preference() > held.preference():
+        if held is None or _preference(entry) > _preference(held):
             column[pk] = entry
     invalid.sort(key=lambda item: (item.model_id.lower(), item.filename, item.task_id or ""))
     return models, best, invalid
@@ -319,84 +334,89 @@ def _split(
 # ---------------------------------------------------------------------------------------------- shaping
 
 
-def _row(model: _Model, rank: int, value: float, entries: list[_Entry], per_task: dict[str, float]) -> BoardRow:
+def _row(standings: _Standings, pk: int, shown: dict[int, tuple[Any, ...]]) -> BoardRow:
+    """The row of a model on the page: its ranked entries' facts and what ``_shown`` read for them."""
+    entries, model = standings.entries(pk), standings.models[pk]
     first = entries[0]
-    if len(entries) == 1:  # the common case, without the loops
-        verified, stale, params, date, pull = first.verified, first.stale, first.params, first.date, first.pull_request
-    else:
-        verified, stale = all(e.verified for e in entries), any(e.stale for e in entries)
-        params = next((e.params for e in entries if e.params is not None), None)
-        date = max((e.date for e in entries if e.date), default=None)
-        pull = next((e.pull_request for e in entries if e.pull_request is not None), None)
-    return BoardRow(rank, model.model_id, value, per_task, verified, stale, first.filename, model.author, params,
-                    model.license, [], date, None, pull, first.notes, model.private, first.source_text,
-                    model.base_models_text)
+    source_text, notes, pull, base_text, namespace, org_name, org_fullname, user_fullname = shown[first[_ID]]
+    verified, stale = all(e[_VERIFIED] for e in entries), any(e[_STALE] for e in entries)
+    if pull is None:
+        pull = next((shown[e[_ID]][2] for e in entries if shown[e[_ID]][2] is not None), None)
+    return BoardRow(standings.ranks[pk], model[_MODEL_ID], standings.scores[pk], standings.per_task(pk),
+                    bool(verified), bool(stale), first[_FILENAME],
+                    _author(namespace, org_name, org_fullname, user_fullname), standings.params(pk),
+                    model[_MODEL_LICENSE], _json(base_text or "[]", []), standings.date(pk),
+                    _json(source_text, None) if source_text else None, pull, notes, model[_MODEL_PRIVATE])
 
 
-def _keep(model: _Model, entries: list[_Entry], *, base_model_only: bool, verified_only: bool) -> bool:
-    if base_model_only and model.has_base:
+def _keep(model: Model, entries: Iterable[Entry], *, base_model_only: bool, verified_only: bool) -> bool:
+    if base_model_only and model[_MODEL_HAS_BASE]:
         return False
-    return not (verified_only and not all(entry.verified for entry in entries))
+    return not (verified_only and not all(entry[_VERIFIED] for entry in entries))
 
 
-def _sort_key(sort: str) -> tuple[Any, bool]:
+def _order(pks: list[int], standings: _Standings, sort: str) -> list[int]:
+    """The models ``pks`` in the order ``sort`` asks (``-`` for descending). Ties keep rank order (then the model
+    id) both ways, and a model with no value in the column (size, date, license) comes last both ways."""
     descending = sort.startswith("-")
     key = sort.removeprefix("-")
     if key not in SORTS:
         raise BadRequestError(f"sort must be one of {', '.join(SORTS)} (with '-' for descending), not {sort!r}")
+    ranks, models = standings.ranks, standings.models
+    pks.sort(key=lambda pk: (ranks[pk], models[pk][_MODEL_KEY]))  # rank order: every sort's ties
+    if key in ("rank", "value"):
+        if descending:
+            pks.sort(key=ranks.__getitem__, reverse=True)  # stable: a rank's ties keep their order
+        return pks
+    if key == "model":
+        pks.sort(key=lambda pk: models[pk][_MODEL_KEY], reverse=descending)
+        return pks
+    value_of: Callable[[int], Any] = {"params": standings.params, "date": standings.date,
+                                      "license": lambda pk: models[pk][_MODEL_LICENSE]}[key]
+    values = {pk: value_of(pk) for pk in pks}
+    present = [pk for pk in pks if values[pk] is not None]
+    present.sort(key=values.__getitem__, reverse=descending)
+    return present + [pk for pk in pks if values[pk] is None]
 
-    def value(row: BoardRow) -> tuple[Any, ...]:
-        tail = (row.rank, row.model_id.lower())
-        if key == "model":
-            return (row.model_id.lower(),)
-        if key == "params":
-            return (row.params is None, row.params or 0, *tail)
-        if key == "date":
-            return (row.date is None, row.date or "", *tail)
-        if key == "license":
-            return (row.license is None, row.license or "", *tail)
-        return tail  # rank and value order alike
 
-    return value, descending
-
-
-def _view(board: Board, rows: list[BoardRow], *, search: str | None, license: str | None, sort: str, page: int,
-          per_page: int | None) -> Board:
+def _view(board: Board, standings: _Standings | None, session: Session, *, search: str | None,
+          license: str | None, sort: str, page: int, per_page: int | None) -> Board:
+    """Filter, sort and cut the page of the models on the board, then make the page's rows, reading what they show
+    in one more query."""
     if page < 0:
         raise BadRequestError("page must be 0 or more")
     if per_page is not None and not 1 <= per_page <= MAX_PER_PAGE:
         raise BadRequestError(f"per_page must be from 1 to {MAX_PER_PAGE}")
-    key, descending = _sort_key(sort)
-    board.ranked = len(rows)
+    if standings is None:
+        standings = _Standings({}, {}, {}, lambda pk: (), lambda pk: {})
+    models = standings.models
+    pks = list(standings.scores)
+    board.ranked = len(pks)
     if search:
         needle = search.strip().lower()
-        rows = [row for row in rows if needle in row.model_id.lower()]
+        pks = [pk for pk in pks if needle in models[pk][_MODEL_KEY]]
     if license:
-        rows = [row for row in rows if (row.license or "").lower() == license.lower()]
-    rows.sort(key=key)
-    if descending:
-        rows.reverse()
-    board.total = len(rows)
+        wanted = license.lower()
+        pks = [pk for pk in pks if (models[pk][_MODEL_LICENSE] or "").lower() == wanted]
+    pks = _order(pks, standings, sort)
+    board.total = len(pks)
     board.page, board.per_page = page, per_page
-    board.rows = rows if per_page is None else rows[page * per_page:(page + 1) * per_page]
-    for row in board.rows:
-        row.decode()
+    on_page = pks if per_page is None else pks[page * per_page:(page + 1) * per_page]
+    shown = _shown(session, (entry for pk in on_page for entry in standings.entries(pk))) if on_page else {}
+    board.rows = [_row(standings, pk, shown) for pk in on_page]
     return board
 
 
-def _ranked_rows(
-    models: dict[int, _Model], columns: dict[str, dict[int, _Entry]], scores: dict[int, float], higher: bool,
-) -> list[BoardRow]:
+def _standings(models: dict[int, Model], columns: dict[str, dict[int, Entry]], scores: dict[int, float],
+               higher: bool) -> _Standings:
+    """The standings of a benchmark's board: ``columns`` are its ranked tasks' entries by model."""
     ranks = ranking.ranked(scores, higher)
     if len(columns) == 1:
         [(key, column)] = columns.items()
-        return [_row(models[pk], ranks[pk], score, [column[pk]], {key: score}) for pk, score in scores.items()]
-    rows = []
-    for pk, score in scores.items():
-        entries = [column[pk] for column in columns.values() if pk in column]
-        per_task = {key: column[pk].value for key, column in columns.items() if pk in column}
-        rows.append(_row(models[pk], ranks[pk], score, entries, per_task))
-    return rows
+        return _Standings(models, ranks, scores, lambda pk: (column[pk],), lambda pk: {key: scores[pk]})
+    entries = {pk: tuple(column[pk] for column in columns.values() if pk in column) for pk in scores}
+    return _Standings(models, ranks, scores, entries.__getitem__,
+                      lambda pk: {key: column[pk][_VALUE] for key, column in columns.items() if pk in column})
 
 
 # ---------------------------------------------------------------------------------------------- boards
@@ -429,7 +449,7 @@ def _benchmark_board(
                   error=None if benchmark else "; ".join(reasons), reasons=reasons, columns=[], method="",
                   higher_is_better=True, private=repo.private, task_id=task_id)
     if benchmark is None:
-        return _view(board, [], search=None, license=None, sort=sort, page=page, per_page=per_page)
+        return _view(board, None, session, search=None, license=None, sort=sort, page=page, per_page=per_page)
     tasks = list(benchmark.tasks)
     board.columns = [Column(task.id, task.name or task.id, task.metric, task.higher_is_better) for task in tasks]
     if task_id is not None:
@@ -446,15 +466,17 @@ def _benchmark_board(
     # Who is on the board: the filters that define it, applied to each model's entries on the ranked tasks.
     if len(tasks) == 1:
         [(key, column)] = columns.items()
-        columns = {key: {pk: e for pk, e in column.items()
-                         if not (base_model_only and models[pk].has_base) and not (verified_only and not e.verified)}}
+        if base_model_only or verified_only:
+            columns = {key: {pk: e for pk, e in column.items()
+                             if not (base_model_only and models[pk][_MODEL_HAS_BASE])
+                             and not (verified_only and not e[_VERIFIED])}}
     else:
         complete = set.intersection(*(set(c) for c in columns.values()))
         on_board = {pk for pk in complete
                     if _keep(models[pk], [c[pk] for c in columns.values()], base_model_only=base_model_only,
                              verified_only=verified_only)}
         columns = {key: {pk: e for pk, e in column.items() if pk in on_board} for key, column in columns.items()}
-    values = {key: {pk: e.value for pk, e in column.items()} for key, column in columns.items()}
+    values = {key: {pk: float(e[_VALUE]) for pk, e in column.items()} for key, column in columns.items()}
     if len(tasks) == 1:
         board.method, board.higher_is_better = tasks[0].id, tasks[0].higher_is_better
         scores = values[tasks[0].id]
@@ -462,8 +484,8 @@ def _benchmark_board(
         board.method = benchmark.aggregate
         scores, board.higher_is_better = ranking.aggregate(
             benchmark.aggregate, values, {t.id: t.higher_is_better for t in tasks}, {t.id: t.baseline for t in tasks})
-    rows = _ranked_rows(models, columns, scores, board.higher_is_better)
-    return _view(board, rows, search=search, license=license, sort=sort, page=page, per_page=per_page)
+    return _view(board, _standings(models, columns, scores, board.higher_is_better), session, search=search,
+                 license=license, sort=sort, page=page, per_page=per_page)
 
 
 def aggregate_board(
@@ -507,13 +529,14 @@ def aggregate_board(
                                   all(t.higher_is_better for t in b.tasks)) for bid, b in benchmarks.items()],
                   private=private)
 
-    entries_of: dict[int, list[_Entry]] = {}  # each model's entries, gathered in one pass
+    entries_of: dict[int, list[Entry]] = {}  # each model's entries, gathered in one pass
     for column in best.values():
         for pk, entry in column.items():
             entries_of.setdefault(pk, []).append(entry)
     keep = {pk for pk, entries in entries_of.items()
             if _keep(models[pk], entries, base_model_only=base_model_only, verified_only=verified_only)}
-    task_values = {key: {pk: e.value for pk, e in column.items() if pk in keep} for key, column in best.items()}
+    task_values = {key: {pk: float(e[_VALUE]) for pk, e in column.items() if pk in keep}
+                   for key, column in best.items()}
     higher = {(bid, t.id): t.higher_is_better for bid, b in benchmarks.items() for t in b.tasks}
     per_benchmark: dict[str, dict[int, float]] = {}
     for bid, b in benchmarks.items():
@@ -529,12 +552,10 @@ def aggregate_board(
         scores = ranking.mean(per_benchmark)
         board.higher_is_better = method == "normalized-mean" or set(higher.values()) != {False}
     ranks = ranking.ranked(scores, board.higher_is_better)
-    rows = [
-        _row(models[pk], ranks[pk], score, entries_of[pk],
-             {bid: column[pk] for bid, column in per_benchmark.items() if pk in column})
-        for pk, score in scores.items()
-    ]
-    return _view(board, rows, search=search, license=license, sort=sort, page=page, per_page=per_page)
+    standings = _Standings(models, ranks, scores, entries_of.__getitem__,
+                           lambda pk: {bid: column[pk] for bid, column in per_benchmark.items() if pk in column})
+    return _view(board, standings, session, search=search, license=license, sort=sort, page=page,
+                 per_page=per_page)
 
 
 # ---------------------------------------------------------------------------------------------- lists
@@ -593,8 +614,10 @@ def _benchmark_name(session: Session, principal: Principal,
 def _rank_on(session: Session, principal: Principal, dataset_id: str, task_id: str,
              model_id: str) -> tuple[int | None, int]:
     try:
+        # searched for the model: ranks are the whole board's (search only narrows the rows made)
         board = _benchmark_board(session, principal, dataset_id, task_id=task_id, base_model_only=False,
-                                 verified_only=False, search=None, license=None, sort="rank", page=0, per_page=None)
+                                 verified_only=False, search=model_id, license=None, sort="rank", page=0,
+                                 per_page=None)
     except (NotFoundError, BadRequestError):
         return None, 0
     rank = next((row.rank for row in board.rows if row.model_id == model_id), None)
