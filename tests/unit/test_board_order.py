@@ -20,7 +20,7 @@ def _standings() -> leaderboard._Standings:
     entries: dict[int, tuple[Any, ...]] = {}
     for pk, (model_id, _rank, params, date, license) in enumerate(MODELS):
         models[pk] = (model_id, model_id.lower(), license, False, False)
-        row: list[Any] = [None] * 17
+        row: list[Any] = [None] * 16
         row[leaderboard._PARAMS], row[leaderboard._DATE] = params, date
         entries[pk] = (tuple(row),)
     ranks = {pk: rank for pk, (_m, rank, *_rest) in enumerate(MODELS)}

@@ -147,8 +147,8 @@ class Board:
 # of the whole process (100+ ms each) every board or two.
 #
 # An entry is a row of ``_results`` as the driver gives it; its columns:
-(_ID, _PK, _FILENAME, _POSITION, _DATASET, _TASK, _VALUE, _VERIFIED, _STALE, _DATE, _ERROR, _PARAMS, _NAMESPACE,
- _NAME, _LICENSE, _HAS_BASE, _PRIVATE) = range(17)
+(_ID, _PK, _FILENAME, _POSITION, _DATASET, _TASK, _VALUE, _VERIFIED, _STALE, _DATE, _ERROR, _PARAMS, _MODEL,
+ _LICENSE, _HAS_BASE, _PRIVATE) = range(16)
 Entry = tuple[Any, ...]
 # A model: (model id, model id lowercased, license, has base models, private).
 _MODEL_ID: Final = 0
@@ -179,10 +179,16 @@ class _Standings:
     per_task: Callable[[int], dict[str, float]]
 
     def params(self, pk: int) -> int | None:
-        return next((e[_PARAMS] for e in self.entries(pk) if e[_PARAMS] is not None), None)
+        entries = self.entries(pk)
+        if len(entries) == 1:  # the common case, without the generator
+            return entries[0][_PARAMS]
+        return next((e[_PARAMS] for e in entries if e[_PARAMS] is not None), None)
 
     def date(self, pk: int) -> str | None:
-        return max((e[_DATE] for e in self.entries(pk) if e[_DATE]), default=None)
+        entries = self.entries(pk)
+        if len(entries) == 1:
+            return entries[0][_DATE]
+        return max((e[_DATE] for e in entries if e[_DATE]), default=None)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -234,7 +240,8 @@ def _results(session: Session, principal: Principal, dataset_ids: Iterable[str])
         select(
             EvalResult.id, EvalResult.model_repo_pk, EvalResult.filename, EvalResult.position, EvalResult.dataset_id,
             EvalResult.task_id, EvalResult.value, EvalResult.verified, EvalResult.stale, EvalResult.date,
-            EvalResult.error, EvalResult.model_params, Repo.namespace, Repo.name, Repo.license,
+            EvalResult.error, EvalResult.model_params, (Repo.namespace + "/" + Repo.name).label("model_id"),
+            Repo.license,
             base_text.not_in(["[]", "", "null"]).label("has_base"), Repo.private,
         )
         .join(Repo, Repo.pk == EvalResult.model_repo_pk)
@@ -308,7 +315,7 @@ def _split(
         pk = entry[_PK]
         model = models.get(pk)
         if model is None:
-            model_id = f"{entry[_NAMESPACE]}/{entry[_NAME]}"
+            model_id = entry[_MODEL]
             model = models[pk] = (model_id, model_id.lower(), entry[_LICENSE], bool(entry[_HAS_BASE]),
                                   bool(entry[_PRIVATE]))
         dataset = canonical.get(entry[_DATASET])
@@ -339,9 +346,12 @@ def _row(standings: _Standings, pk: int, shown: dict[int, tuple[Any, ...]]) -> B
     entries, model = standings.entries(pk), standings.models[pk]
     first = entries[0]
     source_text, notes, pull, base_text, namespace, org_name, org_fullname, user_fullname = shown[first[_ID]]
-    verified, stale = all(e[_VERIFIED] for e in entries), any(e[_STALE] for e in entries)
-    if pull is None:
-        pull = next((shown[e[_ID]][2] for e in entries if shown[e[_ID]][2] is not None), None)
+    if len(entries) == 1:
+        verified, stale = first[_VERIFIED], first[_STALE]
+    else:
+        verified, stale = all(e[_VERIFIED] for e in entries), any(e[_STALE] for e in entries)
+        if pull is None:
+            pull = next((shown[e[_ID]][2] for e in entries if shown[e[_ID]][2] is not None), None)
     return BoardRow(standings.ranks[pk], model[_MODEL_ID], standings.scores[pk], standings.per_task(pk),
                     bool(verified), bool(stale), first[_FILENAME],
                     _author(namespace, org_name, org_fullname, user_fullname), standings.params(pk),
@@ -363,13 +373,16 @@ def _order(pks: list[int], standings: _Standings, sort: str) -> list[int]:
     if key not in SORTS:
         raise BadRequestError(f"sort must be one of {', '.join(SORTS)} (with '-' for descending), not {sort!r}")
     ranks, models = standings.ranks, standings.models
-    pks.sort(key=lambda pk: (ranks[pk], models[pk][_MODEL_KEY]))  # rank order: every sort's ties
-    if key in ("rank", "value"):
-        if descending:
-            pks.sort(key=ranks.__getitem__, reverse=True)  # stable: a rank's ties keep their order
-        return pks
+    # rank order, the order of every sort's ties: by model id, then (stable) by rank; two sorts on plain keys
+    # cost less than one on tuples
+    model_keys = {pk: models[pk][_MODEL_KEY] for pk in pks}
+    pks.sort(key=model_keys.__getitem__)
     if key == "model":
-        pks.sort(key=lambda pk: models[pk][_MODEL_KEY], reverse=descending)
+        if descending:
+            pks.reverse()  # model ids are unique
+        return pks
+    pks.sort(key=ranks.__getitem__, reverse=descending and key in ("rank", "value"))
+    if key in ("rank", "value"):
         return pks
     value_of: Callable[[int], Any] = {"params": standings.params, "date": standings.date,
                                       "license": lambda pk: models[pk][_MODEL_LICENSE]}[key]
