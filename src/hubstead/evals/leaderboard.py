@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
@@ -98,12 +99,17 @@ class BoardRow:
 
 
 def _json(text: str, default: Any) -> Any:
+    """JSON as stored, decoded (orjson: a full board decodes thousands of sources; what orjson refuses, such as
+    NaN, gets the standard library's reading)."""
     if text == "null" or text == "[]":
         return default if text == "null" else []
     try:
-        value = json.loads(text)
-    except ValueError:
-        return default
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return default
     return default if value is None else value
 
 
@@ -341,11 +347,16 @@ def _split(
 # ---------------------------------------------------------------------------------------------- shaping
 
 
-def _row(standings: _Standings, pk: int, shown: dict[int, tuple[Any, ...]]) -> BoardRow:
-    """The row of a model on the page: its ranked entries' facts and what ``_shown`` read for them."""
+def _row(standings: _Standings, pk: int, shown: dict[int, tuple[Any, ...]],
+         authors: dict[str, dict[str, Any]]) -> BoardRow:
+    """The row of a model on the page: its ranked entries' facts and what ``_shown`` read for them (``authors``:
+    one owner dict per namespace, shared by its rows)."""
     entries, model = standings.entries(pk), standings.models[pk]
     first = entries[0]
     source_text, notes, pull, base_text, namespace, org_name, org_fullname, user_fullname = shown[first[_ID]]
+    author = authors.get(namespace)
+    if author is None:
+        author = authors[namespace] = _author(namespace, org_name, org_fullname, user_fullname)
     if len(entries) == 1:
         verified, stale = first[_VERIFIED], first[_STALE]
     else:
@@ -354,7 +365,7 @@ def _row(standings: _Standings, pk: int, shown: dict[int, tuple[Any, ...]]) -> B
             pull = next((shown[e[_ID]][2] for e in entries if shown[e[_ID]][2] is not None), None)
     return BoardRow(standings.ranks[pk], model[_MODEL_ID], standings.scores[pk], standings.per_task(pk),
                     bool(verified), bool(stale), first[_FILENAME],
-                    _author(namespace, org_name, org_fullname, user_fullname), standings.params(pk),
+                    author, standings.params(pk),
                     model[_MODEL_LICENSE], _json(base_text or "[]", []), standings.date(pk),
                     _json(source_text, None) if source_text else None, pull, notes, model[_MODEL_PRIVATE])
 
@@ -416,7 +427,8 @@ def _view(board: Board, standings: _Standings | None, session: Session, *, searc
     board.page, board.per_page = page, per_page
     on_page = pks if per_page is None else pks[page * per_page:(page + 1) * per_page]
     shown = _shown(session, (entry for pk in on_page for entry in standings.entries(pk))) if on_page else {}
-    board.rows = [_row(standings, pk, shown) for pk in on_page]
+    authors: dict[str, dict[str, Any]] = {}
+    board.rows = [_row(standings, pk, shown, authors) for pk in on_page]
     return board
 
 
