@@ -8,6 +8,7 @@ import pytest
 
 from hubstead.errors import BadRequestError
 from hubstead.evals import leaderboard
+from hubstead.web import board_views
 
 # (model id, rank, params, date, license); entries are rows of ``_results`` (only the columns read here set)
 MODELS = [("o/a", 1, 7_000, "2026-01-02", "mit"), ("o/B", 2, 5_000, None, "apache-2.0"),
@@ -24,7 +25,7 @@ def _standings() -> leaderboard._Standings:
         row[leaderboard._PARAMS], row[leaderboard._DATE] = params, date
         entries[pk] = (tuple(row),)
     ranks = {pk: rank for pk, (_m, rank, *_rest) in enumerate(MODELS)}
-    return leaderboard._Standings(models, ranks, {pk: 0.0 for pk in models}, entries.__getitem__, lambda pk: {})
+    return leaderboard._Standings(models, ranks, {pk: 0.0 for pk in models}, entries.__getitem__, {})
 
 
 def _ids(sort: str) -> list[str]:
@@ -50,3 +51,24 @@ def test_rank_date_license_and_model_sorts() -> None:
     assert _ids("-model") == ["o/e", "o/d", "o/c", "o/B", "o/a"]
     with pytest.raises(BadRequestError):
         _ids("size")
+
+
+def test_a_page_of_a_board_of_several_columns_ranks_its_cells_over_the_whole_board_from_one_board() -> None:
+    """The second page (one row) of a two-task board: its cells carry the model's rank on each task over every
+    model on the board (``Board.column_values``), the best value marked, and the board is asked for once."""
+    calls: list[dict[str, Any]] = []
+    columns = [leaderboard.Column("t1", "t1", "accuracy", True), leaderboard.Column("t2", "t2", "error", False)]
+
+    def board_of(**kwargs: Any) -> leaderboard.Board:
+        calls.append(kwargs)
+        board = leaderboard.Board(dataset_ids=["o/suite"], name="Suite", benchmark=None, error=None, reasons=[],
+                                  columns=columns, method="mean", higher_is_better=True, total=3, ranked=3)
+        board.rows = [leaderboard.BoardRow(2, "o/b", 0.5, {"t1": 0.9, "t2": 0.1}, False, False, "f", {}, None,
+                                           None, [], None, None, None, None, False)]
+        board.column_values = {"t1": {"o/a": 0.95, "o/b": 0.9, "o/c": 0.2}, "t2": {"o/a": 0.3, "o/b": 0.1}}
+        return board
+
+    view = board_views.board_view(board_of, sort="rank", page=1, per_page=1, url_with=lambda **kw: "?")
+    assert calls == [{"sort": "rank", "page": 1, "per_page": 1}]
+    [row] = view.rows
+    assert [(c.value, c.rank, c.best) for c in row.cells] == [("0.9", 2, False), ("0.1", 1, True)]

@@ -142,6 +142,9 @@ class Board:
     page: int = 0
     per_page: int | None = None
     task_id: str | None = None
+    # on a board of several columns: each column's values by model id, over every row after the filters (not only
+    # this page's), so that a page can rank its cells without asking for the whole board
+    column_values: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def tasks(self) -> list[Column]:
@@ -176,13 +179,16 @@ def _preference(entry: Entry) -> tuple[bool, bool, bool, str, int]:
 @dataclass
 class _Standings:
     """The models on a board, before any is a row: their rank and score, their ranked entries (first: the one
-    whose file, notes and source a row shows) and their scores by column."""
+    whose file, notes and source a row shows) and the scores of each column by model."""
 
     models: dict[int, Model]
     ranks: dict[int, int]
     scores: dict[int, float]
     entries: Callable[[int], Sequence[Entry]]
-    per_task: Callable[[int], dict[str, float]]
+    columns: dict[str, dict[int, float]]
+
+    def per_task(self, pk: int) -> dict[str, float]:
+        return {key: column[pk] for key, column in self.columns.items() if pk in column}
 
     def params(self, pk: int) -> int | None:
         entries = self.entries(pk)
@@ -412,7 +418,7 @@ def _view(board: Board, standings: _Standings | None, session: Session, *, searc
     if per_page is not None and not 1 <= per_page <= MAX_PER_PAGE:
         raise BadRequestError(f"per_page must be from 1 to {MAX_PER_PAGE}")
     if standings is None:
-        standings = _Standings({}, {}, {}, lambda pk: (), lambda pk: {})
+        standings = _Standings({}, {}, {}, lambda pk: (), {})
     models = standings.models
     pks = list(standings.scores)
     board.ranked = len(pks)
@@ -425,6 +431,9 @@ def _view(board: Board, standings: _Standings | None, session: Session, *, searc
     pks = _order(pks, standings, sort)
     board.total = len(pks)
     board.page, board.per_page = page, per_page
+    if len(board.columns) > 1:
+        board.column_values = {key: {models[pk][_MODEL_ID]: column[pk] for pk in pks if pk in column}
+                               for key, column in standings.columns.items()}
     on_page = pks if per_page is None else pks[page * per_page:(page + 1) * per_page]
     shown = _shown(session, (entry for pk in on_page for entry in standings.entries(pk))) if on_page else {}
     authors: dict[str, dict[str, Any]] = {}
@@ -432,16 +441,16 @@ def _view(board: Board, standings: _Standings | None, session: Session, *, searc
     return board
 
 
-def _standings(models: dict[int, Model], columns: dict[str, dict[int, Entry]], scores: dict[int, float],
-               higher: bool) -> _Standings:
-    """The standings of a benchmark's board: ``columns`` are its ranked tasks' entries by model."""
+def _standings(models: dict[int, Model], columns: dict[str, dict[int, Entry]], values: dict[str, dict[int, float]],
+               scores: dict[int, float], higher: bool) -> _Standings:
+    """The standings of a benchmark's board: ``columns`` are its ranked tasks' entries by model, ``values`` their
+    values."""
     ranks = ranking.ranked(scores, higher)
     if len(columns) == 1:
-        [(key, column)] = columns.items()
-        return _Standings(models, ranks, scores, lambda pk: (column[pk],), lambda pk: {key: scores[pk]})
+        [column] = columns.values()
+        return _Standings(models, ranks, scores, lambda pk: (column[pk],), values)
     entries = {pk: tuple(column[pk] for column in columns.values() if pk in column) for pk in scores}
-    return _Standings(models, ranks, scores, entries.__getitem__,
-                      lambda pk: {key: column[pk][_VALUE] for key, column in columns.items() if pk in column})
+    return _Standings(models, ranks, scores, entries.__getitem__, values)
 
 
 # ---------------------------------------------------------------------------------------------- boards
@@ -509,7 +518,7 @@ def _benchmark_board(
         board.method = benchmark.aggregate
         scores, board.higher_is_better = ranking.aggregate(
             benchmark.aggregate, values, {t.id: t.higher_is_better for t in tasks}, {t.id: t.baseline for t in tasks})
-    return _view(board, _standings(models, columns, scores, board.higher_is_better), session, search=search,
+    return _view(board, _standings(models, columns, values, scores, board.higher_is_better), session, search=search,
                  license=license, sort=sort, page=page, per_page=per_page)
 
 
@@ -578,7 +587,8 @@ def aggregate_board(
         board.higher_is_better = method == "normalized-mean" or set(higher.values()) != {False}
     ranks = ranking.ranked(scores, board.higher_is_better)
     standings = _Standings(models, ranks, scores, entries_of.__getitem__,
-                           lambda pk: {bid: column[pk] for bid, column in per_benchmark.items() if pk in column})
+                           {bid: {pk: value for pk, value in column.items() if pk in scores}
+                            for bid, column in per_benchmark.items()})
     return _view(board, standings, session, search=search, license=license, sort=sort, page=page,
                  per_page=per_page)
 

@@ -115,12 +115,13 @@ def _row_view(row: BoardRow, columns: list[leaderboard.Column], column_ranks: di
     )
 
 
-def _column_stats(board: Board, rows: list[BoardRow]) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
-    """Per column: every model's rank on it (the shared ranking rule) and the best value (marked in the table)."""
+def _column_stats(board: Board) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
+    """Per column: every model's rank on it (the shared ranking rule) and the best value (marked in the table),
+    over the whole board's values of the column (``Board.column_values``: every row after the filters)."""
     ranks: dict[str, dict[str, int]] = {}
     best: dict[str, float] = {}
     for column in board.columns:
-        values = {row.model_id: row.per_task[column.key] for row in rows if column.key in row.per_task}
+        values = board.column_values.get(column.key, {})
         ranks[column.key] = ranking.ranked(values, column.higher_is_better)
         if values:
             best[column.key] = (max if column.higher_is_better else min)(values.values())
@@ -167,20 +168,18 @@ def _sort_links(url_with: Any, sort: str, board: Board) -> dict[str, SortLink]:
 def board_view(board_of: Any, *, sort: str, page: int, url_with: Any, per_page: int = PER_PAGE) -> BoardView:
     """The page ``page`` of a board: ``board_of(sort=, page=, per_page=)`` is a partial of ``benchmark_board`` or
     ``aggregate_board``. Its own sorts it does and pages itself; the others (``PAGE_SORTS``, a column's value) are
-    done here over the whole board. Each column's ranks and best value are over the whole board (asked for once
-    more when it has several columns and several pages); the scatter shows this page's models."""
+    done here over the whole board. Each column's ranks and best value are over the whole board (the board's
+    ``column_values``); the scatter shows this page's models."""
     key = sort.removeprefix("-")
     if key in PAGE_SORTS or key.startswith("col:"):
         board: Board = board_of(sort="rank", page=0, per_page=None)
         rows = _page_sort(board.rows, key, sort.startswith("-"), board)
         shown = rows[page * per_page:(page + 1) * per_page]
-    else:  # the board sorts and cuts the page itself (it decodes only the page's rows)
+    else:  # the board sorts and cuts the page itself (it makes only the page's rows)
         board = board_of(sort=sort, page=page, per_page=per_page)
-        rows = shown = board.rows
-        if len(board.columns) > 1 and board.total > len(shown):
-            rows = board_of(sort="rank", page=0, per_page=None).rows
+        shown = board.rows
     # one column is the score itself: its ranks are the board's, no cells to mark
-    column_ranks, best = _column_stats(board, rows) if len(board.columns) > 1 else ({}, {})
+    column_ranks, best = _column_stats(board) if len(board.columns) > 1 else ({}, {})
     views = [_row_view(row, board.columns, column_ranks, best) for row in shown]
     metric = board.columns[0].metric if len(board.columns) == 1 else (
         METHODS.get(board.method, board.method).split(" (")[0].lower() if board.method else "score")
