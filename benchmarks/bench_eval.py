@@ -231,6 +231,28 @@ def foreign_since(mark: int) -> float:
     return sum(samples) / len(samples) if samples else float("nan")
 
 
+def hub_cpu(hub: HubServer) -> float:
+    """CPU seconds the hub's server process has used so far (its own threads; the jobs it runs are not counted)."""
+    import psutil
+
+    times = psutil.Process(hub.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def settle(hub: HubServer, limit_s: float = 90) -> float:
+    """Wait until the hub is idle (under 0.05 CPU seconds in a second: a finished job's result written, the model
+    re-indexed), so that neither side runs beside the hub's own work; returns the seconds waited."""
+    started = time.perf_counter()
+    before = hub_cpu(hub)
+    while time.perf_counter() - started < limit_s:
+        time.sleep(1)
+        now = hub_cpu(hub)
+        if now - before < 0.05:
+            break
+        before = now
+    return time.perf_counter() - started
+
+
 def samples_so_far() -> int:
     return len(_common.FOREIGN.samples) if _common.FOREIGN is not None else 0
 
@@ -257,16 +279,20 @@ def main() -> int:
 
     jobs, plains = [], []
     for round_ in range(1, args.rounds + 1):
-        mark = samples_so_far()
+        settle(hub)
+        mark, cpu = samples_so_far(), hub_cpu(hub)
         job = through_hub(hub, token, api, body)
-        job["foreign"] = foreign_since(mark)
+        job["foreign"], job["hub_cpu"] = foreign_since(mark), hub_cpu(hub) - cpu
         log(f"round {round_} job {job['job_id']}: {job['samples_per_second']:.1f} samples/s over "
             f"{job['loop_s']:.1f} s (by receive time {job['samples_per_second_received']:.1f}), accuracy "
             f"{job['accuracy']:.4f}, {job['wall_s']:.0f} s submit to completed; other load {job['foreign']:.2f} cores")
         jobs.append(job)
-        mark = samples_so_far()
+        waited = settle(hub)
+        mark, cpu = samples_so_far(), hub_cpu(hub)
         base = plain(MODEL, BENCHMARK, args.batch_size)
-        base["foreign"] = foreign_since(mark)
+        base["foreign"], base["hub_cpu"] = foreign_since(mark), hub_cpu(hub) - cpu
+        log(f"(waited {waited:.1f} s for the hub to go idle after the job; hub CPU during the job phase "
+            f"{job['hub_cpu']:.1f} s, during the plain phase {base['hub_cpu']:.1f} s)")
         log(f"round {round_} plain: {base['samples_per_second']:.1f} samples/s over {base['loop_s']:.1f} s, "
             f"accuracy {base['accuracy']:.4f}, {base['threads']} torch threads, {base['process_s']:.0f} s process; "
             f"other load {base['foreign']:.2f} cores")
