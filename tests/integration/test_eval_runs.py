@@ -126,6 +126,8 @@ def test_bad_evaluations_are_refused_before_any_job(server: LiveServer, world: d
         assert runs == []
 
 
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)  # jobs: the suite's time; the hub's
+# writes on PostgreSQL are covered by test_eval_index.py and test_leaderboard_api.py
 def test_the_owner_s_evaluation_is_committed_and_reads_back_verified(server: LiveServer,
                                                                       world: dict[str, Any]) -> None:
     """The job measures the accuracy scikit-learn computes here; the hub commits it on main (the run view names the
@@ -168,6 +170,8 @@ def test_the_owner_s_evaluation_is_committed_and_reads_back_verified(server: Liv
     api.cancel_job(job_id=runs[0]["jobId"], namespace=ns)  # the test has seen it queued; no need to run it
 
 
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)  # jobs: the suite's time; the hub's
+# writes on PostgreSQL are covered by test_eval_index.py and test_leaderboard_api.py
 def test_a_reader_s_evaluation_from_the_cli_opens_a_pull_request(server: LiveServer, world: dict[str, Any],
                                                                  tmp_path: Path) -> None:
     """``hubstead evaluate MODEL BENCHMARK --follow`` by a user who cannot write the model: the results land in a pull
@@ -256,7 +260,7 @@ def test_a_hanging_metric_script_ends_at_the_run_s_timeout(server: LiveServer, w
     api.upload_file(path_or_fileobj=HANG.encode(), path_in_repo="metrics/hang.py", repo_id=f"{ns}/hanging",
                     repo_type="dataset")
     before = api.model_info(f"{ns}/clf").sha
-    answer = _post(server, owner, {"model": f"{ns}/clf", "benchmark": f"{ns}/hanging", "timeout": 45})
+    answer = _post(server, owner, {"model": f"{ns}/clf", "benchmark": f"{ns}/hanging", "timeout": 20})
     assert answer.status_code == 200, answer.text
     view = _wait(server, owner, ns, answer.json()["jobId"])
     assert view["stage"] == "ERROR" and "time" in (view["message"] or "").lower(), view

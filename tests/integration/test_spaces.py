@@ -292,7 +292,9 @@ def test_a_docker_space_says_why_it_does_not_run_here(server: LiveServer) -> Non
     readme = b"---\ntitle: d\nsdk: docker\napp_port: 7860\n---\n"
     api.upload_file(path_or_fileobj=readme, path_in_repo="README.md", repo_id=repo, repo_type="space")
     api.upload_file(path_or_fileobj=b"FROM scratch\n", path_in_repo="Dockerfile", repo_id=repo, repo_type="space")
-    runtime = wait_for_stage(api, repo, ("CONFIG_ERROR", "RUNNING", "BUILD_ERROR"), timeout=60)
+    # The README commit alone is NO_APP_FILE; the Dockerfile commit follows it (the supervisor may be busy with
+    # other spaces on a loaded machine: a generous bound, only spent when it is).
+    runtime = wait_for_stage(api, repo, ("CONFIG_ERROR", "RUNNING", "BUILD_ERROR"), timeout=150)
     assert runtime.stage == "CONFIG_ERROR"
     assert "Docker spaces need podman or docker" in runtime.raw["errorMessage"]
 
