@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from hubstead.config import Settings, load_settings
 from hubstead.errors import HubError
@@ -193,15 +194,43 @@ def _param(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """Post a run to ``/api/train`` of a running hub; with --follow, stream its job's log until it ends."""
+def _hub_client(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """The hub's URL and auth headers of a command that talks to a running hub (``--endpoint``/``--token``, else
+    ``$HF_ENDPOINT``/``$HF_TOKEN``)."""
     import os
-
-    import httpx
 
     endpoint = (args.endpoint or os.environ.get("HF_ENDPOINT") or "http://127.0.0.1:8000").rstrip("/")
     token = args.token or os.environ.get("HF_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return endpoint, ({"Authorization": f"Bearer {token}"} if token else {})
+
+
+def _post_job(url: str, body: dict[str, object], headers: dict[str, str]) -> dict[str, Any] | None:
+    """POST a run; its answer, or None after printing the hub's refusal."""
+    import httpx
+
+    answer = httpx.post(url, json=body, headers=headers, timeout=120)
+    if answer.status_code != 200:
+        print(f"error: {answer.headers.get('X-Error-Message') or answer.text[:500]}", file=sys.stderr)
+        return None
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def _print_job_log(endpoint: str, namespace: str, job_id: str, headers: dict[str, str]) -> None:
+    """Stream a compute job's log to stdout until the job ends."""
+    import httpx
+
+    logs = f"{endpoint}/api/jobs/{namespace}/{job_id}/logs"
+    with httpx.stream("GET", logs, headers=headers, timeout=httpx.Timeout(60, read=None)) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                print(json.loads(line[6:]).get("data", ""), flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Post a run to ``/api/train`` of a running hub; with --follow, stream its job's log until it ends."""
+    import httpx
+
+    endpoint, headers = _hub_client(args)
     columns = dict(pair.split("=", 1) for pair in args.column or [])
     body: dict[str, object] = {"task": args.task, "base_model": args.model, "dataset": args.dataset,
                                "method": args.method, "hyperparameters": dict(args.param or []),
@@ -212,20 +241,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value:
             body[{"split": "train_split", "config": "dataset_config"}.get(key, key)] = value
-    answer = httpx.post(f"{endpoint}/api/train", json=body, headers=headers, timeout=120)
-    if answer.status_code != 200:
-        message = answer.headers.get("X-Error-Message") or answer.text[:500]
-        print(f"error: {message}", file=sys.stderr)
+    run = _post_job(f"{endpoint}/api/train", body, headers)
+    if run is None:
         return 2
-    run = answer.json()
     print(f"Run {run['jobId']} queued in {run['namespace']}: {run['url']}", flush=True)
     if not args.follow:
         return 0
-    logs = f"{endpoint}/api/jobs/{run['namespace']}/{run['jobId']}/logs"
-    with httpx.stream("GET", logs, headers=headers, timeout=httpx.Timeout(60, read=None)) as stream:
-        for line in stream.iter_lines():
-            if line.startswith("data: "):
-                print(json.loads(line[6:]).get("data", ""), flush=True)
+    _print_job_log(endpoint, run["namespace"], run["jobId"], headers)
     final = httpx.get(f"{endpoint}/api/train/{run['namespace']}/{run['jobId']}", headers=headers, timeout=60).json()
     print(f"Run {run['jobId']} ended: {final['stage']}" + (f" ({final['message']})" if final.get("message") else ""))
     if final.get("output"):
@@ -236,14 +258,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Post an evaluation to ``/api/evaluations`` of a running hub; with --follow, stream its job's log until it
     ends and say where its results went."""
-    import os
     import time
 
     import httpx
 
-    endpoint = (args.endpoint or os.environ.get("HF_ENDPOINT") or "http://127.0.0.1:8000").rstrip("/")
-    token = args.token or os.environ.get("HF_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    endpoint, headers = _hub_client(args)
     body: dict[str, object] = {"model": args.model, "benchmark": args.benchmark}
     if args.tasks:
         body["tasks"] = [task.strip() for task in args.tasks.split(",") if task.strip()]
@@ -251,20 +270,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             body[key] = value
-    answer = httpx.post(f"{endpoint}/api/evaluations", json=body, headers=headers, timeout=120)
-    if answer.status_code != 200:
-        message = answer.headers.get("X-Error-Message") or answer.text[:500]
-        print(f"error: {message}", file=sys.stderr)
+    run = _post_job(f"{endpoint}/api/evaluations", body, headers)
+    if run is None:
         return 2
-    run = answer.json()
     print(f"Evaluation {run['jobId']} queued in {run['namespace']}: {run['run']['url']}", flush=True)
     if not args.follow:
         return 0
-    logs = f"{endpoint}/api/jobs/{run['namespace']}/{run['jobId']}/logs"
-    with httpx.stream("GET", logs, headers=headers, timeout=httpx.Timeout(60, read=None)) as stream:
-        for line in stream.iter_lines():
-            if line.startswith("data: "):
-                print(json.loads(line[6:]).get("data", ""), flush=True)
+    _print_job_log(endpoint, run["namespace"], run["jobId"], headers)
     view_url = f"{endpoint}/api/evaluations/{run['namespace']}/{run['jobId']}"
     deadline = time.monotonic() + 60  # the hub writes the results just after the job ends
     while True:
