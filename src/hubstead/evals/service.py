@@ -6,7 +6,7 @@ A run is a compute job (``compute.service.submit``): image ``hubstead/python``, 
 id, "/" → "__">`` and ``hubstead-eval-model=<model id, "/" → "__">``, initiator ``evaluation``, one attempt. Checked
 first, in words (4xx):
 
-- the model exists, the caller and the job's token can read it (train's ``_readable``), and it fits the
+- the model exists, the caller and the job's token can read it (train's ``readable_repo``), and it fits the
   framework (``config.json``: a ``hubstead``/``custom`` text-classification task needs a *ForSequenceClassification,
   token-classification a *ForTokenClassification, text-generation and ``lm-eval`` a causal LM, ``mteb`` a
   sentence-transformers model or an encoder);
@@ -183,12 +183,12 @@ def _build_spec(hub: Hub, session: Session, principal: Principal, form: dict[str
     maximum = hub.settings.compute_max_timeout
     timeout = _whole(form, "timeout", 1, maximum, min(DEFAULT_TIMEOUT, maximum)) or DEFAULT_TIMEOUT
 
-    model = train._readable(session, principal, namespace, "model", model_id, "model")
+    model = train.readable_repo(session, principal, namespace, "model", model_id, "model")
     model_git = open_git(hub, model)
-    model_commit = train._commit(model_git, revision, "model", model_id)
-    dataset = train._readable(session, principal, namespace, "dataset", benchmark_id, "benchmark")
+    model_commit = train.resolve_commit(model_git, revision, "model", model_id)
+    dataset = train.readable_repo(session, principal, namespace, "dataset", benchmark_id, "benchmark")
     dataset_git = open_git(hub, dataset)
-    dataset_commit = train._commit(dataset_git, "main", "benchmark", benchmark_id)
+    dataset_commit = train.resolve_commit(dataset_git, "main", "benchmark", benchmark_id)
     benchmark = _read_benchmark(dataset_git, dataset_commit, dataset.repo_id)
     if wanted is None:
         tasks = list(benchmark.tasks)
@@ -198,7 +198,7 @@ def _build_spec(hub: Hub, session: Session, principal: Principal, form: dict[str
             raise EvalRequestError(f"The benchmark {dataset.repo_id} has no task {', '.join(map(repr, missing))} "
                                    f"(its tasks: {', '.join(task.id for task in benchmark.tasks)})")
         tasks = [task for task in benchmark.tasks if task.id in wanted]
-    config = train._small_json(model_git, model_commit, "config.json")
+    config = train.small_json(model_git, model_commit, "config.json")
     st = _has_st_files(model_git, model_commit)
     for task in tasks:
         reason = unfit_reason(benchmark.framework, task.as_json(), model.repo_id, config, st)

@@ -109,7 +109,7 @@ def _job_principal(principal: Principal, namespace: str) -> Principal:
                      namespace_scope=namespace.lower())
 
 
-def _readable(session: Session, principal: Principal, namespace: str, repo_type: str, repo_id: str,
+def readable_repo(session: Session, principal: Principal, namespace: str, repo_type: str, repo_id: str,
               what: str) -> Repo:
     repo, _ = find_repo(session, repo_type=repo_type, repo_id=repo_id)
     if repo is None or not visibility.can_read(session, principal, repo):
@@ -124,14 +124,14 @@ def _readable(session: Session, principal: Principal, namespace: str, repo_type:
     return repo
 
 
-def _commit(git: GitRepo, revision: str | None, what: str, repo_id: str) -> pygit2.Commit:
+def resolve_commit(git: GitRepo, revision: str | None, what: str, repo_id: str) -> pygit2.Commit:
     try:
         return git.resolve(revision or "main")
     except Exception:  # noqa: BLE001 - a bad revision of any kind reads the same to the person
         raise TrainRequestError(f"The {what} {repo_id} has no revision {revision or 'main'!r}") from None
 
 
-def _small_json(git: GitRepo, commit: pygit2.Commit, path: str) -> dict[str, Any] | None:
+def small_json(git: GitRepo, commit: pygit2.Commit, path: str) -> dict[str, Any] | None:
     obj = git.entry(commit, path)
     if not isinstance(obj, pygit2.Blob) or obj.size > 1024 * 1024:
         return None
@@ -334,12 +334,12 @@ def _check_output(session: Session, principal: Principal, spec: TrainSpec, names
 def check_run(hub: Hub, session: Session, principal: Principal, request: RunRequest) -> None:
     """Every check that can be made before a job exists (see the module's docstring); raises in words."""
     spec = request.spec
-    model = _readable(session, principal, request.namespace, "model", spec.base_model, "base model")
+    model = readable_repo(session, principal, request.namespace, "model", spec.base_model, "base model")
     git = open_git(hub, model)
-    commit = _commit(git, spec.base_revision, "base model", spec.base_model)
-    _check_model_fits_task(spec, _small_json(git, commit, "config.json"))
+    commit = resolve_commit(git, spec.base_revision, "base model", spec.base_model)
+    _check_model_fits_task(spec, small_json(git, commit, "config.json"))
     _check_memory(spec, request.flavor, weights_bytes(hub, session, git, commit))
-    dataset = _readable(session, principal, request.namespace, "dataset", spec.dataset, "dataset")
+    dataset = readable_repo(session, principal, request.namespace, "dataset", spec.dataset, "dataset")
     _check_dataset(spec, dataset_schema(session, dataset))
     _check_output(session, principal, spec, request.namespace)
 
