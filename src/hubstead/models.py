@@ -6,6 +6,7 @@ def load_all_models() -> None:
     from hubstead.buckets import models as _buckets  # noqa: F401
     from hubstead.collections import models as _collections  # noqa: F401
     from hubstead.compute import models as _compute  # noqa: F401
+    from hubstead.coordination import models as _coordination  # noqa: F401
     from hubstead.discussions import models as _discussions  # noqa: F401
     from hubstead.evals import models as _evals  # noqa: F401
     from hubstead.jobs import models as _jobs  # noqa: F401
