@@ -32,6 +32,31 @@ WEBHOOK_TEST_ENV = {
 }
 
 
+# The suite in two parts that ``scripts/test`` runs at once, one per core (``--part``; default: all of it):
+# "deployment" is every test on the shared PostgreSQL deployment (the ``server`` fixture's "postgresql"
+# parameter); "single" is the rest (the browser, the SQLite server, the tests' own servers, the unit tests).
+PARTS = ("all", "single", "deployment")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--part", choices=PARTS, default="all",
+                     help="run only the PostgreSQL deployment's tests, or only the others (scripts/test runs both)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    part = config.getoption("--part")
+    if part == "all":
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_deployment = callspec is not None and callspec.params.get("server") == "postgresql"
+        (keep if on_deployment == (part == "deployment") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster | None]:
     try:
