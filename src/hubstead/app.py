@@ -28,7 +28,8 @@ from hubstead.api.openapi import complete_schema
 from hubstead.auth.throttle import Throttle
 from hubstead.config import Settings
 from hubstead.context import Hub
-from hubstead.errors import HubError, error_header_value
+from hubstead.db import DATABASE_ERRORS, RETRY_AFTER_SECONDS, database_unavailable
+from hubstead.errors import DatabaseUnavailableError, HubError, error_header_value
 from hubstead.repos.stats import refresh_rollups
 
 log = logging.getLogger("hubstead")
@@ -335,6 +336,17 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
         log.exception("unhandled error on %s %s (request id %s)", request.method, request.url.path, request_id)
         extra = {"X-Request-Id": request_id} if request_id else None
         return error_response(request, 500, "Internal server error; the server log has the details", extra=extra)
+
+    async def _database_error(request: Request, exc: Exception) -> Response:
+        # The database restarting, unreachable or locked: 503 + Retry-After (logged once per burst), as JSON even
+        # on a page (rendering the error page would need the database); any other database error is a bug.
+        if not database_unavailable(exc):
+            return await _unexpected(request, exc)
+        request.state.page = False
+        return await _hub_error(request, DatabaseUnavailableError(RETRY_AFTER_SECONDS))
+
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, _database_error)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+# How long a client is told to wait (``Retry-After``) when the database is unreachable or locked: a restart of
+# PostgreSQL takes a few seconds; huggingface_hub's ``http_backoff`` sleeps Retry-After + 1 s between tries.
+RETRY_AFTER_SECONDS = 2
+# A burst of failures is logged once: the first failure after this many quiet seconds opens a new burst.
+_BURST_QUIET_SECONDS = 30.0
+# The exceptions the app maps through ``database_unavailable`` (anything else from the database is a bug: 500).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, PoolTimeoutError)
+# SQLite's words for a transient failure (another writer holds the lock past the busy timeout, the file is
+# briefly unreachable); its other OperationalErrors ("no such table", a syntax error) are bugs.
+_SQLITE_TRANSIENT = ("database is locked", "database is busy", "disk i/o error", "unable to open database file")
 
 
 class Base(DeclarativeBase):
@@ -39,13 +56,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-def make_engine(database_url: str) -> Engine:
-    """Create the engine; SQLite gets WAL and a busy timeout so the server and the CLI can share it."""
+def make_engine(database_url: str, *, sqlite_busy_timeout: float = 30.0) -> Engine:
+    """Create the engine; SQLite gets WAL and a busy timeout so the server and the CLI can share it.
+
+    PostgreSQL: a restarted server leaves every pooled connection dead. ``pool_pre_ping`` tests each checkout
+    with a round trip and replaces a dead one, so no request after the restart fails on a stale connection
+    (its cost: ``benchmarks/bench_db_faults.py``, RESULTS-db-faults.md). ``connect_timeout`` bounds a
+    request's wait while the server is unreachable: it answers 503 instead of hanging."""
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     if database_url.startswith("sqlite"):
         engine = create_engine(
-            database_url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
+            database_url,
+            connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout},
+            pool_size=20,
+            max_overflow=20,
         )
 
         @event.listens_for(engine, "connect")
@@ -57,28 +82,84 @@ def make_engine(database_url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(database_url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        database_url, pool_size=20, max_overflow=20, pool_pre_ping=True, connect_args={"connect_timeout": 5}
+    )
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is unreachable, restarting or locked (a fault to retry: 503), rather
+    than a bug in a query (500). The first of a burst is logged; the rest of it is not."""
+    if isinstance(exc, PoolTimeoutError):
+        transient = True
+    elif isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        transient = True
+    elif isinstance(exc, InterfaceError):
+        transient = True
+    elif isinstance(exc, OperationalError):
+        if type(exc.orig).__module__.startswith("sqlite3"):
+            transient = any(words in str(exc.orig).lower() for words in _SQLITE_TRANSIENT)
+        else:  # PostgreSQL: connection lost or refused, server shutting down, lock or statement timeouts
+            transient = True
+    else:
+        transient = False
+    if transient:
+        _log_burst(exc)
+    return transient
+
+
+_burst = {"last": 0.0, "count": 0}
+
+
+def _log_burst(exc: BaseException) -> None:
+    now = time.monotonic()
+    if now - _burst["last"] > _BURST_QUIET_SECONDS:
+        if _burst["count"] > 1:
+            log.warning("the previous database outage answered %d requests with 503", _burst["count"])
+        _burst["count"] = 0
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.error("the database is unavailable; answering 503 with Retry-After until it is back: %s", first_line)
+    _burst["last"] = now
+    _burst["count"] += 1
+
+
+def on_rollback(session: Session, undo: Callable[[], None]) -> None:
+    """Run ``undo`` if the transaction of ``session`` (one from ``Database.session``) fails: it reverses an
+    effect outside the database (a git ref moved before the rows that record it were committed), so an error
+    answer means nothing happened and a retry is safe."""
+    session.info.setdefault("on_rollback", []).append(undo)
 
 
 class Database:
     """Owns the engine and hands out sessions."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, sqlite_busy_timeout: float = 30.0) -> None:
         self.url = database_url
-        self.engine = make_engine(database_url)
+        self.engine = make_engine(database_url, sqlite_busy_timeout=sqlite_busy_timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session committed on success and rolled back on any error."""
+        """A session committed on success and rolled back on any error; on rollback, the ``on_rollback`` undos
+        run, newest first (each logged, not raised, if it fails: the original error is what the caller sees)."""
         session = self._sessions()
         try:
             yield session
             session.commit()
         except BaseException:
-            session.rollback()
+            undos = session.info.pop("on_rollback", [])
+            try:
+                session.rollback()
+            except DBAPIError:  # the connection is gone: the server rolls the transaction back itself
+                log.warning("rollback failed on a lost connection", exc_info=True)
+            for undo in reversed(undos):
+                try:
+                    undo()
+                except Exception:  # noqa: BLE001 - the caller's error matters more; this one is logged
+                    log.exception("undoing an effect of a failed transaction failed")
             raise
         finally:
+            session.info.pop("on_rollback", None)
             session.close()
 
     def migrate(self) -> None:

@@ -157,3 +157,23 @@ class NotImplementedYetError(HubError):
 
     status_code = 501
     error_code = "NotImplemented"
+
+
+class ServiceUnavailableError(HubError):
+    """A part the hub depends on is down for now (the database restarting, locked past its timeout): a 503 with
+    ``Retry-After``, which huggingface_hub's ``http_backoff`` (uploads, preupload, downloads) waits out and
+    retries."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+        self.headers["Retry-After"] = str(self.retry_after)
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database is unreachable, restarting or locked: nothing was changed, retry shortly."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("the database is unavailable; retry shortly", retry_after=retry_after)
