@@ -110,6 +110,7 @@ class HubApp(FastAPI):
     """
 
     direct_route: Callable[[str, str], DirectRoute | None] | None = None
+    hop: Any = None  # coordination.forward.Hop: to the compute process (API role), or its check (compute role)
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's schema, with every route's path parameters declared (``api.openapi.complete_schema``)."""
@@ -121,6 +122,9 @@ class HubApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket" and self.hop is not None and await self.hop(scope, receive, send,
+                                                                                         scope["path"]):
+                return
             await super().__call__(scope, receive, send)
             return
         path, root = scope["path"], scope.get("root_path", "")
@@ -136,6 +140,8 @@ class HubApp(FastAPI):
                 await response(scope, receive, with_request_id(scope, send))
                 return
             receive = bounded_receive(receive, limit, advice)
+        if self.hop is not None and await self.hop(scope, receive, send, path):
+            return
         if self.direct_route is not None:
             found = self.direct_route(scope["method"], path)
             if found is not None:
@@ -295,6 +301,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
             await run_in_threadpool(jobs.stop)
             if inference is not None:
                 await inference.close()
+            if app.hop is not None:
+                await app.hop.aclose()
 
     app = HubApp(
         title="Hubstead",
@@ -313,6 +321,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     app.state.spaces = spaces
     app.state.compute = compute if settings.compute_enabled else None
     app.state.throttle = Throttle.from_settings(settings)  # sign-in and token failure budgets
+    from hubstead.coordination.forward import Hop
+
+    app.hop = Hop.for_hub(hub, getattr(settings, "role", "all"))  # the services in another process (issue 22)
 
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> Response:
