@@ -410,6 +410,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
                    repo_pages_router,
                    browse_router):  # fmt: skip
         app.include_router(router)
+    from hubstead.ops.routes import install as install_ops  # /readyz, /metrics, request metrics (docs/deploy.md)
+
+    install_ops(app, hub, role=getattr(settings, "role", "all"))
     app.add_middleware(RequestIdMiddleware)
     if settings.spaces_domain:
         app.add_middleware(SpacesDomainMiddleware, domain=settings.spaces_domain, hub=hub)

@@ -41,6 +41,7 @@ DOMAIN_LAYER = {
     "train": "domains",
     "buckets": "domains",
     "evals": "domains",
+    "ops": "domains",
 }
 
 
