@@ -30,7 +30,8 @@ def server_bindir() -> Path | None:
 
 
 class PostgresCluster:
-    """A running private PostgreSQL; ``stop()`` ends it and removes its files."""
+    """A running private PostgreSQL; ``stop_server()``/``start_server()`` restart it (its databases kept), ``stop()``
+    ends it and removes its files."""
 
     def __init__(self, base: str | None = None, *, prefix: str = "hubstead-pg-", db_prefix: str = "hubstead_") -> None:
         bindir = server_bindir()
@@ -45,11 +46,20 @@ class PostgresCluster:
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        self.start_server()
+        self.counter = 0
+
+    def start_server(self) -> None:
+        """Start the server on its data directory and port (at creation, or after ``stop_server``)."""
         self._run(
             "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w", "-o",
             f"-p {self.port} -k {self.root} -h 127.0.0.1 -c fsync=off -c max_connections=300", "start",
         )  # fmt: skip
-        self.counter = 0
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server but keep its data, as an operator's restart does (``fast``: open transactions are rolled
+        back and every connection is closed; ``immediate``: as a crash). ``start_server`` brings it back."""
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", mode, "-w", "stop")
 
     def _run(self, tool: str, *args: str) -> None:
         cmd = [str(self.bindir / tool), *args]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
+from hubstead.db import on_rollback
 from hubstead.errors import (
     BadRequestError,
     EntryNotFoundError,
@@ -44,6 +46,8 @@ from hubstead.repos.models import Repo, RepoLfsObject
 from hubstead.repos.packs import BlobSink
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo, validate_branch_name
 from hubstead.repos.service import author_for, git_dir, open_git
+
+log = logging.getLogger(__name__)
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -333,6 +337,7 @@ def apply_commit(
         tree = _apply(git, git.commit(head).tree, request, prepared.sizes)
         commit = git.write_commit(tree=tree, parents=[head], author=prepared.author, message=prepared.message)
         git.update_ref(ref, commit, message=f"commit: {request.summary[:80]}")
+    undo_ref_on_rollback(hub, session, repo, ref, moved_to=commit, back_to=head if new_ref_from is None else None)
     for oid, size in prepared.sizes.items():
         if session.get(RepoLfsObject, (repo.pk, oid)) is None:
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
@@ -340,6 +345,31 @@ def apply_commit(
         on_main_moved(session, git, repo, git.commit(commit))
     session.flush()
     return CommitResult(commit_oid=str(commit), branch=ref, parent=str(head))
+
+
+def undo_ref_on_rollback(
+    hub: Hub, session: Session, repo: Repo, ref: str, *, moved_to: pygit2.Oid, back_to: pygit2.Oid | None
+) -> None:
+    """If the transaction that records this move of ``ref`` fails (the database dropped mid-commit), put the ref
+    back (``back_to``; None: delete the ref it created), so an error answer means no commit and a retry does
+    not land it twice. Only while the ref still points at ``moved_to``: a commit that has since landed on top
+    is kept, and the next move of main re-indexes (``on_main_moved``)."""
+
+    path, name = git_dir(hub, repo), f"{repo.repo_type} {repo.repo_id}"  # the rollback expires ``repo``
+
+    def undo() -> None:
+        with repo_write_lock(path):
+            git = GitRepo(path)
+            if git.branch_head(ref) != moved_to:
+                log.warning("%s: %s moved on since a failed commit; left as it is", name, ref)
+                return
+            if back_to is None:
+                git.delete_ref(ref)
+            else:
+                git.update_ref(ref, back_to, message="undo: the commit's transaction failed")
+            log.warning("%s: %s put back to %s (the commit's transaction failed)", name, ref, back_to)
+
+    on_rollback(session, undo)
 
 
 def _apply(git: GitRepo, base: pygit2.Tree, request: CommitRequest, sizes: dict[str, int]) -> pygit2.Oid:
@@ -390,6 +420,7 @@ def commit_files(
         tree = editor.write(git.repo)
         commit = git.write_commit(tree=tree, parents=[head] if head else [], author=author, message=message + "\n")
         git.update_ref(ref, commit, message="import")
+    undo_ref_on_rollback(hub, session, repo, ref, moved_to=commit, back_to=old)
     for oid, size in lfs_objects.items():
         if session.get(RepoLfsObject, (repo.pk, oid)) is None:
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
