@@ -144,8 +144,8 @@ def test_postgres_restart_mid_commits(hub_on_own_postgres: tuple[LiveServer, Pos
     in_history = {str(commit.id) for commit in history}
     for path, oid in outcomes.committed.items():  # every 2xx commit is in git, with its bytes
         assert oid in in_history, path
-        blob = head.tree[path]
-        assert git[blob.id].data == f"{path[1:-4]}\n".encode()
+        blob = git[head.tree[path].id]
+        assert isinstance(blob, pygit2.Blob) and blob.data == f"{path[1:-4]}\n".encode()
     for path in outcomes.refused:  # a 503 commit left nothing behind: the client may retry it
         assert path not in head.tree, path
     fsck = subprocess.run(["git", f"--git-dir={_git_dir(server)}", "fsck", "--full", "--strict", "--no-dangling"],
