@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hubstead.devtools.postgres import PostgresCluster
+from hubstead.devtools.s3 import S3Server
 from inference_hub import inference_hub, small_inference_hub  # noqa: F401 - shared session fixtures
 from support import LiveServer, client_env
 
@@ -68,6 +69,21 @@ def postgres() -> Iterator[PostgresCluster | None]:
         return
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """A private S3-compatible server (SeaweedFS, the ``s3`` extra) with one bucket; hubs use it through
+    ``s3.env(prefix)``."""
+    try:
+        server = S3Server()
+    except (RuntimeError, OSError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"S3 server not available: {exc}")
+        return
+    yield server
+    server.stop()
 
 
 def _start_server(backend: str, request: pytest.FixtureRequest, extra_env: dict[str, str] | None = None) -> LiveServer:

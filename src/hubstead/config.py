@@ -93,6 +93,16 @@ class Settings:
     compute_max_timeout: int = 24 * 3600
     compute_default_timeout: int = 30 * 60
     compute_log_limit: int = 64 * 2**20
+    # Blob store (``storage/``): None keeps LFS objects under the data dir; ``s3://bucket/prefix`` puts them in
+    # an S3 bucket (endpoint for S3-compatible servers; credentials from the usual AWS_* variables). Downloads
+    # of LFS files of at least ``s3_presign_min_bytes`` answer 302 to a presigned GET (valid ``s3_presign_ttl``
+    # seconds) when ``s3_presign`` is on.
+    blob_store: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_presign: bool = True
+    s3_presign_min_bytes: int = 10 * 2**20
+    s3_presign_ttl: int = 3600
 
     @property
     def external_url(self) -> str:
@@ -131,6 +141,7 @@ def load_settings(
     webhooks: dict[str, object] | None = None,
     spaces: dict[str, object] | None = None,
     compute: dict[str, object] | None = None,
+    storage: dict[str, object] | None = None,
 ) -> Settings:
     """Build settings from explicit values, falling back to ``HUBSTEAD_*`` env vars and laptop defaults.
 
@@ -158,6 +169,7 @@ def load_settings(
         **_webhook_settings(webhooks or {}),
         **_space_settings(spaces or {}),
         **_compute_settings(compute or {}),
+        **_storage_settings(storage or {}),
         **_inference_settings(inference or {}),
     )
 
@@ -246,6 +258,29 @@ def _job_settings(flags: dict[str, object]) -> dict[str, Any]:
     if min(settings["job_time_limit"], settings["job_cpu_limit"], settings["job_memory_limit"]) < 0:
         raise SystemExit("Job limits must be positive (or 0 for no limit)")
     return settings
+
+
+def _storage_settings(flags: dict[str, object]) -> dict[str, Any]:
+    def pick(name: str, env: str) -> str | None:
+        value = flags.get(name)
+        return str(value) if value is not None else os.environ.get(env) or None
+
+    store = pick("blob_store", "HUBSTEAD_BLOB_STORE")
+    if store and store not in ("local", "") and not store.startswith("s3://"):
+        raise SystemExit(f"--blob-store must be 'local' or s3://bucket/prefix, got {store!r}")
+    try:
+        minimum = pick("presign_min", "HUBSTEAD_S3_PRESIGN_MIN")
+        ttl = pick("presign_ttl", "HUBSTEAD_S3_PRESIGN_TTL")
+        return {
+            "blob_store": store if store and store.startswith("s3://") else None,
+            "s3_endpoint": pick("endpoint", "HUBSTEAD_S3_ENDPOINT"),
+            "s3_region": pick("region", "HUBSTEAD_S3_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+            "s3_presign": (pick("presign", "HUBSTEAD_S3_PRESIGN") or "1") not in ("0", "false", "False"),
+            "s3_presign_min_bytes": parse_size(minimum) if minimum else Settings.s3_presign_min_bytes,
+            "s3_presign_ttl": int(ttl) if ttl else Settings.s3_presign_ttl,
+        }
+    except ValueError as exc:
+        raise SystemExit(f"Invalid storage setting: {exc}") from exc
 
 
 def _compute_settings(flags: dict[str, object]) -> dict[str, Any]:

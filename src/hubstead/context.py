@@ -32,6 +32,22 @@ class Hub:
         return cls(
             settings=settings,
             db=db,
-            blobs=LocalBlobStore(settings.blobs_dir),
+            blobs=blob_store(settings),
             xorbs=XorbStore(settings.data_dir / "xet"),
         )
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    """The store the settings choose: S3 for ``s3://bucket/prefix``, else the data dir's ``lfs/``."""
+    if settings.blob_store:
+        from hubstead.storage.s3 import S3BlobStore
+
+        return S3BlobStore(
+            settings.blob_store,
+            endpoint_url=settings.s3_endpoint,
+            region=settings.s3_region,
+            cache_dir=settings.data_dir / "cache" / "s3",
+            multipart_chunk_size=max(5 * 2**20, min(settings.multipart_chunk_size, 64 * 2**20)),
+            presign_ttl=settings.s3_presign_ttl,
+        )
+    return LocalBlobStore(settings.blobs_dir)

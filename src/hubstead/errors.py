@@ -177,3 +177,12 @@ class DatabaseUnavailableError(ServiceUnavailableError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("the database is unavailable; retry shortly", retry_after=retry_after)
+
+
+class StorageUnavailableError(ServiceUnavailableError):
+    """The blob store (S3) cannot be reached: nothing was stored or recorded; retry after ``retry_after`` s."""
+
+    error_code = "StorageUnavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 10) -> None:
+        super().__init__(message, retry_after=retry_after)

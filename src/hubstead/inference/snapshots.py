@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from hubstead.context import Hub
 from hubstead.repos.files import FileInfo, file_info, iter_entries
 from hubstead.repos.git import GitRepo
+from hubstead.storage.base import readable_path
 from hubstead.xet.cas.reader import stream_file, xet_backed
 
 SKIPPED_SUFFIXES = (".gguf", ".onnx", ".onnx_data", ".h5", ".msgpack", ".ot", ".tflite", ".mlmodel", ".pte")
@@ -73,7 +74,7 @@ def materialize(hub: Hub, session: Session, git: GitRepo, files: list[FileInfo],
 
 
 def _write_object(hub: Hub, session: Session, oid: str, destination: Path) -> None:
-    local = hub.blobs.local_path(oid)
+    local = readable_path(hub.blobs, oid)
     if local is not None:
         try:
             os.link(local, destination)

@@ -10,6 +10,7 @@ import pygit2
 from hubstead.context import Hub
 from hubstead.repos.files import file_info, iter_entries
 from hubstead.repos.git import GitRepo
+from hubstead.storage.base import readable_path
 
 MAX_TREE_BYTES = 4 * 2**30
 
@@ -48,7 +49,7 @@ def export_tree(hub: Hub, git: GitRepo, commit: pygit2.Commit, target: Path) -> 
         if info.lfs is None:
             destination.write_bytes(git.read_blob(pygit2.Oid(hex=info.blob_id)))
             continue
-        local = hub.blobs.local_path(info.lfs.oid)
+        local = readable_path(hub.blobs, info.lfs.oid)
         if local is not None:
             shutil.copyfile(local, destination)
             continue

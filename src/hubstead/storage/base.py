@@ -34,3 +34,19 @@ class BlobStore(Protocol):
     def local_path(self, oid: str) -> Path | None:
         """A path on this machine holding the object, when the store has one (lets the server use sendfile)."""
         ...
+
+
+def readable_path(store: BlobStore, oid: str) -> Path | None:
+    """A local file holding the object, for readers that need a path (Parquet, safetensors headers, snapshots):
+    the store's own (local disk), else its cached copy (S3), else None when the object is not stored."""
+    path = store.local_path(oid)
+    if path is not None:
+        return path
+    cached = getattr(store, "cached_copy", None)
+    return cached(oid) if cached is not None else None
+
+
+def presigned_url(store: BlobStore, oid: str, *, filename: str | None = None) -> str | None:
+    """A URL the client may GET the object from directly (S3), or None when the store has none (local disk)."""
+    sign = getattr(store, "presigned_url", None)
+    return str(sign(oid, filename=filename)) if sign is not None else None

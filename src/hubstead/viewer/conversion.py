@@ -34,6 +34,7 @@ from hubstead.repos.git import Author, GitRepo, repo_path
 from hubstead.repos.lfs.pointers import LfsPointer
 from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.storage.base import readable_path
 from hubstead.viewer.features import MEDIA_STRUCT, existing_features, features_of, with_features
 from hubstead.viewer.layout import METADATA_FILES, ConfigPlan, LayoutError, SplitPlan, plan
 from hubstead.viewer.readers import BATCH_ROWS, SourceError, read_batches
@@ -202,7 +203,7 @@ def run_conversion_job(hub: Hub, job_id: int, report: Any) -> str:
 def _local_file(hub: Hub, git: GitRepo, info: FileInfo, scratch: Path) -> tuple[Path, bool]:
     """A path to read the file from, and whether it is a temporary copy."""
     if info.lfs is not None:
-        local = hub.blobs.local_path(info.lfs.oid)
+        local = readable_path(hub.blobs, info.lfs.oid)
         if local is not None:
             return local, False
         from hubstead.xet.cas.reader import stream_file, xet_backed
@@ -483,7 +484,7 @@ def _analyze(hub: Hub, storage_key: str, parquet_commit: str, result: SplitResul
     from hubstead.viewer.search import build_search_index
     from hubstead.viewer.statistics import compute_statistics
 
-    paths = [hub.blobs.local_path(f.oid) for f in result.files]
+    paths = [readable_path(hub.blobs, f.oid) for f in result.files]
     local = [p for p in paths if p is not None]
     started = time.monotonic()
     label = f"{result.config}/{result.split}"

@@ -27,6 +27,7 @@ from hubstead.jobs.kinds import DATASET_CONVERSION
 from hubstead.jobs.models import Job
 from hubstead.jobs.service import latest
 from hubstead.repos.models import Repo
+from hubstead.storage.base import readable_path
 from hubstead.viewer.answers import FeatureItem, RowItem
 from hubstead.viewer.records import ConfigRecord, ParquetFileRecord, SplitRecord
 from hubstead.viewer.store import DatasetConversion, load_conversion
@@ -101,7 +102,7 @@ def state_of(session: Session, repo: Repo) -> ViewerState:
 def _files(hub: Hub, split: SplitRecord) -> list[tuple[Path, ParquetFileRecord]]:
     out = []
     for entry in split.files:
-        local = hub.blobs.local_path(entry.oid)
+        local = readable_path(hub.blobs, entry.oid)
         if local is None:
             raise ViewerError(
                 "A Parquet file of this split is missing from storage", status_code=500, code="UnexpectedError"

@@ -94,7 +94,9 @@ def resolve(request: Request, session: Session = SessionDep) -> Response:
             read_token = f"{base_url(request)}/api/{repo.repo_type}s/{repo.repo_id}/xet-read-token/{commit.id}"
             headers["Link"] = f'<{read_token}>; rel="xet-auth"'
         try:
-            return object_response(rr.hub, session, request, info.lfs.oid, headers, backed)
+            return object_response(
+                rr.hub, session, request, info.lfs.oid, headers, backed, filename=path.rsplit("/", 1)[-1]
+            )
         except HubError as exc:
             raise _with_headers(exc, commit_headers) from None
     data = git.read_blob(commit.tree[path].id)

@@ -1,0 +1,185 @@
+"""LFS objects on S3 (a real SeaweedFS server, the ``s3`` fixture) through huggingface_hub and plain HTTP: the
+bytes come back equal, a large download is a 302 to a presigned URL (Range included) handed out only after the
+access check, forged bytes never land, and an unreachable store answers 503 + Retry-After, then recovers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hubstead.devtools.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from hubstead.storage.s3 import object_key
+from support import SMALL_PARTS_ENV, Account, LiveServer, client_env, last_json, run_client
+
+PREFIX = "hub-a"
+
+
+@pytest.fixture(scope="module")
+def s3_hub(s3: S3Server, own_server_with: Callable[[dict[str, str]], LiveServer]) -> LiveServer:
+    # Multipart from 1 MiB (both the client's transfer to the hub and the hub's to S3), presigned from 1 MiB.
+    return own_server_with({**s3.env(PREFIX), **SMALL_PARTS_ENV, "HUBSTEAD_S3_PRESIGN_MIN": str(1024 * 1024)})
+
+
+def _client(s3: S3Server) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=s3.endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+    )  # fmt: skip
+
+
+def _in_bucket(s3: S3Server, oid: str) -> int | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return int(_client(s3).head_object(Bucket=s3.bucket, Key=object_key(PREFIX, oid))["ContentLength"])
+    except ClientError:
+        return None
+
+
+def _upload(server: LiveServer, account: Account, repo: str, files: dict[str, Path], home: Path, **kw: str) -> None:
+    adds = ", ".join(f'CommitOperationAdd("{name}", "{path}")' for name, path in files.items())
+    run_client(
+        f"""
+        from huggingface_hub import HfApi, CommitOperationAdd
+        api = HfApi()
+        api.create_repo("{repo}", exist_ok=True, private={kw.get("private") == "1"})
+        api.create_commit("{repo}", operations=[{adds}], commit_message="add")
+        """,
+        client_env(server, account.write_token, home),
+    )
+
+
+def test_lfs_files_live_in_s3_and_large_downloads_redirect(s3_hub: LiveServer, s3: S3Server, tmp_path: Path) -> None:
+    server = s3_hub
+    account = server.account("s3up")
+    repo = f"{account.name}/weights"
+    big = os.urandom(3 * 1024 * 1024 + 777)  # three 1 MiB parts and a tail: multipart into the hub and into S3
+    small = os.urandom(200 * 1024)  # LFS (.bin), under the presign threshold: streamed by the hub from S3
+    (tmp_path / "big.bin").write_bytes(big)
+    (tmp_path / "small.bin").write_bytes(small)
+    _upload(server, account, repo, {"big.bin": tmp_path / "big.bin", "small.bin": tmp_path / "small.bin"}, tmp_path)
+    big_oid, small_oid = hashlib.sha256(big).hexdigest(), hashlib.sha256(small).hexdigest()
+    assert _in_bucket(s3, big_oid) == len(big)
+    assert _in_bucket(s3, small_oid) == len(small)
+    assert not any((server.data_dir / "lfs").rglob(big_oid)), "nothing of the object stays on the data dir"
+
+    out = last_json(
+        run_client(
+            f"""
+            import json, hashlib
+            from huggingface_hub import hf_hub_download
+            print(json.dumps({{name: hashlib.sha256(open(hf_hub_download("{repo}", name), "rb").read()).hexdigest()
+                              for name in ("big.bin", "small.bin")}}))
+            """,
+            client_env(server, account.read_token, tmp_path / "home"),
+        )
+    )
+    assert out == {"big.bin": big_oid, "small.bin": small_oid}
+
+    auth = {"authorization": f"Bearer {account.read_token}"}
+    for method in ("HEAD", "GET"):
+        first = httpx.request(method, f"{server.url}/{repo}/resolve/main/big.bin", headers=auth)
+        assert first.status_code == 302, first.text
+        location = first.headers["location"]
+        assert location.startswith(f"{s3.endpoint}/{s3.bucket}/{PREFIX}/"), location
+        assert first.headers["x-linked-size"] == str(len(big))
+        assert first.headers["x-linked-etag"] == f'"{big_oid}"'
+        assert len(first.headers["x-repo-commit"]) == 40
+    part = httpx.get(location, headers={"range": "bytes=1048570-1048589"})
+    assert part.status_code == 206 and part.content == big[1048570:1048590]
+    assert httpx.get(location.replace("X-Amz-Signature=", "X-Amz-Signature=0")).status_code == 403
+
+    streamed = httpx.get(f"{server.url}/{repo}/resolve/main/small.bin", headers={**auth, "range": "bytes=10-19"})
+    assert streamed.status_code == 206 and streamed.content == small[10:20]
+    assert streamed.headers["content-range"] == f"bytes 10-19/{len(small)}"
+
+
+def test_forged_bytes_never_reach_the_bucket(s3_hub: LiveServer, s3: S3Server, tmp_path: Path) -> None:
+    server = s3_hub
+    account = server.account("s3forge")
+    repo = f"{account.name}/forged"
+    (tmp_path / "a.txt").write_text("a")
+    _upload(server, account, repo, {"a.txt": tmp_path / "a.txt"}, tmp_path)
+    claimed = os.urandom(4096)
+    oid = hashlib.sha256(claimed).hexdigest()
+    batch = httpx.post(
+        f"{server.url}/{repo}.git/info/lfs/objects/batch",
+        json={"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": len(claimed)}]},
+        headers={"authorization": f"Bearer {account.write_token}"},
+    ).json()
+    href = batch["objects"][0]["actions"]["upload"]["href"]
+    forged = httpx.put(href, content=os.urandom(4096))
+    assert forged.status_code == 400, forged.text
+    assert _in_bucket(s3, oid) is None
+
+
+def test_private_file_redirect_only_after_access_check(s3_hub: LiveServer, tmp_path: Path) -> None:
+    server = s3_hub
+    owner, other = server.account("s3priv"), server.account("s3other")
+    repo = f"{owner.name}/secret"
+    (tmp_path / "w.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    _upload(server, owner, repo, {"w.bin": tmp_path / "w.bin"}, tmp_path, private="1")
+    url = f"{server.url}/{repo}/resolve/main/w.bin"
+    mine = httpx.get(url, headers={"authorization": f"Bearer {owner.read_token}"})
+    assert mine.status_code == 302
+    for headers in ({}, {"authorization": f"Bearer {other.read_token}"}):
+        answer = httpx.get(url, headers=headers)
+        assert answer.status_code in (401, 404), answer.status_code
+        assert "location" not in answer.headers and "X-Amz" not in answer.text
+
+
+def test_store_outage_answers_503_then_recovers(s3_hub: LiveServer, s3: S3Server, tmp_path: Path) -> None:
+    server = s3_hub
+    account = server.account("s3down")
+    repo = f"{account.name}/outage"
+    kept = os.urandom(1536 * 1024)
+    (tmp_path / "kept.bin").write_bytes(kept)
+    _upload(server, account, repo, {"kept.bin": tmp_path / "kept.bin"}, tmp_path)
+    head_before = httpx.get(f"{server.url}/api/models/{repo}/refs").json()["branches"][0]["targetCommit"]
+    payload = os.urandom(512 * 1024)
+    oid = hashlib.sha256(payload).hexdigest()
+    auth = {"authorization": f"Bearer {account.write_token}"}
+    s3.stop(remove=False)
+    try:
+        batch = httpx.post(
+            f"{server.url}/{repo}.git/info/lfs/objects/batch",
+            json={"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": len(payload)}]},
+            headers=auth,
+            timeout=60,
+        )
+        if batch.status_code == 200:
+            href = batch.json()["objects"][0]["actions"]["upload"]["href"]
+            put = httpx.put(href, content=payload, timeout=60)
+            assert put.status_code == 503, put.text
+            assert int(put.headers["retry-after"]) >= 1
+        else:
+            assert batch.status_code == 503 and int(batch.headers["retry-after"]) >= 1
+        down = httpx.get(f"{server.url}/{repo}/resolve/main/kept.bin", headers=auth, timeout=60)
+        assert down.status_code == 503 and int(down.headers["retry-after"]) >= 1
+    finally:
+        s3.start()
+    assert httpx.get(f"{server.url}/api/models/{repo}/refs").json()["branches"][0]["targetCommit"] == head_before
+    assert _in_bucket(s3, oid) is None, "nothing half-written"
+    (tmp_path / "new.bin").write_bytes(payload)
+    _upload(server, account, repo, {"new.bin": tmp_path / "new.bin"}, tmp_path)
+    out = last_json(
+        run_client(
+            f"""
+            import json, hashlib
+            from huggingface_hub import hf_hub_download
+            print(json.dumps([hashlib.sha256(open(hf_hub_download("{repo}", n), "rb").read()).hexdigest()
+                              for n in ("kept.bin", "new.bin")]))
+            """,
+            client_env(server, account.read_token, tmp_path / "home2"),
+        )
+    )
+    assert out == [hashlib.sha256(kept).hexdigest(), oid]
+    assert not list((server.data_dir / "uploads").glob("put-*")), "the failed upload's temp file is gone"
