@@ -59,10 +59,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 def make_engine(database_url: str, *, sqlite_busy_timeout: float = 30.0) -> Engine:
     """Create the engine; SQLite gets WAL and a busy timeout so the server and the CLI can share it.
 
-    PostgreSQL: a restarted server leaves every pooled connection dead. ``pool_pre_ping`` tests each checkout
-    with a round trip and replaces a dead one, so no request after the restart fails on a stale connection
-    (its cost: ``benchmarks/bench_db_faults.py``, RESULTS-db-faults.md). ``connect_timeout`` bounds a
-    request's wait while the server is unreachable: it answers 503 instead of hanging."""
+    PostgreSQL: a restarted server leaves every pooled connection dead. No ``pool_pre_ping``: it costs a round
+    trip on every checkout (+0.2 ms a session on loopback, +15%: ``benchmarks/bench_db_faults.py``,
+    RESULTS-db-faults.md) to save one failed request per restart. Instead, the first statement on a dead
+    connection raises a disconnect error, which SQLAlchemy answers by invalidating the whole pool (every
+    connection older than the error is replaced at its next checkout) and the app answers with a 503 +
+    Retry-After (``database_unavailable``): the client's retry gets a fresh connection. ``connect_timeout``
+    bounds a request's wait while the server is unreachable: it answers 503 instead of hanging."""
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     if database_url.startswith("sqlite"):
@@ -82,9 +85,7 @@ def make_engine(database_url: str, *, sqlite_busy_timeout: float = 30.0) -> Engi
             cur.close()
 
         return engine
-    return create_engine(
-        database_url, pool_size=20, max_overflow=20, pool_pre_ping=True, connect_args={"connect_timeout": 5}
-    )
+    return create_engine(database_url, pool_size=20, max_overflow=20, connect_args={"connect_timeout": 5})
 
 
 def database_unavailable(exc: BaseException) -> bool:

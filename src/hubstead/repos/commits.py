@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -357,17 +358,25 @@ def undo_ref_on_rollback(
 
     path, name = git_dir(hub, repo), f"{repo.repo_type} {repo.repo_id}"  # the rollback expires ``repo``
 
+    def put_back() -> None:
+        git = GitRepo(path)
+        current = git.reference(ref)
+        if current is None or current.target != moved_to:
+            log.warning("%s: %s moved on since a failed commit; left as it is", name, ref)
+            return
+        if back_to is None:
+            current.delete()
+        else:  # compare-and-swap: libgit2 refuses if the ref moved since it was read
+            current.set_target(back_to, "undo: the commit's transaction failed")
+        log.warning("%s: %s put back to %s (the commit's transaction failed)", name, ref, back_to)
+
     def undo() -> None:
-        with repo_write_lock(path):
-            git = GitRepo(path)
-            if git.branch_head(ref) != moved_to:
-                log.warning("%s: %s moved on since a failed commit; left as it is", name, ref)
-                return
-            if back_to is None:
-                git.delete_ref(ref)
-            else:
-                git.update_ref(ref, back_to, message="undo: the commit's transaction failed")
-            log.warning("%s: %s put back to %s (the commit's transaction failed)", name, ref, back_to)
+        with ExitStack() as held:
+            try:
+                held.enter_context(repo_write_lock(path))
+            except Exception:  # noqa: BLE001 - a lock that needs the database cannot be had while it is down
+                log.warning("%s: undoing %s without the repo lock (it could not be taken)", name, ref, exc_info=True)
+            put_back()  # a compare-and-swap: safe without the lock too
 
     on_rollback(session, undo)
 
