@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pygit2
 from sqlalchemy import Text, cast, delete, func, select
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session, defer
 
 from hubstead.context import Hub
 from hubstead.repos.cards import MAX_CARD_EXPANDED_BYTES, IndexFields, index_fields
-from hubstead.repos.git import GitRepo
+from hubstead.repos.git import GitRepo, repo_path
 from hubstead.repos.models import Repo, RepoTag
 from hubstead.repos.service import open_git
 
@@ -92,9 +93,48 @@ def follow_main(name: str, follower: MainFollower) -> None:
     _followers[name] = follower
 
 
+_UNKNOWN = "?"
+
+
+def main_head_from_files(git_dir: Path) -> str | None:
+    """The commit id ``refs/heads/main`` names, read as git's files (the loose ref, else ``packed-refs``) without
+    opening the repository: None when there is no such branch, ``_UNKNOWN`` when the files do not say plainly
+    (a symbolic ref, a missing folder, an unreadable file): then the caller asks libgit2."""
+    try:
+        loose = (git_dir / "refs" / "heads" / "main").read_text("ascii").strip()
+    except FileNotFoundError:
+        loose = None
+    except (OSError, UnicodeDecodeError):
+        return _UNKNOWN
+    if loose is not None:
+        return loose.lower() if _is_oid(loose) else _UNKNOWN
+    if not git_dir.is_dir():
+        return _UNKNOWN
+    try:
+        packed = (git_dir / "packed-refs").read_text("ascii")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return _UNKNOWN
+    for line in packed.splitlines():
+        if line.startswith(("#", "^")):
+            continue
+        oid, _, name = line.partition(" ")
+        if name.strip() == "refs/heads/main":
+            return oid.lower() if _is_oid(oid) else _UNKNOWN
+    return None
+
+
+def _is_oid(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
 def reconcile_all(hub: Hub) -> int:
     """Re-index every repo whose row does not match its main head, or whose stored card is larger than any card
-    the bounded loader now accepts (a YAML alias bomb expanded by an older hub). Returns how many were refreshed."""
+    the bounded loader now accepts (a YAML alias bomb expanded by an older hub). Returns how many were refreshed.
+
+    Cheap at start with many repos: each head is read from the ref files (no libgit2 open) and compared with the
+    row, and only the repos that differ (or whose files do not say plainly) are opened and re-indexed."""
     refreshed = 0
     with hub.db.session() as session:
         oversized = set(
@@ -102,7 +142,15 @@ def reconcile_all(hub: Hub) -> int:
                 select(Repo.pk).where(func.length(cast(Repo.card_data, Text)) > 2 * MAX_CARD_EXPANDED_BYTES)
             )
         )
-        for repo in session.scalars(select(Repo).options(defer(Repo.card_data))):
+        suspects = [
+            pk
+            for pk, storage_key, sha in session.execute(select(Repo.pk, Repo.storage_key, Repo.sha))
+            if pk in oversized or main_head_from_files(repo_path(hub.settings.repos_dir, storage_key)) != sha
+        ]
+        for pk in suspects:
+            repo = session.get(Repo, pk, options=[defer(Repo.card_data)])
+            if repo is None:
+                continue
             try:
                 git = open_git(hub, repo)
                 head = git.branch_head("refs/heads/main")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 import pygit2
 
 from hubstead.context import Hub
 from hubstead.dates import from_timestamp, iso
+from hubstead.repos.cache import INFO_CACHE
 from hubstead.repos.files import file_info, iter_entries
 from hubstead.repos.git import GitRepo
 from hubstead.repos.index import fields_at
@@ -115,7 +119,43 @@ class SafetensorsJSON(TypedDict):
     total: int
 
 
-def base_fields(repo: Repo, *, trending_score: int = 0, downloads: int = 0) -> dict[str, Any]:
+@dataclass(slots=True)
+class IndexRow:
+    """The index columns ``base_fields`` reads, selected as plain columns (no ORM object, no JSON column a listing
+    form does not show): what listings load, so a page of 1,000 repos builds no ORM state."""
+
+    pk: int
+    repo_type: str
+    namespace: str
+    name: str
+    private: bool
+    gated: str | None
+    sdk: str | None
+    created_at: datetime
+    last_modified: datetime
+    sha: str | None
+    downloads_all_time: int
+    likes: int
+    tags: list[str]
+    pipeline_tag: str | None
+    library_name: str | None
+    card_data: dict[str, Any] | None = None
+    model_config: dict[str, Any] | None = None
+
+    @property
+    def repo_id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+# The columns of IndexRow in its order (the two JSON documents last, selected only when a form shows them).
+INDEX_ROW_COLUMNS = (
+    Repo.pk, Repo.repo_type, Repo.namespace, Repo.name, Repo.private, Repo.gated, Repo.sdk, Repo.created_at,
+    Repo.last_modified, Repo.sha, Repo.downloads_all_time, Repo.likes, Repo.tags, Repo.pipeline_tag,
+    Repo.library_name,
+)  # fmt: skip
+
+
+def base_fields(repo: Repo | IndexRow, *, trending_score: int = 0, downloads: int = 0) -> dict[str, Any]:
     """Index-only fields (no git access): what listings answer. (A plain dict: which keys an answer has depends
     on the repo type, the card and ``expand``, and callers filter and add keys by name.)"""
     out: dict[str, Any] = {
@@ -242,50 +282,104 @@ def _xet_safetensors_header(hub: Hub, oid: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
+def _git_part(
+    hub: Hub,
+    git_of: Callable[[], GitRepo],
+    repo: Repo,
+    commit_id: str,
+    *,
+    at_head: bool,
+    blobs: bool,
+    want_siblings: bool,
+    want_storage: bool,
+    want_safetensors: bool,
+) -> dict[str, Any]:
+    """What the info answer reads from git at ``commit_id``: the files, their sizes, the safetensors summary and,
+    at another revision than main's head, the card fields of that commit. It depends only on the commit (and
+    the options), so it is cached under the commit id: a new head is a new key, never a stale answer."""
+    key = ("info", repo.storage_key, commit_id, at_head, blobs, want_siblings, want_storage, want_safetensors)
+
+    def build() -> dict[str, Any]:
+        git = git_of()
+        commit = git.commit(pygit2.Oid(hex=commit_id))
+        part: dict[str, Any] = {}
+        if not at_head:
+            fields = fields_at(git, repo.repo_type, commit)
+            part["revision"] = {
+                "lastModified": iso(from_timestamp(commit.commit_time)),
+                "tags": fields.tags,
+                "cardData": fields.card_data,
+                "pipeline_tag": fields.pipeline_tag,
+                "library_name": fields.library_name,
+                "config": fields.model_config,
+            }
+        if want_siblings:
+            part["siblings"] = siblings(git, commit, blobs=blobs)
+        if want_storage:
+            part["usedStorage"] = used_storage(git, commit)
+        if want_safetensors:
+            part["safetensors"] = safetensors_summary(hub, git, commit)
+        return part
+
+    part: dict[str, Any] = INFO_CACHE.get_or_build(key, build)
+    return part
+
+
 def repo_info(
     hub: Hub,
-    git: GitRepo,
+    git_of: Callable[[], GitRepo],
     repo: Repo,
-    commit: pygit2.Commit,
+    commit_id: str,
     *,
     blobs: bool,
     expand: list[str] | None,
     downloads: int = 0,
 ) -> dict[str, Any]:
-    """The full info answer at ``commit``; with ``expand``, only the asked fields (plus ``_id`` and ``id``)."""
+    """The full info answer at ``commit_id``; with ``expand``, only the asked fields (plus ``_id`` and ``id``).
+
+    The caller has checked the reader may see ``repo``. ``git_of`` opens its git directory, called only when
+    the git part of the answer is not cached (at main's head, the index row names the commit: no git at all)."""
     out = base_fields(repo, downloads=downloads)
-    out["sha"] = str(commit.id)
-    if commit.id != (pygit2.Oid(hex=repo.sha) if repo.sha else None):
-        # Another revision than main's head: its own card, not the index row's.
-        fields = fields_at(git, repo.repo_type, commit)
-        out["lastModified"] = iso(from_timestamp(commit.commit_time))
-        out["tags"] = fields.tags
-        out.pop("cardData", None)
-        if fields.card_data is not None:
-            out["cardData"] = fields.card_data
-        if repo.repo_type == "model":
-            for key, value in (("pipeline_tag", fields.pipeline_tag), ("library_name", fields.library_name),
-                               ("config", fields.model_config)):  # fmt: skip
-                out.pop(key, None)
-                if value:
-                    out[key] = value
+    out["sha"] = commit_id
     wanted = set(expand or [])
-    if not expand or "siblings" in wanted:
-        out["siblings"] = siblings(git, commit, blobs=blobs)
+    is_model = repo.repo_type == "model"
+    part = _git_part(
+        hub,
+        git_of,
+        repo,
+        commit_id,
+        at_head=commit_id == repo.sha,
+        blobs=blobs,
+        want_siblings=not expand or "siblings" in wanted,
+        want_storage=bool(expand) and "usedStorage" in wanted,
+        want_safetensors=is_model and (not expand or "safetensors" in wanted),
+    )
+    revision = part.get("revision")
+    if revision is not None:
+        # Another revision than main's head: its own card, not the index row's.
+        out["lastModified"] = revision["lastModified"]
+        out["tags"] = list(revision["tags"])
+        out.pop("cardData", None)
+        if revision["cardData"] is not None:
+            out["cardData"] = revision["cardData"]
+        if is_model:
+            for key in ("pipeline_tag", "library_name", "config"):
+                out.pop(key, None)
+                if revision[key]:
+                    out[key] = revision[key]
+    if "siblings" in part:
+        out["siblings"] = part["siblings"]
     if expand:
         allowed = EXPANDABLE[repo.repo_type]
-        if "usedStorage" in wanted:
-            out["usedStorage"] = used_storage(git, commit)
-        if "safetensors" in wanted and repo.repo_type == "model":
-            summary = safetensors_summary(hub, git, commit)
-            if summary:
-                out["safetensors"] = summary
+        if "usedStorage" in part:
+            out["usedStorage"] = part["usedStorage"]
+        if part.get("safetensors"):
+            out["safetensors"] = part["safetensors"]
         if "spaces" in wanted:
             out["spaces"] = []
         return {k: v for k, v in out.items() if k in ("_id", "id") or (k in wanted and k in allowed)}
-    if repo.repo_type == "model":
+    if is_model:
         out["spaces"] = []
-        summary = safetensors_summary(hub, git, commit)
-        if summary:
-            out["safetensors"] = summary
+        if part.get("safetensors"):
+            out["safetensors"] = part["safetensors"]
     return out

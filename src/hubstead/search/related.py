@@ -28,6 +28,10 @@ def _find(session: Session, repo_type: str, repo_id: str) -> Repo | None:
 
 
 def _tagged(session: Session, principal: Principal, tag: str, repo_type: str | None = None) -> list[Repo]:
+    # Most repos are named by no other: one indexed probe answers that, before the visibility filter (which
+    # looks up the caller's namespaces) and the join are built.
+    if session.scalar(select(RepoTag.repo_pk).where(RepoTag.tag == tag).limit(1)) is None:
+        return []
     query = select(Repo).join(RepoTag, RepoTag.repo_pk == Repo.pk).where(RepoTag.tag == tag)
     if repo_type is not None:
         query = query.where(Repo.repo_type == repo_type)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pygit2
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from hubstead.auth.service import get_user
 from hubstead.dates import iso
 from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError, error_header_value
 from hubstead.evals.index import read_entries as read_eval_entries
+from hubstead.repos.git import GitRepo
 from hubstead.repos.info import repo_info
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Like, Repo
@@ -34,7 +36,6 @@ from hubstead.repos.service import (
     require_write,
     update_settings,
 )
-from hubstead.repos.stats import monthly_downloads
 from hubstead.search.related import spaces_using
 from hubstead.spaces import runtime as space_runtime
 from hubstead.spaces import service as spaces
@@ -198,13 +199,23 @@ def info(request: Request, session: Session = SessionDep) -> Response:
     if moved is not None:
         return moved
     repo = rr.readable()
-    revision = "/".join(rr.tail) if segments_after else "main"
-    git = open_git(rr.hub, repo)
-    commit = git.resolve(revision or "main")
+    revision = ("/".join(rr.tail) if segments_after else "main") or "main"
+    opened: list[GitRepo] = []
+
+    def git_of() -> GitRepo:  # opened only when the answer needs git (not for a cached answer at main's head)
+        if not opened:
+            opened.append(open_git(rr.hub, repo))
+        return opened[0]
+
+    # At main, the index row names the head (kept in the transaction that moves main): no git open to find it.
+    commit_id = repo.sha if revision == "main" and repo.sha else str(git_of().resolve(revision).id)
     blobs = parse_bool(request.query_params.get("blobs"))
-    downloads = monthly_downloads(session, repo.pk)
-    body = repo_info(rr.hub, git, repo, commit, blobs=blobs, expand=_expand_params(request), downloads=downloads)
+    body = repo_info(
+        rr.hub, git_of, repo, commit_id, blobs=blobs, expand=_expand_params(request), downloads=repo.downloads_30d
+    )
     if repo.repo_type == "model" and "evalResults" in (_expand_params(request) or []):
+        git = git_of()
+        commit = git.commit(pygit2.Oid(hex=commit_id))
         body["evalResults"] = [entry.answer() for entry in read_eval_entries(rr.hub, git, repo, commit)]
     if repo.repo_type == "model" and "spaces" in body:
         body["spaces"] = [space.repo_id for space in spaces_using(session, rr.principal, repo)][:100]
