@@ -50,7 +50,7 @@ _INFERENCE_POST = re.compile(
     r"^/(?:v1/(?:chat/completions|completions|embeddings)"
     r"|models/[^/]+/[^/]+(?:/pipeline/[^/]+|/v1/(?:chat/completions|completions|embeddings))?)$"
 )
-_INFERENCE_GET = frozenset({"/v1/models", "/api/inference/status", "/metrics"})
+_INFERENCE_GET = frozenset({"/v1/models", "/api/inference/status"})  # /metrics: each process its own
 _SPACE_APP = re.compile(r"^/spaces/[^/]+/[^/]+/app(?:/.*)?$")
 _JOB_METRICS = re.compile(r"^/api/jobs/[^/]+/[^/]+/metrics$")
 
