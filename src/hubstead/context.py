@@ -33,7 +33,7 @@ class Hub:
             settings=settings,
             db=db,
             blobs=blob_store(settings),
-            xorbs=XorbStore(settings.data_dir / "xet"),
+            xorbs=xorb_store(settings),
         )
 
 
@@ -51,3 +51,22 @@ def blob_store(settings: Settings) -> BlobStore:
             presign_ttl=settings.s3_presign_ttl,
         )
     return LocalBlobStore(settings.blobs_dir)
+
+
+def xorb_store(settings: Settings) -> XorbStore:
+    """Xet xorbs and their chunk indexes: beside the LFS objects on S3 (``<prefix>/xet/...``), else the data dir."""
+    root = settings.data_dir / "xet"
+    location = settings.blob_store
+    if location:
+        from hubstead.storage.s3 import S3BlobStore
+
+        def part(name: str) -> S3BlobStore:
+            return S3BlobStore(
+                f"{location.rstrip('/')}/xet/{name}",
+                endpoint_url=settings.s3_endpoint,
+                region=settings.s3_region,
+                cache_dir=settings.data_dir / "cache" / "s3-xet" / name,
+            )
+
+        return XorbStore(root, bodies=part("xorbs"), indexes=part("chunk-index"))
+    return XorbStore(root)

@@ -183,3 +183,33 @@ def test_store_outage_answers_503_then_recovers(s3_hub: LiveServer, s3: S3Server
     )
     assert out == [hashlib.sha256(kept).hexdigest(), oid]
     assert not list((server.data_dir / "uploads").glob("put-*")), "the failed upload's temp file is gone"
+
+
+def test_xet_upload_keeps_xorbs_in_s3(s3_hub: LiveServer, s3: S3Server, tmp_path: Path) -> None:
+    server = s3_hub
+    account = server.account("s3xet")
+    repo = f"{account.name}/xet"
+    payload = os.urandom(2 * 1024 * 1024 + 5)
+    (tmp_path / "x.bin").write_bytes(payload)
+    env = client_env(server, account.write_token, tmp_path / "home")
+    del env["HF_HUB_DISABLE_XET"]
+    out = last_json(
+        run_client(
+            f"""
+            import json, hashlib
+            from huggingface_hub import HfApi, hf_hub_download
+            api = HfApi()
+            api.create_repo("{repo}")
+            api.upload_file(path_or_fileobj="{tmp_path / "x.bin"}", path_in_repo="x.bin", repo_id="{repo}")
+            print(json.dumps(hashlib.sha256(open(hf_hub_download("{repo}", "x.bin"), "rb").read()).hexdigest()))
+            """,
+            env,
+        )
+    )
+    assert out == hashlib.sha256(payload).hexdigest()
+    listed = _client(s3).list_objects_v2(Bucket=s3.bucket, Prefix=f"{PREFIX}/xet/xorbs/")
+    assert listed.get("KeyCount", 0) >= 1, "the xorbs went to the bucket"
+    assert not any(p.is_file() for p in (server.data_dir / "xet" / "xorbs").rglob("*"))
+    # A client without Xet gets the same bytes, rebuilt by the hub from the xorbs on S3 (with Range).
+    part = httpx.get(f"{server.url}/{repo}/resolve/main/x.bin", headers={"range": "bytes=1048570-1048599"})
+    assert part.status_code == 206 and part.content == payload[1048570:1048600]

@@ -160,24 +160,14 @@ def xorb_data(xorb_hash: str, request: Request) -> Response:
     if start < allowed_start or end > allowed_end or start > end:
         raise ForbiddenError("Range outside what this URL allows")
     store = hub.xorbs
-    if store.body_path(xorb_hash) is None:
+    size = store.size(xorb_hash)
+    if size is None:
         raise NotFoundError("Xorb not found")
-    path = store.body_path(xorb_hash)
-    assert path is not None
-    size = path.stat().st_size
     if end >= size:
         raise BadRequestError("Range past the end of the xorb")
 
     def stream() -> Iterator[bytes]:
-        with open(path, "rb") as handle:
-            handle.seek(start)
-            remaining = end - start + 1
-            while remaining > 0:
-                chunk = handle.read(min(1024 * 1024, remaining))
-                if not chunk:
-                    return
-                remaining -= len(chunk)
-                yield chunk
+        yield from store.bodies.open_range(xorb_hash, start, end)
 
     headers = {"Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(end - start + 1)}
     return StreamingResponse(stream(), status_code=206, headers=headers, media_type="application/octet-stream")

@@ -1,4 +1,5 @@
-"""Xorbs on disk: the body exactly as uploaded, plus a chunk index beside it, both by atomic rename.
+"""Xorbs: the body exactly as uploaded, plus a chunk index beside it, each in a blob store (the data dir's, by
+atomic rename, or S3's, visible once the PUT completed).
 
 The index (per chunk: hash, uncompressed size, byte range in the body) is written before the body, so a
 xorb that exists always has its index; a crash leaves at most an unreferenced index.
@@ -11,6 +12,7 @@ import struct
 import time
 from pathlib import Path
 
+from hubstead.storage.base import BlobStore, readable_path
 from hubstead.storage.local import LocalBlobStore
 from hubstead.xet.cas.formats import Chunk
 
@@ -18,9 +20,9 @@ _ENTRY = struct.Struct("<32sIII")
 
 
 class XorbStore:
-    def __init__(self, root: Path) -> None:
-        self.bodies = LocalBlobStore(root / "xorbs")
-        self.indexes = LocalBlobStore(root / "chunk-index")
+    def __init__(self, root: Path, *, bodies: BlobStore | None = None, indexes: BlobStore | None = None) -> None:
+        self.bodies: BlobStore = bodies or LocalBlobStore(root / "xorbs")
+        self.indexes: BlobStore = indexes or LocalBlobStore(root / "chunk-index")
         self.tmp = root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
 
@@ -35,7 +37,7 @@ class XorbStore:
             store.put_file(xorb_hex, tmp)
 
     def chunks(self, xorb_hex: str) -> list[Chunk]:
-        path = self.indexes.local_path(xorb_hex)
+        path = readable_path(self.indexes, xorb_hex)
         if path is None:
             raise FileNotFoundError(xorb_hex)
         raw = path.read_bytes()
@@ -44,11 +46,17 @@ class XorbStore:
     def body_path(self, xorb_hex: str) -> Path | None:
         return self.bodies.local_path(xorb_hex)
 
+    def size(self, xorb_hex: str) -> int | None:
+        """The stored body's size, or None when the xorb is not stored."""
+        return self.bodies.size(xorb_hex)
+
     def read(self, xorb_hex: str, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive) of the stored body."""
         path = self.bodies.local_path(xorb_hex)
         if path is None:
-            raise FileNotFoundError(xorb_hex)
+            if self.bodies.size(xorb_hex) is None:
+                raise FileNotFoundError(xorb_hex)
+            return b"".join(self.bodies.open_range(xorb_hex, start, end - 1)) if end > start else b""
         with open(path, "rb") as handle:
             handle.seek(start)
             return handle.read(end - start)
