@@ -73,6 +73,12 @@ def _settings(args: argparse.Namespace) -> Settings:
             "max_timeout": getattr(args, "compute_max_timeout", None),
             "log_limit": getattr(args, "compute_log_limit", None),
         },
+        storage={
+            "blob_store": getattr(args, "blob_store", None),
+            "endpoint": getattr(args, "s3_endpoint", None),
+            "presign": "0" if getattr(args, "no_s3_presign", False) else None,
+            "presign_min": getattr(args, "s3_presign_min", None),
+        },
     )
 
 
@@ -361,6 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the longest timeout a job may ask for (default 86400)")
     compute.add_argument("--compute-log-limit", metavar="SIZE",
                          help="a job's log keeps its newest part past this size (default 64MiB)")
+    storage = serve.add_argument_group("blob storage (LFS objects, Parquet conversions, Xet xorbs)")
+    storage.add_argument("--blob-store", metavar="URL",
+                         help="'local' (default: the data dir) or s3://bucket/prefix (credentials: AWS_* variables)")
+    storage.add_argument("--s3-endpoint", metavar="URL", help="an S3-compatible server's address (default: AWS)")
+    storage.add_argument("--no-s3-presign", action="store_true",
+                         help="serve S3 objects through the hub instead of redirecting to presigned URLs")
+    storage.add_argument("--s3-presign-min", metavar="SIZE",
+                         help="LFS files from this size are downloaded by a 302 to a presigned URL (default 10MiB)")
     serve.set_defaults(func=cmd_serve)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
