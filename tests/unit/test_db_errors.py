@@ -118,3 +118,35 @@ def test_a_locked_database_answers_503_with_retry_after_and_a_query_bug_is_not_a
     with hub.db.session() as session, pytest.raises(OperationalError) as caught:
         session.execute(text("SELECT * FROM no_such_table"))
     assert not database_unavailable(caught.value)  # a bug in a query: a 500, not a retry
+
+
+def test_a_lagging_index_is_repaired_by_the_next_commit_to_any_branch(quick_hub: Hub) -> None:
+    hub = quick_hub
+    with hub.db.session() as session:
+        user = auth.create_user(session, name="carol")
+        repo, _ = create_repo(hub, session, Principal(user=user, token_role="write", token_name="t"),
+                              repo_id="carol/lagging", repo_type="model")  # fmt: skip
+    first = _commit(hub, repo.pk, user, "README.md", b"---\nlicense: mit\n---\n")
+    with hub.db.session() as session:  # a writer killed after moving main, before its rows: git only
+        row = session.get(Repo, repo.pk)
+        assert row is not None
+        git = open_git(hub, row)
+        base = git.commit(git.branch_head("refs/heads/main"))
+        editor = git.editor(base.tree)
+        editor.put_file("README.md", git.write_blob(b"---\nlicense: apache-2.0\n---\n"))
+        moved = git.write_commit(tree=editor.write(git.repo), parents=[base.id],
+                                 author=Author(name="carol", email="c@example.com"), message="killed\n")  # fmt: skip
+        git.update_ref("refs/heads/main", moved, message="killed writer")
+        git.update_ref("refs/heads/dev", moved, message="branch")
+        assert row.sha == first and row.license == "mit"
+
+    with hub.db.session() as session:
+        row = session.get(Repo, repo.pk)
+        assert row is not None
+        blob = open_git(hub, row).write_blob(b"dev")
+        commit_files(hub, session, repo=row, branch="dev", files=[("dev.txt", blob)], lfs_objects={},
+                     message="on dev", author=Author(name="carol", email="c@example.com"))  # fmt: skip
+    with hub.db.session() as session:
+        row = session.get(Repo, repo.pk)
+        assert row is not None
+        assert row.sha == str(moved) and row.license == "apache-2.0"

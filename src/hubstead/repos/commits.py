@@ -344,8 +344,19 @@ def apply_commit(
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
     if ref == "refs/heads/main":
         on_main_moved(session, git, repo, git.commit(commit))
+    else:
+        index_lagging_main(session, git, repo)
     session.flush()
     return CommitResult(commit_oid=str(commit), branch=ref, parent=str(head))
+
+
+def index_lagging_main(session: Session, git: GitRepo, repo: Repo) -> None:
+    """Catch the index row up with main's head if it lags (a writer killed between moving main and committing
+    its rows): a commit to any branch of the repo repairs it, not only the next start (``reconcile_all``)."""
+    head = git.branch_head("refs/heads/main")
+    if head is not None and str(head) != repo.sha:
+        log.warning("%s %s: the index lagged main's head; re-indexed", repo.repo_type, repo.repo_id)
+        on_main_moved(session, git, repo, git.commit(head))
 
 
 def undo_ref_on_rollback(
@@ -443,5 +454,7 @@ def commit_files(
     )
     if ref == "refs/heads/main":
         on_main_moved(session, git, repo, git.commit(commit))
+    else:
+        index_lagging_main(session, git, repo)
     session.flush()
     return str(commit)
