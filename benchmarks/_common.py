@@ -229,6 +229,7 @@ class HubServer:
     database_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    serve_args: tuple[str, ...] = ()  # more ``hubstead serve`` options (e.g. ``--workers 2``)
     process: subprocess.Popen[bytes] | None = None
     startup_seconds: float = 0.0
 
@@ -274,7 +275,8 @@ class HubServer:
         log_file = open(self.log_path, "ab")
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+            [PYTHON, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning",
+             *self.serve_args],
             env=self.env(),
             stdout=log_file,
             stderr=subprocess.STDOUT,

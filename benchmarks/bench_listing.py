@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import os
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -82,6 +83,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--seed-fsync", action="store_true",
                         help="keep libgit2's fsync on while seeding (off by default: seeding is not measured)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="API processes of the measured server (hubstead serve --workers; default 1)")
+    parser.add_argument("--scale-workers", type=int, default=0,
+                        help="then restart with this many API processes and measure /healthz and model_info "
+                             "again: the scaling ratio against --workers (0: skip)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 300 repos, 2 s per endpoint")
     add_common_args(parser)
     args = parser.parse_args()
@@ -265,10 +271,16 @@ def run_load(server: HubServer, name: str, urls: list[str], token: str, args: ar
 def bench_backend(backend: str, args: argparse.Namespace, work: Path, pg: PostgresCluster | None,
                   profiler: Profiler) -> tuple[list[Row], list[str]]:
     database_url = pg.new_database() if pg is not None else None
-    server = HubServer(root=work / backend, database_url=database_url)
+    serve_args = ("--workers", str(args.workers)) if args.has_workers else ()
+    server = HubServer(root=work / backend, database_url=database_url, serve_args=serve_args)
     server.data_dir.mkdir(parents=True)
+    # As on a real hub, the server has run once before its repos were made (migrations, one-time marks such as
+    # the evaluation index's backfill): the measured start is a restart with 10,000 repos, not an upgrade.
+    server.start()
+    server.stop()
     # Baseline start time: an empty hub on the same backend.
-    empty = HubServer(root=work / f"{backend}-empty", database_url=pg.new_database() if pg is not None else None)
+    empty = HubServer(root=work / f"{backend}-empty", database_url=pg.new_database() if pg is not None else None,
+                      serve_args=serve_args)
     empty.data_dir.mkdir(parents=True)
     empty.start()  # first start runs the migrations
     empty.stop()
@@ -312,7 +324,24 @@ def bench_backend(backend: str, args: argparse.Namespace, work: Path, pg: Postgr
         rows.append(Row(f"[{backend}] {name} [req/s]", res["rps"], floor["rps"], "rate", "{:.0f}"))
         rows.append(Row(f"[{backend}] {name} p50 [ms]", res["p50"], floor["p50"], "time", "{:.1f}"))
         rows.append(Row(f"[{backend}] {name} p99 [ms]", res["p99"], floor["p99"], "time", "{:.1f}"))
+    if args.scale_workers and args.has_workers:
+        server.stop()
+        scaled = HubServer(root=server.root, database_url=database_url, port=server.port,
+                           serve_args=("--workers", str(args.scale_workers)))
+        scaled.start()
+        for name in ("healthz", "model_info"):
+            res = run_load(scaled, f"{backend} {name} x{args.scale_workers} workers", queries[name], token, args,
+                           profiler, pg)
+            base = results[name]
+            rows.append(Row(f"[{backend}] {name} with {args.scale_workers} workers vs {args.workers} [req/s]",
+                            res["rps"], base["rps"], "rate", "{:.0f}"))
+            rows.append(Row(f"[{backend}] {name} with {args.scale_workers} workers p99 [ms] (vs {args.workers})",
+                            res["p99"], base["p99"], "time", "{:.1f}"))
+        server = scaled
     notes = [
+        (f"[{backend}] server: hubstead serve --workers {args.workers}"
+         + (f" (then --workers {args.scale_workers})" if args.scale_workers else "")) if args.has_workers else
+        f"[{backend}] server: hubstead serve (this hubstead has no --workers: one process, no scaling rows)",
         f"[{backend}] seeding {args.repos:,} repos in-process took {seed_seconds:.0f} s; {len(public):,} public; "
         f"the combined list query matches {matched} repos (first page)",
         f"[{backend}] cores used (server / {'PostgreSQL / ' if pg is not None else ''}load generator): " + "; ".join(
@@ -327,6 +356,10 @@ def bench_backend(backend: str, args: argparse.Namespace, work: Path, pg: Postgr
 def main() -> int:
     args = parse_args()
     pin_source(args.rev)
+    # `serve --workers` (several API processes) exists from issue 22 on; older revisions get one process.
+    help_text = subprocess.run([sys.executable, "-m", "hubstead.cli", "serve", "--help"], capture_output=True,
+                               text=True, timeout=120).stdout
+    args.has_workers = "--workers" in help_text
     os.environ.setdefault("PYTHONHASHSEED", "0")
     work = make_tempdir("hubstead-bench-listing-", args.tmp_dir)
     profiler = Profiler(args.profile)

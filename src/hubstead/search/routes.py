@@ -12,7 +12,7 @@ from hubstead.api.deps import SessionDep, get_principal, parse_bool
 from hubstead.api.pagination import decode_cursor, next_page_link
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.info import EXPANDABLE, base_fields
-from hubstead.search.service import MAX_LIMIT, ListedRepo, ListQuery, list_repos
+from hubstead.search.service import MAX_LIMIT, ListedRow, ListQuery, list_rows
 
 router = APIRouter()
 DEFAULT_PAGE = 1000
@@ -87,10 +87,13 @@ def list_route(plural: str, request: Request, session: Session = SessionDep) -> 
         offset=decode_cursor(params.get("cursor")),
     )
     page_size = min(limit or DEFAULT_PAGE, MAX_LIMIT)
-    rows, more = list_repos(session, principal, query, page_size=page_size)
     expand = params.getlist("expand") + params.getlist("expand[]")
     full = parse_bool(params.get("full"))
     card = parse_bool(params.get("cardData"))
+    # Only the columns the answer shows: the card and the model config are JSON documents to decode per row.
+    wants_card = card or full or repo_type == "dataset" or "cardData" in expand
+    wants_config = full or "config" in expand
+    rows, more = list_rows(session, principal, query, page_size=page_size, card=wants_card, config=wants_config)
     items = [_item(row, expand=expand, full=full, card=card) for row in rows]
     headers = {}
     # With an explicit limit the client stops there; pages continue only for unlimited listings.
@@ -99,7 +102,7 @@ def list_route(plural: str, request: Request, session: Session = SessionDep) -> 
     return JSONResponse(items, headers=headers)
 
 
-def _item(row: ListedRepo, *, expand: list[str], full: bool, card: bool) -> dict[str, Any]:
+def _item(row: ListedRow, *, expand: list[str], full: bool, card: bool) -> dict[str, Any]:
     repo = row.repo
     data = base_fields(repo, trending_score=row.trending, downloads=row.downloads)
     if expand:

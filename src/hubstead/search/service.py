@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Exists, Select, func, or_, select
+from sqlalchemy import Exists, Select, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from hubstead.auth.service import Principal
 from hubstead.errors import BadRequestError
 from hubstead.repos.index import LANGUAGE_TAG
+from hubstead.repos.info import INDEX_ROW_COLUMNS, IndexRow
 from hubstead.repos.models import Repo, RepoTag
 from hubstead.repos.visibility import visible_filter
 
@@ -31,6 +32,15 @@ MAX_LIMIT = 1000
 @dataclass(frozen=True)
 class ListedRepo:
     repo: Repo
+    trending: int
+    downloads: int
+
+
+@dataclass(frozen=True)
+class ListedRow:
+    """A listed repo as plain index columns (``IndexRow``): what the JSON listing answers from."""
+
+    repo: IndexRow
     trending: int
     downloads: int
 
@@ -113,6 +123,23 @@ def list_repos(
     """One page of repos matching ``query`` and whether more follow."""
     stmt = build_query(session, query, principal).offset(query.offset).limit(page_size + 1)
     rows = [ListedRepo(row[0], int(row[1] or 0), int(row[2] or 0)) for row in session.execute(stmt)]
+    return rows[:page_size], len(rows) > page_size
+
+
+def list_rows(
+    session: Session, principal: Principal, query: ListQuery, *, page_size: int, card: bool, config: bool
+) -> tuple[list[ListedRow], bool]:
+    """``list_repos`` for the JSON listing: the same query, but only the index columns (the card and the model
+    config only when the answer shows them), read as plain rows."""
+    columns: list[Any] = [*INDEX_ROW_COLUMNS]
+    columns += [Repo.card_data if card else null(), Repo.model_config if config else null()]
+    ordered = build_query(session, query, principal)
+    stmt = ordered.with_only_columns(*columns, Repo.trending_score, Repo.downloads_30d, maintain_column_froms=True)
+    stmt = stmt.offset(query.offset).limit(page_size + 1)
+    rows = [
+        ListedRow(IndexRow(*row[:-2]), int(row[-2] or 0), int(row[-1] or 0))
+        for row in session.execute(stmt)
+    ]
     return rows[:page_size], len(rows) > page_size
 
 
