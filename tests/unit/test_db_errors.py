@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import pygit2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -23,6 +24,7 @@ from hubstead.config import Settings
 from hubstead.context import Hub
 from hubstead.db import Database, database_unavailable
 from hubstead.repos.commits import Author, commit_files
+from hubstead.repos.git import GitRepo
 from hubstead.repos.models import Repo
 from hubstead.repos.service import create_repo, open_git
 
@@ -50,6 +52,12 @@ def _held_write_lock(hub: Hub) -> sqlite3.Connection:
     other = sqlite3.connect(_db_file(hub), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     return other
+
+
+def _main_head(git: GitRepo) -> pygit2.Commit:
+    head = git.branch_head("refs/heads/main")
+    assert head is not None
+    return git.commit(head)
 
 
 def _commit(hub: Hub, repo_pk: int, user: User, path: str, data: bytes) -> str:
@@ -82,14 +90,14 @@ def test_a_commit_interrupted_by_a_locked_database_is_undone_in_git(quick_hub: H
         assert row is not None
         git = open_git(hub, row)
         assert str(git.branch_head("refs/heads/main")) == first == row.sha  # the ref was put back
-        assert git.entry(git.commit(git.branch_head("refs/heads/main")), "b.txt") is None
+        assert git.entry(_main_head(git), "b.txt") is None
 
     retried = _commit(hub, repo.pk, user, "b.txt", b"b")  # the client's retry lands it once
     with hub.db.session() as session:
         row = session.get(Repo, repo.pk)
         assert row is not None
         git = open_git(hub, row)
-        head = git.commit(git.branch_head("refs/heads/main"))
+        head = _main_head(git)
         assert str(head.id) == retried == row.sha
         assert [str(parent) for parent in head.parent_ids] == [first]
 
@@ -131,7 +139,7 @@ def test_a_lagging_index_is_repaired_by_the_next_commit_to_any_branch(quick_hub:
         row = session.get(Repo, repo.pk)
         assert row is not None
         git = open_git(hub, row)
-        base = git.commit(git.branch_head("refs/heads/main"))
+        base = _main_head(git)
         editor = git.editor(base.tree)
         editor.put_file("README.md", git.write_blob(b"---\nlicense: apache-2.0\n---\n"))
         moved = git.write_commit(tree=editor.write(git.repo), parents=[base.id],
