@@ -161,7 +161,8 @@ def test_space_page_events_and_websocket_through_the_api_process(pair: Pair) -> 
     repo = f"{owner.name}/fwd"
     api.create_repo(repo, repo_type="space", space_sdk="gradio")
     readme = f"---\ntitle: fwd\nsdk: gradio\nsdk_version: {GRADIO_VERSION}\napp_file: app.py\n---\n"
-    for path, content in (("README.md", readme), ("app.py", SPACE_APP)):
+    files = (("README.md", readme), ("requirements.txt", "websockets\n"), ("app.py", SPACE_APP))  # as test_spaces
+    for path, content in files:
         api.upload_file(path_or_fileobj=content.encode(), path_in_repo=path, repo_id=repo, repo_type="space")
     deadline = time.monotonic() + 240
     runtime = api.get_space_runtime(repo)
