@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from hubstead.auth import service as auth
 from hubstead.auth.models import Membership, Org, Token, User
 from hubstead.compute import ends, jobfiles
+from hubstead.compute.backends import Run, backend_for
 from hubstead.compute.models import ComputeJob
 from hubstead.compute.spec import READ_ONLY_INITIATORS, TERMINAL, JobSpec, Volume
 from hubstead.context import Hub
@@ -43,7 +44,7 @@ from hubstead.runner import logs as runner_logs
 from hubstead.runner import sandbox as sandboxing
 from hubstead.runner.hardware import DEFAULT_FLAVOR, Flavor, flavors, gpu_indices
 from hubstead.runner.limits import Limits
-from hubstead.runner.process import RunningProcess, launch, tree_sample
+from hubstead.runner.process import tree_sample
 from hubstead.spaces import environments
 from hubstead.spaces import secrets as sealing
 from hubstead.spaces.supervisor import interpreter_paths
@@ -58,7 +59,7 @@ ERROR_MARK = "HUBSTEAD-ERROR "  # a line a job prints to give the reason it fail
 class _Run:
     job_id: str
     namespace: str
-    process: RunningProcess
+    process: Run
     devices: list[int]
     volumes: list[tuple[Volume, Path]]
     memory_limit: int
@@ -81,6 +82,7 @@ class ComputeExecutor:
         self._served: dict[str, int] = {}
         self._launches = 0
         self._group_prefix = "job-" + hashlib.sha256(str(hub.settings.data_dir).encode()).hexdigest()[:10]
+        self.backend = backend_for(hub.settings)  # where the commands run: this host, or a Ray cluster
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -165,6 +167,8 @@ class ComputeExecutor:
 
     def _sample(self, run: _Run) -> None:
         now = time.monotonic()
+        if run.process.pid is None:  # not a process on this host (a Ray job): nothing to sample here
+            return
         _, rss, cpu = tree_sample(run.process.pid)
         cgroup = run.process.cgroup
         if cgroup is not None and (used := cgroup.memory_bytes()) is not None:
@@ -208,7 +212,7 @@ class ComputeExecutor:
             else:
                 reason = process.exit_reason(code)
                 told = _told_reason(log_path)
-                message = f"{told} ({reason})" if told else reason.capitalize()
+                message = f"{told} ({reason})" if told else reason[:1].upper() + reason[1:]  # keeps "Ray", "SIGKILL"
                 timed_out = process.stop_reason is not None and "time" in process.stop_reason
                 if job.attempt < job.max_attempts and not timed_out:
                     job.stage = "SCHEDULING"
@@ -320,8 +324,12 @@ class ComputeExecutor:
         limits = Limits(wall_seconds=spec.timeout_seconds, cpu_seconds=None, memory_bytes=flavor.memory_bytes,
                         cpu_cores=cores, max_processes=flavor.max_processes, what="job",
                         allocation_errors=False)  # fmt: skip
-        process = launch(argv, limits=limits, cwd=home, env=env, group_name=f"{self._group_prefix}-{job_id}",
-                         log_path=log_path)  # fmt: skip
+        try:
+            process = self.backend.launch(job_id, argv, limits=limits, flavor=flavor, cwd=home, env=env,
+                                          group_name=f"{self._group_prefix}-{job_id}", log_path=log_path)  # fmt: skip
+        except RuntimeError as exc:  # the cluster refused or is unreachable: the job's error, in words
+            self._fail_start(job_id, str(exc))
+            return
         self._runs[job_id] = _Run(job_id, namespace, process, devices, volumes, flavor.memory_bytes)
         with self.hub.db.session() as session:
             row = session.get(ComputeJob, job_id)
