@@ -72,6 +72,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             "per_namespace": getattr(args, "compute_per_namespace", None),
             "max_timeout": getattr(args, "compute_max_timeout", None),
             "log_limit": getattr(args, "compute_log_limit", None),
+            "backend": getattr(args, "compute_backend", None),
+            "ray_address": getattr(args, "ray_address", None),
         },
         storage={
             "blob_store": getattr(args, "blob_store", None),
@@ -367,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the longest timeout a job may ask for (default 86400)")
     compute.add_argument("--compute-log-limit", metavar="SIZE",
                          help="a job's log keeps its newest part past this size (default 64MiB)")
+    compute.add_argument("--compute-backend", choices=["local", "ray"],
+                         help="where jobs run: local (default: this host's sandbox) or ray (a Ray cluster)")
+    compute.add_argument("--ray-address", metavar="URL",
+                         help="the Ray cluster's dashboard address for --compute-backend ray (http://head:8265)")
     storage = serve.add_argument_group("blob storage (LFS objects, Parquet conversions, Xet xorbs)")
     storage.add_argument("--blob-store", metavar="URL",
                          help="'local' (default: the data dir) or s3://bucket/prefix (credentials: AWS_* variables)")

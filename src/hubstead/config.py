@@ -93,6 +93,10 @@ class Settings:
     compute_max_timeout: int = 24 * 3600
     compute_default_timeout: int = 30 * 60
     compute_log_limit: int = 64 * 2**20
+    # Where jobs run: "local" (this host's runner) or "ray" (a Ray cluster's Jobs API at ``ray_address``, the
+    # dashboard's http address; ``compute.ray_backend``).
+    compute_backend: str = "local"
+    ray_address: str | None = None
     # Blob store (``storage/``): None keeps LFS objects under the data dir; ``s3://bucket/prefix`` puts them in
     # an S3 bucket (endpoint for S3-compatible servers; credentials from the usual AWS_* variables). Downloads
     # of LFS files of at least ``s3_presign_min_bytes`` answer 302 to a presigned GET (valid ``s3_presign_ttl``
@@ -300,9 +304,15 @@ def _compute_settings(flags: dict[str, object]) -> dict[str, Any]:
             "compute_max_timeout": max_timeout,
             "compute_default_timeout": min(max_timeout, 30 * 60),
             "compute_log_limit": parse_size(log_limit) if log_limit else 64 * 2**20,
+            "compute_backend": pick("backend", "HUBSTEAD_COMPUTE_BACKEND") or "local",
+            "ray_address": pick("ray_address", "HUBSTEAD_RAY_ADDRESS"),
         }
     except ValueError as exc:
         raise SystemExit(f"Invalid compute setting: {exc}") from exc
+    if settings["compute_backend"] not in ("local", "ray"):
+        raise SystemExit(f"--compute-backend must be local or ray, got {settings['compute_backend']!r}")
+    if settings["compute_backend"] == "ray" and not settings["ray_address"]:
+        raise SystemExit("--compute-backend ray needs --ray-address (the Ray dashboard, e.g. http://head:8265)")
     if min(slots, per_namespace, max_timeout, settings["compute_log_limit"]) < 1:
         raise SystemExit("Compute slots, the per-namespace limit, the longest timeout and the log limit must be > 0")
     return settings
