@@ -52,6 +52,13 @@ def test_model_info_follows_each_commit_at_once(server: LiveServer) -> None:
     api.upload_file(path_or_fileobj=b"---\npipeline_tag: fill-mask\n---\n", path_in_repo="README.md", repo_id=repo)
     assert _info(server, repo, None).json().get("pipeline_tag") == "fill-mask"
     assert "pipeline_tag" not in httpx.get(f"{server.url}/api/models/{repo}/revision/{first.json()['sha']}").json()
+    # The model page's rendered card (cached under the head) follows the card's commits too.
+    assert "Card one" not in httpx.get(f"{server.url}/{repo}", timeout=30).text
+    api.upload_file(path_or_fileobj=b"# Card one\n", path_in_repo="README.md", repo_id=repo)
+    assert "Card one" in httpx.get(f"{server.url}/{repo}", timeout=30).text
+    api.upload_file(path_or_fileobj=b"# Card two\n", path_in_repo="README.md", repo_id=repo)
+    page = httpx.get(f"{server.url}/{repo}", timeout=30).text
+    assert "Card two" in page and "Card one" not in page
 
 
 @pytest.mark.parametrize("server", ["sqlite"], indirect=True)
@@ -67,6 +74,7 @@ def test_private_answers_stay_private_and_visibility_changes_at_once(server: Liv
     assert _info(server, repo, other.read_token).status_code == 404
     assert _info(server, repo, None).status_code == 404
     assert _info(server, repo, other.read_token, blobs="true").status_code == 404
+    assert httpx.get(f"{server.url}/{repo}", timeout=30).status_code == 404  # nor its page
 
     api.update_repo_settings(repo, private=False)
     assert _files(_info(server, repo, None)) == [".gitattributes", "secret.txt"]

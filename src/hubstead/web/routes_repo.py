@@ -14,6 +14,7 @@ from hubstead.api.deps import SessionDep, base_url, raw_segments
 from hubstead.collections.service import editable_by, slug_of
 from hubstead.discussions.service import open_counts
 from hubstead.errors import EntryNotFoundError, NotFoundError
+from hubstead.repos.cache import INFO_CACHE
 from hubstead.repos.files import entry_json, file_info, iter_entries, last_commits
 from hubstead.repos.git import GitRepo
 from hubstead.repos.likes import has_liked
@@ -28,7 +29,6 @@ from hubstead.repos.service import (
     has_file_content_access,
     open_git,
 )
-from hubstead.repos.stats import monthly_downloads
 from hubstead.search import related
 from hubstead.tasks import canonical_task
 from hubstead.web.board_views import is_benchmark
@@ -70,7 +70,7 @@ def repo_context(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any
         "repo": repo,
         "base": f"/{URL_PREFIX[repo.repo_type]}{repo.repo_id}",
         "liked": has_liked(session, user=viewer_.user, repo=repo),
-        "downloads_month": monthly_downloads(session, repo.pk),
+        "downloads_month": repo.downloads_30d,  # the 30-day rollup repos/stats keeps (what listings sort by)
         "writable": writable,
         # a signed-in reader may propose changes (edit, upload) as a pull request
         "proposer": writable or (viewer_.user is not None and not repo.discussions_disabled),
@@ -95,6 +95,16 @@ def _card_html(page: RepoPage, commit: pygit2.Commit) -> str | None:
     return render_markdown(readme.data.decode("utf-8", errors="replace"), image_base=f"{page.base}/resolve/{commit.id}")
 
 
+def _card_parts(page: RepoPage, commit: pygit2.Commit) -> dict[str, Any]:
+    """The rendered card and the head commit's summary: they depend only on the commit (and the page's base,
+    which links images), so they are cached under its id; the viewer's own state (likes, rights) is not."""
+    key = ("card-page", page.repo.storage_key, str(commit.id), page.base)
+    parts: dict[str, Any] = INFO_CACHE.get_or_build(
+        key, lambda: {"card_html": _card_html(page, commit), "commit": commit_json(commit)}
+    )
+    return parts
+
+
 def card_page(request: Request, session: Session) -> HTMLResponse:
     page = _open(request, session)
     repo = page.repo
@@ -111,8 +121,7 @@ def card_page(request: Request, session: Session) -> HTMLResponse:
         "repo_card.html",
         page.viewer,
         tab="card",
-        card_html=_card_html(page, commit),
-        commit=commit_json(commit),
+        **_card_parts(page, commit),
         hint=parse_model_name(repo.repo_id).facts() if is_model else [],
         tree=related.model_tree(session, principal, repo) if is_model else None,
         datasets=related.linked(session, principal, "dataset", repo.datasets or []),
