@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hubstead.devtools.postgres import PostgresCluster
 from support import LiveServer
 
 SCRAPE_TOKEN = "scrape-" + "x" * 24
@@ -66,36 +66,35 @@ def test_metrics_count_this_tests_requests_by_route_template(server: LiveServer)
     assert _samples(after, "hubstead_http_requests_in_flight")[0][1] >= 1  # the scrape itself
     assert {labels["queue"] for labels, _ in _samples(after, "hubstead_jobs")} == {"dataset", "compute"}
     assert _samples(after, "hubstead_db_pool_checked_out")
-    # Anonymous: 401. A user who is not an administrator: no process series (only inference models they read).
+    assert _samples(after, "hubstead_compute_elected")[0][1] == 1  # one process: it runs the stateful services
+    # Anonymous: 401. (The scrape token and a user who is not an administrator: the test below.)
     assert httpx.get(f"{server.url}/metrics").status_code == 401
-    user = server.account("opsuser")
-    r = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {user.read_token}"})
-    assert r.status_code == 200 and "hubstead_http_request" not in r.text
 
 
-def test_metrics_token_is_enforced(own_server_with: Callable[[dict[str, str]], LiveServer]) -> None:
-    live = own_server_with({"HUBSTEAD_METRICS_TOKEN": SCRAPE_TOKEN, "HUBSTEAD_INFERENCE": "0"})
-    assert httpx.get(f"{live.url}/metrics").status_code == 401
-    assert httpx.get(f"{live.url}/metrics", headers={"Authorization": "Bearer not-the-token"}).status_code == 401
-    r = httpx.get(f"{live.url}/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
-    assert r.status_code == 200 and _samples(r.text, "hubstead_http_request_duration_seconds_count")
+def test_scrape_token_then_readyz_503_when_the_database_is_gone(postgres: PostgresCluster) -> None:
+    """One private server with a scrape token (HUBSTEAD_METRICS_TOKEN): the token is enforced, and a user who is
+    not an administrator sees no process series. Then a real outage: the server's PostgreSQL database is dropped
+    under it (its connections killed): /readyz goes from 200 to 503 naming the database, with Retry-After, while
+    /healthz (liveness: the process) still answers."""
+    import psycopg
 
-
-def test_readyz_is_503_when_the_database_is_gone() -> None:
-    """A real outage: the server's PostgreSQL stops under it. Ready first; then 503 naming the database, with
-    Retry-After, while /healthz (liveness: the process itself) still answers."""
-    from hubstead.devtools.postgres import PostgresCluster
-
-    try:
-        cluster = PostgresCluster()
-    except (RuntimeError, OSError, KeyError) as exc:
-        pytest.skip(f"PostgreSQL not available: {exc}")
+    url = postgres.new_database()
     root = Path(tempfile.mkdtemp(prefix="hubstead-ops-"))
-    live = LiveServer(data_dir=root / "data", database_url=cluster.new_database(), backend="postgresql")
+    live = LiveServer(data_dir=root / "data", database_url=url, backend="postgresql",
+                      extra_env={"HUBSTEAD_METRICS_TOKEN": SCRAPE_TOKEN})  # fmt: skip
     try:
         live.start()
+        assert httpx.get(f"{live.url}/metrics").status_code == 401
+        assert httpx.get(f"{live.url}/metrics", headers={"Authorization": "Bearer not-the-token"}).status_code == 401
+        r = httpx.get(f"{live.url}/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
+        assert r.status_code == 200 and _samples(r.text, "hubstead_http_request_duration_seconds_count")
+        user = live.account("opsuser")
+        r = httpx.get(f"{live.url}/metrics", headers={"Authorization": f"Bearer {user.read_token}"})
+        assert r.status_code == 200 and "hubstead_http_request" not in r.text
+
         assert httpx.get(f"{live.url}/readyz").status_code == 200
-        cluster.stop()
+        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {url.rsplit('/', 1)[1]} WITH (FORCE)")
         r = httpx.get(f"{live.url}/readyz", timeout=30)
         assert r.status_code == 503, r.text
         assert r.json()["failed"] == ["database"] and r.json()["checks"]["data_dir"] == "ok"
@@ -104,5 +103,4 @@ def test_readyz_is_503_when_the_database_is_gone() -> None:
         assert httpx.get(f"{live.url}/healthz").status_code == 200
     finally:
         live.stop()
-        cluster.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -81,7 +81,7 @@ def hash_token(token: str) -> str:
 
 # Names that would collide with the URL space (``/datasets/...``, ``/api/...``, web pages).
 RESERVED_NAMES = frozenset(
-    "api datasets spaces models settings login logout join new docs healthz static organizations orgs "
+    "api datasets spaces models settings login logout join new docs healthz readyz metrics static organizations orgs "
     "collections papers search notifications admin users hubstead jobs train buckets evaluations".split()
 )
 

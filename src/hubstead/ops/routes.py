@@ -44,9 +44,18 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 router = APIRouter()
 
 
-def install(app: FastAPI, hub: Hub, role: str = "all", elected: Callable[[], bool | None] | None = None) -> None:
+def install(app: FastAPI, hub: Hub, role: str = "all") -> None:
     """Put ``/readyz`` and ``/metrics`` ahead of every other route (``/metrics`` then answers for the whole process,
     the inference service's series included) and measure every request."""
+
+    def elected() -> bool | None:
+        """Whether this process runs the stateful services now (``app.state.services``, app.ServiceHost): always
+        in a single-process hub, while holding the compute lease in a compute process; None in an API process."""
+        services = getattr(app.state, "services", None)
+        if services is None:
+            return None
+        return bool(getattr(services, "holding", False) or not getattr(services, "elected", False))
+
     app.state.ops_metrics = metrics = ProcessMetrics(hub, role, elected)
     app.router.routes[0:0] = router.routes
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
