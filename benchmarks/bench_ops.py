@@ -66,12 +66,13 @@ def main() -> None:
     settings = load_settings(data_dir=data)
     hub = Hub.from_settings(settings)
     bare = Starlette(routes=[Route("/healthz", _healthz)])
+    metrics = ProcessMetrics(hub, "all")
     measured = Starlette(routes=[Route("/healthz", _healthz)],
-                         middleware=[Middleware(RequestMetricsMiddleware, metrics=ProcessMetrics(hub, "all"))])  # fmt: skip
+                         middleware=[Middleware(RequestMetricsMiddleware, metrics=metrics)])  # fmt: skip
     full = create_app(settings, hub)
     apps = {"bare": bare, "metrics": measured, "hub": full}
     results: dict[str, list[float]] = {name: [] for name in apps}
-    for name, app in apps.items():  # warm up (Starlette builds its middleware stack on the first call)
+    for app in apps.values():  # warm up (Starlette builds its middleware stack on the first call)
         asyncio.run(_drive(app, 200))
     for _ in range(args.rounds):
         for name, app in apps.items():
