@@ -8,6 +8,7 @@ row lags its git head (the server may have been killed between moving the branch
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, defer
 
 from hubstead.context import Hub
 from hubstead.repos.cards import MAX_CARD_EXPANDED_BYTES, IndexFields, index_fields
-from hubstead.repos.git import GitRepo, repo_path
+from hubstead.repos.git import GitRepo
 from hubstead.repos.models import Repo, RepoTag
 from hubstead.repos.service import open_git
 
@@ -96,25 +97,29 @@ def follow_main(name: str, follower: MainFollower) -> None:
 _UNKNOWN = "?"
 
 
-def main_head_from_files(git_dir: Path) -> str | None:
+def main_head_from_files(git_dir: Path | str) -> str | None:
     """The commit id ``refs/heads/main`` names, read as git's files (the loose ref, else ``packed-refs``) without
     opening the repository: None when there is no such branch, ``_UNKNOWN`` when the files do not say plainly
-    (a symbolic ref, a missing folder, an unreadable file): then the caller asks libgit2."""
+    (a symbolic ref, a missing folder, an unreadable file): then the caller asks libgit2. (Plain ``os`` paths:
+    at start this runs once per repo, and pathlib's joins cost more than the read.)"""
+    root = os.fspath(git_dir)
     try:
-        loose = (git_dir / "refs" / "heads" / "main").read_text("ascii").strip()
+        with open(os.path.join(root, "refs", "heads", "main"), "rb") as handle:
+            loose = handle.read(200).strip().decode("ascii", errors="replace")
     except FileNotFoundError:
         loose = None
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         return _UNKNOWN
     if loose is not None:
         return loose.lower() if _is_oid(loose) else _UNKNOWN
-    if not git_dir.is_dir():
+    if not os.path.isdir(root):
         return _UNKNOWN
     try:
-        packed = (git_dir / "packed-refs").read_text("ascii")
+        with open(os.path.join(root, "packed-refs"), "rb") as handle:
+            packed = handle.read().decode("ascii", errors="replace")
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         return _UNKNOWN
     for line in packed.splitlines():
         if line.startswith(("#", "^")):
@@ -125,8 +130,11 @@ def main_head_from_files(git_dir: Path) -> str | None:
     return None
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def _is_oid(text: str) -> bool:
-    return len(text) in (40, 64) and all(c in "0123456789abcdefABCDEF" for c in text)
+    return len(text) in (40, 64) and _HEX.issuperset(text)
 
 
 def reconcile_all(hub: Hub) -> int:
@@ -142,10 +150,11 @@ def reconcile_all(hub: Hub) -> int:
                 select(Repo.pk).where(func.length(cast(Repo.card_data, Text)) > 2 * MAX_CARD_EXPANDED_BYTES)
             )
         )
+        repos_dir = os.fspath(hub.settings.repos_dir)  # the layout of repos.git.repo_path, joined as strings
         suspects = [
             pk
             for pk, storage_key, sha in session.execute(select(Repo.pk, Repo.storage_key, Repo.sha))
-            if pk in oversized or main_head_from_files(repo_path(hub.settings.repos_dir, storage_key)) != sha
+            if pk in oversized or main_head_from_files(f"{repos_dir}/{storage_key[:2]}/{storage_key}.git") != sha
         ]
         for pk in suspects:
             repo = session.get(Repo, pk, options=[defer(Repo.card_data)])
