@@ -307,6 +307,12 @@ class Hop:
                 await send(part)
         # otherwise the client went away: nobody to answer
 
+    @staticmethod
+    async def _socket_unavailable(send: Send) -> None:
+        """Accepted, then closed with 1013 ("try again later"): a browser sees the code, not a failed handshake."""
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1013, "reason": "no compute process is running"})
+
     async def _forward_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -317,7 +323,7 @@ class Hop:
         try:
             upstream = await self._upstream()
         except ComputeUnavailable:
-            await send({"type": "websocket.close", "code": 1013, "reason": "no compute process is running"})
+            await self._socket_unavailable(send)
             return
         raw = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""
@@ -343,7 +349,7 @@ class Hop:
         except (TimeoutError, OSError) as exc:
             self._address = None
             log.warning("could not reach the compute process for a WebSocket: %r", exc)
-            await send({"type": "websocket.close", "code": 1013, "reason": "no compute process is running"})
+            await self._socket_unavailable(send)
             return
         async with upstream_socket:
             await send({"type": "websocket.accept", "subprotocol": upstream_socket.subprotocol})
