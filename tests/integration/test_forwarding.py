@@ -246,6 +246,14 @@ def test_a_forged_hop_secret_is_refused(pair: Pair) -> None:
     # Through the API process the user's header is replaced by the real one: the call succeeds.
     assert httpx.get(f"{pair.api.url}/v1/models", headers=forged, timeout=30).status_code == 200
 
+    # A streamed (chunked) body over the route's limit is cut off as it is without the hop: 413, in the Hub's words.
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 2**20
+
+    over = httpx.post(f"{pair.api.url}/models/a/b", content=chunks(), timeout=60)
+    assert over.status_code == 413 and "limit" in over.json()["error"], over.text
+
     async def forged_socket() -> int:
         url = pair.compute.url.replace("http://", "ws://") + "/spaces/a/b/app/echo"
         try:

@@ -262,9 +262,11 @@ class Hop:
                                        content=body() if has_body else None)  # fmt: skip
         try:
             answer = await client.send(request, stream=True)
-        except httpx.TransportError as exc:
+        except Exception as exc:  # noqa: BLE001 - the body's own error (its limit) surfaces here too
             if body_error:
                 await self._body_failed(send, body_error[0])
+            elif not isinstance(exc, httpx.TransportError):
+                raise
             elif isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                 await self._unavailable(send, "its address refused the connection")
             else:
