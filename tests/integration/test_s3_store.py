@@ -106,8 +106,12 @@ def test_forged_bytes_never_reach_the_bucket(s3_hub: LiveServer, s3: S3Server, t
     server = s3_hub
     account = server.account("s3forge")
     repo = f"{account.name}/forged"
-    (tmp_path / "a.txt").write_text("a")
-    _upload(server, account, repo, {"a.txt": tmp_path / "a.txt"}, tmp_path)
+    created = httpx.post(
+        f"{server.url}/api/repos/create",
+        json={"name": "forged"},
+        headers={"authorization": f"Bearer {account.write_token}"},
+    )
+    assert created.status_code == 200, created.text
     claimed = os.urandom(4096)
     oid = hashlib.sha256(claimed).hexdigest()
     batch = httpx.post(
@@ -164,10 +168,12 @@ def test_store_outage_answers_503_then_recovers(s3_hub: LiveServer, s3: S3Server
             assert batch.status_code == 503 and int(batch.headers["retry-after"]) >= 1
         down = httpx.get(f"{server.url}/{repo}/resolve/main/kept.bin", headers=auth, timeout=60)
         assert down.status_code == 503 and int(down.headers["retry-after"]) >= 1
+        assert httpx.get(f"{server.url}/readyz", timeout=60).status_code == 503
     finally:
         s3.start()
     assert httpx.get(f"{server.url}/api/models/{repo}/refs").json()["branches"][0]["targetCommit"] == head_before
     assert _in_bucket(s3, oid) is None, "nothing half-written"
+    assert httpx.get(f"{server.url}/readyz", timeout=60).status_code == 200
     (tmp_path / "new.bin").write_bytes(payload)
     _upload(server, account, repo, {"new.bin": tmp_path / "new.bin"}, tmp_path)
     out = last_json(
