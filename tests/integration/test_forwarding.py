@@ -116,7 +116,7 @@ class Pair:
 @pytest.fixture(scope="module")
 def pair() -> Iterator[Pair]:
     root = Path(tempfile.mkdtemp(prefix="hubstead-forward-"))
-    env = {"HUBSTEAD_JOB_WORKERS": "1"}
+    env = {"HUBSTEAD_JOB_WORKERS": "1", "HUBSTEAD_SPACES_DOMAIN": "spaces.test"}
     compute = RoleServer(data_dir=root / "data", database_url=None, backend="sqlite", extra_env=env, role="compute")
     api = RoleServer(data_dir=root / "data", database_url=None, backend="sqlite", extra_env=env, role="api")
     compute.start()
@@ -183,6 +183,10 @@ def test_space_page_events_and_websocket_through_the_api_process(pair: Pair) -> 
     page = httpx.get(base + "/", timeout=60)
     assert page.status_code == 200 and "forwarded space" in page.text
     assert "client 127.0.0.1" in page.text
+    own_host = {"host": f"{owner.name}-fwd.spaces.test".lower()}  # --spaces-domain: the space on its own host
+    on_host = httpx.get(pair.api.url + "/", headers=own_host, timeout=60)
+    assert on_host.status_code == 200 and "forwarded space" in on_host.text
+    assert httpx.get(pair.api.url + "/", headers={"host": "nobody-here.spaces.test"}, timeout=60).status_code == 404
 
     arrivals: list[tuple[float, str]] = []
     with httpx.stream("GET", base + "/sse", timeout=60) as events:

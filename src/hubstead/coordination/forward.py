@@ -117,8 +117,11 @@ class ComputeUnavailable(Exception):
 class Hop:
     """Forwards what ``needs_compute`` in an API process; checks the hop's secret in a compute process."""
 
-    def __init__(self, role: str, secret: str, locate: Callable[[], str | None]) -> None:
+    def __init__(self, role: str, secret: str, locate: Callable[[], str | None], spaces_domain: str | None = None
+                 ) -> None:  # fmt: skip
         self.role = role
+        # With --spaces-domain, every request for ``{owner}-{name}.{domain}`` is a space app's (any path)
+        self.space_hosts = "." + spaces_domain.lower().rsplit(":", 1)[0] if spaces_domain else None
         self.secret = secret.encode()
         self._locate = locate  # the compute process's address (blocking: run in a thread)
         self._address: tuple[str, float] | None = None
@@ -135,7 +138,7 @@ class Hop:
             lease = leases.current(hub.db, "compute")
             return lease.address if lease is not None else None
 
-        return cls(role, internal_secret(Path(hub.settings.data_dir)), locate)
+        return cls(role, internal_secret(Path(hub.settings.data_dir)), locate, hub.settings.spaces_domain)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -146,15 +149,25 @@ class Hop:
         """Answer the request here (True: forwarded, or refused) or leave it to the app (False)."""
         if self.role == "compute":
             return await self._check(scope, receive, send)
+        on_space_host = self._on_space_host(scope)
         if scope["type"] == "websocket":
-            if not _SPACE_APP.match(path):
+            if not (on_space_host or _SPACE_APP.match(path)):
                 return False
             await self._forward_websocket(scope, receive, send)
             return True
-        if not needs_compute(scope["method"], path):
+        if not (on_space_host or needs_compute(scope["method"], path)):
             return False
         await self._forward_http(scope, receive, send)
         return True
+
+    def _on_space_host(self, scope: Scope) -> bool:
+        """Whether the request came in on a space's own host (as ``spaces.routes_app.SpacesDomainMiddleware``
+        reads it: that middleware runs in the compute process, on the Host the hop keeps)."""
+        if self.space_hosts is None:
+            return False
+        host = (_header(scope, b"host") or b"").decode("latin-1").lower()
+        hostname = host.rsplit(":", 1)[0] if ":" in host and not host.endswith("]") else host
+        return hostname.endswith(self.space_hosts) and hostname != self.space_hosts.lstrip(".")
 
     # -- the compute side ---------------------------------------------------------------------------------------
     async def _check(self, scope: Scope, receive: Receive, send: Send) -> bool:
