@@ -39,6 +39,9 @@ class LiveServer:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # API processes (``serve --workers``): 1 is the single process that runs everything; N > 1 adds a compute
+    # process beside the N API processes (docs/ARCHITECTURE.md, "Processes").
+    workers: int = 1
     _names: int = 0
 
     @property
@@ -66,7 +69,8 @@ class LiveServer:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning",
+             "--workers", str(self.workers)],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

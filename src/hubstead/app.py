@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import os
+import socket
+import threading
+import time
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +30,8 @@ from hubstead.api.openapi import complete_schema
 from hubstead.auth.throttle import Throttle
 from hubstead.config import Settings
 from hubstead.context import Hub
+from hubstead.coordination import leases
+from hubstead.coordination import locks as coordination_locks
 from hubstead.db import DATABASE_ERRORS, RETRY_AFTER_SECONDS, database_unavailable
 from hubstead.errors import DatabaseUnavailableError, HubError, error_header_value
 from hubstead.repos.stats import refresh_rollups
@@ -62,6 +66,8 @@ def error_response(
 
 
 REQUEST_ID_KEY = "hubstead.request_id"
+# Which process answered (``X-Hubstead-Process: {role}-{pid}``): several serve one hub (``hubstead serve --workers``).
+_process_label = f"all-{os.getpid()}".encode()
 _REQUEST_ID_HEADERS = (b"x-request-id", b"x-amzn-trace-id")  # in this order, as the client reads them back
 
 
@@ -79,7 +85,8 @@ def with_request_id(scope: Scope, send: Send) -> Send:
         if message["type"] == "http.response.start":
             headers = message.get("headers", [])
             if not any(name.lower() == b"x-request-id" for name, _ in headers):
-                message["headers"] = [*headers, (b"x-request-id", request_id)]
+                headers = [*headers, (b"x-request-id", request_id)]
+            message["headers"] = [*headers, (b"x-hubstead-process", _process_label)]
         await send(message)
 
     return send_with_id
@@ -170,36 +177,178 @@ class HubApp(FastAPI):
         raise exc
 
 
-async def _refresh_rollups_forever(hub: Hub) -> None:
-    """Keep trending and 30-day downloads true as days leave their windows."""
-    while True:
-        await asyncio.sleep(hub.settings.rollup_interval_seconds)
-        try:
-            await run_in_threadpool(_refresh_once, hub)
-        except Exception:  # noqa: BLE001 - a failed refresh is retried at the next tick
-            log.exception("refreshing download and trending rollups failed")
-
-
 def _refresh_once(hub: Hub) -> None:
     with hub.db.session() as session:
         refresh_rollups(session)
 
 
-def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
-    """The Hubstead ASGI app for ``settings`` (migrations run when the hub is built here)."""
+def startup_once(hub: Hub) -> None:
+    """The start-up work a deployment does once, before it serves (not once per API process): temporary files
+    a crashed writer left, half-done merges, index rows behind their git head, the evaluation index's first
+    fill, the rollups, and the dataset viewer's missing conversions."""
+    from hubstead.discussions.pulls import reconcile_pending_merges
+    from hubstead.evals.index import backfill_once
+    from hubstead.repos.index import reconcile_all
+    from hubstead.storage.leftovers import remove_crash_leftovers
+    from hubstead.viewer.jobs import queue_missing_conversions
+
+    if removed := remove_crash_leftovers(hub.settings, xet_tmp_dir=hub.xorbs.tmp):
+        log.warning("removed %d temporary files a crashed writer left behind", removed)
+    if settled := reconcile_pending_merges(hub):
+        log.warning("settled %d pull request merges a stopped process left half-done", settled)
+    refreshed = reconcile_all(hub)
+    if refreshed:
+        log.warning("re-indexed %d repos whose index lagged their git head", refreshed)
+    if backfilled := backfill_once(hub):
+        log.warning("indexed the evaluation results and benchmarks of %d repos (first start with evaluation)",
+                    backfilled)
+    _refresh_once(hub)
+    queued = queue_missing_conversions(hub)
+    if queued:
+        log.warning("queued the dataset viewer's conversion for %d datasets", queued)
+
+
+class ServiceHost:
+    """The stateful services one deployment runs once: the job scheduler (``JobRunner``), the webhook sender, the
+    space supervisor, the Jobs API executor and the rollup refresher (docs/ARCHITECTURE.md, "Processes").
+
+    Not ``elected`` (``--role all`` with one process): they start with the app and stop with it, as in a
+    single-process hub. ``elected`` (``--role compute``): a thread competes for the ``compute`` lease
+    (``coordination.leases``), publishing ``address`` (where this process answers); holding it, the services
+    start (each start recovers what a dead holder left running); when a renewal fails, they stop and the thread
+    competes again. ``state`` (the app's) gets the running services as ``jobs``, ``webhooks``, ``spaces`` and
+    ``compute`` (None while this process does not run them).
+    """
+
+    def __init__(
+        self, hub: Hub, state: Any, *, elected: bool, address: str = "", ttl: float = 10.0, renew_every: float = 3.0
+    ) -> None:
+        self.hub, self.state, self.elected, self.address = hub, state, elected, address
+        self.ttl, self.renew_every = ttl, renew_every
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running: list[Any] = []
+        self._rollups: threading.Thread | None = None
+        self._rollups_stop = threading.Event()
+        self.holding = False
+        self._publish(None)
+        if not elected:
+            self._publish(self._build())
+
+    def _build(self) -> dict[str, Any]:
+        from hubstead.compute.executor import ComputeExecutor
+        from hubstead.jobs.service import JobRunner
+        from hubstead.webhooks.sender import WebhookSender
+
+        settings = self.hub.settings
+        spaces = None
+        if settings.spaces_enabled:
+            from hubstead.spaces.supervisor import SpaceSupervisor
+
+            spaces = SpaceSupervisor(self.hub)
+        compute = ComputeExecutor(self.hub) if settings.compute_enabled else None
+        return {"jobs": JobRunner(self.hub, workers=settings.job_workers), "webhooks": WebhookSender(self.hub),
+                "spaces": spaces, "compute": compute}  # fmt: skip
+
+    def _publish(self, services: dict[str, Any] | None) -> None:
+        for name in ("jobs", "webhooks", "spaces", "compute"):
+            setattr(self.state, name, (services or {}).get(name))
+
+    def start(self) -> None:
+        """Start the services now (not elected), or the thread that competes for the lease (elected)."""
+        if not self.elected:
+            self._start_services()
+            return
+        self._thread = threading.Thread(target=self._compete, name="hubstead-election", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._stop_services()
+        if self.elected and self.holding:
+            try:
+                leases.release(self.hub.db, leases.COMPUTE, self.holder)
+            except Exception:  # noqa: BLE001 - it expires by itself
+                log.exception("releasing the compute lease failed")
+            self.holding = False
+
+    def _start_services(self) -> None:
+        with self._lock:
+            if self._running:
+                return
+            if self.elected:
+                self._publish(self._build())
+            started = [self.state.jobs, self.state.webhooks, self.state.spaces, self.state.compute]
+            for service in started:
+                if service is not None:
+                    service.start()
+            self._running = [service for service in started if service is not None]
+            self._rollups_stop = threading.Event()
+            self._rollups = threading.Thread(target=self._refresh_rollups, args=(self._rollups_stop,),
+                                             name="hubstead-rollups", daemon=True)  # fmt: skip
+            self._rollups.start()
+
+    def _stop_services(self) -> None:
+        with self._lock:
+            self._rollups_stop.set()
+            for service in reversed(self._running):  # compute, spaces, webhooks, jobs: the start's reverse
+                service.stop()
+            self._running = []
+            if self.elected:
+                self._publish(None)
+
+    def _refresh_rollups(self, stop: threading.Event) -> None:
+        """Keep trending and 30-day downloads true as days leave their windows."""
+        while not stop.wait(self.hub.settings.rollup_interval_seconds):
+            try:
+                _refresh_once(self.hub)
+            except Exception:  # noqa: BLE001 - a failed refresh is retried at the next tick
+                log.exception("refreshing download and trending rollups failed")
+
+    def _compete(self) -> None:
+        held_until = 0.0
+        while not self._stop.is_set():
+            try:
+                if self.holding:
+                    self.holding = leases.renew(self.hub.db, leases.COMPUTE, self.holder, self.ttl)
+                    if not self.holding:
+                        log.warning("lost the compute lease: stopping the job scheduler, spaces and webhooks")
+                        self._stop_services()
+                else:
+                    self.holding = leases.try_acquire(self.hub.db, leases.COMPUTE, self.holder, self.address, self.ttl)
+                    if self.holding:
+                        log.warning("holding the compute lease (%s): starting the stateful services", self.address)
+                        self._start_services()
+                if self.holding:
+                    held_until = time.monotonic() + self.ttl
+            except Exception:  # noqa: BLE001 - the database may be back at the next try
+                log.exception("the compute lease could not be renewed or acquired")
+                if self.holding and time.monotonic() >= held_until - self.renew_every:
+                    self.holding = False  # it may expire before the database answers again: another takes over
+                    self._stop_services()
+            self._stop.wait(self.renew_every)
+
+
+def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = True, address: str = "") -> HubApp:
+    """The Hubstead ASGI app for ``settings`` (migrations run when the hub is built here), for the process's
+    ``settings.role``. ``startup``: do the deployment's one-time start-up work (``startup_once``) here; the
+    ``serve`` command that starts several processes does it once itself. ``address``: where a compute process
+    answers (published in its lease)."""
     from hubstead.auth.routes import router as auth_router
     from hubstead.auth.routes_users import router as users_router
     from hubstead.buckets.routes import router as buckets_router
     from hubstead.collections.routes import router as collections_router
     from hubstead.compute.routes import router as compute_router
-    from hubstead.discussions.pulls import reconcile_pending_merges
     from hubstead.discussions.routes import router as discussions_router
     from hubstead.discussions.routes_attachments import router as attachments_router
     from hubstead.evals.routes import router as evals_router
     from hubstead.evals.routes_runs import router as eval_runs_router
     from hubstead.inference.routes import direct_inference_route
     from hubstead.inference.routes import router as inference_router
-    from hubstead.repos.index import reconcile_all
     from hubstead.repos.routes.access_requests import router as access_requests_router
     from hubstead.repos.routes.commits import router as commits_router
     from hubstead.repos.routes.duplicate import router as duplicate_router
@@ -232,73 +381,36 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     from hubstead.web.routes_train_pages import router as train_pages_router
     from hubstead.web.routes_webhooks import router as webhook_pages_router
     from hubstead.webhooks.routes import router as webhooks_router
-    from hubstead.webhooks.sender import WebhookSender
     from hubstead.wiring import attach_hub, connect_domains
     from hubstead.xet.routes import router as xet_router
 
     connect_domains()
     hub = hub or Hub.from_settings(settings)
     attach_hub(hub)
-    from hubstead.storage.leftovers import remove_crash_leftovers
-
-    if removed := remove_crash_leftovers(settings, xet_tmp_dir=hub.xorbs.tmp):
-        log.warning("removed %d temporary files a crashed writer left behind", removed)
-    if settled := reconcile_pending_merges(hub):
-        log.warning("settled %d pull request merges a stopped process left half-done", settled)
-    refreshed = reconcile_all(hub)
-    if refreshed:
-        log.warning("re-indexed %d repos whose index lagged their git head", refreshed)
-    from hubstead.evals.index import backfill_once
-
-    if backfilled := backfill_once(hub):
-        log.warning("indexed the evaluation results and benchmarks of %d repos (first start with evaluation)",
-                    backfilled)
-    with hub.db.session() as session:
-        refresh_rollups(session)
+    coordination_locks.configure(settings.database_url, settings.repos_dir)
+    role = settings.role
+    global _process_label
+    _process_label = f"{role}-{os.getpid()}".encode()
+    if startup:
+        startup_once(hub)
 
     inference = None
-    if settings.inference_enabled:
+    if settings.inference_enabled and role != "api":
         from hubstead.inference.service import InferenceService
 
         inference = InferenceService(hub)
 
-    from hubstead.jobs.service import JobRunner
-    from hubstead.viewer.jobs import queue_missing_conversions
-
-    queued = queue_missing_conversions(hub)
-    if queued:
-        log.warning("queued the dataset viewer's conversion for %d datasets", queued)
-    jobs = JobRunner(hub, workers=settings.job_workers)
-    webhooks = WebhookSender(hub)
-    spaces = None
-    if settings.spaces_enabled:
-        from hubstead.spaces.supervisor import SpaceSupervisor
-
-        spaces = SpaceSupervisor(hub)
-    from hubstead.compute.executor import ComputeExecutor
-
-    compute = ComputeExecutor(hub)
-
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_refresh_rollups_forever(hub))
-        jobs.start()
-        webhooks.start()
-        if spaces is not None:
-            spaces.start()
-        if settings.compute_enabled:
-            compute.start()
+        if services is not None:
+            await run_in_threadpool(services.start)
         try:
             yield
         finally:
-            task.cancel()
-            await run_in_threadpool(compute.stop)
-            if spaces is not None:
-                await run_in_threadpool(spaces.stop)
+            if services is not None:
+                await run_in_threadpool(services.stop)
             if getattr(app.state, "space_proxy", None) is not None:
                 await app.state.space_proxy.aclose()
-            await run_in_threadpool(webhooks.stop)
-            await run_in_threadpool(jobs.stop)
             if inference is not None:
                 await inference.close()
             if app.hop is not None:
@@ -316,11 +428,13 @@ def create_app(settings: Settings, hub: Hub | None = None) -> HubApp:
     app.direct_route = lambda method, path: direct_space_route(method, path) or direct_inference_route(method, path)
     app.state.inference_lookups = {}
     app.state.inference_lookups_pending = {}
-    app.state.jobs = jobs
-    app.state.webhooks = webhooks
-    app.state.spaces = spaces
-    app.state.compute = compute if settings.compute_enabled else None
-    app.state.throttle = Throttle.from_settings(settings)  # sign-in and token failure budgets
+    # The stateful services (app.state.jobs, webhooks, spaces, compute): none in an API process; in a compute
+    # process while it holds the lease; always in a single-process hub.
+    services = None if role == "api" else ServiceHost(hub, app.state, elected=role == "compute", address=address)
+    app.state.services = services
+    if services is None:
+        app.state.jobs = app.state.webhooks = app.state.spaces = app.state.compute = None
+    app.state.throttle = Throttle.from_settings(settings, hub.db)  # failure budgets every process shares
     from hubstead.coordination.forward import Hop
 
     app.hop = Hop.for_hub(hub, getattr(settings, "role", "all"))  # the services in another process (issue 22)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,26 +96,154 @@ def _hub(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return hub
 
 
+_SERVE_ARGV = "HUBSTEAD_SERVE_ARGV"  # the serve command's arguments, for the API worker processes it starts
+_PARENT_PID = "HUBSTEAD_PARENT_PID"  # a compute process started by ``serve`` exits when that process is gone
+
+
+def _uvicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": args.log_level,
+        "proxy_headers": True,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "timeout_keep_alive": 30,
+        "h11_max_incomplete_event_size": 1024 * 1024,
+    }
+
+
+def _role_settings(args: argparse.Namespace, role: str) -> Settings:
+    import dataclasses
+
+    return dataclasses.replace(_settings(args), role=role)
+
+
+def api_worker_app():  # type: ignore[no-untyped-def]
+    """The app of one API worker process that ``serve --workers N`` starts (uvicorn's app factory): the
+    parent did the start-up work; this process serves requests and runs no stateful service."""
+    from hubstead.app import create_app
+
+    args = build_parser().parse_args(["serve", *json.loads(os.environ[_SERVE_ARGV])])
+    connect_domains()
+    app = create_app(_role_settings(args, "api"), startup=False)
+    tune_gc_for_serving()
+    return app
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _ComputeChild:
+    """The compute process ``serve --workers N`` keeps running beside its API workers (restarted if it dies: a
+    standby takes the lease once the dead one's expires)."""
+
+    def __init__(self, argv: list[str], port: int) -> None:
+        import threading
+
+        self.command = [sys.executable, "-m", "hubstead.cli", "serve", *argv, "--role", "compute", "--workers", "1",
+                        "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        self.env = {**os.environ, _PARENT_PID: str(os.getpid())}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._keep_running, name="hubstead-compute-child", daemon=True)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, env=self.env)
+        self.thread.start()
+
+    def _keep_running(self) -> None:
+        while not self.stopping.is_set():
+            assert self.process is not None
+            code = self.process.wait()
+            if self.stopping.wait(1.0):
+                return
+            print(f"hubstead: the compute process exited ({code}); starting another", file=sys.stderr, flush=True)
+            self.process = subprocess.Popen(self.command, env=self.env)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit when the ``serve`` process that started this one is gone (killed without stopping its children)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="hubstead-parent-watch", daemon=True).start()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from hubstead.app import create_app
+    from hubstead.app import create_app, startup_once
 
-    settings = _settings(args)
-    app = create_app(settings)
-    tune_gc_for_serving()
-    print(f"Hubstead serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=args.log_level,
-        proxy_headers=True,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-        timeout_keep_alive=30,
-        h11_max_incomplete_event_size=1024 * 1024,
-    )
+    role = args.role
+    workers = args.workers if args.workers is not None else max(1, os.cpu_count() or 1)
+    if workers < 1:
+        raise SystemExit("--workers must be at least 1")
+    settings = _role_settings(args, role)
+    options = _uvicorn_options(settings, args)
+    where = f"http://{settings.host}:{settings.port} (data in {settings.data_dir})"
+    if role == "compute":  # one process: it competes for the lease and, holding it, runs the stateful services
+        if parent := os.environ.get(_PARENT_PID):
+            _exit_with_parent(int(parent))
+        address = args.compute_url or f"http://{_reachable_host(settings.host)}:{settings.port}"
+        app = create_app(settings, startup=False, address=address)
+        tune_gc_for_serving()
+        print(f"Hubstead compute process on {where}, published as {address}", flush=True)
+        uvicorn.run(app, **options)
+        return 0
+    if role == "all" and workers == 1:  # a single process that runs everything: the start-up work, then serve
+        app = create_app(settings)
+        tune_gc_for_serving()
+        print(f"Hubstead serving on {where}", flush=True)
+        uvicorn.run(app, **options)
+        return 0
+    # Several processes (or an API-only one): the start-up work once, here; API processes on the public port;
+    # with --role all, one compute process on a loopback port beside them.
+    from hubstead.context import Hub
+    from hubstead.wiring import attach_hub
+
+    hub = Hub.from_settings(settings)
+    attach_hub(hub)
+    startup_once(hub)
+    hub.db.engine.dispose()
+    child = None
+    if role == "all":
+        child = _ComputeChild(args.argv, args.compute_port or _free_port())
+        child.start()
+    os.environ[_SERVE_ARGV] = json.dumps(args.argv)
+    print(f"Hubstead serving on {where} with {workers} API processes", flush=True)
+    try:
+        uvicorn.run("hubstead.cli:api_worker_app", factory=True, workers=workers, **options)
+    finally:
+        if child is not None:
+            child.stop()
     return 0
+
+
+def _reachable_host(host: str) -> str:
+    """The name other machines reach this one by, where ``host`` listens on every address."""
+    import socket
+
+    return socket.getfqdn() if host in ("0.0.0.0", "::", "") else host
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
@@ -313,6 +444,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--workers", type=int,
+                       help="API processes on the port (default: the cores); they share the database and data dir")
+    serve.add_argument("--role", choices=["all", "api", "compute"], default="all",
+                       help="all (default): API processes and the stateful services (jobs, spaces, inference, "
+                            "webhooks, rollups); api: API processes only; compute: compete for the services' "
+                            "lease and run them while holding it (docs/ARCHITECTURE.md, Processes)")
+    serve.add_argument("--compute-port", type=int,
+                       help="with --role all and --workers > 1: the loopback port of the compute process "
+                            "(default: a free one)")
+    serve.add_argument("--compute-url",
+                       help="with --role compute: the URL API processes reach this process at "
+                            "(default http://HOST:PORT)")
     serve.add_argument("--disable-signup", action="store_true", help="only admins create accounts (HUBSTEAD_SIGNUP=0)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies trusted for X-Forwarded-* headers")
     serve.add_argument("--public-url", help="the URL people reach this hub at, used in webhook payloads "
@@ -480,7 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv[1:] if argv and argv[0] == "serve" else argv  # serve's own arguments, for its processes
     connect_domains()
     try:
         return int(args.func(args) or 0)

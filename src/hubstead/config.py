@@ -21,6 +21,9 @@ class Settings:
     database_url: str
     host: str = "127.0.0.1"
     port: int = 8000
+    # What this process runs (``hubstead serve --role``, docs/ARCHITECTURE.md "Processes"): "all" (API and the
+    # stateful services), "api" (requests only) or "compute" (competes for the services' lease).
+    role: str = "all"
     secret_key: str = field(default="", repr=False)
     # Uploads: part size offered for the multipart LFS transfer, and the size above which it is offered.
     multipart_chunk_size: int = 64 * 1024 * 1024

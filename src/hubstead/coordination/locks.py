@@ -1,0 +1,62 @@
+"""Write locks that hold across machines: a PostgreSQL advisory lock per repo.
+
+Processes on one machine already exclude each other with ``flock`` (``repos.locks``); API processes on several
+machines share only the database, so on PostgreSQL a repo's writer also holds ``pg_advisory_lock`` on a key
+derived from the repo's path under the repos dir (the same on every machine). The lock is held on a connection
+of its own, opened for the write and closed after it, in autocommit mode (no transaction stays open while the
+commit runs); PostgreSQL drops it when that connection ends, so a killed writer never leaves a repo locked. On
+SQLite (one machine by construction) there is nothing to add.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
+
+_engine: Engine | None = None
+_root: Path | None = None
+
+
+def configure(database_url: str, repos_dir: Path) -> None:
+    """Use ``database_url`` for cross-machine locks (only PostgreSQL needs them); keys are paths under
+    ``repos_dir``. Called once per process by whatever builds the hub (the app, the CLI)."""
+    global _engine, _root
+    if _engine is not None:
+        _engine.dispose()
+        _engine = None
+    _root = repos_dir.resolve()
+    if database_url.startswith(("postgresql://", "postgresql+")):
+        url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+        _engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
+def lock_key(path: Path) -> int:
+    """The advisory lock key (signed 64 bits) of ``path``: its place under the repos dir, else its full path."""
+    resolved = path.resolve()
+    if _root is not None and resolved.is_relative_to(_root):
+        name = resolved.relative_to(_root).as_posix()
+    else:
+        name = resolved.as_posix()
+    digest = hashlib.sha256(b"hubstead-repo-write:" + name.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def database_write_lock(path: Path) -> Iterator[None]:
+    """Hold the database-wide write lock of ``path`` (a repo's git dir) while the block runs; nothing on SQLite."""
+    engine = _engine
+    if engine is None:
+        yield
+        return
+    key = lock_key(path)
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
