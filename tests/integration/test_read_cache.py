@@ -59,6 +59,12 @@ def test_model_info_follows_each_commit_at_once(server: LiveServer) -> None:
     api.upload_file(path_or_fileobj=b"# Card two\n", path_in_repo="README.md", repo_id=repo)
     page = httpx.get(f"{server.url}/{repo}", timeout=30).text
     assert "Card two" in page and "Card one" not in page
+    # A moved repo: its old id redirects, the new id answers the same files.
+    files = _files(_info(server, repo, owner.read_token))
+    api.move_repo(from_id=repo, to_id=f"{owner.name}/moved")
+    old_id = _info(server, repo, owner.read_token)
+    assert old_id.status_code == 307 and old_id.headers["location"].endswith(f"/api/models/{owner.name}/moved")
+    assert _files(_info(server, f"{owner.name}/moved", owner.read_token)) == files
 
 
 @pytest.mark.parametrize("server", ["sqlite"], indirect=True)

@@ -195,10 +195,15 @@ def info(request: Request, session: Session = SessionDep) -> Response:
     """``model_info`` / ``dataset_info`` / ``space_info``, at main or at a revision."""
     segments_after = 1 if "/revision/" in (request.scope.get("raw_path") or b"").decode("latin-1") else 0
     rr = api_repo_request(request, session, action_segments=segments_after)
-    moved = redirect_if_moved(request, rr)
-    if moved is not None:
-        return moved
-    repo = rr.readable()
+    # One lookup on the common path (the id is current and readable); a moved id or a refusal goes the long way.
+    found, redirected = find_repo(session, repo_type=rr.repo_type, repo_id=rr.repo_id)
+    if found is not None and not redirected and can_read(session, rr.principal, found):
+        repo = found
+    else:
+        moved = redirect_if_moved(request, rr)
+        if moved is not None:
+            return moved
+        repo = rr.readable()
     revision = ("/".join(rr.tail) if segments_after else "main") or "main"
     opened: list[GitRepo] = []
 
