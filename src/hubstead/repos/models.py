@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hubstead.db import Base, UTCDateTime, utcnow
@@ -17,7 +17,16 @@ class Repo(Base):
     """One repository and its index: everything listing and search need, so they never read git."""
 
     __tablename__ = "repos"
-    __table_args__ = (UniqueConstraint("repo_type", "id_key"),)
+    __table_args__ = (
+        UniqueConstraint("repo_type", "id_key"),
+        # Listings filter by type and sort by one of these (migration 0018): the index walk gives the order.
+        Index("ix_repos_type_pk", "repo_type", "pk"),
+        Index("ix_repos_type_downloads_30d", "repo_type", "downloads_30d"),
+        Index("ix_repos_type_trending_score", "repo_type", "trending_score"),
+        Index("ix_repos_type_likes", "repo_type", "likes"),
+        Index("ix_repos_type_last_modified", "repo_type", "last_modified"),
+        Index("ix_repos_type_created_at", "repo_type", "created_at"),
+    )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     repo_type: Mapped[str] = mapped_column(String(16), nullable=False)
