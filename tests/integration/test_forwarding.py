@@ -200,13 +200,13 @@ def test_space_page_events_and_websocket_through_the_api_process(pair: Pair) -> 
 
     url = base.replace("http://", "ws://") + "/echo"
 
-    async def talk() -> tuple[str, bytes]:
+    async def talk() -> tuple[str | bytes, str | bytes]:
         async with connect(url) as ws:
             await ws.send("hi")
             text = await ws.recv()
             await ws.send(b"abc")
             data = await ws.recv()
-        return str(text), bytes(data)
+        return text, data
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # an event loop of its own
         text, data = pool.submit(asyncio.run, talk()).result()
