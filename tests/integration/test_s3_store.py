@@ -26,6 +26,12 @@ def s3_hub(s3: S3Server, own_server_with: Callable[[dict[str, str]], LiveServer]
     return own_server_with({**s3.env(PREFIX), **SMALL_PARTS_ENV, "HUBSTEAD_S3_PRESIGN_MIN": str(1024 * 1024)})
 
 
+@pytest.fixture(scope="module")
+def owner(s3_hub: LiveServer) -> Account:
+    """One account for the module's repos (each test its own repo): accounts cost three CLI runs each."""
+    return s3_hub.account("s3owner")
+
+
 def _client(s3: S3Server) -> Any:
     import boto3
 
@@ -57,9 +63,11 @@ def _upload(server: LiveServer, account: Account, repo: str, files: dict[str, Pa
     )
 
 
-def test_lfs_files_live_in_s3_and_large_downloads_redirect(s3_hub: LiveServer, s3: S3Server, tmp_path: Path) -> None:
+def test_lfs_files_live_in_s3_and_large_downloads_redirect(
+    s3_hub: LiveServer, owner: Account, s3: S3Server, tmp_path: Path
+) -> None:
     server = s3_hub
-    account = server.account("s3up")
+    account = owner
     repo = f"{account.name}/weights"
     big = os.urandom(3 * 1024 * 1024 + 777)  # three 1 MiB parts and a tail: multipart into the hub and into S3
     small = os.urandom(200 * 1024)  # LFS (.bin), under the presign threshold: streamed by the hub from S3
@@ -102,9 +110,9 @@ def test_lfs_files_live_in_s3_and_large_downloads_redirect(s3_hub: LiveServer, s
     assert streamed.headers["content-range"] == f"bytes 10-19/{len(small)}"
 
 
-def test_forged_bytes_never_reach_the_bucket(s3_hub: LiveServer, s3: S3Server, tmp_path: Path) -> None:
+def test_forged_bytes_never_reach_the_bucket(s3_hub: LiveServer, owner: Account, s3: S3Server, tmp_path: Path) -> None:
     server = s3_hub
-    account = server.account("s3forge")
+    account = owner
     repo = f"{account.name}/forged"
     created = httpx.post(
         f"{server.url}/api/repos/create",
@@ -125,9 +133,9 @@ def test_forged_bytes_never_reach_the_bucket(s3_hub: LiveServer, s3: S3Server, t
     assert _in_bucket(s3, oid) is None
 
 
-def test_private_file_redirect_only_after_access_check(s3_hub: LiveServer, tmp_path: Path) -> None:
+def test_private_file_redirect_only_after_access_check(s3_hub: LiveServer, owner: Account, tmp_path: Path) -> None:
     server = s3_hub
-    owner, other = server.account("s3priv"), server.account("s3other")
+    other = server.account("s3other")
     repo = f"{owner.name}/secret"
     (tmp_path / "w.bin").write_bytes(os.urandom(2 * 1024 * 1024))
     _upload(server, owner, repo, {"w.bin": tmp_path / "w.bin"}, tmp_path, private="1")
@@ -140,9 +148,11 @@ def test_private_file_redirect_only_after_access_check(s3_hub: LiveServer, tmp_p
         assert "location" not in answer.headers and "X-Amz" not in answer.text
 
 
-def test_store_outage_answers_503_then_recovers(s3_hub: LiveServer, s3: S3Server, tmp_path: Path) -> None:
+def test_store_outage_answers_503_then_recovers(
+    s3_hub: LiveServer, owner: Account, s3: S3Server, tmp_path: Path
+) -> None:
     server = s3_hub
-    account = server.account("s3down")
+    account = owner
     repo = f"{account.name}/outage"
     kept = os.urandom(1536 * 1024)
     (tmp_path / "kept.bin").write_bytes(kept)
@@ -191,9 +201,9 @@ def test_store_outage_answers_503_then_recovers(s3_hub: LiveServer, s3: S3Server
     assert not list((server.data_dir / "uploads").glob("put-*")), "the failed upload's temp file is gone"
 
 
-def test_xet_upload_keeps_xorbs_in_s3(s3_hub: LiveServer, s3: S3Server, tmp_path: Path) -> None:
+def test_xet_upload_keeps_xorbs_in_s3(s3_hub: LiveServer, owner: Account, s3: S3Server, tmp_path: Path) -> None:
     server = s3_hub
-    account = server.account("s3xet")
+    account = owner
     repo = f"{account.name}/xet"
     payload = os.urandom(2 * 1024 * 1024 + 5)
     (tmp_path / "x.bin").write_bytes(payload)
