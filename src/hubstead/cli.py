@@ -105,7 +105,9 @@ def _uvicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, 
         "host": settings.host,
         "port": settings.port,
         "log_level": args.log_level,
-        "proxy_headers": True,
+        # a compute process trusts X-Forwarded-For only with the hop's secret (coordination.forward.Hop), never
+        # from any local caller as uvicorn's proxy headers would
+        "proxy_headers": settings.role != "compute",
         "forwarded_allow_ips": args.forwarded_allow_ips,
         "timeout_keep_alive": 30,
         "h11_max_incomplete_event_size": 1024 * 1024,
