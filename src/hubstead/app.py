@@ -430,7 +430,9 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
     app.state.inference_lookups_pending = {}
     # The stateful services (app.state.jobs, webhooks, spaces, compute): none in an API process; in a compute
     # process while it holds the lease; always in a single-process hub.
-    services = None if role == "api" else ServiceHost(hub, app.state, elected=role == "compute", address=address)
+    ttl = float(os.environ.get("HUBSTEAD_COMPUTE_LEASE_TTL", "10"))  # a dead holder's services move this soon
+    services = None if role == "api" else ServiceHost(hub, app.state, elected=role == "compute", address=address,
+                                                      ttl=ttl, renew_every=ttl / 3)  # fmt: skip
     app.state.services = services
     if services is None:
         app.state.jobs = app.state.webhooks = app.state.spaces = app.state.compute = None

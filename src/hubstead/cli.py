@@ -89,10 +89,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _hub(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from hubstead.context import Hub
+    from hubstead.coordination.locks import configure
     from hubstead.wiring import attach_hub
 
-    hub = Hub.from_settings(_settings(args))
+    settings = _settings(args)
+    hub = Hub.from_settings(settings)
     attach_hub(hub)
+    configure(settings.database_url, settings.repos_dir)  # repo writes exclude the servers' on every machine
     return hub
 
 
