@@ -183,6 +183,9 @@ def test_space_page_events_and_websocket_through_the_api_process(pair: Pair) -> 
     page = httpx.get(base + "/", timeout=60)
     assert page.status_code == 200 and "forwarded space" in page.text
     assert "client 127.0.0.1" in page.text
+    # Straight to the compute process without the hop's secret, a caller's X-Forwarded-For is not believed.
+    spoofed = httpx.get(f"{pair.compute.url}/spaces/{repo}/app/", headers={"X-Forwarded-For": "10.9.8.7"}, timeout=60)
+    assert spoofed.status_code == 200 and "client 127.0.0.1" in spoofed.text
     own_host = {"host": f"{owner.name}-fwd.spaces.test".lower()}  # --spaces-domain: the space on its own host
     on_host = httpx.get(pair.api.url + "/", headers=own_host, timeout=60)
     assert on_host.status_code == 200 and "forwarded space" in on_host.text
