@@ -1,11 +1,12 @@
 """Jobs on a real Ray cluster (``--compute-backend ray``): a head and a second node started on this machine
 (``ray start``, one core each), a private hub (SQLite) submitting to it through the Jobs API. A job runs there
-(Ray's own record says so) with its log read back and a failure in words; cancel stops the Ray job; a job on the
+(Ray's own record says so) with its log and its secret (which Ray's records never hold) and a failure in words; cancel stops the Ray job; a job on the
 second node survives that node being killed mid-job (Ray reports the node dead, the hub runs the job again on
 the head and it completes)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -143,18 +144,23 @@ def test_jobs_run_on_the_ray_cluster_with_their_logs_and_failures(hub: LiveServe
     record holds a SUCCEEDED and a FAILED Ray job for them; the logs and the reason come back through the hub."""
     account = hub.account("ray")
     api = HfApi(endpoint=hub.url, token=account.write_token)
-    hello = ("import os; print('hello from', os.environ['JOB_ID'], 'on', "
-             "'a ray worker env' if any(k.startswith('RAY_') for k in os.environ) else 'its own env')")  # fmt: skip
-    good = api.run_job(image=PY, command=["python", "-c", hello], namespace=account.name)
+    secret = f"s3cret-{time.time_ns()}"
+    hello = ("import hashlib, os; print('hello from', os.environ['JOB_ID'], 'on', "
+             "'a ray worker env' if any(k.startswith('RAY_') for k in os.environ) else 'its own env', "
+             "hashlib.sha256(os.environ['HUB_TEST_SECRET'].encode()).hexdigest())")  # fmt: skip
+    good = api.run_job(image=PY, command=["python", "-c", hello], secrets={"HUB_TEST_SECRET": secret},
+                       namespace=account.name)  # fmt: skip
     bad = api.run_job(image=PY, command=["python", "-c", "print('HUBSTEAD-ERROR the data was empty'); exit(3)"],
                       namespace=account.name)  # fmt: skip
     done = api.wait_for_job([good.id, bad.id], namespace=account.name, timeout=60, poll_interval=0.3)
     assert [d.status.stage for d in done] == ["COMPLETED", "ERROR"], [d.status for d in done]
     assert done[1].status.message == "the data was empty (ended with exit code 3)"
     text = _logs(api, good.id, account.name)
-    assert f"hello from {good.id} on its own env" in text and "Submitted to the Ray cluster" in text, text
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    assert f"hello from {good.id} on its own env {digest}" in text and "Submitted to the Ray cluster" in text, text
     assert "Running entrypoint" not in text  # Ray's own lines (the trampoline's command) are left out
     ray = cluster.jobs()
+    assert secret not in repr(ray[good.id])  # the environment reached the job, but not Ray's job records
     assert [str(j.status) for j in ray[good.id]] == ["SUCCEEDED"]  # type: ignore[attr-defined]
     assert [str(j.status) for j in ray[bad.id]] == ["FAILED"]  # type: ignore[attr-defined]
 

@@ -51,6 +51,10 @@ class Backend(Protocol):
         group_name: str, log_path: Path,
     ) -> Run: ...  # fmt: skip
 
+    def stop_leftovers(self, job_ids: Sequence[str]) -> None:
+        """At the hub's start: end what still runs for these jobs (left RUNNING by a hub that died; they are
+        queued again or failed), so no job runs twice."""
+
 
 class LocalBackend:
     """This host: the job's tree in its own control group under the flavour's limits (``runner.process``)."""
@@ -62,6 +66,9 @@ class LocalBackend:
         group_name: str, log_path: Path,
     ) -> Run:  # fmt: skip
         return launch(argv, limits=limits, cwd=cwd, env=env, group_name=group_name, log_path=log_path)
+
+    def stop_leftovers(self, job_ids: Sequence[str]) -> None:
+        pass  # a local job's processes die with the hub that started them (PR_SET_PDEATHSIG)
 
 
 def backend_for(settings: Settings) -> Backend:

@@ -131,6 +131,9 @@ class ComputeExecutor:
 
     def recover(self) -> None:
         with self.hub.db.session() as session:
+            left = session.scalars(select(ComputeJob.id).where(ComputeJob.stage == "RUNNING")).all()
+        self.backend.stop_leftovers(left)  # a Ray job outlives the hub: it must not run twice
+        with self.hub.db.session() as session:
             for job in session.scalars(select(ComputeJob).where(ComputeJob.stage == "RUNNING")):
                 self._revoke(session, job)
                 job.pid, job.devices = None, None

@@ -6,7 +6,9 @@ short trampoline that gives it exactly the job's environment (not the Ray worker
 flavour's rlimits, and that dies with the Ray process that started it (``PR_SET_PDEATHSIG``). The flavour asks
 Ray for its cores, memory and GPUs (``entrypoint_num_cpus``/``_memory``/``_num_gpus``): Ray places the job on a
 node with them free, or holds it PENDING. The job's environment (its token, ``HF_ENDPOINT``, secrets) travels in
-the runtime environment's ``env_vars``.
+a file readable only by the hub's user, next to the job's log, which the trampoline reads and removes: never in
+Ray's job records or on a command line (and a job without a runtime environment of its own can start on an idle
+Ray worker rather than a new one).
 
 Status and logs are read back through the Jobs API: each poll appends what the Ray log gained to the job's log
 file (the hub's log routes read that file). A Ray job that FAILED because its node died (the state API says the
@@ -22,6 +24,8 @@ interpreter) on every node: a shared filesystem, or one host.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shlex
 import signal
 import sys
@@ -36,6 +40,8 @@ from hubstead.runner.hardware import Flavor
 from hubstead.runner.limits import Limits
 from hubstead.runner.process import describe_exit
 
+log = logging.getLogger("hubstead.compute")
+
 POLL_SECONDS = 0.5  # the executor ticks every 0.1 s while jobs run; Ray is asked at most this often
 UNREACHABLE_SECONDS = 60.0
 NODE_DIED = "the Ray node running this job died"
@@ -43,9 +49,11 @@ NODE_DIED = "the Ray node running this job died"
 _TRAMPOLINE = (
     "import ctypes, json, os, resource, signal, sys\n"
     "config = json.loads(sys.argv[1])\n"
-    "keep = set(config['keep'])\n"
-    "for key in list(os.environ):\n"
-    "    if key not in keep: del os.environ[key]\n"
+    "with open(config['env']) as f: env = json.load(f)\n"
+    "os.unlink(config['env'])\n"
+    "gpus = os.environ.get('CUDA_VISIBLE_DEVICES') if config['gpus'] else None\n"
+    "os.environ.clear(); os.environ.update(env)\n"
+    "if gpus is not None: os.environ['CUDA_VISIBLE_DEVICES'] = gpus\n"
     "os.chdir(config['cwd'])\n"
     "for which, soft, hard in config['rlimits']:\n"
     "    resource.setrlimit(which, (soft, hard))\n"
@@ -75,6 +83,7 @@ class RayRun:
         self._answered = time.monotonic()
         self._log_offset = 0
         self._marked = False
+        self.env_file: Path | None = None  # removed by the trampoline; by release() if the job never started
 
     @property
     def pid(self) -> int | None:
@@ -169,6 +178,8 @@ class RayRun:
 
     def release(self) -> None:
         self._pull_logs(final=True)  # the last lines
+        if self.env_file is not None:
+            self.env_file.unlink(missing_ok=True)
 
 
 def _node_dead(address: str, node_id: str) -> bool:
@@ -202,16 +213,33 @@ class RayBackend:
                 raise RuntimeError(f"the Ray cluster at {self.address} did not answer: {exc}") from exc
         return self._client
 
+    def stop_leftovers(self, job_ids: Sequence[str]) -> None:
+        """Ray jobs outlive a hub killed under them: stop those still pending or running for ``job_ids``."""
+        wanted = set(job_ids)
+        if not wanted:
+            return
+        try:
+            client = self.client()
+            for info in client.list_jobs():
+                status = str(getattr(info.status, "value", info.status))
+                if (info.metadata or {}).get("hubstead_job") in wanted and status in ("PENDING", "RUNNING"):
+                    client.stop_job(info.submission_id)
+        except Exception as exc:  # noqa: BLE001 - the cluster unreachable: its jobs cannot be reached either
+            log.warning("could not stop the Ray jobs a previous hub left running: %s", exc)
+
     def launch(
         self, job_id: str, argv: Sequence[str], *, limits: Limits, flavor: Flavor, cwd: Path, env: Mapping[str, str],
         group_name: str, log_path: Path,
     ) -> RayRun:  # fmt: skip
-        env_vars = dict(env)
-        keep = set(env_vars)
-        if flavor.gpus:  # Ray picks the node's GPUs and sets CUDA_VISIBLE_DEVICES itself
-            env_vars.pop("CUDA_VISIBLE_DEVICES", None)
-            keep.add("CUDA_VISIBLE_DEVICES")
-        config = {"keep": sorted(keep), "cwd": str(cwd), "rlimits": limits.rlimits(cgroup_memory=False), "mark": MARK}
+        # The environment (the job's token, secrets) goes in a file only the hub's user reads, beside the job's log
+        # (the hub's data dir, hidden from the sandbox), read and removed by the trampoline: not in Ray's job
+        # records, and a job with no runtime environment of its own starts on an idle Ray worker.
+        env_file = log_path.with_name(f"ray-env-{time.time_ns()}.json")
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            json.dump(dict(env), out)
+        config = {"env": str(env_file), "gpus": bool(flavor.gpus),  # Ray sets CUDA_VISIBLE_DEVICES for its GPUs
+                  "cwd": str(cwd), "rlimits": limits.rlimits(cgroup_memory=False), "mark": MARK}  # fmt: skip
         entrypoint = shlex.join([sys.executable, "-I", "-c", _TRAMPOLINE, json.dumps(config), *argv])
         client = self.client()
         attempt_id = f"{group_name}-{time.time_ns()}"  # one Ray job per attempt: a retry is a new submission
@@ -219,13 +247,15 @@ class RayBackend:
             submission_id = client.submit_job(
                 entrypoint=entrypoint,
                 submission_id=attempt_id,
-                runtime_env={"env_vars": env_vars},
                 entrypoint_num_cpus=flavor.cpus,
                 entrypoint_memory=flavor.memory_bytes,
                 entrypoint_num_gpus=flavor.gpus or None,
                 metadata={"hubstead_job": job_id},
             )
         except Exception as exc:
+            env_file.unlink(missing_ok=True)
             raise RuntimeError(f"the Ray cluster at {self.address} did not take the job: {exc}") from exc
         runner_logs.append(log_path, f"==> Submitted to the Ray cluster at {self.address} as {submission_id}")
-        return RayRun(client, submission_id, limits, log_path, self.address)
+        run = RayRun(client, submission_id, limits, log_path, self.address)
+        run.env_file = env_file
+        return run
