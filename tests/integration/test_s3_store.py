@@ -5,7 +5,9 @@ access check, forged bytes never land, and an unreachable store answers 503 + Re
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -229,3 +231,37 @@ def test_xet_upload_keeps_xorbs_in_s3(s3_hub: LiveServer, owner: Account, s3: S3
     # A client without Xet gets the same bytes, rebuilt by the hub from the xorbs on S3 (with Range).
     part = httpx.get(f"{server.url}/{repo}/resolve/main/x.bin", headers={"range": "bytes=1048570-1048599"})
     assert part.status_code == 206 and part.content == payload[1048570:1048600]
+
+
+def test_dataset_viewer_parquet_lives_in_s3(s3_hub: LiveServer, owner: Account, s3: S3Server) -> None:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    server = s3_hub
+    api = HfApi(endpoint=server.url, token=owner.write_token)
+    repo_id = f"{owner.name}/table"
+    api.create_repo(repo_id, repo_type="dataset")
+    csv = "id,text\n" + "".join(f"{i},row {i}\n" for i in range(300))
+    commit = api.create_commit(
+        repo_id, repo_type="dataset", operations=[CommitOperationAdd("data.csv", csv.encode())], commit_message="d"
+    ).oid
+    headers = {"authorization": f"Bearer {owner.read_token}"}
+    deadline = time.time() + 120
+    status: dict[str, Any] = {}
+    while time.time() < deadline:
+        status = httpx.get(f"{server.url}/api/datasets/{repo_id}/viewer-status", headers=headers).json()
+        if status["job"] and status["job"]["revision"] == commit and status["job"]["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.3)
+    assert status["job"]["status"] == "succeeded", json.dumps(status["job"])
+    rows = httpx.get(
+        f"{server.url}/datasets-server/rows",
+        params={"dataset": repo_id, "config": "default", "split": "train", "offset": 290, "length": 20},
+        headers=headers,
+    ).json()
+    assert rows["num_rows_total"] == 300 and [r["row"]["id"] for r in rows["rows"]] == list(range(290, 300))
+    listing = httpx.get(f"{server.url}/api/datasets/{repo_id}/parquet/default/train", headers=headers).json()
+    assert listing, "the split has Parquet files"
+    keys = _client(s3).list_objects_v2(Bucket=s3.bucket, Prefix=f"{PREFIX}/")["Contents"]
+    parquet_on_disk = [p for p in (server.data_dir / "lfs").rglob("*") if p.is_file()]
+    assert not parquet_on_disk, "the conversion's Parquet went to the bucket"
+    assert len(keys) >= 1

@@ -30,6 +30,13 @@ PASSED_ENV = (
     "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "COVERAGE_PROCESS_CONFIG"
 )
 
+# The blob store's credentials (``--blob-store s3://...``): the hub's own jobs (dataset conversion) write their
+# Parquet into it, as the hub does. Only these processes get them; the Jobs API's (``compute``) never do.
+STORE_ENV = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION",
+    "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE",
+)
+
 
 class UnsafePathError(ValueError):
     """A path built from outside input (a config or split name) would leave its directory."""
@@ -50,7 +57,7 @@ def safe_join(root: Path, *parts: str) -> Path:
 
 def job_environment(extra: Mapping[str, str]) -> dict[str, str]:
     """The explicit environment of a job process: a few system variables, the hub's settings, ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("HUBSTEAD_")}
+    env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k in STORE_ENV or k.startswith("HUBSTEAD_")}
     env.update(extra)
     return env
 
