@@ -34,6 +34,7 @@ import asyncio
 import datetime as _dt
 import os
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -168,6 +169,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--task", default=FILTER, help=f"task of the task page (default {FILTER!r})")
     parser.add_argument("--seed-fsync", action="store_true",
                         help="keep libgit2's fsync on while seeding (off by default: seeding is not measured)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="API processes of the server (hubstead serve --workers, where it has it; default 1: "
+                             "the CPU-per-request column counts the one server process)")
     parser.add_argument("--quick", action="store_true", help="1,000 repos, 3 s per page")
     add_common_args(parser)
     args = parser.parse_args()
@@ -398,7 +402,8 @@ def measure(server: HubServer, name: str, urls: list[str], args: argparse.Namesp
 def bench_backend(backend: str, args: argparse.Namespace, work: Path, pg: PostgresCluster | None,
                   profiler: Profiler) -> tuple[list[tuple[str, str, dict]], list[str]]:
     database_url = pg.new_database() if pg is not None else None
-    server = HubServer(root=work / backend, database_url=database_url)
+    serve_args = ("--workers", str(args.workers)) if args.has_workers else ()
+    server = HubServer(root=work / backend, database_url=database_url, serve_args=serve_args)
     server.data_dir.mkdir(parents=True)
 
     log(f"[{backend}] seeding {args.repos} repos in-process (bench_listing.seed)")
@@ -492,6 +497,9 @@ def render(backend: str, results: list[tuple[str, str, dict]], args: argparse.Na
 def main() -> int:
     args = parse_args()
     pin_source(args.rev)
+    help_text = subprocess.run([sys.executable, "-m", "hubstead.cli", "serve", "--help"], capture_output=True,
+                               text=True, timeout=120).stdout
+    args.has_workers = "--workers" in help_text  # serve --workers exists from issue 22 on
     os.environ.setdefault("PYTHONHASHSEED", "0")
     work = make_tempdir("hubstead-bench-pages-", args.tmp_dir)
     profiler = Profiler(args.profile)
