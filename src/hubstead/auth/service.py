@@ -12,8 +12,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, lazyload
 
 from hubstead.auth.models import ROLES, Membership, Org, Token, User
 from hubstead.db import utcnow
@@ -176,19 +176,28 @@ def create_token(session: Session, *, user: User, role: str = "read", name: str 
 
 
 def principal_for_token(session: Session, token: str) -> Principal | None:
-    """The caller behind a bearer token, or None when the token is unknown."""
-    record = session.scalar(select(Token).where(Token.token_hash == hash_token(token)))
-    if record is None:
+    """The caller behind a bearer token, or None when the token is unknown.
+
+    Every API read with a token runs this, so it is one query: the token's four columns and its user, without
+    the user's memberships (``User.memberships`` is select-in by default: a second query no token check needs;
+    it still loads on first access). Nothing is cached: a revoked token, a user made non-admin or a membership
+    removed is seen by the next request of every process, since each request reads the rows afresh."""
+    row = session.execute(
+        select(Token.id, Token.name, Token.role, Token.last_used_at, User)
+        .join(User, User.id == Token.user_id)
+        .where(Token.token_hash == hash_token(token))
+        .options(lazyload(User.memberships))
+    ).first()
+    if row is None:
         return None
+    token_id, name, role, last_used_at, user = row
     now = utcnow()
-    if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
-        record.last_used_at = now
+    if last_used_at is None or (now - last_used_at).total_seconds() > 60:
+        session.execute(update(Token).where(Token.id == token_id).values(last_used_at=now))
     scope = None
-    if record.name.startswith((SPACE_TOKEN_PREFIX, JOB_TOKEN_PREFIX)) and "@" in record.name:
-        scope = record.name.rsplit("@", 1)[1].lower()  # "space:org/name@org": an org space's token
-    return Principal(
-        user=record.user, token_role=record.role, token_name=record.name, token_id=record.id, namespace_scope=scope
-    )
+    if name.startswith((SPACE_TOKEN_PREFIX, JOB_TOKEN_PREFIX)) and "@" in name:
+        scope = name.rsplit("@", 1)[1].lower()  # "space:org/name@org": an org space's token
+    return Principal(user=user, token_role=role, token_name=name, token_id=token_id, namespace_scope=scope)
 
 
 def org_role(session: Session, *, user: User, namespace: str) -> str | None:
