@@ -150,8 +150,9 @@ class _ComputeChild:
     def __init__(self, argv: list[str], port: int) -> None:
         import threading
 
-        self.command = [sys.executable, "-m", "hubstead.cli", "serve", *argv, "--role", "compute", "--workers", "1",
-                        "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        # -P: the working directory stays off sys.path (a json.py there must not shadow the standard library)
+        self.command = [sys.executable, "-P", "-m", "hubstead.cli", "serve", *argv, "--role", "compute",
+                        "--workers", "1", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
         self.env = {**os.environ, _PARENT_PID: str(os.getpid())}
         self.process: subprocess.Popen[bytes] | None = None
         self.stopping = threading.Event()
