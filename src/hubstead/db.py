@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 # How long a client is told to wait (``Retry-After``) when the database is unreachable or locked: a restart of
 # PostgreSQL takes a few seconds; huggingface_hub's ``http_backoff`` sleeps Retry-After + 1 s between tries.
 RETRY_AFTER_SECONDS = 2
+# The advisory lock (PostgreSQL) that one process holds while it brings the schema to head.
+MIGRATION_LOCK_KEY = 0x4875627374656164  # "Hubstead"
 # A burst of failures is logged once: the first failure after this many quiet seconds opens a new burst.
 _BURST_QUIET_SECONDS = 30.0
 # The exceptions the app maps through ``database_unavailable`` (anything else from the database is a bug: 500).
@@ -72,7 +74,9 @@ def make_engine(database_url: str, *, sqlite_busy_timeout: float = 30.0) -> Engi
         engine = create_engine(
             database_url,
             connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout},
-            pool_size=20,
+            # As many kept connections as the threadpool's 40 threads: with 20, a burst over 20 requests opened
+            # and closed overflow connections (connect + three PRAGMAs each, ~5% of a loaded model_info).
+            pool_size=40,
             max_overflow=20,
         )
 
@@ -172,4 +176,14 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(migrations))
         config.attributes["engine"] = self.engine
-        command.upgrade(config, "head")
+        if self.engine.dialect.name != "postgresql":  # SQLite: one machine, and Alembic's DDL takes its write lock
+            command.upgrade(config, "head")
+            return
+        # Several processes on several machines may start at once against one PostgreSQL database: one migrates,
+        # the others wait on the advisory lock, then find the schema current (an upgrade to head is idempotent).
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                command.upgrade(config, "head")
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
