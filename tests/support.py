@@ -86,6 +86,78 @@ class LiveServer:
                 time.sleep(0.1)
         raise RuntimeError("server did not answer /healthz within 60 s")
 
+    # What the server's blob stores hold (the data dir's, or the S3 bucket of a deployment), for tests that check
+    # that a refused upload stored nothing and an accepted one landed.
+    def _bucket(self, part: str) -> tuple[object, str, str] | None:
+        location = self.extra_env.get("HUBSTEAD_BLOB_STORE", "")
+        if not location.startswith("s3://"):
+            return None
+        import boto3
+
+        from hubstead.storage.s3 import parse_location
+
+        where = parse_location(location)
+        client = boto3.client(
+            "s3", endpoint_url=self.extra_env["HUBSTEAD_S3_ENDPOINT"],
+            aws_access_key_id=self.extra_env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.extra_env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.extra_env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        )
+        prefix = "/".join(p for p in (where.prefix, part) if p)
+        return client, where.bucket, prefix
+
+    def _stored(self, part: str, local: Path) -> dict[str, int]:
+        """Name -> size of every object in one store (``part``: "" for LFS objects, "xet/xorbs", ...)."""
+        bucket = self._bucket(part)
+        if bucket is None:
+            return {p.name: p.stat().st_size for p in local.rglob("*") if p.is_file()} if local.exists() else {}
+        client, name, prefix = bucket
+        found: dict[str, int] = {}
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name, Prefix=prefix + "/"):  # type: ignore[attr-defined]
+            for item in page.get("Contents", []):
+                key = item["Key"][len(prefix) + 1 :]
+                if re.fullmatch(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}", key):
+                    found[key.rsplit("/", 1)[1]] = item["Size"]
+        return found
+
+    def has_blob(self, oid: str) -> bool:
+        """Whether the LFS store holds the object with this sha256."""
+        bucket = self._bucket("")
+        if bucket is None:
+            return (self.data_dir / "lfs" / oid[:2] / oid[2:4] / oid).is_file()
+        client, name, prefix = bucket
+        from hubstead.storage.s3 import object_key
+
+        try:
+            client.head_object(Bucket=name, Key=object_key(prefix, oid))  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - botocore's ClientError (404)
+            return False
+        return True
+
+    def blob_bytes(self, oid: str) -> bytes:
+        """The bytes the LFS store holds under this sha256."""
+        bucket = self._bucket("")
+        if bucket is None:
+            return (self.data_dir / "lfs" / oid[:2] / oid[2:4] / oid).read_bytes()
+        client, name, prefix = bucket
+        from hubstead.storage.s3 import object_key
+
+        return client.get_object(Bucket=name, Key=object_key(prefix, oid))["Body"].read()  # type: ignore[attr-defined,no-any-return]
+
+    def xorbs(self) -> dict[str, int]:
+        """Xorb name -> size, for every xorb body the hub stores."""
+        return self._stored("xet/xorbs", self.data_dir / "xet" / "xorbs")
+
+    def chunk_index(self, xorb: str) -> bytes:
+        """The bytes of one xorb's chunk index."""
+        bucket = self._bucket("xet/chunk-index")
+        if bucket is None:
+            return (self.data_dir / "xet" / "chunk-index" / xorb[:2] / xorb[2:4] / xorb).read_bytes()
+        client, name, prefix = bucket
+        from hubstead.storage.s3 import object_key
+
+        return client.get_object(Bucket=name, Key=object_key(prefix, xorb))["Body"].read()  # type: ignore[attr-defined,no-any-return]
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(sig)

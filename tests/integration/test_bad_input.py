@@ -143,13 +143,12 @@ def test_lfs_upload_with_wrong_bytes_is_refused_and_not_stored(server: LiveServe
     assert short.status_code == 400
     longer = httpx.put(href, content=data + b"extra")
     assert longer.status_code == 400
-    store = server.data_dir / "lfs" / oid[:2] / oid[2:4] / oid
-    assert not store.exists()
+    assert not server.has_blob(oid)
     assert not any(p.is_file() for p in (server.data_dir / "uploads").glob("put-*"))
     forged = httpx.put(href.replace("sig=", "sig=0"), content=data)
     assert forged.status_code == 403
     ok = httpx.put(href, content=data)
-    assert ok.status_code == 200 and store.exists()
+    assert ok.status_code == 200 and server.has_blob(oid)
     verify = httpx.post(
         batch.json()["objects"][0]["actions"]["verify"]["href"],
         json={"oid": oid, "size": len(data) + 1},

@@ -22,10 +22,6 @@ from seed import auth, commit, create_repo, upload_lfs
 from support import LiveServer, last_json, run_client
 
 
-def _blob_path(server: LiveServer, oid: str) -> Path:
-    return server.data_dir / "lfs" / oid[:2] / oid[2:4] / oid
-
-
 def _lfs_line(path: str, oid: str, size: int) -> dict[str, object]:
     return {"key": "lfsFile", "value": {"path": path, "algo": "sha256", "oid": oid, "size": size}}
 
@@ -101,8 +97,8 @@ def test_list_and_permanently_delete_lfs_files(server: LiveServer) -> None:
 
     api.permanently_delete_lfs_files(repo_id, [listed["ckpt/own.bin"], listed["shared.bin"]])
     assert [f.filename for f in api.list_lfs_files(repo_id)] == ["dev.bin"]
-    assert not _blob_path(server, oids["own"]).exists()  # no other repo referenced it
-    assert _blob_path(server, oids["shared"]).read_bytes() == shared  # carol's repo still does
+    assert not server.has_blob(oids["own"])  # no other repo referenced it
+    assert server.blob_bytes(oids["shared"]) == shared  # carol's repo still does
     with tempfile.TemporaryDirectory() as cache:
         for path in ("ckpt/own.bin", "shared.bin"):
             with pytest.raises(EntryNotFoundError) as gone:

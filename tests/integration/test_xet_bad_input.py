@@ -34,7 +34,7 @@ def _cas_token(server: LiveServer, token: str, repo: str, mode: str = "write") -
 
 
 def _xorbs_on_disk(server: LiveServer) -> set[str]:
-    return {p.name for p in (server.data_dir / "xet" / "xorbs").rglob("*") if p.is_file()}
+    return set(server.xorbs())
 
 
 def test_xorb_hash_mismatch_and_corruption_store_nothing(server: LiveServer) -> None:

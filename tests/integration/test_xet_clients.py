@@ -49,15 +49,12 @@ def sha(data: bytes) -> str:
 
 def xorbs_on_disk(server: LiveServer) -> dict[str, int]:
     """Xorb name -> size, for every xorb body in the server's data dir."""
-    root = server.data_dir / "xet" / "xorbs"
-    if not root.exists():
-        return {}
-    return {p.name: p.stat().st_size for p in root.rglob("*") if p.is_file()}
+    return server.xorbs()
 
 
 def in_lfs_store(server: LiveServer, oid: str) -> bool:
     """Whether the LFS blob store (the non-Xet path) holds this sha256."""
-    return (server.data_dir / "lfs" / oid[:2] / oid[2:4] / oid).is_file()
+    return server.has_blob(oid)
 
 
 def tree(server: LiveServer, repo: str, token: str | None, repo_type: str = "model") -> dict[str, dict]:
@@ -588,8 +585,7 @@ def test_claiming_a_stored_xorb_without_its_bytes_grants_nothing(server: LiveSer
     alice_token = cas_token(server, alice.write_token, private, mode="write")
     mallory_token = cas_token(server, mallory.write_token, own, mode="write")
     for xorb in new:
-        index = server.data_dir / "xet" / "chunk-index" / xorb[:2] / xorb[2:4] / xorb
-        first_chunk = to_hex(index.read_bytes()[:32])
+        first_chunk = to_hex(server.chunk_index(xorb)[:32])
         query = f"{cas}/v1/chunks/default-merkledb/{first_chunk}"
         assert httpx.get(query, headers=auth(alice_token)).status_code == 200, "control: alice's dedup sees it"
         assert httpx.get(query, headers=auth(mallory_token)).status_code == 404
