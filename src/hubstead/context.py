@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hubstead.config import Settings
+from hubstead.coordination.downloads import SharedDownloadPairs
 from hubstead.db import Database
 from hubstead.downloads import DownloadDeduplicator
 from hubstead.storage.base import BlobStore
@@ -20,7 +21,8 @@ class Hub:
     db: Database
     blobs: BlobStore
     xorbs: XorbStore
-    downloads: DownloadDeduplicator = field(default_factory=DownloadDeduplicator)
+    # Counting a HEAD-then-GET once: in memory for a hub built by hand, in the database (every process) from settings.
+    downloads: DownloadDeduplicator | SharedDownloadPairs = field(default_factory=DownloadDeduplicator)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Hub:
@@ -34,6 +36,7 @@ class Hub:
             db=db,
             blobs=blob_store(settings),
             xorbs=xorb_store(settings),
+            downloads=SharedDownloadPairs(db),
         )
 
 

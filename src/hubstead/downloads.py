@@ -11,6 +11,11 @@ import time
 from collections import OrderedDict
 
 
+def follows_head(last_method: str, last_at: float, method: str, now: float, window: float) -> bool:
+    """The rule: a GET within ``window`` seconds of the same client's HEAD of the same file is not a new download."""
+    return method == "GET" and last_method == "HEAD" and now - last_at <= window
+
+
 class DownloadDeduplicator:
     """Counts a client's HEAD-then-GET of one file as one download.
 
@@ -29,7 +34,7 @@ class DownloadDeduplicator:
         moment = time.monotonic() if now is None else now
         with self._lock:
             last = self._last.pop(key, None)
-            paired = method == "GET" and last is not None and last[0] == "HEAD" and moment - last[1] <= self.window
+            paired = last is not None and follows_head(last[0], last[1], method, moment, self.window)
             self._last[key] = ("GET-paired" if paired else method, moment)
             while len(self._last) > self.max_entries:
                 self._last.popitem(last=False)

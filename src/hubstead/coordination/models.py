@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hubstead.db import Base, UTCDateTime
@@ -33,3 +33,15 @@ class FailureRow(Base):
     budget: Mapped[str] = mapped_column(String(32), nullable=False)
     key: Mapped[str] = mapped_column(String(300), nullable=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class DownloadPairRow(Base):
+    """The last request a client made for one counted file (``key``: a digest of client, agent, repo and path):
+    the memory behind counting a HEAD-then-GET once when the two reach different processes."""
+
+    __tablename__ = "download_pairs"
+    __table_args__ = (Index("ix_download_pairs_at", "at"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    method: Mapped[str] = mapped_column(String(16), nullable=False)
+    at: Mapped[float] = mapped_column(Float, nullable=False)
