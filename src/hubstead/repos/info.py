@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
+import orjson
 import pygit2
+from starlette.responses import JSONResponse
 
 from hubstead.context import Hub
 from hubstead.dates import from_timestamp, iso
@@ -18,6 +20,19 @@ from hubstead.repos.files import file_info, iter_entries
 from hubstead.repos.git import GitRepo
 from hubstead.repos.index import fields_at
 from hubstead.repos.models import Repo
+
+
+class FastJSONResponse(JSONResponse):
+    """``JSONResponse`` encoded with orjson: the same compact JSON (no spaces, UTF-8 kept as is) at a fraction of
+    the CPU, which counts on the hot reads (``model_info``, ``list_models``). What orjson refuses (a non-string
+    key, an integer over 64 bits) goes through the standard encoder as before."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
+
 
 # Fields `expand` may ask for, per repo type (unknown ones are ignored, never an error).
 EXPANDABLE = {

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep, get_principal, parse_bool
 from hubstead.api.pagination import decode_cursor, next_page_link
 from hubstead.errors import BadRequestError, NotFoundError
-from hubstead.repos.info import EXPANDABLE, base_fields
+from hubstead.repos.info import EXPANDABLE, FastJSONResponse, base_fields
 from hubstead.search.service import MAX_LIMIT, ListedRow, ListQuery, list_rows
 
 router = APIRouter()
@@ -99,7 +99,7 @@ def list_route(plural: str, request: Request, session: Session = SessionDep) -> 
     # With an explicit limit the client stops there; pages continue only for unlimited listings.
     if more and limit is None:
         headers["Link"] = next_page_link(request, query.offset + len(rows))
-    return JSONResponse(items, headers=headers)
+    return FastJSONResponse(items, headers=headers)
 
 
 def _item(row: ListedRow, *, expand: list[str], full: bool, card: bool) -> dict[str, Any]:

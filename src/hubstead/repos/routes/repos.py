@@ -18,7 +18,7 @@ from hubstead.dates import iso
 from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError, error_header_value
 from hubstead.evals.index import read_entries as read_eval_entries
 from hubstead.repos.git import GitRepo
-from hubstead.repos.info import repo_info
+from hubstead.repos.info import FastJSONResponse, repo_info
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Like, Repo
 from hubstead.repos.routes.access import PLURALS, URL_PREFIX, api_repo_request, redirect_if_moved, refuse_unqualified_id
@@ -231,7 +231,7 @@ def info(request: Request, session: Session = SessionDep) -> Response:
         if "subdomain" in body:
             body["subdomain"] = row.subdomain
         body["host"] = space_runtime.app_url(rr.hub.settings, repo.namespace, repo.name, row.subdomain)
-    return JSONResponse(body)
+    return FastJSONResponse(body)
 
 
 @router.get("/api/{plural:repotype}/{ns}/{name}/auth-check")
