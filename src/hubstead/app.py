@@ -425,6 +425,15 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
     )
     app.state.hub = hub
     app.state.inference = inference
+    # What the model pages' inference widget reads (which task and runtime a model is served with: configuration,
+    # no workers). An API process forwards the calls themselves to the compute process; it builds the service for
+    # this only and never starts a worker in it.
+    if inference is None and settings.inference_enabled:
+        from hubstead.inference.service import InferenceService
+
+        app.state.inference_settings = InferenceService(hub)
+    else:
+        app.state.inference_settings = inference
     app.direct_route = lambda method, path: direct_space_route(method, path) or direct_inference_route(method, path)
     app.state.inference_lookups = {}
     app.state.inference_lookups_pending = {}

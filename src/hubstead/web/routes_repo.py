@@ -145,7 +145,7 @@ def _widget(request: Request, repo: Repo) -> dict[str, Any] | None:
     """The inference widget's settings for a model page: which task, and which form serves it."""
     from hubstead.inference.widgets import widget_for
 
-    return widget_for(request.app.state.inference, repo)
+    return widget_for(getattr(request.app.state, "inference_settings", None), repo)
 
 
 def _revision_and_path(page: RepoPage) -> tuple[str, str]:
