@@ -42,6 +42,8 @@ class LiveServer:
     # API processes (``serve --workers``): 1 is the single process that runs everything; N > 1 adds a compute
     # process beside the N API processes (docs/ARCHITECTURE.md, "Processes").
     workers: int = 1
+    # ``serve --role``: "all", or "api" / "compute" for one half of a deployment.
+    role: str = "all"
     _names: int = 0
 
     @property
@@ -66,11 +68,11 @@ class LiveServer:
         return result
 
     def start(self) -> None:
-        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        self.log_path = self.data_dir.parent / f"server-{self.role}-{self.port}.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning",
-             "--workers", str(self.workers)],
+             "--workers", str(self.workers), "--role", self.role],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

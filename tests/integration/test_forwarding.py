@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -67,35 +65,9 @@ uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_level="warn
 
 
 @dataclass
-class RoleServer(LiveServer):
-    """``hubstead serve --role ROLE``."""
-
-    role: str = "all"
-
-    def start(self) -> None:
-        self.log_path = self.data_dir.parent / f"server-{self.role}-{self.port}.log"
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning",
-                 "--role", self.role, "--workers", "1"],
-                env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not answer /healthz within 60 s")
-
-
-@dataclass
 class Pair:
-    api: RoleServer
-    compute: RoleServer
+    api: LiveServer
+    compute: LiveServer
 
     def ensure_compute(self) -> None:
         """Start the compute process again if a test stopped it."""
@@ -117,8 +89,8 @@ class Pair:
 def pair() -> Iterator[Pair]:
     root = Path(tempfile.mkdtemp(prefix="hubstead-forward-"))
     env = {"HUBSTEAD_JOB_WORKERS": "1", "HUBSTEAD_SPACES_DOMAIN": "spaces.test"}
-    compute = RoleServer(data_dir=root / "data", database_url=None, backend="sqlite", extra_env=env, role="compute")
-    api = RoleServer(data_dir=root / "data", database_url=None, backend="sqlite", extra_env=env, role="api")
+    compute = LiveServer(data_dir=root / "data", database_url=None, backend="sqlite", extra_env=env, role="compute")
+    api = LiveServer(data_dir=root / "data", database_url=None, backend="sqlite", extra_env=env, role="api")
     compute.start()
     api.start()
     try:
