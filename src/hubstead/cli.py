@@ -147,12 +147,15 @@ class _ComputeChild:
     """The compute process ``serve --workers N`` keeps running beside its API workers (restarted if it dies: a
     standby takes the lease once the dead one's expires)."""
 
-    def __init__(self, argv: list[str], port: int) -> None:
+    def __init__(self, argv: list[str], port: int, public_url: str) -> None:
         import threading
 
-        # -P: the working directory stays off sys.path (a json.py there must not shadow the standard library)
+        # -P: the working directory stays off sys.path (a json.py there must not shadow the standard library).
+        # --public-url: the address people and jobs reach the hub at is the API processes' port, not this loopback
+        # one (jobs' and spaces' HF_ENDPOINT, webhook payloads).
         self.command = [sys.executable, "-P", "-m", "hubstead.cli", "serve", *argv, "--role", "compute",
-                        "--workers", "1", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+                        "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
+                        "--public-url", public_url]  # fmt: skip
         self.env = {**os.environ, _PARENT_PID: str(os.getpid())}
         self.process: subprocess.Popen[bytes] | None = None
         self.stopping = threading.Event()
@@ -233,7 +236,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     hub.db.engine.dispose()
     child = None
     if role == "all":
-        child = _ComputeChild(args.argv, args.compute_port or _free_port())
+        child = _ComputeChild(args.argv, args.compute_port or _free_port(), settings.external_url)
         child.start()
     os.environ[_SERVE_ARGV] = json.dumps(args.argv)
     print(f"Hubstead serving on {where} with {workers} API processes", flush=True)
