@@ -30,7 +30,8 @@ class DownloadDeduplicator:
         self._last: OrderedDict[tuple[str, ...], tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def counts(self, key: tuple[str, ...], method: str, now: float | None = None) -> bool:
+    def counts(self, key: tuple[str, ...], method: str, now: float | None = None, session: object = None) -> bool:
+        """Whether this request is a download (``session``: unused, for ``SharedDownloadPairs``' interface)."""
         moment = time.monotonic() if now is None else now
         with self._lock:
             last = self._last.pop(key, None)

@@ -29,3 +29,17 @@ def test_old_pairs_are_swept(backend_hub: Hub, monkeypatch) -> None:  # type: ig
     pairs.counts(("fresh",), "HEAD", now=1000.0)
     with backend_hub.db.session() as session:
         assert session.query(DownloadPairRow).count() == 1
+
+
+def test_pairing_inside_a_request_that_already_wrote(backend_hub: Hub) -> None:
+    """The request's own session may already hold SQLite's write lock (a token's last-used stamp): the pairing
+    writes in that session, so it never waits on itself (a second session waited out the busy timeout: a 503)."""
+    from sqlalchemy import text
+
+    pairs = SharedDownloadPairs(backend_hub.db)
+    key = ("10.0.0.9", "ua", "3", "README.md")
+    with backend_hub.db.session() as session:
+        session.execute(text("UPDATE download_pairs SET at = at"))  # a write: this transaction holds the lock
+        assert pairs.counts(key, "HEAD", now=5.0, session=session) is True
+        assert pairs.counts(key, "GET", now=5.1, session=session) is False
+        assert pairs.counts(key, "GET", now=5.2, session=session) is True

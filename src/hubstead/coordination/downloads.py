@@ -3,9 +3,10 @@
 ``downloads.DownloadDeduplicator`` remembers a client's last request in process memory; with several API processes
 behind one port (``serve --workers``) or several machines, ``hf_hub_download``'s HEAD may reach one process and its
 GET another, and the download would count twice. ``SharedDownloadPairs`` keeps the same rule
-(``downloads.follows_head``) with its memory in the database: one short transaction of its own per counted request
-(a handful of files per download: config.json, the weights), committed before the answer goes out, so the GET that
-follows finds it from any process. Rows older than ten windows are swept now and then.
+(``downloads.follows_head``) with its memory in the database: one row read and upserted per counted request (a
+handful of files per download: config.json, the weights) in the request's own transaction, committed before
+the answer goes out, so the GET that follows finds it from any process. The write is an upsert, so two requests of
+one client at the same instant never fail on the key. Rows older than ten windows are swept now and then.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from typing import cast
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from hubstead.coordination.models import DownloadPairRow
 from hubstead.db import Database
@@ -31,21 +35,34 @@ class SharedDownloadPairs:
         self.db = db
         self.window = window
 
-    def counts(self, key: tuple[str, ...], method: str, now: float | None = None) -> bool:
-        """Whether this request is a download (False only for the GET that pairs with the same client's HEAD)."""
+    def counts(
+        self, key: tuple[str, ...], method: str, now: float | None = None, session: Session | None = None
+    ) -> bool:
+        """Whether this request is a download (False only for the GET that pairs with the same client's HEAD).
+
+        ``session``: the request's own, committed before its answer is sent (``api.deps.SessionDep``). It must be
+        that one when the request may already have written: on SQLite a second session would wait on the first
+        one's write lock until the busy timeout."""
         digest = hashlib.sha256("\x1f".join(key).encode()).hexdigest()
         moment = time.time() if now is None else now
-        try:
-            with self.db.session() as session:
-                row = session.get(DownloadPairRow, digest, with_for_update=True)
-                paired = row is not None and follows_head(row.method, row.at, method, moment, self.window)
-                remembered = "GET-paired" if paired else method
-                if row is None:
-                    session.add(DownloadPairRow(key=digest, method=remembered, at=moment))
-                else:
-                    row.method, row.at = remembered, moment
-                if random.random() < SWEEP_CHANCE:
-                    session.execute(delete(DownloadPairRow).where(DownloadPairRow.at < moment - 10 * self.window))
-        except IntegrityError:  # the same client's two requests at the same instant: the other one recorded it
-            return True
+        if session is not None:
+            return self._counts(session, digest, method, moment)
+        with self.db.session() as own:
+            return self._counts(own, digest, method, moment)
+
+    def _counts(self, session: Session, digest: str, method: str, moment: float) -> bool:
+        table = cast(Table, DownloadPairRow.__table__)
+        last = session.execute(
+            select(table.c.method, table.c.at).where(table.c.key == digest).with_for_update()
+        ).first()
+        paired = last is not None and follows_head(last.method, last.at, method, moment, self.window)
+        remembered = "GET-paired" if paired else method
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+        session.execute(
+            insert(table)
+            .values(key=digest, method=remembered, at=moment)
+            .on_conflict_do_update(index_elements=[table.c.key], set_={"method": remembered, "at": moment})
+        )
+        if random.random() < SWEEP_CHANCE:
+            session.execute(delete(table).where(table.c.at < moment - 10 * self.window))
         return not paired

@@ -79,7 +79,7 @@ def resolve(request: Request, session: Session = SessionDep) -> Response:
     if counts_as_download(repo.repo_type, path) and not request.headers.get("range"):
         client = request.client.host if request.client else ""
         key = (client, request.headers.get("user-agent", ""), str(repo.pk), path)
-        if rr.hub.downloads.counts(key, request.method):
+        if rr.hub.downloads.counts(key, request.method, session=session):
             record_download(session, repo)
     if info.lfs:
         if session.get(RepoLfsObject, (repo.pk, info.lfs.oid)) is None:
