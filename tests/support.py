@@ -88,6 +88,23 @@ class LiveServer:
                 time.sleep(0.1)
         raise RuntimeError("server did not answer /healthz within 60 s")
 
+    def services_url(self) -> str:
+        """Where the stateful services (inference, spaces, jobs) answer: this server, or with ``serve --workers N``
+        its compute process (the address it publishes in its lease). A Prometheus scrape of the inference series
+        goes there, as docs/deploy.md says."""
+        if self.workers == 1 and self.role == "all":
+            return self.url
+        from hubstead.coordination import leases
+        from hubstead.db import Database
+
+        db = Database(self.database_url or f"sqlite:///{self.data_dir / 'hubstead.db'}")
+        try:
+            lease = leases.current(db, "compute")
+        finally:
+            db.engine.dispose()
+        assert lease is not None, "no compute process holds the lease"
+        return lease.address
+
     # What the server's blob stores hold (the data dir's, or the S3 bucket of a deployment), for tests that check
     # that a refused upload stored nothing and an accepted one landed.
     def _bucket(self, part: str) -> tuple[object, str, str] | None:

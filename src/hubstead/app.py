@@ -105,6 +105,18 @@ class RequestIdMiddleware:
         await self.app(scope, receive, with_request_id(scope, send))
 
 
+def _bearer_sent(scope: Scope) -> bool:
+    return any(name == b"authorization" for name, _ in scope.get("headers", []))
+
+
+def _check_token(hub: Hub, request: Request) -> None:
+    """Raise what ``get_principal`` raises for the request's token (401 unknown, 429 past the budget)."""
+    from hubstead.api.deps import get_principal
+
+    with hub.db.session() as session:
+        get_principal(request, session)
+
+
 class HubApp(FastAPI):
     """FastAPI, plus a direct path for the few routes that clients call hundreds of times a second.
 
@@ -147,6 +159,17 @@ class HubApp(FastAPI):
                 await response(scope, receive, with_request_id(scope, send))
                 return
             receive = bounded_receive(receive, limit, advice)
+        if hub is not None and self.hop is not None and self.hop.forwards(scope, path) and _bearer_sent(scope):
+            # An unknown token is refused here, before the body is read and sent on (as the routes themselves
+            # refuse it in a single process: api.deps.get_principal, the throttle's budget included).
+            scope["app"] = self
+            request = Request(scope)
+            try:
+                await run_in_threadpool(_check_token, hub, request)
+            except Exception as exc:  # noqa: BLE001 - answered by the app's own exception handlers
+                response = await self._handle_error(request, exc)
+                await response(scope, receive, with_request_id(scope, send))
+                return
         if self.hop is not None and await self.hop(scope, receive, send, path):
             return
         if self.direct_route is not None:

@@ -388,14 +388,17 @@ def test_metrics_need_a_token_and_hide_private_models(server: LiveServer) -> Non
     r = httpx.post(f"{server.url}/models/{private}/pipeline/feature-extraction", json={"inputs": "x"},
                    headers=_auth(owner), timeout=60)  # fmt: skip
     assert r.status_code >= 400
+    # The inference series are the serving process's: in a deployment, the compute process's own scrape target.
+    services = server.services_url()
+    assert httpx.get(f"{services}/metrics").status_code == 401
     admin = server.account("metricsadmin", admin=True)
-    r = httpx.get(f"{server.url}/metrics", headers=_auth(admin))
+    r = httpx.get(f"{services}/metrics", headers=_auth(admin))
     assert r.status_code == 200 and private in r.text
     stranger = server.account("metricsstranger")
-    r = httpx.get(f"{server.url}/metrics", headers=_auth(stranger))
+    r = httpx.get(f"{services}/metrics", headers=_auth(stranger))
     assert r.status_code == 200 and "hubstead_request_count" in r.text
     assert private not in r.text
-    r = httpx.get(f"{server.url}/metrics", headers=_auth(owner))
+    r = httpx.get(f"{services}/metrics", headers=_auth(owner))
     assert r.status_code == 200 and private in r.text
 
 

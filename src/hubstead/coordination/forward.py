@@ -160,6 +160,12 @@ class Hop:
         await self._forward_http(scope, receive, send)
         return True
 
+    def forwards(self, scope: Scope, path: str) -> bool:
+        """Whether this (API) process sends the HTTP request on to the compute process."""
+        if self.role != "api" or scope["type"] != "http":
+            return False
+        return self._on_space_host(scope) or needs_compute(scope["method"], path)
+
     def _on_space_host(self, scope: Scope) -> bool:
         """Whether the request came in on a space's own host (as ``spaces.routes_app.SpacesDomainMiddleware``
         reads it: that middleware runs in the compute process, on the Host the hop keeps)."""
