@@ -35,15 +35,25 @@ WEBHOOK_TEST_ENV = {
 }
 
 
-# The suite in two parts that ``scripts/test`` runs at once, one per core (``--part``; default: all of it):
-# "deployment" is every test on the shared PostgreSQL deployment (the ``server`` fixture's "postgresql"
-# parameter); "single" is the rest (the browser, the SQLite server, the tests' own servers, the unit tests).
+# The suite in two parts that ``scripts/test`` runs at once, one per core (``--part``; default: all of it), of
+# about the same length: "deployment" is every test on the shared PostgreSQL deployment (the ``server`` fixture's
+# "postgresql" parameter) and the integration tests that start servers of their own (faults, crashes, S3, Ray, the
+# inference hubs); "single" is the rest (the browser, the shared SQLite server's tests, the unit tests).
 PARTS = ("all", "single", "deployment")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--part", choices=PARTS, default="all",
-                     help="run only the PostgreSQL deployment's tests, or only the others (scripts/test runs both)")
+                     help="run only the PostgreSQL deployment's and the own-server tests, or only the others "
+                          "(scripts/test runs both)")  # fmt: skip
+
+
+def in_deployment_part(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    shape = callspec.params.get("server") if callspec is not None else None
+    if shape is not None:
+        return bool(shape == "postgresql")
+    return "integration" in item.path.parts
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -52,9 +62,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     keep, drop = [], []
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        on_deployment = callspec is not None and callspec.params.get("server") == "postgresql"
-        (keep if on_deployment == (part == "deployment") else drop).append(item)
+        (keep if in_deployment_part(item) == (part == "deployment") else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
