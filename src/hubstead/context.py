@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hubstead.config import Settings
 from hubstead.coordination.downloads import SharedDownloadPairs
 from hubstead.db import Database
-from hubstead.downloads import DownloadDeduplicator
 from hubstead.storage.base import BlobStore
 from hubstead.storage.local import LocalBlobStore
 from hubstead.xet.cas.store import XorbStore
@@ -21,8 +20,7 @@ class Hub:
     db: Database
     blobs: BlobStore
     xorbs: XorbStore
-    # Counting a HEAD-then-GET once: in memory for a hub built by hand, in the database (every process) from settings.
-    downloads: DownloadDeduplicator | SharedDownloadPairs = field(default_factory=DownloadDeduplicator)
+    downloads: SharedDownloadPairs  # counting a HEAD-then-GET once, whichever processes the two reach
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Hub:

@@ -1,5 +1,5 @@
 """A HEAD-then-GET counts once when the two requests reach different processes (``SharedDownloadPairs``: the rule of
-``DownloadDeduplicator`` with its memory in the database), on SQLite and PostgreSQL."""
+``downloads.follows_head`` with its memory in the database), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

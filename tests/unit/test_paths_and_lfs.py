@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hubstead.downloads import DownloadDeduplicator
+from hubstead.downloads import follows_head
 from hubstead.errors import BadRequestError, InvalidPathError, InvalidRefNameError, InvalidRepoIdError
 from hubstead.repos.cards import index_fields, parse_card_yaml
 from hubstead.repos.files import RangeNotSatisfiableError, parse_range
@@ -98,17 +98,11 @@ def test_parse_range() -> None:
 
 
 def test_download_dedup_pairs_head_then_get_only() -> None:
-    dedup = DownloadDeduplicator(window=30)
-    key = ("127.0.0.1", "ua", "1", "config.json")
-    assert dedup.counts(key, "HEAD", now=0) is True
-    assert dedup.counts(key, "GET", now=0.1) is False
-    assert dedup.counts(key, "HEAD", now=0.2) is True
-    assert dedup.counts(key, "GET", now=100) is True  # too late to be the same download
-    assert dedup.counts(key, "GET", now=100.1) is True
-    small = DownloadDeduplicator(max_entries=2)
-    for i in range(5):
-        small.counts((str(i),), "HEAD")
-    assert len(small._last) == 2
+    assert follows_head("HEAD", 0, "GET", 0.1, window=30) is True  # hf_hub_download's GET: not a new download
+    assert follows_head("GET-paired", 0.1, "GET", 0.2, window=30) is False
+    assert follows_head("HEAD", 0.2, "GET", 100, window=30) is False  # too late to be the same download
+    assert follows_head("GET", 100, "GET", 100.1, window=30) is False
+    assert follows_head("HEAD", 0, "HEAD", 0.1, window=30) is False
 
 
 def test_card_and_index_fields() -> None:

@@ -1,9 +1,9 @@
 """Counting a HEAD-then-GET once when the two requests reach different API processes.
 
-``downloads.DownloadDeduplicator`` remembers a client's last request in process memory; with several API processes
-behind one port (``serve --workers``) or several machines, ``hf_hub_download``'s HEAD may reach one process and its
-GET another, and the download would count twice. ``SharedDownloadPairs`` keeps the same rule
-(``downloads.follows_head``) with its memory in the database: one row read and upserted per counted request (a
+With several API processes behind one port (``serve --workers``) or several machines, ``hf_hub_download``'s HEAD
+may reach one process and its GET another; a memory of the client's last request kept in one process would count
+the download twice. ``SharedDownloadPairs`` applies the rule (``downloads.follows_head``) with its memory in the
+database: one row read and upserted per counted request (a
 handful of files per download: config.json, the weights) in the request's own transaction, committed before
 the answer goes out, so the GET that follows finds it from any process. The write is an upsert, so two requests of
 one client at the same instant never fail on the key. Rows older than ten windows are swept now and then.
@@ -29,7 +29,7 @@ SWEEP_CHANCE = 0.002
 
 
 class SharedDownloadPairs:
-    """``DownloadDeduplicator``'s interface (``counts(key, method)``) over the ``download_pairs`` table."""
+    """``counts(key, method)``: whether a request is a download, over the ``download_pairs`` table."""
 
     def __init__(self, db: Database, window: float = 30.0) -> None:
         self.db = db
