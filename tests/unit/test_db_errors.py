@@ -8,6 +8,7 @@ import dataclasses
 import secrets
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pygit2
@@ -23,6 +24,7 @@ from hubstead.auth.service import Principal
 from hubstead.config import Settings
 from hubstead.context import Hub
 from hubstead.db import Database, database_unavailable
+from hubstead.repos import locks as repo_locks
 from hubstead.repos.commits import Author, commit_files
 from hubstead.repos.git import GitRepo
 from hubstead.repos.models import Repo
@@ -100,6 +102,33 @@ def test_a_commit_interrupted_by_a_locked_database_is_undone_in_git(quick_hub: H
         head = _main_head(git)
         assert str(head.id) == retried == row.sha
         assert [str(parent) for parent in head.parent_ids] == [first]
+
+
+def test_a_commit_whose_lock_release_fails_is_undone_in_git(quick_hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repo lock is released after the ref moved: if that release fails (on PostgreSQL it is a query, and the
+    database just went down), the commit fails, and its ref move must already be registered to be undone."""
+    hub = quick_hub
+    with hub.db.session() as session:
+        user = auth.create_user(session, name="bob")
+        repo, _ = create_repo(hub, session, Principal(user=user, token_role="write", token_name="t"),
+                              repo_id="bob/release", repo_type="model")  # fmt: skip
+    first = _commit(hub, repo.pk, user, "a.txt", b"a")
+
+    @contextmanager
+    def lock_lost_on_release(git_dir: Path) -> Iterator[None]:
+        yield
+        raise OperationalError("SELECT pg_advisory_unlock(1)", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(repo_locks, "database_write_lock", lock_lost_on_release)
+    with pytest.raises(OperationalError):
+        _commit(hub, repo.pk, user, "b.txt", b"b")
+    monkeypatch.undo()
+    with hub.db.session() as session:
+        row = session.get(Repo, repo.pk)
+        assert row is not None
+        git = open_git(hub, row)
+        assert str(git.branch_head("refs/heads/main")) == first == row.sha  # the ref was put back
+        assert git.entry(_main_head(git), "b.txt") is None
 
 
 def test_a_locked_database_answers_503_with_retry_after_and_a_query_bug_is_not_a_fault(quick_hub: Hub) -> None:

@@ -10,6 +10,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
 from hubstead.coordination import locks
 from hubstead.devtools.postgres import PostgresCluster
 
@@ -63,4 +67,35 @@ def test_the_advisory_lock_excludes_writers_and_dies_with_its_connection(postgre
         assert blocked.wait(10)
         waiting.join()
     finally:
+        locks.configure("sqlite://", repos)
+
+
+def test_a_lock_whose_connection_dies_does_not_fail_its_block(postgres: PostgresCluster, tmp_path: Path) -> None:
+    """The database dropped the lock's connection while the block ran (a restart): the server released the lock,
+    and the block's own outcome stands; the lock is free for the next writer."""
+    url = postgres.new_database()
+    repos = tmp_path / "repos"
+    git_dir = repos / "models" / "alice" / "m.git"
+    git_dir.mkdir(parents=True)
+    locks.configure(url, repos)
+    admin = create_engine("postgresql+psycopg://" + url.split("://", 1)[1], poolclass=NullPool,
+                          isolation_level="AUTOCOMMIT")  # fmt: skip
+    terminate = text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    try:
+        ran = []
+        with locks.database_write_lock(git_dir):
+            with admin.connect() as connection:  # terminate the backend that holds the advisory lock
+                assert connection.execute(terminate).scalars().all() == [True]
+            ran.append("block")
+        assert ran == ["block"]  # no error from the release
+        with pytest.raises(ValueError):  # and the block's own error is the one raised, not the release's
+            with locks.database_write_lock(git_dir):
+                with admin.connect() as connection:
+                    connection.execute(terminate)
+                raise ValueError("the block failed")
+        with locks.database_write_lock(git_dir):  # free again
+            ran.append("next")
+        assert ran == ["block", "next"]
+    finally:
+        admin.dispose()
         locks.configure("sqlite://", repos)

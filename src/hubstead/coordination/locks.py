@@ -11,12 +11,16 @@ SQLite (one machine by construction) there is nothing to add.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
+
+log = logging.getLogger(__name__)
 
 _engine: Engine | None = None
 _root: Path | None = None
@@ -59,4 +63,15 @@ def database_write_lock(path: Path) -> Iterator[None]:
         try:
             yield
         finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            _unlock(connection, key)
+
+
+def _unlock(connection: Connection, key: int) -> None:
+    """Release ``key``. If the lock's connection was lost (the database restarted while the block ran), the server
+    released the lock when the connection ended: that is not an error of the block, whose own outcome (its
+    exception, or its success) is what the caller must see. The dead connection is discarded, not pooled."""
+    try:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    except DBAPIError:
+        log.warning("the repo lock's connection was lost; the server released the lock with it", exc_info=True)
+        connection.invalidate()

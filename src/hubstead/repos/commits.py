@@ -338,7 +338,8 @@ def apply_commit(
         tree = _apply(git, git.commit(head).tree, request, prepared.sizes)
         commit = git.write_commit(tree=tree, parents=[head], author=prepared.author, message=prepared.message)
         git.update_ref(ref, commit, message=f"commit: {request.summary[:80]}")
-    undo_ref_on_rollback(hub, session, repo, ref, moved_to=commit, back_to=head if new_ref_from is None else None)
+        # Registered before the lock is released: a release that fails (the database went down) fails the commit.
+        undo_ref_on_rollback(hub, session, repo, ref, moved_to=commit, back_to=head if new_ref_from is None else None)
     for oid, size in prepared.sizes.items():
         if session.get(RepoLfsObject, (repo.pk, oid)) is None:
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
@@ -440,7 +441,7 @@ def commit_files(
         tree = editor.write(git.repo)
         commit = git.write_commit(tree=tree, parents=[head] if head else [], author=author, message=message + "\n")
         git.update_ref(ref, commit, message="import")
-    undo_ref_on_rollback(hub, session, repo, ref, moved_to=commit, back_to=old)
+        undo_ref_on_rollback(hub, session, repo, ref, moved_to=commit, back_to=old)  # before the lock's release
     for oid, size in lfs_objects.items():
         if session.get(RepoLfsObject, (repo.pk, oid)) is None:
             session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))

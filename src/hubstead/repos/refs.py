@@ -11,6 +11,7 @@ from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.dates import from_timestamp, iso
 from hubstead.errors import BadRequestError, ConflictError, RevisionNotFoundError
+from hubstead.repos.commits import undo_ref_on_rollback
 from hubstead.repos.events import record_event
 from hubstead.repos.git import GitRepo
 from hubstead.repos.index import on_main_moved
@@ -138,6 +139,7 @@ def super_squash(
             tree=tree, parents=[], author=author_for(hub, principal), message=(message or "Super-squash branch") + "\n"
         )
         git.update_ref(ref, commit, message="super-squash")
+        undo_ref_on_rollback(hub, session, repo, ref, moved_to=commit, back_to=head)
     announce_ref(session, repo, principal, ref, old=str(head), new=str(commit))
     if branch == "main":
         on_main_moved(session, git, repo, git.commit(commit))
