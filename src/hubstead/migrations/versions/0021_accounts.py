@@ -5,7 +5,8 @@ Revises: 0020
 Create Date: 2026-12-06 06:00:00.000000
 """
 
-from alembic import op  # noqa: F401 - used by the change that fills this migration
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0021"
 down_revision = "0020"
@@ -14,8 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # users.email already exists (0001); a disabled account keeps its row, repos and history.
+    op.add_column("users", sa.Column("disabled_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("disabled_at")
