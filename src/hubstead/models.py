@@ -2,6 +2,7 @@
 
 
 def load_all_models() -> None:
+    from hubstead.auth import audit as _audit  # noqa: F401
     from hubstead.auth import models as _auth  # noqa: F401
     from hubstead.buckets import models as _buckets  # noqa: F401
     from hubstead.collections import models as _collections  # noqa: F401
