@@ -256,8 +256,11 @@ def _reachable_host(host: str) -> str:
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
+    from hubstead.auth.accounts import check_password
     from hubstead.auth.service import create_user
 
+    if args.password is not None:
+        check_password(args.password, name=args.name)  # the one password rule (auth.accounts)
     hub = _hub(args)
     with hub.db.session() as session:
         user = create_user(session, name=args.name, password=args.password, is_admin=args.admin, email=args.email)
@@ -564,6 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
     tokens_create.add_argument("--name", help="a label for the token")
     _add_storage_flags(tokens_create)
     tokens_create.set_defaults(func=cmd_tokens_create)
+    from hubstead.cli_admin import register as register_admin  # users list/disable/..., tokens list/revoke, repos
+
+    register_admin(users, tokens, commands, add_storage_flags=_add_storage_flags, hub=_hub)
 
     importer = commands.add_parser(
         "import", help="commit a local folder (e.g. a Hugging Face cache snapshot) as a repo"

@@ -191,6 +191,8 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
     if row is None:
         return None
     token_id, name, role, last_used_at, user = row
+    if user.disabled_at is not None:
+        return None  # a disabled account's tokens are refused like unknown ones (``auth.accounts``)
     now = utcnow()
     if last_used_at is None or (now - last_used_at).total_seconds() > 60:
         session.execute(update(Token).where(Token.id == token_id).values(last_used_at=now))

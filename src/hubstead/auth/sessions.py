@@ -31,7 +31,7 @@ def _hash(value: str) -> str:
 
 def authenticate(session: Session, *, name: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.name_key == name.strip().lower()))
-    if user is None or not verify_password(password, user.password_hash):
+    if user is None or user.disabled_at is not None or not verify_password(password, user.password_hash):
         return None
     return user
 
@@ -56,7 +56,7 @@ def lookup(session: Session, value: str | None) -> WebSession | None:
     if not value:
         return None
     record = session.scalar(select(WebSession).where(WebSession.token_hash == _hash(value)))
-    if record is None or record.expires_at < utcnow():
+    if record is None or record.expires_at < utcnow() or record.user.disabled_at is not None:
         return None
     return record
 

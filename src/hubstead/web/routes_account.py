@@ -74,6 +74,9 @@ def login(
         if throttle is not None:
             throttle.sign_in_failed(username, address)
         return _login_form(request, session, "login.html", error="Wrong user name or password", status=401)
+    if user.disabled_at is not None:
+        return _login_form(request, session, "login.html", error="This account is disabled; ask an administrator",
+                           status=403)  # fmt: skip
     if throttle is not None:
         throttle.signed_in(username)
     return _signed_in(session, user, RedirectResponse(_safe_next(next), status_code=303))
