@@ -541,6 +541,9 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
         files_router,
         git_router,
     )
+    from hubstead.web.routes_audit import router as audit_router  # the audit log, API and pages: before any pattern
+
+    app.include_router(audit_router)
     for router in routers:
         app.include_router(router)
     app.include_router(unqualified_router)  # ids without a namespace: after every real repo's routes

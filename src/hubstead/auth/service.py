@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, lazyload
 
+from hubstead.auth import audit
 from hubstead.auth.models import ROLES, Membership, Org, Token, User
 from hubstead.db import utcnow
 from hubstead.errors import BadRequestError, ConflictError, NotFoundError
@@ -97,9 +98,16 @@ def namespace_taken(session: Session, name: str) -> bool:
 
 
 def create_user(
-    session: Session, *, name: str, password: str | None = None, is_admin: bool = False, email: str | None = None
+    session: Session,
+    *,
+    name: str,
+    password: str | None = None,
+    is_admin: bool = False,
+    email: str | None = None,
+    actor: User | Principal | None = None,
 ) -> User:
-    """Create a user. Raises ConflictError when the name is taken by a user or an org."""
+    """Create a user. Raises ConflictError when the name is taken by a user or an org. ``actor``: who did it, for
+    the audit log (unless named, the new user, as when signing up)."""
     validate_name(name, what="user name")
     if namespace_taken(session, name):
         raise ConflictError(f"The name {name!r} is already taken")
@@ -113,6 +121,8 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    audit.record(session, actor=actor or user, action="user.create", namespace=user.name, target=user.name,
+                 detail={"admin": is_admin})  # fmt: skip
     return user
 
 
@@ -130,8 +140,8 @@ def get_org(session: Session, name: str) -> Org:
     return org
 
 
-def create_org(session: Session, *, name: str, owner: User) -> Org:
-    """Create an org with ``owner`` as its first admin."""
+def create_org(session: Session, *, name: str, owner: User, actor: User | Principal | None = None) -> Org:
+    """Create an org with ``owner`` as its first admin (``actor``: who did it, the owner unless named)."""
     validate_name(name, what="organization name")
     if namespace_taken(session, name):
         raise ConflictError(f"The name {name!r} is already taken")
@@ -140,18 +150,26 @@ def create_org(session: Session, *, name: str, owner: User) -> Org:
     session.flush()
     session.add(Membership(org_id=org.id, user_id=owner.id, role="admin"))
     session.flush()
+    audit.record(session, actor=actor or owner, action="org.create", namespace=org.name, target=org.name,
+                 detail={"owner": owner.name})  # fmt: skip
     return org
 
 
-def set_membership(session: Session, *, org: Org, user: User, role: str) -> Membership:
-    """Add ``user`` to ``org`` with ``role``, or change their role."""
+def set_membership(
+    session: Session, *, org: Org, user: User, role: str, actor: User | Principal | None = None
+) -> Membership:
+    """Add ``user`` to ``org`` with ``role``, or change their role (``actor``: who did it; None, the system)."""
     if role not in ROLES:
         raise BadRequestError(f"Invalid role {role!r}: expected one of {', '.join(ROLES)}")
     membership = session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
     if membership is None:
         membership = Membership(org_id=org.id, user_id=user.id, role=role)
         session.add(membership)
-    else:
+        audit.record(session, actor=actor, action="org.member.add", namespace=org.name, target=user.name,
+                     detail={"role": role})  # fmt: skip
+    elif membership.role != role:
+        audit.record(session, actor=actor, action="org.member.role", namespace=org.name, target=user.name,
+                     detail={"old": membership.role, "new": role})  # fmt: skip
         membership.role = role
     session.flush()
     return membership
@@ -165,13 +183,19 @@ SPACE_TOKEN_PREFIX = "space:"
 JOB_TOKEN_PREFIX = "job:"
 
 
-def create_token(session: Session, *, user: User, role: str = "read", name: str = "") -> str:
-    """Create an access token and return it; only its hash is kept."""
+def create_token(
+    session: Session, *, user: User, role: str = "read", name: str = "", actor: User | Principal | None = None
+) -> str:
+    """Create an access token and return it; only its hash is kept. A person's token is audited (``actor``: who
+    made it, the user unless named); a space's or a job's own token, made by the hub, is not."""
     if role not in ("read", "write"):
         raise BadRequestError(f"Invalid token role {role!r}: expected 'read' or 'write'")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(Token(user_id=user.id, role=role, name=name, token_hash=hash_token(token)))
     session.flush()
+    if not name.startswith((SPACE_TOKEN_PREFIX, JOB_TOKEN_PREFIX)):
+        audit.record(session, actor=actor or user, action="token.create", namespace=user.name, target=name,
+                     detail={"role": role})  # fmt: skip
     return token
 
 
@@ -249,10 +273,12 @@ def list_tokens(session: Session, user: User) -> list[Token]:
     return list(session.scalars(select(Token).where(Token.user_id == user.id).order_by(Token.created_at.desc())))
 
 
-def revoke_token(session: Session, *, user: User, token_id: int) -> None:
+def revoke_token(session: Session, *, user: User, token_id: int, actor: User | Principal | None = None) -> None:
     """Delete one of the user's tokens. Raises NotFoundError for someone else's or a missing token."""
     token = session.get(Token, token_id)
     if token is None or token.user_id != user.id:
         raise NotFoundError("Token not found")
+    audit.record(session, actor=actor or user, action="token.revoke", namespace=user.name, target=token.name,
+                 detail={"role": token.role})  # fmt: skip
     session.delete(token)
     session.flush()

@@ -22,6 +22,7 @@ import pygit2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hubstead.auth import audit
 from hubstead.auth.service import Principal
 from hubstead.context import Hub
 from hubstead.discussions.models import Discussion
@@ -374,6 +375,9 @@ def merge(
         assert principal.user is not None
         add_comment(session, pull, principal.user, comment)
     _mark_merged(hub, session, repo, pull, str(new_head), principal)
+    audit.record(session, actor=principal, action="pull.merge", namespace=repo.namespace,
+                 target=f"{repo.repo_id}#{pull.num}",
+                 detail={"repoType": repo.repo_type, "title": pull.title[:200], "commit": str(new_head)})  # fmt: skip
     if new_head != plan.base_head:
         announce_ref(session, repo, principal, base_ref, old=str(plan.base_head), new=str(new_head))
     return pull

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from hubstead.auth import audit
 from hubstead.auth.models import Org, User
 from hubstead.auth.service import Principal, namespace_role
 from hubstead.context import Hub
@@ -245,6 +246,7 @@ def create_repo(
     session.add(repo)
     session.flush()
     record_event(session, repo, scope="repo", action="create", actor_user_id=_actor(principal))
+    _audit(session, principal, "repo.create", repo, private=repo.private)
     return repo, True
 
 
@@ -254,6 +256,7 @@ def delete_repo(hub: Hub, session: Session, principal: Principal, *, repo_id: st
     require_admin(session, principal, repo.namespace)
     path = git_dir(hub, repo)
     record_event(session, repo, scope="repo", action="delete", actor_user_id=_actor(principal))
+    _audit(session, principal, "repo.delete", repo)
     session.delete(repo)
     session.flush()
     trash = path.with_name(path.name + f".deleted-{uuid.uuid4().hex[:8]}")
@@ -283,7 +286,11 @@ def move_repo(session: Session, principal: Principal, *, from_id: str, to_id: st
         session.add(RepoRedirect(repo_type=repo_type, id_key=repo.id_key, repo_pk=repo.pk))
     moved_to = {"name": f"{namespace}/{name}", "owner": {"name": namespace}}
     record_event(session, repo, scope="repo", action="move", actor_user_id=_actor(principal), moved_to=moved_to)
+    old_namespace, old_id = repo.namespace, repo.repo_id
     repo.namespace, repo.name, repo.id_key = namespace, name, new_key
+    for concerned in {old_namespace.lower(): old_namespace, namespace.lower(): namespace}.values():  # both owners
+        audit.record(session, actor=principal, action="repo.move", namespace=concerned, target=repo.repo_id,
+                     detail={"repoType": repo.repo_type, "old": old_id, "new": repo.repo_id})  # fmt: skip
     session.flush()
     return repo
 
@@ -300,6 +307,7 @@ def update_settings(
     """Change visibility, gating and whether discussions are open. ``gated`` is ``"auto"``, ``"manual"`` or
     False."""
     require_admin(session, principal, repo.namespace)
+    old_private, old_gated = repo.private, repo.gated
     if discussions_disabled is not None:
         repo.discussions_disabled = discussions_disabled
     if private is not None:
@@ -313,7 +321,17 @@ def update_settings(
             raise BadRequestError("gated must be 'auto', 'manual' or false")
     session.flush()
     record_event(session, repo, scope="repo.config", action="update", actor_user_id=_actor(principal))
+    if repo.private != old_private:
+        _audit(session, principal, "repo.visibility", repo, old=old_private, new=repo.private)
+    if repo.gated != old_gated:
+        _audit(session, principal, "repo.gating", repo, old=old_gated or False, new=repo.gated or False)
     return repo
+
+
+def _audit(session: Session, principal: Principal, action: str, repo: Repo, **detail: object) -> None:
+    """An audit event about ``repo`` in its namespace (``auth.audit``)."""
+    audit.record(session, actor=principal, action=action, namespace=repo.namespace, target=repo.repo_id,
+                 detail={"repoType": repo.repo_type, **detail})  # fmt: skip
 
 
 def _actor(principal: Principal) -> int | None:
