@@ -24,7 +24,8 @@ from hubstead.wiring import connect_domains
 def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
-        help="where repos, LFS objects and the SQLite file live (default $HUBSTEAD_DATA_DIR or ./hubstead-data)",
+        help="where repos, LFS objects and the SQLite file live (default $HUBSTEAD_DATA_DIR, else "
+        "$XDG_DATA_HOME/hubstead or ~/.local/share/hubstead, whatever the working directory)",
     )
     parser.add_argument(
         "--database-url", help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: SQLite in the data dir)"
@@ -93,6 +94,7 @@ def _hub(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from hubstead.wiring import attach_hub
 
     settings = _settings(args)
+    print(f"hubstead: data dir {settings.data_dir}", file=sys.stderr)  # which hub this command acts on
     hub = Hub.from_settings(settings)
     attach_hub(hub)
     configure(settings.database_url, settings.repos_dir)  # repo writes exclude the servers' on every machine
@@ -223,6 +225,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings)
         tune_gc_for_serving()
         print(f"Hubstead serving on {where}", flush=True)
+        _print_banner(app.state.hub)
         uvicorn.run(app, **options)
         return 0
     # Several processes (or an API-only one): the start-up work once, here; API processes on the public port;
@@ -233,6 +236,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     hub = Hub.from_settings(settings)
     attach_hub(hub)
     startup_once(hub)
+    _print_banner(hub)
     hub.db.engine.dispose()
     child = None
     if role == "all":
@@ -246,6 +250,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if child is not None:
             child.stop()
     return 0
+
+
+def _print_banner(hub) -> None:  # type: ignore[no-untyped-def]
+    from hubstead.auth.setup import serve_banner  # data dir, URL to open, first-admin setup link
+
+    print("\n".join(serve_banner(hub.db, hub.settings)), flush=True)
 
 
 def _reachable_host(host: str) -> str:

@@ -133,7 +133,12 @@ class Settings:
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("HUBSTEAD_DATA_DIR") or "./hubstead-data").resolve()
+    """``$HUBSTEAD_DATA_DIR``, else one fixed place per user (``$XDG_DATA_HOME/hubstead``, by default
+    ``~/.local/share/hubstead``): every ``hubstead`` command finds the same hub whatever its working directory."""
+    if explicit := os.environ.get("HUBSTEAD_DATA_DIR"):
+        return Path(explicit).expanduser().resolve()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return (Path(base).expanduser() / "hubstead").resolve()
 
 
 def load_settings(

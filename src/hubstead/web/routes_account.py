@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -10,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep, client_address, throttle_of
 from hubstead.auth import sessions
+from hubstead.auth.accounts import password_problem
 from hubstead.auth.models import User
 from hubstead.auth.service import authenticate_password, create_token, create_user, list_tokens, revoke_token, user_orgs
+from hubstead.auth.setup import looks_like_email
 from hubstead.errors import ForbiddenError, HubError, TooManyRequestsError
 from hubstead.web.pages import render, viewer
 
@@ -24,12 +27,14 @@ def _safe_next(target: str | None) -> str:
 
 
 def _login_form(
-    request: Request, session: Session, template: str, error: str | None = None, status: int = 200
+    request: Request, session: Session, template: str, error: str | None = None, status: int = 200, **context: Any
 ) -> Response:
+    """A sign-in, sign-up or setup form; ``context`` carries what was typed (``values``) back after an error."""
     me = viewer(request, session)
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    context.setdefault("values", {})
     response = render(request, template, me, status_code=status, login_csrf=token, error=error,
-                      next=_safe_next(request.query_params.get("next")))  # fmt: skip
+                      next=_safe_next(request.query_params.get("next")), **context)  # fmt: skip
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax")
     return response
 
@@ -98,18 +103,23 @@ def signup_form(request: Request, session: Session = SessionDep) -> Response:
 def signup(
     request: Request,
     username: str = Form(""),
+    email: str = Form(""),
     password: str = Form(""),
     login_csrf: str = Form(""),
     session: Session = SessionDep,
 ) -> Response:
     _require_signup_enabled(request, session)
     _check_login_csrf(request, login_csrf)
-    if len(password) < 8:
-        return _login_form(request, session, "signup.html", error="Use a password of at least 8 characters", status=400)
-    try:
-        user = create_user(session, name=username.strip(), password=password)
+    typed = {"username": username.strip(), "email": email.strip()}  # shown again after an error; never the password
+    problem = password_problem(password, name=username)
+    if problem is None and typed["email"] and not looks_like_email(typed["email"]):
+        problem = "That email address does not look right"
+    if problem is not None:
+        return _login_form(request, session, "signup.html", error=problem, status=400, values=typed)
+    try:  # never an admin, first user or not: the first admin comes from serve's setup link (auth/setup.py)
+        user = create_user(session, name=typed["username"], password=password, email=typed["email"] or None)
     except HubError as exc:
-        return _login_form(request, session, "signup.html", error=exc.message, status=exc.status_code)
+        return _login_form(request, session, "signup.html", error=exc.message, status=exc.status_code, values=typed)
     return _signed_in(session, user, RedirectResponse("/", status_code=303))
 
 
