@@ -400,6 +400,7 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
     from hubstead.web.routes_job_pages import router as job_pages_router
     from hubstead.web.routes_manage import router as manage_router
     from hubstead.web.routes_repo import router as repo_pages_router
+    from hubstead.web.routes_search import router as search_pages_router
     from hubstead.web.routes_setup import router as setup_router
     from hubstead.web.routes_space_pages import router as space_pages_router
     from hubstead.web.routes_train_pages import router as train_pages_router
@@ -558,6 +559,7 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
 
     app.include_router(setup_router)  # /setup?token=...: the first admin (auth/setup.py)
+    app.include_router(search_pages_router)  # /search, /favicon.ico, avatars: before /{name} catches them
     for router in (account_router, webhook_pages_router, collection_pages_router, manage_router, community_router,
                    space_pages_router, job_pages_router, train_pages_router, eval_pages_router, board_pages_router,
                    repo_pages_router,

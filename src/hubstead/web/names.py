@@ -19,6 +19,16 @@ ARCHITECTURES = {
     "clip", "resnet", "convnext", "swin", "detr", "yolo", "minilm", "mpnet", "xlm", "smollm", "smollm2", "marian",
 }  # fmt: skip
 _PARAMS = re.compile(r"^\d+(\.\d+)?[mbk]$")
+_LAYERS = re.compile(r"^l(\d{1,3})$")  # MiniLM-L6, L12: the layer count, not a data set
+_VERSION = re.compile(r"^v\d+(\.\d+)?$")
+# A word is read as the pre-training data only when it names a known data set: a name's other words (``all`` in
+# ``all-MiniLM-L6-v2``, a team's code word) say nothing certain, and the hint must not claim what it cannot know.
+DATASETS = {
+    "mnli", "snli", "xnli", "squad", "squad2", "imdb", "sst2", "glue", "superglue", "wikitext", "c4", "pile",
+    "openwebtext", "cnn", "xsum", "samsum", "conll03", "conll2003", "emotion", "yelp", "qqp", "mrpc", "stsb", "qnli",
+    "rte", "cola", "boolq", "msmarco", "nq", "triviaqa", "dolly", "alpaca", "ultrachat", "openhermes", "wikipedia",
+    "bookcorpus", "pubmed", "librispeech", "commonvoice", "imagenet", "coco", "cifar10", "cifar100", "mnist",
+}  # fmt: skip
 
 
 @dataclass
@@ -28,6 +38,8 @@ class NameHint:
     pretraining_data: str | None = None
     finetuned: bool = False
     finetuning_data: str | None = None
+    layers: str | None = None
+    version: str | None = None
     language: str | None = None
     formats: list[str] = field(default_factory=list)
     variants: list[str] = field(default_factory=list)
@@ -36,7 +48,8 @@ class NameHint:
         out = []
         for label, value in (
             ("Architecture", self.architecture), ("Size", self.size), ("Data", self.pretraining_data),
-            ("Fine-tuned on", self.finetuning_data if self.finetuned else None), ("Language", self.language),
+            ("Fine-tuned on", self.finetuning_data if self.finetuned else None), ("Layers", self.layers),
+            ("Version", self.version), ("Language", self.language),
         ):  # fmt: skip
             if value:
                 out.append((label, value))
@@ -54,7 +67,6 @@ def parse_model_name(repo_id: str) -> NameHint:
     name = repo_id.rsplit("/", 1)[-1].lower()
     hint = NameHint()
     tokens = [t for t in re.split(r"[-_.]", name) if t]
-    data_words: list[str] = []
     for token in tokens:
         if token in ("finetuned", "ft", "fine", "tuned"):
             hint.finetuned = True
@@ -74,10 +86,14 @@ def parse_model_name(repo_id: str) -> NameHint:
                 hint.variants.append(token)
         elif token in LANGUAGES:
             hint.language = LANGUAGES[token]
+        elif (layers := _LAYERS.match(token)) and hint.architecture is not None and hint.layers is None:
+            hint.layers = layers.group(1)
+        elif _VERSION.match(token) and hint.version is None:
+            hint.version = token
         elif hint.architecture is not None and not token.isdigit():
-            data_words.append(token)
-            if hint.finetuned:
-                hint.finetuning_data = token
-            elif hint.pretraining_data is None:
+            if hint.finetuned:  # "finetuned-squad2": the word after says what it was tuned on
+                if hint.finetuning_data is None:
+                    hint.finetuning_data = token
+            elif hint.pretraining_data is None and token in DATASETS:
                 hint.pretraining_data = token
     return hint

@@ -30,6 +30,7 @@ from hubstead.repos.service import (
     open_git,
 )
 from hubstead.search import related
+from hubstead.search.links import readable
 from hubstead.tasks import canonical_task
 from hubstead.web.board_views import is_benchmark
 from hubstead.web.names import parse_model_name
@@ -77,6 +78,7 @@ def repo_context(session: Session, viewer_: Viewer, repo: Repo) -> dict[str, Any
         "community": open_counts(session, repo),
         "task": canonical_task(repo.pipeline_tag),
         "is_benchmark": is_benchmark(session, repo),  # a dataset with an eval.yaml: the Leaderboard tab
+        "dataset_links": readable(session, viewer_.principal, "dataset", repo.datasets or []),  # the header's fold
     }
 
 
