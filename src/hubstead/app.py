@@ -379,6 +379,7 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
     from hubstead.repos.routes.git import router as git_router
     from hubstead.repos.routes.lfs import router as lfs_router
     from hubstead.repos.routes.lfs_files import router as lfs_files_router
+    from hubstead.repos.routes.quotas import router as quotas_router
     from hubstead.repos.routes.refs import router as refs_router
     from hubstead.repos.routes.repos import router as repos_router
     from hubstead.repos.routes.repos import unqualified_router
@@ -399,6 +400,7 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
     from hubstead.web.routes_eval_pages import router as eval_pages_router
     from hubstead.web.routes_job_pages import router as job_pages_router
     from hubstead.web.routes_manage import router as manage_router
+    from hubstead.web.routes_quota_pages import router as quota_pages_router
     from hubstead.web.routes_repo import router as repo_pages_router
     from hubstead.web.routes_search import router as search_pages_router
     from hubstead.web.routes_setup import router as setup_router
@@ -540,6 +542,7 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
         collections_router,
         lfs_router,
         lfs_files_router,
+        quotas_router,
         files_router,
         git_router,
     )
@@ -560,7 +563,8 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
 
     app.include_router(setup_router)  # /setup?token=...: the first admin (auth/setup.py)
     app.include_router(search_pages_router)  # /search, /favicon.ico, avatars: before /{name} catches them
-    for router in (account_router, webhook_pages_router, collection_pages_router, manage_router, community_router,
+    for router in (account_router, quota_pages_router, webhook_pages_router, collection_pages_router, manage_router,
+                   community_router,
                    space_pages_router, job_pages_router, train_pages_router, eval_pages_router, board_pages_router,
                    repo_pages_router,
                    browse_router):  # fmt: skip

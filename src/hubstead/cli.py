@@ -33,6 +33,8 @@ def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from hubstead.cli_quotas import settings_flags as quota_flags
+
     return load_settings(
         data_dir=args.data_dir,
         database_url=args.database_url,
@@ -85,6 +87,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "presign": "0" if getattr(args, "no_s3_presign", False) else None,
             "presign_min": getattr(args, "s3_presign_min", None),
         },
+        quotas=quota_flags(args),
     )
 
 
@@ -546,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="serve S3 objects through the hub instead of redirecting to presigned URLs")
     storage.add_argument("--s3-presign-min", metavar="SIZE",
                          help="LFS files from this size are downloaded by a 302 to a presigned URL (default 10MiB)")
+    from hubstead.cli_quotas import add_serve_flags as add_quota_flags
+
+    add_quota_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
@@ -580,6 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hubstead.cli_admin import register as register_admin  # users list/disable/..., tokens list/revoke, repos
 
     register_admin(users, tokens, commands, add_storage_flags=_add_storage_flags, hub=_hub)
+    from hubstead.cli_quotas import register as register_quotas  # hubstead quotas set|show
+
+    register_quotas(commands, add_storage_flags=_add_storage_flags, hub=_hub)
 
     importer = commands.add_parser(
         "import", help="commit a local folder (e.g. a Hugging Face cache snapshot) as a repo"

@@ -110,6 +110,12 @@ class Settings:
     s3_presign: bool = True
     s3_presign_min_bytes: int = 10 * 2**20
     s3_presign_ttl: int = 3600
+    # Storage quotas (``repos/quotas``, docs/quotas.md): each user's and org's bytes in public and in private
+    # repos (None: no limit); a site admin overrides them per namespace (``hubstead quotas set``).
+    quota_user_bytes: int | None = None
+    quota_user_private_bytes: int | None = None
+    quota_org_bytes: int | None = None
+    quota_org_private_bytes: int | None = None
 
     @property
     def external_url(self) -> str:
@@ -154,6 +160,7 @@ def load_settings(
     spaces: dict[str, object] | None = None,
     compute: dict[str, object] | None = None,
     storage: dict[str, object] | None = None,
+    quotas: dict[str, object] | None = None,
 ) -> Settings:
     """Build settings from explicit values, falling back to ``HUBSTEAD_*`` env vars and laptop defaults.
 
@@ -183,7 +190,21 @@ def load_settings(
         **_compute_settings(compute or {}),
         **_storage_settings(storage or {}),
         **_inference_settings(inference or {}),
+        **_quota_settings(quotas or {}),
     )
+
+
+def _quota_settings(flags: dict[str, object]) -> dict[str, Any]:
+    """``--quota-user SIZE`` ... or ``HUBSTEAD_QUOTA_USER`` ...; unset or ``none``: no limit."""
+    out: dict[str, Any] = {}
+    for name in ("user", "user_private", "org", "org_private"):
+        value = flags.get(name)
+        text = str(value) if value is not None else os.environ.get(f"HUBSTEAD_QUOTA_{name.upper()}") or ""
+        try:
+            out[f"quota_{name}_bytes"] = None if text.strip().lower() in ("", "none") else parse_size(text)
+        except ValueError as exc:
+            raise SystemExit(f"Invalid quota {name.replace('_', ' ')}: {text!r}") from exc
+    return out
 
 
 def parse_size(value: str) -> int:

@@ -13,6 +13,7 @@ def load_all_models() -> None:
     from hubstead.jobs import models as _jobs  # noqa: F401
     from hubstead.repos import events as _events  # noqa: F401
     from hubstead.repos import models as _repos  # noqa: F401
+    from hubstead.repos import quotas as _quotas  # noqa: F401
     from hubstead.spaces import models as _spaces  # noqa: F401
     from hubstead.viewer import store as _viewer  # noqa: F401
     from hubstead.webhooks import models as _webhooks  # noqa: F401

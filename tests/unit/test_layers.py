@@ -92,7 +92,7 @@ def layer_of(name: str) -> str | None:
     top = parts[1] if len(parts) > 1 else "hubstead"
     if top in SCHEMA:
         return None
-    if top in ("app", "cli", "cli_admin", "wiring"):
+    if top in ("app", "cli", "cli_admin", "cli_quotas", "wiring"):
         return "app"
     if is_route_module(name):
         return "routes"

@@ -46,6 +46,7 @@ from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo, RepoLfsObject
 from hubstead.repos.packs import BlobSink
 from hubstead.repos.paths import normalize_folder_path, normalize_path_in_repo, validate_branch_name
+from hubstead.repos.quotas import require_room
 from hubstead.repos.service import author_for, git_dir, open_git
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,7 @@ def prepare_commit(hub: Hub, session: Session, principal: Principal, *, repo: Re
     try:
         request = parse_commit_body(body, sink)
         sizes = _lfs_sizes(hub, session, principal, repo, request)
+        require_room(hub, session, repo, sizes, sink.bytes_added)  # storage quota: nothing moved yet
     except BaseException:
         sink.abort()
         raise

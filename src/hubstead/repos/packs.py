@@ -137,8 +137,10 @@ class BlobSink:
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._pack: PackWriter | None = None
+        self.bytes_added = 0  # what the blobs add (a storage quota counts it)
 
     def add(self, data: bytes) -> pygit2.Oid:
+        self.bytes_added += len(data)
         if self._pack is not None:
             return self._pack.add_blob(data)
         self._pending.append(data)

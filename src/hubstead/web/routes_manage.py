@@ -21,6 +21,7 @@ from hubstead.auth.service import user_orgs
 from hubstead.discussions import pulls
 from hubstead.errors import BadRequestError, HubError, UnauthorizedError
 from hubstead.repos.commits import commit_files, prepare_blobs
+from hubstead.repos.quotas import require_room_for_files
 from hubstead.repos.ingest import ingest_files, rules_for
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Repo
@@ -85,6 +86,7 @@ def _land(
     """Commit the files from a page: directly to ``revision`` (writers), or as a new pull request against it
     (``mode == "pr"``), through ``pulls.land`` like the API's ``create_pr``. Returns where to go next."""
     hub = request.app.state.hub
+    require_room_for_files(hub, session, repo, files, lfs)  # the namespace's storage quota (repos/quotas)
     if mode == "pr":
         git = open_git(hub, repo)
         outcome = pulls.land(

@@ -5,7 +5,8 @@ Revises: 0021
 Create Date: 2026-12-06 06:00:00.000000
 """
 
-from alembic import op  # noqa: F401 - used by the change that fills this migration
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0022"
 down_revision = "0021"
@@ -14,8 +15,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # A site admin's limits per namespace (NULL: the site default); usage is computed from repo_lfs_objects.
+    op.create_table(
+        "namespace_quotas",
+        sa.Column("namespace_key", sa.String(length=96), primary_key=True),
+        sa.Column("public_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("private_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("namespace_quotas")

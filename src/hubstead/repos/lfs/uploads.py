@@ -31,6 +31,7 @@ from hubstead.errors import BadRequestError, ForbiddenError, LfsVerificationErro
 from hubstead.repos.lfs.objects import object_size
 from hubstead.repos.lfs.proofs import may_reference, proven, record_proof
 from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.quotas import require_room
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_PARTS = 10000
@@ -151,6 +152,8 @@ def batch(
                 "actions": {"upload": upload, "verify": {"href": verify_url}},
             }
         )
+    if operation == "upload":  # the namespace's storage quota, before any byte is sent (repos/quotas)
+        require_room(hub, session, repo, dict(map(_validate_object, objects)))
     session.flush()
     transfer = "multipart" if use_multipart else "basic"
     return {"transfer": transfer, "objects": answers, "hash_algo": "sha256"}
