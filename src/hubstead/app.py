@@ -551,6 +551,11 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
     app.include_router(audit_router)
     for router in routers:
         app.include_router(router)
+    from hubstead.auth.routes_admin import router as admin_accounts_router  # /api/admin/users, /api/admin/tokens
+    from hubstead.web.routes_admin_users import router as admin_users_pages  # /admin/users: before the broad pages
+
+    app.include_router(admin_accounts_router)
+    app.include_router(admin_users_pages)
     app.include_router(unqualified_router)  # ids without a namespace: after every real repo's routes
     app.include_router(unbuilt_router)  # it catches the API repo sub-paths nothing else answered
 

@@ -10,9 +10,9 @@ downloads or last update (``hubstead repos list``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from hubstead.auth.accounts import delete_account
@@ -150,7 +150,7 @@ class RepoSizeRow(TypedDict):
     lastModified: str
 
 
-SORTS = {
+SORTS: dict[str, ColumnElement[Any]] = {
     "size": Repo.used_storage.desc(),
     "downloads": Repo.downloads_all_time.desc(),
     "updated": Repo.last_modified.desc(),
