@@ -52,6 +52,9 @@ BODY_RULES: tuple[BodyRule, ...] = (
     _rule("xet-shard", "POST", r"^/xet-cas/v1/shards$", lambda s: 256 * MiB),
     # git's negotiation (the wants and haves of a fetch), compressed or not; expanded, it is bounded again.
     _rule("git-negotiation", "POST", rf"^{_REPO}(?:\.git)?/git-upload-pack$", lambda s: 64 * MiB),
+    # git push: the pack of a push's new objects (files over 10 MiB go through LFS; repos.receive refuses them).
+    _rule("git-push", "POST", rf"^{_REPO}(?:\.git)?/git-receive-pack$", lambda s: s.max_commit_body_bytes,
+          "push large files with git lfs"),
     # Files uploaded from the browser (the web upload form's own caps apply within this).
     _rule("web-upload", "POST", rf"^{_REPO}/upload/", lambda s: s.max_commit_body_bytes),
     # The LFS batch and verify calls: a JSON list of objects (thousands of objects fit in a few hundred KiB).

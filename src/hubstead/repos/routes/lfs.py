@@ -72,9 +72,22 @@ async def batch_route(request: Request) -> Response:
                 base_url=base_url(request),
                 verify_url=verify_url,
             )
+            _verify_with_caller_credentials(answer, request.headers.get("authorization"))
             return JSONResponse(answer, media_type=LFS_MEDIA)
 
     return await run_in_threadpool(work)
+
+
+def _verify_with_caller_credentials(answer: dict[str, Any], authorization: str | None) -> None:
+    """Objects are answered ``authenticated``, so git-lfs sends each action as given, adding no credentials of its
+    own: the verify call (which needs the caller) carries the caller's own Authorization back as its header (git-lfs
+    with a token in the remote URL; huggingface_hub sends its token itself)."""
+    if not authorization:
+        return
+    for item in answer.get("objects") or []:
+        verify = (item.get("actions") or {}).get("verify") if isinstance(item, dict) else None
+        if isinstance(verify, dict):
+            verify.setdefault("header", {})["Authorization"] = authorization
 
 
 @router.post("/{ns}/{name}/info/lfs/objects/verify")
