@@ -12,7 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from hubstead.auth import audit
@@ -199,6 +199,15 @@ def create_token(
     return token
 
 
+# Built once: constructing the statement cost more CPU than running it (every API read with a token runs it).
+_PRINCIPAL_BY_TOKEN = (
+    select(Token.id, Token.name, Token.role, Token.last_used_at, User)
+    .join(User, User.id == Token.user_id)
+    .where(Token.token_hash == bindparam("token_hash"))
+    .options(lazyload(User.memberships))
+)
+
+
 def principal_for_token(session: Session, token: str) -> Principal | None:
     """The caller behind a bearer token, or None when the token is unknown.
 
@@ -206,12 +215,7 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
     the user's memberships (``User.memberships`` is select-in by default: a second query no token check needs;
     it still loads on first access). Nothing is cached: a revoked token, a user made non-admin or a membership
     removed is seen by the next request of every process, since each request reads the rows afresh."""
-    row = session.execute(
-        select(Token.id, Token.name, Token.role, Token.last_used_at, User)
-        .join(User, User.id == Token.user_id)
-        .where(Token.token_hash == hash_token(token))
-        .options(lazyload(User.memberships))
-    ).first()
+    row = session.execute(_PRINCIPAL_BY_TOKEN, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
     token_id, name, role, last_used_at, user = row

@@ -6,7 +6,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from hubstead.auth import audit
@@ -54,10 +54,14 @@ def author_for(hub: Hub, principal: Principal) -> Author:
     return Author(name=user.name, email=user.email or f"{user.name}@{hub.settings.git_author_email_domain}")
 
 
+# Built once (every repo request looks its repo up; building the statement cost as much as running it).
+_REPO_BY_ID = select(Repo).where(Repo.repo_type == bindparam("repo_type"), Repo.id_key == bindparam("id_key"))
+
+
 def find_repo(session: Session, *, repo_type: str, repo_id: str) -> tuple[Repo | None, bool]:
     """Look a repo up by id, following the redirect a move leaves. Returns (repo, was_redirected)."""
     key = repo_id.lower()
-    repo = session.scalar(select(Repo).where(Repo.repo_type == repo_type, Repo.id_key == key))
+    repo = session.scalar(_REPO_BY_ID, {"repo_type": repo_type, "id_key": key})
     if repo is not None:
         return repo, False
     redirect = session.scalar(

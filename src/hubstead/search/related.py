@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hubstead.auth.service import Principal
@@ -27,10 +27,13 @@ def _find(session: Session, repo_type: str, repo_id: str) -> Repo | None:
     return session.scalar(select(Repo).where(Repo.repo_type == repo_type, Repo.id_key == repo_id.lower()))
 
 
+_ANY_TAGGED = select(RepoTag.repo_pk).where(RepoTag.tag == bindparam("tag")).limit(1)  # built once: a hot probe
+
+
 def _tagged(session: Session, principal: Principal, tag: str, repo_type: str | None = None) -> list[Repo]:
     # Most repos are named by no other: one indexed probe answers that, before the visibility filter (which
     # looks up the caller's namespaces) and the join are built.
-    if session.scalar(select(RepoTag.repo_pk).where(RepoTag.tag == tag).limit(1)) is None:
+    if session.scalar(_ANY_TAGGED, {"tag": tag}) is None:
         return []
     query = select(Repo).join(RepoTag, RepoTag.repo_pk == Repo.pk).where(RepoTag.tag == tag)
     if repo_type is not None:

@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from hubstead.api.deps import SessionDep, get_principal, parse_bool
+from hubstead.api.deps import SessionDep, get_hub, get_principal, parse_bool
+from hubstead.api.direct import DirectRoute, direct_handler
 from hubstead.api.pagination import decode_cursor, next_page_link
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.repos.info import EXPANDABLE, FastJSONResponse, base_fields
@@ -100,6 +102,27 @@ def list_route(plural: str, request: Request, session: Session = SessionDep) -> 
     if more and limit is None:
         headers["Link"] = next_page_link(request, query.offset + len(rows))
     return FastJSONResponse(items, headers=headers)
+
+
+@direct_handler("/api/{plural:repotype}")
+async def list_direct(request: Request, plural: str) -> Response:
+    """``list_route``, called by ``app.DirectRoutes`` (``direct_list_route``) without FastAPI's routing."""
+    hub = get_hub(request)
+
+    def work() -> Response:
+        with hub.db.session() as session:
+            return list_route(plural, request, session)
+
+    return await run_in_threadpool(work)
+
+
+def direct_list_route(method: str, path: str) -> DirectRoute | None:
+    """``GET /api/models``, ``/api/datasets``, ``/api/spaces`` (``list_models`` and its kin), as ``list_route``'s
+    ``@router`` line matches them."""
+    if method != "GET" or not path.startswith("/api/"):
+        return None
+    plural = path[len("/api/") :]
+    return (list_direct, {"plural": plural}) if plural in _PLURALS else None
 
 
 def _item(row: ListedRow, *, expand: list[str], full: bool, card: bool) -> dict[str, Any]:

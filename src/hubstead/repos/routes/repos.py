@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hubstead.api.deps import SessionDep, base_url, get_hub, get_principal, parse_bool, read_json_object
+from hubstead.api.direct import DirectRoute, direct_handler
 from hubstead.auth.models import User
 from hubstead.auth.service import get_user
 from hubstead.dates import iso
@@ -232,6 +233,29 @@ def info(request: Request, session: Session = SessionDep) -> Response:
             body["subdomain"] = row.subdomain
         body["host"] = space_runtime.app_url(rr.hub.settings, repo.namespace, repo.name, row.subdomain)
     return FastJSONResponse(body)
+
+
+@direct_handler("/api/{plural:repotype}/{ns}/{name}")
+async def info_direct(request: Request, plural: str, ns: str, name: str) -> Response:
+    """``info`` at main, called by ``app.DirectRoutes`` (``direct_repo_route``) without FastAPI's routing."""
+    hub = get_hub(request)
+
+    def work() -> Response:
+        with hub.db.session() as session:
+            return info(request, session)
+
+    return await run_in_threadpool(work)
+
+
+def direct_repo_route(method: str, path: str) -> DirectRoute | None:
+    """``GET /api/{models|datasets|spaces}/{ns}/{name}`` (``model_info`` and its kin: the repo read clients make
+    most): the same match as ``info``'s ``@router`` line, which stays registered for the schema and HEAD."""
+    if method != "GET" or not path.startswith("/api/"):
+        return None
+    parts = path[len("/api/") :].split("/")
+    if len(parts) != 3 or parts[0] not in PLURALS or not parts[1] or not parts[2]:
+        return None
+    return info_direct, {"plural": parts[0], "ns": parts[1], "name": parts[2]}
 
 
 @router.get("/api/{plural:repotype}/{ns}/{name}/auth-check")
