@@ -44,6 +44,8 @@ class LiveServer:
     workers: int = 1
     # ``serve --role``: "all", or "api" / "compute" for one half of a deployment.
     role: str = "all"
+    # more ``serve`` arguments, after the defaults (a later one wins: ``--log-level info --log-format json``)
+    extra_args: list[str] = field(default_factory=list)
     _names: int = 0
 
     @property
@@ -72,7 +74,7 @@ class LiveServer:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hubstead.cli", "serve", "--port", str(self.port), "--log-level", "warning",
-             "--workers", str(self.workers), "--role", self.role],
+             "--workers", str(self.workers), "--role", self.role, *self.extra_args],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

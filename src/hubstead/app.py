@@ -34,6 +34,7 @@ from hubstead.coordination import leases
 from hubstead.coordination import locks as coordination_locks
 from hubstead.db import DATABASE_ERRORS, RETRY_AFTER_SECONDS, database_unavailable
 from hubstead.errors import DatabaseUnavailableError, HubError, error_header_value
+from hubstead.ops.logs import access_send
 from hubstead.repos.stats import refresh_rollups
 
 log = logging.getLogger("hubstead")
@@ -146,6 +147,7 @@ class HubApp(FastAPI):
                 return
             await super().__call__(scope, receive, send)
             return
+        send = access_send(scope, send)  # the request's access line (ops.logs), whichever path answers it
         path, root = scope["path"], scope.get("root_path", "")
         if root and path.startswith(root):  # as Starlette's routing reads it
             path = path[len(root) :]
@@ -344,7 +346,7 @@ class ServiceHost:
                 else:
                     self.holding = leases.try_acquire(self.hub.db, leases.COMPUTE, self.holder, self.address, self.ttl)
                     if self.holding:
-                        log.warning("holding the compute lease (%s): starting the stateful services", self.address)
+                        log.info("holding the compute lease (%s): starting the stateful services", self.address)
                         self._start_services()
                 if self.holding:
                     held_until = time.monotonic() + self.ttl

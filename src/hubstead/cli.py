@@ -51,6 +51,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "replicas": getattr(args, "inference_replicas", None),
             "config": getattr(args, "inference_config", None),
             "load_wait": getattr(args, "inference_load_wait", None),
+            "idle_unload": getattr(args, "inference_idle_unload", None),
         },
         jobs={
             "workers": getattr(args, "job_workers", None),
@@ -109,10 +110,15 @@ _PARENT_PID = "HUBSTEAD_PARENT_PID"  # a compute process started by ``serve`` ex
 
 
 def _uvicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    from hubstead.ops.logs import logging_config
+
     return {
         "host": settings.host,
         "port": settings.port,
         "log_level": args.log_level,
+        # our access lines (ops.logs) replace uvicorn's; every record in the chosen format
+        "log_config": logging_config(args.log_format, args.log_level),
+        "access_log": False,
         # a compute process trusts X-Forwarded-For only with the hop's secret (coordination.forward.Hop), never
         # from any local caller as uvicorn's proxy headers would
         "proxy_headers": settings.role != "compute",
@@ -208,6 +214,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from hubstead.app import create_app, startup_once
 
+    if args.log_format == "json":  # what serve prints (where it listens) as JSON lines too, and warnings as records
+        from hubstead.ops.logs import json_stdout
+
+        json_stdout()
     role = args.role
     workers = args.workers if args.workers is not None else max(1, os.cpu_count() or 1)
     if workers < 1:
@@ -469,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-format", choices=["text", "json"], default="text",
+                       help="text lines, or one JSON object per line for every record (access lines included)")
     serve.add_argument("--workers", type=int,
                        help="API processes on the port (default: the cores); they share the database and data dir")
     serve.add_argument("--role", choices=["all", "api", "compute"], default="all",
@@ -505,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     inference.add_argument("--inference-load-wait", type=float, metavar="SECONDS",
                            help="how long a request waits for its model to load before a 503 with Retry-After "
                                 "(default 120; 0 = answer 503 at once)")
+    inference.add_argument("--inference-idle-unload", type=float, metavar="SECONDS",
+                           help="unload a model after this long without a request, freeing its worker's memory "
+                                "(default 900; 0 = never)")
     jobs = serve.add_argument_group("jobs (dataset conversion)")
     jobs.add_argument("--job-workers", type=int, help="jobs run side by side (default 2, or 1 on one core)")
     jobs.add_argument("--job-time-limit", type=float, help="seconds a job may run, 0 for none (default 600)")

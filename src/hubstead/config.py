@@ -56,6 +56,9 @@ class Settings:
     # How long a request for a model that is still loading waits for the load before the Hub's 503 with
     # Retry-After (huggingface_hub 2.x does not retry a 503); 0 = answer 503 at once.
     inference_load_wait_seconds: float = 120.0
+    # A loaded model with no request for this long is unloaded (its worker process stops and its memory is
+    # freed); the next request loads it again. 0 = never.
+    inference_idle_unload_seconds: float = 900.0
     metrics_token: str | None = field(default=None, repr=False)
     # Long work (dataset conversion) runs in job processes, this many at a time (slots), each under a
     # wall-clock limit (seconds), a CPU-time limit (seconds) and a memory limit (bytes); 0 = no limit.
@@ -136,6 +139,11 @@ class Settings:
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+
+# Worker processes (inference, dataset conversion) print no progress bars into the server's log.
+QUIET_PROGRESS_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error",
+                      "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
 
 
 def default_data_dir() -> Path:
@@ -225,6 +233,13 @@ def _default_inference_memory() -> int:
         return 8 * 1024**3
 
 
+def _idle_unload(value: object) -> float:
+    seconds = float(str(value)) if value is not None else Settings.inference_idle_unload_seconds
+    if not seconds >= 0:  # also refuses NaN
+        raise ValueError(f"--inference-idle-unload must be 0 or more seconds, got {value}")
+    return seconds
+
+
 def _inference_settings(flags: dict[str, object]) -> dict[str, Any]:
     def pick(name: str, env: str) -> object:
         value = flags.get(name)
@@ -253,6 +268,7 @@ def _inference_settings(flags: dict[str, object]) -> dict[str, Any]:
             "inference_replicas": int(str(replicas)) if replicas else None,
             "inference_config": Path(str(config)).resolve() if config else None,
             "inference_load_wait_seconds": load_wait_seconds,
+            "inference_idle_unload_seconds": _idle_unload(pick("idle_unload", "HUBSTEAD_INFERENCE_IDLE_UNLOAD")),
             "metrics_token": os.environ.get("HUBSTEAD_METRICS_TOKEN") or None,
         }
     except ValueError as exc:

@@ -21,6 +21,7 @@ from hubstead.auth.service import ANONYMOUS, Principal, principal_for_token
 from hubstead.auth.throttle import Throttle
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, InvalidCredentialsError
+from hubstead.ops.logs import note_user
 
 
 def get_hub(request: Request) -> Hub:
@@ -74,12 +75,16 @@ def get_principal(request: Request, session: Session) -> Principal:
         if throttle is not None:
             throttle.token_failed(client_address(request))
         raise InvalidCredentialsError()
+    note_user(request.scope, principal.user.name if principal.user is not None else None)  # the access line's
     return principal
 
 
 def web_session(request: Request, session: Session) -> WebSession | None:
     """The browser's signed-in session (its cookie), or None."""
-    return sessions.lookup(session, request.cookies.get(sessions.COOKIE))
+    web = sessions.lookup(session, request.cookies.get(sessions.COOKIE))
+    if web is not None:
+        note_user(request.scope, web.user.name)  # the access line's user
+    return web
 
 
 def caller_fingerprint(request: Request) -> str:

@@ -35,6 +35,7 @@ from hubstead.inference.snapshots import materialize, model_bytes, served_files
 from hubstead.repos.git import GitRepo, repo_path
 
 log = logging.getLogger("hubstead.inference")
+events = logging.getLogger("hubstead.events.inference")  # model load and unload, for people reading the log
 
 GROUPS = {
     "feature-extraction": "embed",
@@ -166,6 +167,7 @@ class InferenceService:
         self.load_seconds: dict[tuple[int, str], float] = {}
         self._lock = asyncio.Lock()
         self._gits: dict[str, GitRepo] = {}
+        self._idle_reaper: asyncio.Task[None] | None = None
 
     # --- configuration -------------------------------------------------------------------------
 
@@ -193,6 +195,8 @@ class InferenceService:
         Raises:
             ModelLoadingError: 503 with ``Retry-After``, the load still running past the wait.
         """
+        if self._idle_reaper is None and self.hub.settings.inference_idle_unload_seconds > 0:
+            self._idle_reaper = asyncio.create_task(self._unload_idle_models())
         group = group_for(task)
         key = (repo.pk, group)
         head = self.head_of(repo)
@@ -338,13 +342,15 @@ class InferenceService:
             self.load_seconds[model.key] = seconds
             self.metrics.model_load_duration.labels(model.repo_id).observe(seconds)
             self.metrics.model_memory.labels(model.repo_id, model.form).set(handle.rss_bytes)
-            log.info(
+            events.info(
                 "loaded %s (%s, %s) in %.1fs, %d MiB",
                 repo.repo_id,
                 model.group,
                 model.form,
                 seconds,
                 handle.rss_bytes // 2**20,
+                extra={"event": "model_load", "model": repo.repo_id, "group": model.group, "form": model.form,
+                       "duration_ms": round(seconds * 1000, 1), "memory_bytes": handle.rss_bytes},
             )
             await self._make_room(model, 0)
         except InferenceError as exc:
@@ -429,7 +435,9 @@ class InferenceService:
                 return
             if other is incoming or other.state != "ready" or (other.handle and other.handle.in_flight):
                 continue
-            log.info("unloading %s to make room for %s", other.repo_id, incoming.repo_id)
+            events.info("unloading %s to make room for %s", other.repo_id, incoming.repo_id,
+                        extra={"event": "model_unload", "model": other.repo_id, "group": other.group,
+                               "reason": "memory", "memory_bytes": other.memory_bytes})  # fmt: skip
             await self._unload(other)
         if needed and self.used_bytes(excluding=incoming) + needed > self.budget:
             raise InferenceError(
@@ -446,7 +454,40 @@ class InferenceService:
             self.metrics.model_memory.remove(model.repo_id, model.form)
         self.metrics.loaded_models.set(sum(1 for m in self.models.values() if m.state == "ready"))
 
+    async def _unload_idle_models(self) -> None:
+        """Unload every ready model that had no request for ``inference_idle_unload_seconds`` and none running: its
+        worker processes stop and their memory is freed; the next request loads it again."""
+        idle = self.hub.settings.inference_idle_unload_seconds
+        while True:
+            await asyncio.sleep(min(30.0, max(0.2, idle / 4)))
+            try:
+                await self._unload_idle_once(idle)
+            except Exception:  # noqa: BLE001 - the next tick tries again
+                log.exception("unloading idle models failed")
+
+    async def _unload_idle_once(self, idle: float) -> None:
+        now = time.monotonic()
+        for model in list(self.models.values()):
+            if model.state != "ready" or now - model.last_used < idle:
+                continue
+            if model.handle is not None and model.handle.in_flight:
+                continue
+            async with self._lock:
+                if self.models.get(model.key) is not model or time.monotonic() - model.last_used < idle:
+                    continue  # reloaded or used while the lock was awaited
+                if model.handle is not None and model.handle.in_flight:
+                    continue
+                memory = model.memory_bytes
+                await self._unload(model)
+            events.info("unloaded %s after %.0f s without a request (%d MiB freed)", model.repo_id,
+                        now - model.last_used, memory // 2**20,
+                        extra={"event": "model_unload", "model": model.repo_id, "group": model.group,
+                               "reason": "idle", "memory_bytes": memory})  # fmt: skip
+
     async def close(self) -> None:
+        if self._idle_reaper is not None:
+            self._idle_reaper.cancel()
+            self._idle_reaper = None
         for model in list(self.models.values()):
             if model.task is not None and not model.task.done():
                 model.task.cancel()

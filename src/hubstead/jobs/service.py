@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from hubstead.config import Settings
+from hubstead.config import QUIET_PROGRESS_ENV, Settings
 from hubstead.context import Hub
 from hubstead.db import utcnow
 from hubstead.jobs.kinds import JobKind
@@ -32,6 +32,7 @@ from hubstead.jobs.sandbox import Limits, RunningProcess, job_environment, launc
 from hubstead.repos.models import Repo
 
 log = logging.getLogger("hubstead.jobs")
+events = logging.getLogger("hubstead.events.jobs")  # job start and end (a dataset conversion's result)
 
 MAX_ATTEMPTS = 3
 
@@ -117,6 +118,16 @@ def limits_of(settings: Settings) -> Limits:
 class _Running:
     process: RunningProcess
     namespace: str
+
+
+def _log_end(job: Job) -> None:
+    seconds = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else None
+    took = f" in {seconds:.1f}s" if seconds is not None else ""
+    level = logging.INFO if job.status in ("succeeded", "superseded") else logging.WARNING
+    events.log(level, "job %d (%s) %s%s%s", job.id, job.kind, job.status, took, f": {job.error}" if job.error else "",
+               extra={"event": "job_end", "job_id": job.id, "kind": job.kind, "status": job.status,
+                      "duration_ms": round(seconds * 1000, 1) if seconds is not None else None,
+                      "error": job.error})  # fmt: skip
 
 
 class JobRunner:
@@ -248,11 +259,14 @@ class JobRunner:
                         "HUBSTEAD_DATA_DIR": str(self.hub.settings.data_dir),
                         "HUBSTEAD_DATABASE_URL": self.hub.settings.database_url,
                         "HUBSTEAD_SECRET_KEY": self.hub.settings.secret_key,
+                        **QUIET_PROGRESS_ENV,  # no progress bars in the server's log
                     }
                 ),
             )
             with self.hub.db.session() as session:
                 session.execute(update(Job).where(Job.id == job_id).values(pid=process.pid))
+            events.info("job %d started (pid %d)", job_id, process.pid,
+                        extra={"event": "job_start", "job_id": job_id, "namespace": namespace, "pid": process.pid})
             self._launches += 1
             self._served[namespace] = self._launches
             self._running[job_id] = _Running(process, namespace)
@@ -274,5 +288,7 @@ class JobRunner:
                     job.status, job.finished_at = "failed", utcnow()
                     reason = process.exit_reason(code)
                     job.error = reason if code < 0 or process.stop_reason else f"{reason} without recording an outcome"
+                if job is not None:
+                    _log_end(job)
             for callback in self.on_finished:
                 callback(job_id)

@@ -26,6 +26,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from hubstead.config import QUIET_PROGRESS_ENV
+
 log = logging.getLogger("hubstead.inference.worker")
 
 IDLE_AFTER = 0.05  # seconds without work before a replica lets its siblings use every core
@@ -37,6 +39,8 @@ def run_worker(conn: Any, spec: dict[str, Any]) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from the hub's own storage only
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name, value in QUIET_PROGRESS_ENV.items():  # no progress bars in the server's log
+        os.environ.setdefault(name, value)
     # OpenMP threads spin only briefly before they sleep. Spinning until the next job (libgomp's
     # default) starved the hub process and other workers of CPU, 5-10x slower as soon as anything else
     # ran; sleeping at once (OMP_WAIT_POLICY=PASSIVE) made every operator of a forward pass wake its
