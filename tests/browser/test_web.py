@@ -403,16 +403,18 @@ def test_find_model_by_task_facet_and_search(server: LiveServer, page: Page, env
     page.get_by_role("link", name="✕ Clear filters").click()
     expect(has_card(page, other)).to_be_visible()
 
-    # The search box in the top bar.
+    # The search box in the top bar: everything, grouped by kind (/search).
     page.goto(server.url + "/")
     box = page.get_by_role("searchbox", name="Search")
     box.fill(f"{stem}-sentiment")
     box.press("Enter")
-    page.wait_for_url(re.compile(r"/models\?search="))
-    expect(has_card(page, wanted)).to_be_visible()
+    page.wait_for_url(re.compile(r"/search\?q="))
+    expect(page.locator("#found-models").locator(f'a.card[href="/{wanted}"]')).to_be_visible()
     assert result_ids(page) == [wanted]
     expect(page.get_by_role("searchbox", name="Search")).to_have_value(f"{stem}-sentiment")
     # The list's own filter box narrows a broader search.
+    page.goto(f"{server.url}/models?search={stem}-sentiment")
+    assert result_ids(page) == [wanted]
     filter_box = page.get_by_role("searchbox", name="Filter by name")
     filter_box.fill(stem)
     filter_box.press("Enter")
@@ -472,8 +474,8 @@ def test_private_repo_visible_to_owner_only(server: LiveServer, new_page, env_fo
     box = as_bob.get_by_role("searchbox", name="Search")
     box.fill(f"{stem}-secret")
     box.press("Enter")
-    as_bob.wait_for_url(re.compile(r"/models\?search="))
-    expect(as_bob.locator(".grid")).to_contain_text("Nothing matches")
+    as_bob.wait_for_url(re.compile(r"/search\?q="))
+    expect(as_bob.locator("#search-empty")).to_contain_text("Nothing matches")
     as_bob.goto(f"{server.url}/{alice}")
     expect(has_card(as_bob, public)).to_be_visible()
     expect(has_card(as_bob, secret)).to_have_count(0)
