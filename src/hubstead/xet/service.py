@@ -30,6 +30,7 @@ from hubstead.context import Hub
 from hubstead.errors import BadRequestError, EntryNotFoundError, HubError, NotFoundError, UnauthorizedError
 from hubstead.repos.lfs.proofs import content_readable, proven, record_proof
 from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.quotas import require_room
 from hubstead.xet import tokens
 from hubstead.xet.cas.formats import (
     Chunk,
@@ -179,6 +180,7 @@ def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: byt
         if [(raw, size) for raw, _, size in listed.chunks] != [(c.hash, c.size) for c in stored]:
             raise XetFormatError(f"Shard's chunk list for xorb {xorb_hex} does not match the uploaded xorb")
     new_files = 0
+    claimed: dict[str, int] = {}  # sha256 -> size of the repo files this shard registers (the storage quota)
     for entry in shard.files:
         file_hex = to_hex(entry.file_hash)
         all_chunks: list[tuple[bytes, int]] = []
@@ -233,6 +235,9 @@ def register_shard(hub: Hub, session: Session, grant: tokens.CasGrant, body: byt
             _buckets().record_upload(session, grant.bucket_pk, grant.user_id, file_hex)
         else:
             record_proof(session, repo_pk=grant.repo_pk, user_id=grant.user_id, oid=sha256, size=size)
+            claimed[sha256] = size
+    if claimed:  # refused before the files are recorded: the whole registration rolls back
+        require_room(hub, session, session.get_one(Repo, grant.repo_pk), claimed)
     for xorb_hex in chunk_lists:
         if session.get(XetShardXorb, (shard_hash, xorb_hex)) is None:
             session.add(XetShardXorb(shard_hash=shard_hash, xorb_hash=xorb_hex))
