@@ -570,6 +570,9 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
 
     app.include_router(setup_router)  # /setup?token=...: the first admin (auth/setup.py)
     app.include_router(search_pages_router)  # /search, /favicon.ico, avatars: before /{name} catches them
+    from hubstead.web.routes_admin import router as admin_pages_router  # /admin: before /{name} catches it
+
+    app.include_router(admin_pages_router)
     for router in (account_router, quota_pages_router, webhook_pages_router, collection_pages_router, manage_router,
                    community_router,
                    space_pages_router, job_pages_router, train_pages_router, eval_pages_router, board_pages_router,
