@@ -1,5 +1,5 @@
 """Logs people can read (issue 23): ``serve --log-format json`` writes one JSON object per line, with an access line
-per request naming the caller; an idle model is unloaded and loads again; stopping the server prints no warning.
+per request naming the caller; a job's start and end are events; an idle model is unloaded and loads again; stopping the server prints no warning.
 
 One server for the module (SQLite: the log does not depend on the database), stopped by the last test."""
 
@@ -95,6 +95,18 @@ def test_json_log_has_an_access_line_per_request_naming_the_caller(json_server: 
     # an expected probe is not a warning; nothing so far is
     loud = [r for r in records(json_server) if r["level"] in ("WARNING", "ERROR", "CRITICAL")]
     assert loud == []
+
+
+def test_a_job_start_and_end_are_events(json_server: LiveServer, account: Account) -> None:
+    api = HfApi(endpoint=json_server.url, token=account.write_token)
+    job = api.run_job(image="hubstead/python", command=["python", "-c", "print('hi')"], namespace=account.name)
+    done = api.wait_for_job(job.id, namespace=account.name, timeout=90, poll_interval=0.3)
+    assert done.status.stage == "COMPLETED"  # type: ignore[attr-defined]
+    found = wait_for(json_server, lambda r: r.get("event") == "job_end" and r.get("job_id") == job.id)
+    assert [(r["status"], r["exit_code"], r["level"]) for r in found] == [("COMPLETED", 0, "INFO")]
+    assert found[0]["duration_ms"] >= 0 and found[0]["logger"] == "hubstead.events.compute"
+    started = [r for r in records(json_server) if r.get("event") == "job_start" and r.get("job_id") == job.id]
+    assert [r["namespace"] for r in started] == [account.name]
 
 
 def test_an_idle_model_is_unloaded_and_loads_again(json_server: LiveServer, account: Account, tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ from hubstead.spaces import secrets as sealing
 from hubstead.spaces.supervisor import interpreter_paths
 
 log = logging.getLogger("hubstead.compute")
+events = logging.getLogger("hubstead.events.compute")  # a job's start and end, for people reading the log
 
 STARTED = "===== Job started"  # the client leaves lines starting so out of fetch_job_logs
 ERROR_MARK = "HUBSTEAD-ERROR "  # a line a job prints to give the reason it failed in words
@@ -225,6 +226,14 @@ class ComputeExecutor:
                 runner_logs.append(log_path, f"==> {job.message}")
             terminal = job.stage in TERMINAL
             labels = dict(job.labels or {})
+            stage, said, started, finished = job.stage, job.message, job.started_at, job.finished_at
+        seconds = (finished - started).total_seconds() if finished and started else None
+        ms = round(seconds * 1000, 1) if seconds is not None else None
+        events.log(logging.INFO if stage in ("COMPLETED", "CANCELED") else logging.WARNING,
+                   "job %s %s%s%s", run.job_id, stage, f" in {seconds:.1f}s" if seconds is not None else "",
+                   f": {said}" if said and stage != "COMPLETED" else "",
+                   extra={"event": "job_end", "job_id": run.job_id, "status": stage, "exit_code": code,
+                          "error": said, "duration_ms": ms})  # fmt: skip
         if terminal:
             jobfiles.remove_home(self.settings, run.job_id)
         jobfiles.remove_volumes(self.settings, run.job_id)
@@ -334,6 +343,9 @@ class ComputeExecutor:
             self._fail_start(job_id, str(exc))
             return
         self._runs[job_id] = _Run(job_id, namespace, process, devices, volumes, flavor.memory_bytes)
+        events.info("job %s started in %s (attempt %d of %d, flavor %s)", job_id, namespace, attempt, max_attempts,
+                    flavor.name, extra={"event": "job_start", "job_id": job_id, "namespace": namespace,
+                                        "attempt": attempt, "flavor": flavor.name})  # fmt: skip
         with self.hub.db.session() as session:
             row = session.get(ComputeJob, job_id)
             if row is not None:
