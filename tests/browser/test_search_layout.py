@@ -55,6 +55,10 @@ def test_no_sideways_scroll_and_suggestions(server: LiveServer, new_page, shots_
             page.screenshot(path=str(shots_dir / f"{server.backend}-layout-{name}-{width}.png"), full_page=True)
             scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             assert scroll <= inner, f"{path} scrolls sideways at {width} px: {scroll} > {inner}"
+            rows = page.evaluate(  # each card's updated, downloads and likes: one line
+                "Array.from(document.querySelectorAll('.card-stats'), s => Array.from(s.children, c => c.getBoundingClientRect().top))"
+            )
+            assert all(max(tops) - min(tops) < 4 for tops in rows), (path, width, rows)
             if name == "model" and width == 1280:  # the sidebar sits inside the window, beside the card
                 side = page.locator("aside.side").bounding_box()
                 assert side is not None and side["x"] + side["width"] <= inner
