@@ -27,6 +27,7 @@ from hubstead.auth.service import find_account
 from hubstead.context import Hub
 from hubstead.db import Base, UTCDateTime, utcnow
 from hubstead.errors import BadRequestError, ForbiddenError, NotFoundError
+from hubstead.repos.lfs.pointers import MAX_POINTER_SIZE, parse_pointer
 from hubstead.repos.models import Repo, RepoLfsObject
 from hubstead.repos.service import open_git
 
@@ -168,13 +169,16 @@ def require_room(hub: Hub, session: Session, repo: Repo, objects: Mapping[str, i
 def require_room_for_files(
     hub: Hub, session: Session, repo: Repo, files: Iterable[tuple[str, pygit2.Oid]], lfs_objects: Mapping[str, int]
 ) -> None:
-    """``require_room`` for blobs already written to the repo (the web upload): their git bytes plus the LFS
-    objects the pool does not reference yet."""
+    """``require_room`` for blobs already written to the repo (the web upload): the git bytes of its regular
+    files plus the LFS objects the pool does not reference yet."""
     git = open_git(hub, repo)
     git_bytes = 0
     for _path, blob in files:
         obj = git.repo[blob]
-        git_bytes += obj.size if isinstance(obj, pygit2.Blob) else 0
+        if isinstance(obj, pygit2.Blob):
+            pointer = parse_pointer(obj.data) if obj.size <= MAX_POINTER_SIZE else None
+            # An LFS file's pointer is counted as its object, as the NDJSON commit's lfsFile is.
+            git_bytes += 0 if pointer is not None and pointer.oid in lfs_objects else obj.size
     require_room(hub, session, repo, lfs_objects, git_bytes)
 
 
