@@ -11,7 +11,7 @@ import httpx
 import pytest
 from huggingface_hub import HfApi
 
-from support import LiveServer, web_session
+from support import Account, LiveServer, web_session
 
 pytestmark = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 PASSWORD = "pw-search-owner-1"
@@ -23,8 +23,13 @@ def _section(html: str, kind: str) -> str:
     return found.group(1) if found else ""
 
 
-def test_search_groups_by_kind_and_hides_private_repos(server: LiveServer) -> None:
-    owner = server.account("searchowner", password=PASSWORD)
+@pytest.fixture(scope="module")
+def owner(server: LiveServer) -> Account:
+    """One account for the module's tests (each CLI call costs seconds on a busy machine)."""
+    return server.account("searchowner", password=PASSWORD)
+
+
+def test_search_groups_by_kind_and_hides_private_repos(server: LiveServer, owner: Account) -> None:
     ns = owner.name
     api = HfApi(endpoint=server.url, token=owner.write_token)
     api.create_repo(f"{ns}/reviews", repo_type="dataset")
@@ -75,8 +80,7 @@ def test_search_groups_by_kind_and_hides_private_repos(server: LiveServer) -> No
         assert httpx.get(f"{server.url}/search/suggest", params=bad).status_code == 400
 
 
-def test_datasets_fold_favicon_and_avatars(server: LiveServer) -> None:
-    owner = server.account("foldowner")
+def test_datasets_fold_favicon_and_avatars(server: LiveServer, owner: Account) -> None:
     ns = owner.name
     api = HfApi(endpoint=server.url, token=owner.write_token)
     api.create_repo(f"{ns}/corpus", repo_type="dataset")
