@@ -573,6 +573,9 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
     from hubstead.web.routes_admin import router as admin_pages_router  # /admin: before /{name} catches it
 
     app.include_router(admin_pages_router)
+    from hubstead.web.routes_orgs import router as org_pages_router  # /organizations/...: before repo pages
+
+    app.include_router(org_pages_router)
     for router in (account_router, quota_pages_router, webhook_pages_router, collection_pages_router, manage_router,
                    community_router,
                    space_pages_router, job_pages_router, train_pages_router, eval_pages_router, board_pages_router,

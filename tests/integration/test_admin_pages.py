@@ -166,3 +166,41 @@ def test_cancel_and_retry_jobs_and_conversions_from_the_pages(
     assert max(newer) > int(job_id), newer
     assert web.post(f"/admin/conversions/{job_id}/retry", data={"csrf_token": csrf}).status_code in (303, 409)
     assert web.post(f"/admin/conversions/{job_id}/cancel", data={"csrf_token": csrf}).status_code == 409  # it ended
+
+
+def test_org_created_on_the_web_and_its_members_managed_by_its_admins(
+    server: LiveServer, people: tuple[Account, Account, httpx.Client, str]
+) -> None:
+    """A user creates an org from the web (they become its admin), adds a member, changes their role, cannot
+    demote themselves as the last admin (409), removes the member; a non-admin member gets the 404 page."""
+    _, user, _, _ = people
+    member = server.account("apmem", password=PASSWORD)
+    web, csrf = web_session(server, user.name, PASSWORD)
+    assert 'href="/organizations/new"' in web.get(f"/{user.name}").text
+    org = server.unique("aporg")
+    assert web.post("/organizations/new", data={"name": org}).status_code == 403  # no CSRF token
+    created = web.post("/organizations/new", data={"name": org, "csrf_token": csrf})
+    assert created.status_code == 303 and created.headers["location"] == f"/organizations/{org}/members"
+    taken = web.post("/organizations/new", data={"name": org, "csrf_token": csrf})
+    assert taken.status_code == 409 and "already taken" in taken.text
+    base = f"/organizations/{org}/members"
+
+    def roles() -> dict[str, str]:
+        return dict(re.findall(r'data-member="([^"]+)" data-role="([^"]+)"', web.get(base).text))
+
+    assert roles() == {user.name: "admin"}
+    assert 'href="/organizations/' + org + '/members"' in web.get(f"/{org}").text
+    assert web.post(base, data={"csrf_token": csrf, "username": member.name, "role": "read"}).status_code == 303
+    assert roles() == {user.name: "admin", member.name: "read"}
+    other, other_csrf = web_session(server, member.name, PASSWORD)
+    assert other.get(base).status_code == 404
+    assert (
+        other.post(base, data={"csrf_token": other_csrf, "username": member.name, "role": "admin"}).status_code == 404
+    )
+    assert web.post(base, data={"csrf_token": csrf, "username": member.name, "role": "write"}).status_code == 303
+    last = web.post(base, data={"csrf_token": csrf, "username": user.name, "role": "read"})
+    assert last.status_code == 409
+    assert web.post(base, data={"csrf_token": csrf, "username": member.name, "role": "owner"}).status_code == 400
+    assert roles() == {user.name: "admin", member.name: "write"}
+    removed = web.post(base, data={"csrf_token": csrf, "username": member.name, "action": "remove"})
+    assert removed.status_code == 303 and roles() == {user.name: "admin"}
