@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hubstead import __version__
 from hubstead.api.bodies import BodyTooLargeError, body_limit, bounded_receive, declared_too_large
 from hubstead.api.deps import web_session
-from hubstead.api.direct import DirectRoute
+from hubstead.api.direct import DirectRoute, route_template
 from hubstead.api.openapi import complete_schema
 from hubstead.auth.throttle import Throttle
 from hubstead.config import Settings
@@ -118,15 +118,38 @@ def _check_token(hub: Hub, request: Request) -> None:
         get_principal(request, session)
 
 
+class DirectRoutes:
+    """The innermost middleware: a request for one of ``HubApp.direct_route``'s routes is answered by its handler
+    here, past every other middleware (request id, metrics, access log, the spaces domain's rewrite) but without
+    FastAPI's routing, which matches a path against every route in turn (on ``model_info``, 43% of the request's
+    CPU in the event loop: ``/work/prof``-style in-process profile, 1,000 repos)."""
+
+    def __init__(self, app: ASGIApp, hub_app: HubApp) -> None:
+        self.app, self.hub_app = app, hub_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        direct_route = self.hub_app.direct_route
+        if scope["type"] == "http" and direct_route is not None:
+            path, root = scope["path"], scope.get("root_path", "")
+            if root and path.startswith(root):  # as Starlette's routing reads it
+                path = path[len(root) :]
+            found = direct_route(scope["method"], path)
+            if found is not None:
+                await self.hub_app.call_direct(found, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class HubApp(FastAPI):
     """FastAPI, plus a direct path for the few routes that clients call hundreds of times a second.
 
-    ``direct_route(method, path)`` names the handler for such a call (the inference task and embedding
-    routes). The handler then runs without FastAPI's routing, middleware stack and per-request wrappers.
-    It gets the same Request, and its errors are answered by the app's own exception handlers. At 900
-    embedding calls a second on two cores, that stack was a third of the hub's CPU per call (0.32 -> 0.21
-    ms), measured with ``benchmarks/bench_inference.py``. The routes stay registered with FastAPI as well,
-    for the OpenAPI schema and for anything that routes through it.
+    ``direct_route(method, path)`` names the handler for such a call (``model_info`` and its kin, a space app's
+    requests, the inference task and embedding routes). ``DirectRoutes``, the innermost middleware, then runs
+    it without FastAPI's routing and per-request wrappers (every middleware still sees the request). It gets the
+    same Request, and its errors are answered by the app's own exception handlers. At 900 embedding calls a
+    second on two cores, FastAPI's stack was a third of the hub's CPU per call (0.32 -> 0.21 ms), measured with
+    ``benchmarks/bench_inference.py``. The routes stay registered with FastAPI as well, for the OpenAPI schema
+    and for anything that routes through it.
     """
 
     direct_route: Callable[[str, str], DirectRoute | None] | None = None
@@ -174,23 +197,20 @@ class HubApp(FastAPI):
                 return
         if self.hop is not None and await self.hop(scope, receive, send, path):
             return
-        if self.direct_route is not None:
-            found = self.direct_route(scope["method"], path)
-            if found is not None:
-                await self._call_direct(found, scope, receive, send)
-                return
         await super().__call__(scope, receive, send)
 
-    async def _call_direct(self, found: DirectRoute, scope: Scope, receive: Receive, send: Send) -> None:
+    async def call_direct(self, found: DirectRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer with a direct route's handler (``DirectRoutes``); its errors go to the app's exception handlers."""
         handler, params = found
         scope["app"] = self
         scope["path_params"] = params
+        scope["route"] = route_template(handler)
         request = Request(scope, receive, send)
         try:
             response = await handler(request, **params)
         except Exception as exc:  # noqa: BLE001 - answered by the app's own exception handlers
             response = await self._handle_error(request, exc)
-        await response(scope, receive, with_request_id(scope, send))
+        await response(scope, receive, send)
 
     async def _handle_error(self, request: Request, exc: Exception) -> Response:
         """The answer the exception handlers registered with ``exception_handler`` give (nearest class first)."""
@@ -383,9 +403,10 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
     from hubstead.repos.routes.lfs_files import router as lfs_files_router
     from hubstead.repos.routes.quotas import router as quotas_router
     from hubstead.repos.routes.refs import router as refs_router
+    from hubstead.repos.routes.repos import direct_repo_route, unqualified_router
     from hubstead.repos.routes.repos import router as repos_router
-    from hubstead.repos.routes.repos import unqualified_router
     from hubstead.repos.routes.unbuilt import router as unbuilt_router
+    from hubstead.search.routes import direct_list_route
     from hubstead.search.routes import router as search_router
     from hubstead.search.routes_tags import router as tags_router
     from hubstead.spaces.routes import router as spaces_router
@@ -463,7 +484,12 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
         app.state.inference_settings = InferenceService(hub)
     else:
         app.state.inference_settings = inference
-    app.direct_route = lambda method, path: direct_space_route(method, path) or direct_inference_route(method, path)
+    app.direct_route = lambda method, path: (
+        direct_repo_route(method, path)
+        or direct_list_route(method, path)
+        or direct_space_route(method, path)
+        or direct_inference_route(method, path)
+    )
     app.state.inference_lookups = {}
     app.state.inference_lookups_pending = {}
     # The stateful services (app.state.jobs, webhooks, spaces, compute): none in an API process; in a compute
@@ -568,8 +594,8 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
 
-    app.include_router(setup_router)  # /setup?token=...: the first admin (auth/setup.py)
     app.include_router(search_pages_router)  # /search, /favicon.ico, avatars: before /{name} catches them
+    app.include_router(setup_router)  # /setup?token=...: the first admin (auth/setup.py)
     from hubstead.web.routes_admin import router as admin_pages_router  # /admin: before /{name} catches it
 
     app.include_router(admin_pages_router)
@@ -582,6 +608,7 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
                    repo_pages_router,
                    browse_router):  # fmt: skip
         app.include_router(router)
+    app.add_middleware(DirectRoutes, hub_app=app)  # the first added is the innermost: every other middleware sees it
     from hubstead.ops.routes import install as install_ops  # /readyz, /metrics, request metrics (docs/deploy.md)
 
     install_ops(app, hub, role=getattr(settings, "role", "all"))

@@ -21,11 +21,11 @@ from hubstead.auth.service import user_orgs
 from hubstead.discussions import pulls
 from hubstead.errors import BadRequestError, HubError, UnauthorizedError
 from hubstead.repos.commits import commit_files, prepare_blobs
-from hubstead.repos.quotas import require_room_for_files
 from hubstead.repos.ingest import ingest_files, rules_for
 from hubstead.repos.likes import set_like
 from hubstead.repos.models import Repo
 from hubstead.repos.paths import validate_branch_name
+from hubstead.repos.quotas import require_room_for_files
 from hubstead.repos.routes.access import URL_PREFIX
 from hubstead.repos.service import (
     author_for,
