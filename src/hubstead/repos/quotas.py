@@ -67,27 +67,31 @@ def needed_bytes(new: Mapping[str, int], already: set[str], extra: int = 0) -> i
     return sum(size for oid, size in new.items() if oid not in already) + max(0, extra)
 
 
-def _pool_refs(session: Session, namespace: str, private: bool):  # type: ignore[no-untyped-def]
-    return (
-        select(RepoLfsObject.oid, RepoLfsObject.size)
-        .join(Repo, Repo.pk == RepoLfsObject.repo_pk)
-        .where(func.lower(Repo.namespace) == namespace.lower(), Repo.private.is_(private))
-        .distinct()
-    )
+def _pool_repos(namespace: str, private: bool):  # type: ignore[no-untyped-def]
+    """The pks of the pool's repos (a namespace has few repos next to their objects: the objects are then read
+    through their primary key, ``(repo_pk, oid)``, never by a scan of every namespace's)."""
+    return select(Repo.pk).where(func.lower(Repo.namespace) == namespace.lower(), Repo.private.is_(private))
 
 
 def used_bytes(session: Session, namespace: str, *, private: bool) -> int:
     """The pool's usage: distinct objects referenced by the namespace's public (or private) repos."""
-    refs = _pool_refs(session, namespace, private).subquery()
-    return int(session.scalar(select(func.coalesce(func.sum(refs.c.size), 0))) or 0)
+    per_oid = (
+        select(RepoLfsObject.oid, func.max(RepoLfsObject.size).label("size"))
+        .where(RepoLfsObject.repo_pk.in_(_pool_repos(namespace, private)))
+        .group_by(RepoLfsObject.oid)
+        .subquery()
+    )
+    return int(session.scalar(select(func.coalesce(func.sum(per_oid.c.size), 0))) or 0)
 
 
 def _referenced(session: Session, namespace: str, private: bool, oids: Iterable[str]) -> set[str]:
     wanted = list(set(oids))
     if not wanted:
         return set()
-    query = _pool_refs(session, namespace, private).where(RepoLfsObject.oid.in_(wanted))
-    return {oid for oid, _size in session.execute(query)}
+    query = select(RepoLfsObject.oid).where(
+        RepoLfsObject.repo_pk.in_(_pool_repos(namespace, private)), RepoLfsObject.oid.in_(wanted)
+    )
+    return set(session.scalars(query))
 
 
 @dataclass(frozen=True)
