@@ -1,4 +1,4 @@
-"""``repos/quotas`` against a real (SQLite) database: the usage rule (distinct objects per namespace and pool), the
+"""``repos/quotas`` against a real database (the usage case on SQLite and PostgreSQL: case folding, booleans): the usage rule (distinct objects per namespace and pool), the
 limits (override, site default by user/org, none), and the words of the refusal."""
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def _repo(session, namespace: str, name: str, *, private: bool, objects: dict[st
     return repo
 
 
-def test_usage_limits_and_the_refusal(hub: Hub) -> None:
+def test_usage_limits_and_the_refusal(backend_hub: Hub) -> None:
     """Distinct oids per namespace and pool (a shared object counts once; public and private apart; another
     namespace's objects not at all); a NULL override falls back to the site default for users or orgs."""
-    hub = dataclasses.replace(hub, settings=dataclasses.replace(hub.settings, quota_org_bytes=50, quota_user_bytes=None))
+    hub = dataclasses.replace(backend_hub, settings=dataclasses.replace(backend_hub.settings, quota_org_bytes=50))
     with hub.db.session() as s:
         alice = create_user(s, name="Alice")
         create_org(s, name="Acme", owner=alice)
