@@ -1,5 +1,6 @@
-"""``repos/quotas`` against a real database (the usage case on SQLite and PostgreSQL: case folding, booleans): the usage rule (distinct objects per namespace and pool), the
-limits (override, site default by user/org, none), and the words of the refusal."""
+"""``repos/quotas`` against a real database (the usage case on SQLite and PostgreSQL: case folding, booleans):
+the usage rule (distinct objects per namespace and pool), the limits (override, site default by user/org, none),
+and the words of the refusal."""
 
 from __future__ import annotations
 
