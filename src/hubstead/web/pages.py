@@ -17,7 +17,7 @@ from hubstead.api.deps import base_url, web_session
 from hubstead.auth import sessions
 from hubstead.auth.models import User, WebSession
 from hubstead.auth.service import ANONYMOUS, Principal
-from hubstead.errors import UnauthorizedError
+from hubstead.errors import NotFoundError, UnauthorizedError
 from hubstead.tasks import TASK_MODALITY, task_label
 from hubstead.web.names import parse_model_name
 from hubstead.web.render import highlight_code
@@ -107,6 +107,17 @@ def signed_in(request: Request, session: Session, csrf: str | None = None) -> Vi
     if csrf is not None or request.method == "POST":
         sessions.check_csrf(me.web, csrf or request.headers.get(sessions.CSRF_HEADER))
     return me
+
+def admin_viewer(request: Request, session: Session, csrf: str | None = None) -> Viewer:
+    """The signed-in site admin looking at an admin page (``/admin/...``); for anyone else the 404 page, so the
+    pages' existence is not revealed. A POST needs the session's CSRF token too. Every admin page calls this."""
+    me = viewer(request, session)
+    if me.user is None or not me.user.is_admin:
+        raise NotFoundError("Page not found")
+    if request.method == "POST":
+        sessions.check_csrf(me.web, csrf or request.headers.get(sessions.CSRF_HEADER))
+    return me
+
 
 
 def url_with(request: Request, **changes: Any) -> str:

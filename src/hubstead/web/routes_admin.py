@@ -24,7 +24,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep
-from hubstead.auth import sessions
 from hubstead.auth.models import Org, User
 from hubstead.compute import service as compute
 from hubstead.compute.models import ComputeJob
@@ -34,7 +33,7 @@ from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.jobs import admin as conversions
 from hubstead.repos import admin_queries
 from hubstead.repos import service as repos
-from hubstead.web.pages import Viewer, render, viewer
+from hubstead.web.pages import admin_viewer, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,17 +41,6 @@ STARTED = time.time()  # this process's start, near enough: the app imports this
 STAGES = ("SCHEDULING", "RUNNING", "ERROR", "CANCELED", "COMPLETED")
 VERSIONED = ("hubstead", "huggingface_hub", "fastapi", "sqlalchemy", "pygit2", "duckdb", "torch", "transformers")
 JOB_PAGE = 100
-
-
-def admin_viewer(request: Request, session: Session, csrf: str | None = None) -> Viewer:
-    """The signed-in site admin looking at an admin page; for anyone else the 404 page (the pages' existence is
-    not revealed). A POST needs the session's CSRF token too."""
-    me = viewer(request, session)
-    if me.user is None or not me.user.is_admin:
-        raise NotFoundError("Page not found")
-    if request.method == "POST":
-        sessions.check_csrf(me.web, csrf or request.headers.get(sessions.CSRF_HEADER))
-    return me
 
 
 def _back(path: str) -> Response:

@@ -22,18 +22,15 @@ from hubstead.auth.accounts import (
     user_row,
 )
 from hubstead.auth.service import create_user
-from hubstead.errors import ForbiddenError, HubError
+from hubstead.errors import HubError
 from hubstead.repos.owners import delete_user, deletion_plan
-from hubstead.web.pages import Viewer, render, signed_in
+from hubstead.web.pages import Viewer, admin_viewer, render
 
 router = APIRouter(include_in_schema=False)
 
 
 def _admin(request: Request, session: Session, csrf: str | None = None) -> Viewer:
-    me = signed_in(request, session, csrf)
-    if me.user is None or not me.user.is_admin:
-        raise ForbiddenError("Only site admins may manage accounts")
-    return me
+    return admin_viewer(request, session, csrf)  # the 404 page for anyone but a site admin
 
 
 def _list_page(

@@ -23,7 +23,7 @@ from hubstead.api.pagination import positive_limit
 from hubstead.auth.audit import AuditEvent, list_events
 from hubstead.auth.service import Principal, get_org, namespace_role
 from hubstead.errors import BadRequestError, ForbiddenError, UnauthorizedError
-from hubstead.web.pages import render, viewer
+from hubstead.web.pages import admin_viewer, render, viewer
 
 router = APIRouter()
 PAGE = 100
@@ -114,8 +114,7 @@ def _page(request: Request, session: Session, *, title: str, org: str | None, **
 
 @router.get("/admin/audit", response_class=HTMLResponse, include_in_schema=False)
 def admin_audit_page(request: Request, session: Session = SessionDep) -> Response:
-    me = viewer(request, session)
-    _site_admin(me.principal)
+    admin_viewer(request, session)  # the 404 page for anyone but a site admin, as every /admin page
     return _page(request, session, title="Audit log", org=None, admin_nav=True)
 
 
