@@ -366,7 +366,15 @@ def test_crash_leftovers_are_removed_at_start(small_parts: LiveServer) -> None:
     for path in (stale_pack, fresh_pack, dead_put, live_put):
         path.write_bytes(b"partial")
     os.utime(stale_pack, (hour_ago, hour_ago))
+    # A git push's quarantines (repos.receive): one abandoned an hour ago, one whose pack is still arriving.
+    stale_push, live_push = pack_dir.parent / "incoming-dead", pack_dir.parent / "incoming-live"
+    for quarantine in (stale_push, live_push):
+        (quarantine / "pack").mkdir(parents=True)
+        (quarantine / "pack" / "tmp_pack_x").write_bytes(b"partial")
+    for path in (stale_push / "pack" / "tmp_pack_x", stale_push / "pack", stale_push):
+        os.utime(path, (hour_ago, hour_ago))
+    os.utime(live_push, (hour_ago, hour_ago))  # the folder is old, the file inside it is not
     server.start()
-    assert not stale_pack.exists() and not dead_put.exists()
-    assert fresh_pack.exists() and live_put.exists()
+    assert not stale_pack.exists() and not dead_put.exists() and not stale_push.exists()
+    assert fresh_pack.exists() and live_put.exists() and live_push.exists()
     assert httpx.get(f"{server.url}/{repo}/resolve/main/a.txt").content == b"a"

@@ -4,7 +4,8 @@ Writers never leave a partial file under a final name (they fsync a temporary fi
 a crash leaves only temporary files, which nothing reads and nothing else removes. At start the hub
 removes those no live writer owns: a file named after its writer's process id (``put-<oid>-<pid>-<ns>``,
 ``xet/tmp/<xorb>.<pid>.<ns>``) once that process is gone; any of them, and a ``tmp_pack_*``/``tmp_idx_*`` in a
-repo's ``objects/pack``, once untouched for an hour (a live writer appends all the time); a multipart
+repo's ``objects/pack``, once untouched for an hour (a live writer appends all the time); a ``git push``'s
+quarantine (``objects/incoming-*``, ``repos.receive``) once nothing in it was touched for an hour; a multipart
 upload's folder once untouched for longer than any upload URL lasts (nobody can finish it any more).
 """
 
@@ -42,6 +43,13 @@ def _idle(path: Path, now: float, seconds: float) -> bool:
         return now - path.stat().st_mtime > seconds
     except FileNotFoundError:
         return False
+
+
+def _tree_idle(path: Path, now: float, seconds: float) -> bool:
+    """``_idle`` for a folder and everything in it (a push still arriving appends to a file deep inside)."""
+    if not _idle(path, now, seconds):
+        return False
+    return all(_idle(inner, now, seconds) for inner in path.rglob("*"))
 
 
 def _remove(path: Path) -> bool:
@@ -82,4 +90,7 @@ def remove_crash_leftovers(settings: Settings, *, xet_tmp_dir: Path, now: float 
         for path in _entries(pack_dir):
             if _PACK_TMP.match(path.name) and _idle(path, now, IDLE_SECONDS):
                 removed += _remove(path)
+    for quarantine in repos_dir.glob("*/*.git/objects/incoming-*"):
+        if quarantine.is_dir() and _tree_idle(quarantine, now, IDLE_SECONDS):
+            removed += _remove(quarantine)
     return removed
