@@ -78,7 +78,7 @@ except Exception as exc:
 @pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 def test_quota_refuses_then_accepts_and_counts_each_object_once(server: LiveServer, hf_home) -> None:  # type: ignore[no-untyped-def]
     admin, user = server.unique("qadmin"), server.unique("quser")  # one token each: each CLI call costs seconds
-    server.cli("users", "create", admin, "--admin")
+    server.cli("users", "create", admin, "--admin", "--password", "quota-admin-1234")
     server.cli("users", "create", user, "--password", "quota-pass-1234")
     admin_token, user_token = (server.cli("tokens", "create", name, "--role", "write").stdout.split()[-1]
                                for name in (admin, user))  # fmt: skip
@@ -129,3 +129,8 @@ def test_quota_refuses_then_accepts_and_counts_each_object_once(server: LiveServ
     fragment = browser.get("/settings/storage").text
     assert "4 KB used of 4 KB allowed" in fragment and 'quota-bar full' in fragment and 'aria-valuenow="100"' in fragment
     assert "2 KB used of no limit" in fragment
+    assert browser.get("/settings/storage", params={"namespace": admin}).status_code == 403  # not theirs
+    # The site admin's page for the user loads the same fragment, which a site admin may read for anyone.
+    admin_browser, _csrf = web_session(server, admin, "quota-admin-1234")
+    assert f'hx-get="/settings/storage?namespace={user}"' in admin_browser.get(f"/admin/users/{user}").text
+    assert "4 KB used of 4 KB allowed" in admin_browser.get("/settings/storage", params={"namespace": user}).text
