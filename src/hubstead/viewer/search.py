@@ -12,14 +12,19 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import duckdb
 
 from hubstead.viewer.features import kind_of
+
+if TYPE_CHECKING:
+    from hubstead.viewer.filters import Compiled
 
 INDEX_COLUMN = "__hf_index_id"
 
@@ -157,20 +162,89 @@ def reader(index: Path) -> duckdb.DuckDBPyConnection:
         return connection.cursor()
 
 
-def search(index: Path, query: str, offset: int, length: int) -> tuple[list[int], int]:
+@dataclass(frozen=True)
+class SearchTerms:
+    """A search box's text: loose words and "quoted phrases". Every word and every phrase must match."""
+
+    words: list[str]
+    phrases: list[str]
+
+    @property
+    def text(self) -> str:
+        """All words, the phrases' included, for the BM25 index (which ranks, and needs each word)."""
+        return " ".join([*self.words, *self.phrases])
+
+
+def parse_search(text: str) -> SearchTerms:
+    """Split a query into words and phrases: ``"moving story" film`` -> phrases ["moving story"], words ["film"].
+    A quote left open runs to the end; an empty pair of quotes is nothing."""
+    words: list[str] = []
+    phrases: list[str] = []
+    parts = text.split('"')
+    for i, part in enumerate(parts):
+        if i % 2:  # inside quotes
+            phrase = " ".join(part.split())
+            if phrase:
+                phrases.append(phrase)
+        else:
+            words.extend(part.split())
+    return SearchTerms(words, phrases)
+
+
+def phrase_pattern(phrase: str) -> str:
+    """A case-insensitive RE2 pattern for ``phrase`` as whole words: its words in order, any whitespace between,
+    not inside a longer word ("of" does not match "off"). Bound as a parameter, never pasted into SQL."""
+    words = [re.escape(w) for w in phrase.split()]
+    return r"(?is)(^|[^\w])" + r"\s+".join(words) + r"([^\w]|$)"
+
+
+def search(
+    index: Path, query: str, offset: int, length: int, text_columns: list[str] | None = None
+) -> tuple[list[int], int]:
     """Row indices of the best BM25 matches (best first) and how many rows match in all: one pass over
-    the index (the count rides along as a window), not one for the count and one for the page."""
+    the index (the count rides along as a window), not one for the count and one for the page.
+
+    Every word must match (after stemming; stopwords such as "the" are dropped, as the index dropped them),
+    and every "quoted phrase" must appear as written (case-insensitive) in one of the text columns."""
+    terms = parse_search(query)
     cursor = reader(index)
     try:
-        matches = f"SELECT {INDEX_COLUMN} AS id, fts_main_data.match_bm25({INDEX_COLUMN}, ?) AS score FROM data"
+        if text_columns is None:
+            text_columns = [name for name, kind in column_types_of(cursor).items() if kind == "VARCHAR"]
+        tokens = cursor.execute(
+            "SELECT list(t) FROM (SELECT unnest(fts_main_data.tokenize(?)) AS t) "
+            "WHERE t <> '' AND t NOT IN (SELECT sw FROM fts_main_data.stopwords)",
+            [terms.text],
+        ).fetchone()
+        words = " ".join(tokens[0] or []) if tokens else ""
+        conditions, params = [], []
+        for phrase in terms.phrases:
+            conditions.append(
+                "(" + " OR ".join(f"regexp_matches({_quote(c)}, ?)" for c in text_columns) + ")"
+                if text_columns
+                else "false"
+            )
+            params.extend([phrase_pattern(phrase)] * len(text_columns))
+        phrase_clause = "".join(f" AND {c}" for c in conditions)
+        if words:
+            matches = (
+                f"SELECT {INDEX_COLUMN} AS id, fts_main_data.match_bm25({INDEX_COLUMN}, ?, conjunctive := 1) AS score "
+                f"FROM data WHERE true{phrase_clause}"
+            )
+            query_params = [words, *params]
+        elif terms.phrases:  # only stopwords in the phrases ("to be"): the phrase alone decides, in row order
+            matches = f"SELECT {INDEX_COLUMN} AS id, 0 AS score FROM data WHERE true{phrase_clause}"
+            query_params = params
+        else:
+            return [], 0
         rows = cursor.execute(
             f"SELECT id, count(*) OVER () FROM ({matches}) WHERE score IS NOT NULL "
             "ORDER BY score DESC, id LIMIT ? OFFSET ?",
-            [query, length, offset],
+            [*query_params, length, offset],
         ).fetchall()
         if rows or offset == 0:
             return [int(r[0]) for r in rows], int(rows[0][1]) if rows else 0
-        total = cursor.execute(f"SELECT count(*) FROM ({matches}) WHERE score IS NOT NULL", [query]).fetchone()
+        total = cursor.execute(f"SELECT count(*) FROM ({matches}) WHERE score IS NOT NULL", query_params).fetchone()
         return [], int(total[0]) if total else 0
     finally:
         cursor.close()
@@ -181,24 +255,27 @@ def filter_rows(
 ) -> tuple[list[dict[str, Any]], list[int], int]:
     """Rows matching the (parsed, parameterized) ``where``, sorted by ``orderby``; with their row indices and
     the total count. ``where``/``orderby`` are compiled by ``viewer.filters``: no user text reaches SQL."""
-    from hubstead.viewer.filters import compile_orderby, compile_where
+    from hubstead.viewer.filters import compile_where
 
+    types = columns or column_types(index)
+    compiled = compile_where(where, types) if where and where.strip() else None
+    return filter_compiled(index, compiled, orderby, types, offset, length)
+
+
+def filter_compiled(
+    index: Path, where: Compiled | None, orderby: str | None, columns: dict[str, str], offset: int, length: int
+) -> tuple[list[dict[str, Any]], list[int], int]:
+    """``filter_rows`` for a ``where`` already compiled (the page's SQL box and filter builder together)."""
+    from hubstead.viewer.filters import compile_orderby
+
+    clause, params = (f"WHERE {where.sql}", list(where.params)) if where else ("", [])
+    order, params_order = "", []  # rows are stored in index order, and DuckDB keeps insertion order
+    if orderby and orderby.strip():
+        compiled_order = compile_orderby(orderby, columns)
+        order = f"ORDER BY {compiled_order.sql}, {INDEX_COLUMN}"
+        params_order = list(compiled_order.params)
     connection = reader(index)
     try:
-        types = columns or {
-            row[0]: row[1] for row in connection.execute("DESCRIBE data").fetchall() if row[0] != INDEX_COLUMN
-        }
-        clause, params = "", []
-        if where and where.strip():
-            compiled = compile_where(where, types)
-            clause, params = f"WHERE {compiled.sql}", list(compiled.params)
-        order = ""  # rows are stored in index order, and DuckDB keeps insertion order: no sort needed
-        if orderby and orderby.strip():
-            compiled_order = compile_orderby(orderby, types)
-            order = f"ORDER BY {compiled_order.sql}, {INDEX_COLUMN}"
-            params_order = list(compiled_order.params)
-        else:
-            params_order = []
         total = connection.execute(f"SELECT count(*) FROM data {clause}", params).fetchone()
         cursor = connection.execute(
             f"SELECT * FROM data {clause} {order} LIMIT ? OFFSET ?", [*params, *params_order, length, offset]
@@ -211,9 +288,78 @@ def filter_rows(
     return records, ids, int(total[0]) if total else 0
 
 
+STATISTICS_SAMPLE = 100_000
+TOP_VALUES = 5
+
+
+class FilteredColumn(TypedDict, total=False):
+    """Statistics of one column over the rows a filter selects (``viewer_page`` draws them)."""
+
+    name: str
+    type: str
+    count: int  # non-null values
+    nulls: int
+    min: Any
+    max: Any
+    mean: float | None
+    top: list[tuple[str, int]]
+
+
+def filtered_statistics(
+    index: Path, where: Compiled | None, columns: dict[str, str], sample: int = STATISTICS_SAMPLE
+) -> tuple[int, bool, list[FilteredColumn]]:
+    """Per-column statistics of the first ``sample`` rows that ``where`` selects: (rows looked at, whether the
+    sample cap cut them, the columns). Numbers: count, nulls, min/max/mean; text and booleans: the top values;
+    other columns (lists, records, dates): count and nulls."""
+    from hubstead.viewer.builder import _kind
+
+    clause, params = (f"WHERE {where.sql}", list(where.params)) if where else ("", [])
+    connection = reader(index)
+    try:
+        counted = connection.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM data {clause} LIMIT ?)", [*params, sample + 1]
+        ).fetchone()
+        rows = int(counted[0]) if counted else 0
+        capped = rows > sample
+        rows = min(rows, sample)
+        source = f"(SELECT * FROM data {clause} LIMIT ?) AS s"
+        base_params = [*params, sample]
+        out: list[FilteredColumn] = []
+        for name, type_name in columns.items():
+            column = _quote(name)
+            kind = _kind(type_name)
+            item: FilteredColumn = {"name": name, "type": type_name}
+            if kind == "number":
+                found = connection.execute(
+                    f"SELECT count({column}), min({column}), max({column}), avg({column}) FROM {source}", base_params
+                ).fetchone()
+                assert found is not None
+                item.update({"count": int(found[0]), "min": found[1], "max": found[2], "mean": found[3]})
+            else:
+                found = connection.execute(f"SELECT count({column}) FROM {source}", base_params).fetchone()
+                assert found is not None
+                item["count"] = int(found[0])
+                if kind in ("text", "boolean"):
+                    top = connection.execute(
+                        f"SELECT CAST({column} AS VARCHAR) AS v, count(*) AS n FROM {source} "
+                        f"WHERE {column} IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ?",
+                        [*base_params, TOP_VALUES],
+                    ).fetchall()
+                    item["top"] = [(str(v), int(n)) for v, n in top]
+            item["nulls"] = rows - item["count"]
+            out.append(item)
+    finally:
+        connection.close()
+    return rows, capped, out
+
+
 def column_types(index: Path) -> dict[str, str]:
     connection = reader(index)
     try:
-        return {row[0]: row[1] for row in connection.execute("DESCRIBE data").fetchall() if row[0] != INDEX_COLUMN}
+        return column_types_of(connection)
     finally:
         connection.close()
+
+
+def column_types_of(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {row[0]: row[1] for row in connection.execute("DESCRIBE data").fetchall() if row[0] != INDEX_COLUMN}

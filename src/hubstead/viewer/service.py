@@ -14,7 +14,7 @@ import mimetypes
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -31,6 +31,11 @@ from hubstead.storage.base import readable_path
 from hubstead.viewer.answers import FeatureItem, RowItem
 from hubstead.viewer.records import ConfigRecord, ParquetFileRecord, SplitRecord
 from hubstead.viewer.store import DatasetConversion, load_conversion
+
+if TYPE_CHECKING:
+    from hubstead.viewer.builder import Condition
+    from hubstead.viewer.filters import Compiled
+    from hubstead.viewer.search import FilteredColumn
 
 MAX_LENGTH = 100
 FIRST_ROWS = 100
@@ -193,12 +198,14 @@ def search_page(
     hub: Hub, split: SplitRecord, query: str, offset: int, length: int
 ) -> tuple[list[dict[str, Any]], list[int], int]:
     """The best BM25 matches: (rows, their indices, how many match)."""
+    from hubstead.viewer.features import kind_of
     from hubstead.viewer.search import search
 
     index = index_of(hub, split)
     if not has_text(split):
         raise ViewerError("This split has no text column to search", status_code=501, code="FeaturesError")
-    ids, total = search(index, query, offset, length)
+    text_columns = [name for name, feature in split.features.items() if kind_of(feature) == "string"]
+    ids, total = search(index, query, offset, length, text_columns)
     found = take_rows(hub, split, ids)
     return [found[i] for i in ids], ids, total
 
@@ -220,6 +227,58 @@ def filter_page(
     except duckdb.Error as exc:  # type errors (text compared with a number, ...) are the caller's
         raise ViewerError(
             f"The filter cannot be applied: {str(exc).splitlines()[0]}", status_code=422, code="InvalidParameter"
+        ) from exc
+
+
+def _page_where(index: Path, where: str, conditions: list[Condition]) -> tuple[dict[str, str], Compiled | None]:
+    from hubstead.viewer.builder import build_where
+    from hubstead.viewer.filters import FilterError
+    from hubstead.viewer.search import column_types
+
+    columns = column_types(index)
+    try:
+        return columns, build_where(where, conditions, columns)
+    except FilterError as exc:
+        raise ViewerError(f"Invalid filter: {exc}", status_code=400, code="InvalidParameter") from exc
+
+
+def page_filter(
+    hub: Hub, split: SplitRecord, where: str, conditions: list[Condition], orderby: str, offset: int, length: int
+) -> tuple[list[dict[str, Any]], list[int], int]:
+    """The viewer page's rows: the SQL box's ``where`` AND the filter builder's conditions, sorted by
+    ``orderby``. Input that does not parse, names no column or does not fit the column's type is a 400."""
+    import duckdb
+
+    from hubstead.viewer.filters import FilterError
+    from hubstead.viewer.search import filter_compiled
+
+    index = index_of(hub, split)
+    columns, compiled = _page_where(index, where, conditions)
+    try:
+        return filter_compiled(index, compiled, orderby, columns, offset, length)
+    except FilterError as exc:
+        raise ViewerError(f"Invalid sort: {exc}", status_code=400, code="InvalidParameter") from exc
+    except duckdb.Error as exc:
+        raise ViewerError(
+            f"The filter cannot be applied: {str(exc).splitlines()[0]}", status_code=400, code="InvalidParameter"
+        ) from exc
+
+
+def page_statistics(
+    hub: Hub, split: SplitRecord, where: str, conditions: list[Condition]
+) -> tuple[int, bool, list[FilteredColumn]]:
+    """Statistics of the rows the page's filter selects (a bounded sample: ``search.STATISTICS_SAMPLE``)."""
+    import duckdb
+
+    from hubstead.viewer.search import filtered_statistics
+
+    index = index_of(hub, split)
+    columns, compiled = _page_where(index, where, conditions)
+    try:
+        return filtered_statistics(index, compiled, columns)
+    except duckdb.Error as exc:
+        raise ViewerError(
+            f"The filter cannot be applied: {str(exc).splitlines()[0]}", status_code=400, code="InvalidParameter"
         ) from exc
 
 
