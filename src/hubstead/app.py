@@ -594,7 +594,10 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
 
-    app.include_router(search_pages_router)  # /search, /favicon.ico, avatars: before /{name} catches them
+    from hubstead.web.routes_avatars import router as avatar_router  # /-/avatar/{name}, uploads
+
+    app.include_router(avatar_router)
+    app.include_router(search_pages_router)  # /search, /favicon.ico: before /{name} catches them
     app.include_router(setup_router)  # /setup?token=...: the first admin (auth/setup.py)
     from hubstead.web.routes_admin import router as admin_pages_router  # /admin: before /{name} catches it
 

@@ -113,4 +113,4 @@ def test_datasets_fold_favicon_and_avatars(server: LiveServer, owner: Account) -
     odd = httpx.get(f"{server.url}/-/avatar/%3Cb%3E%20x.svg")  # escaped, not markup
     assert odd.status_code == 200 and "<b" not in odd.text.split("<text", 1)[1]
     assert httpx.get(f"{server.url}/-/avatar/{'x' * 200}.svg").status_code == 400
-    assert f'src="/-/avatar/{ns}.svg"' in httpx.get(f"{server.url}/{ns}").text  # the profile shows it
+    assert f'src="/-/avatar/{ns}"' in httpx.get(f"{server.url}/{ns}").text  # the profile shows it

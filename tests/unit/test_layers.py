@@ -19,7 +19,7 @@ PACKAGE = SRC / "hubstead"
 LAYERS = ["base", "auth", "repos", "xet-search-discussions", "domains", "routes", "app"]
 BASE = {
     "hubstead", "config", "db", "errors", "storage", "decompress", "gc_policy", "context", "tasks", "names",
-    "downloads", "dates", "coordination",
+    "downloads", "dates", "coordination", "images",
 }  # fmt: skip
 SCHEMA = {"models", "migrations", "devtools"}  # assembles every domain's tables / development tools: not layered
 # Sub-packages that are storage, whatever their parent's layer: Xet's formats, store and file index.

@@ -64,6 +64,8 @@ BODY_RULES: tuple[BodyRule, ...] = (
     # Comment attachments (upload_attachment): an image or audio clip up to 10 MB, a video up to 50 MB (the
     # finer bound by type is discussions/attachments').
     _rule("attachment", "POST", r"^/uploads$", lambda s: 50 * 1000 * 1000),
+    # Avatars: one image of at most 2 MB (auth.avatars) in a multipart form.
+    _rule("avatar", "POST", r"^/(?:settings|organizations/[^/]+)/avatar$", lambda s: 2 * 1000 * 1000 + 64 * 1024),
     # Webhooks: a URL, a secret and at most 100 watched names (webhooks.service).
     _rule("webhook", "POST", r"^/api/settings/webhooks(?:/|$)", lambda s: 64 * 1024),
     # Inference: JSON, or an image or audio clip sent raw.

@@ -26,6 +26,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     # Set by a site admin (``auth.accounts.disable``): no sign-in, no token, no session; public repos stay readable.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # An uploaded avatar, ``<sha256>.<ext>`` (``auth.avatars``); None: the one generated from the name.
+    avatar: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", lazy="selectin")
 
@@ -38,6 +40,7 @@ class Org(Base):
     name_key: Mapped[str] = mapped_column(String(96), unique=True, index=True, nullable=False)
     fullname: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    avatar: Mapped[str | None] = mapped_column(String(80), nullable=True)  # as User.avatar
 
 
 class Membership(Base):

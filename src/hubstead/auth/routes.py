@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
-from hubstead.api.deps import SessionDep, get_principal, read_json
+from hubstead.api.deps import SessionDep, base_url, get_principal, read_json
+from hubstead.auth.avatars import avatar_url
 from hubstead.auth.service import user_orgs
 from hubstead.dates import iso
 from hubstead.errors import HubError, UnauthorizedError
@@ -24,6 +25,7 @@ def whoami(request: Request, session: Session = SessionDep) -> dict[str, Any]:
     user = principal.user
     if user is None:
         raise UnauthorizedError("Invalid user token. You must be authenticated")
+    base = base_url(request)
     orgs = [
         {
             "type": "org",
@@ -33,7 +35,7 @@ def whoami(request: Request, session: Session = SessionDep) -> dict[str, Any]:
             "email": None,
             "canPay": False,
             "periodEnd": None,
-            "avatarUrl": "",
+            "avatarUrl": avatar_url(base, org.name),
             "roleInOrg": role,
             "isEnterprise": True,
         }
@@ -49,7 +51,7 @@ def whoami(request: Request, session: Session = SessionDep) -> dict[str, Any]:
         "canPay": False,
         "periodEnd": None,
         "isPro": False,
-        "avatarUrl": "",
+        "avatarUrl": avatar_url(base, user.name),
         "isAdmin": user.is_admin,
         "createdAt": iso(user.created_at),
         "orgs": orgs,

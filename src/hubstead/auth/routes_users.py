@@ -2,9 +2,10 @@
 (``get_user_overview``), ``/api/organizations/{name}/overview`` (``get_organization_overview``) and
 ``/api/organizations/{name}/members`` (``list_organization_members``, paged by ``Link``).
 
-Counts are of what the caller may see (a private repo counts only for those who may read it). There are no
-avatars, paid plans or follows on this hub: ``avatarUrl`` is empty, ``isPro`` false, and the follower counts are
-left out; ``/followers`` and ``/following`` answer a 404 that says why instead of an empty list that would pretend.
+Counts are of what the caller may see (a private repo counts only for those who may read it). ``avatarUrl`` is the
+absolute URL of ``/-/avatar/{name}`` (the uploaded picture, else the generated one). There are no paid plans or
+follows on this hub: ``isPro`` is false, and the follower counts are left out; ``/followers`` and ``/following``
+answer a 404 that says why instead of an empty list that would pretend.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from hubstead.api.deps import SessionDep, get_caller
+from hubstead.api.deps import SessionDep, base_url, get_caller
 from hubstead.api.pagination import decode_cursor, next_page_link, positive_limit
+from hubstead.auth.avatars import avatar_url
 from hubstead.auth.models import User
 from hubstead.auth.service import get_org, get_user, namespace_role, org_members, user_orgs
 from hubstead.dates import iso
@@ -28,9 +30,9 @@ MEMBERS_PAGE = 500
 NO_FOLLOWS = "Hubstead has no follows: users cannot follow users or organizations on this hub"
 
 
-def _user_json(user: User) -> dict[str, Any]:
-    return {"_id": f"{user.id:024x}", "user": user.name, "fullname": user.fullname or user.name, "avatarUrl": "",
-            "isPro": False, "type": "user"}  # fmt: skip
+def _user_json(user: User, base: str) -> dict[str, Any]:
+    return {"_id": f"{user.id:024x}", "user": user.name, "fullname": user.fullname or user.name,
+            "avatarUrl": avatar_url(base, user.name), "isPro": False, "type": "user"}  # fmt: skip
 
 
 @router.get("/api/users/{name}/overview")
@@ -38,10 +40,12 @@ def user_overview(name: str, request: Request, session: Session = SessionDep) ->
     principal = get_caller(request, session)
     user = get_user(session, name)
     counts = repo_counts(session, principal, user.name)
-    orgs = [{"name": org.name, "fullname": org.fullname or org.name, "avatarUrl": "", "type": "org"}
+    base = base_url(request)
+    orgs = [{"name": org.name, "fullname": org.fullname or org.name, "avatarUrl": avatar_url(base, org.name),
+             "type": "org"}
             for org, _ in user_orgs(session, user)]  # fmt: skip
     return {
-        **_user_json(user),
+        **_user_json(user, base),
         "createdAt": iso(user.created_at),
         "numModels": counts.models,
         "numDatasets": counts.datasets,
@@ -61,7 +65,7 @@ def organization_overview(name: str, request: Request, session: Session = Sessio
         "_id": f"{org.id:024x}",
         "name": org.name,
         "fullname": org.fullname or org.name,
-        "avatarUrl": "",
+        "avatarUrl": avatar_url(base_url(request), org.name),
         "type": "org",
         "createdAt": iso(org.created_at),
         "numUsers": len(org_members(session, org)),
@@ -81,7 +85,8 @@ def organization_members(name: str, request: Request, session: Session = Session
     limit = positive_limit(request.query_params.get("limit"), maximum=MEMBERS_PAGE) or MEMBERS_PAGE
     offset = decode_cursor(request.query_params.get("cursor"))
     page = members[offset : offset + limit]
-    body = [{**_user_json(user), **({"role": role} if show_roles else {})} for user, role in page]
+    base = base_url(request)
+    body = [{**_user_json(user, base), **({"role": role} if show_roles else {})} for user, role in page]
     more = offset + limit < len(members)
     return JSONResponse(body, headers={"Link": next_page_link(request, offset + limit)} if more else {})
 

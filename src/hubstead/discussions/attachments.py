@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+from hubstead.images import sniff_image
 
 MB = 1000 * 1000
 MAX_BYTES = 10 * MB
@@ -31,15 +32,11 @@ NAME_RE = re.compile(r"^([0-9a-f]{64})\.(" + "|".join(TYPES) + r")$")
 
 
 def sniff(data: bytes) -> str | None:
-    """The extension (a key of ``TYPES``) the bytes are, by their magic numbers, or None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
+    """The extension (a key of ``TYPES``) the bytes are, by their magic numbers, or None (images: the one rule in
+    ``hubstead.images``)."""
+    image = sniff_image(data)
+    if image is not None:
+        return image
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return "wav"
     if data[4:8] == b"ftyp":

@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from hubstead.api.deps import SessionDep
-from hubstead.errors import BadRequestError
 from hubstead.search.everywhere import KINDS, search, suggestions
 from hubstead.web.pages import render, viewer
 from hubstead.web.space_views import stages_of
@@ -46,7 +45,8 @@ def favicon() -> Response:
 
 
 def avatar_svg(name: str) -> str:
-    """A round avatar: the name's initials on a colour from its hash (the same name, the same picture)."""
+    """A round avatar: the name's initials on a colour from its hash (the same name, the same picture); served by
+    ``routes_avatars`` when the account has uploaded none."""
     parts = [p for p in re.split(r"[-_.\s]+", name) if p] or ["?"]
     initials = html.escape((parts[0][0] + parts[1][0]) if len(parts) > 1 else parts[0][:2])
     digest = hashlib.sha256(name.lower().encode()).digest()
@@ -57,10 +57,3 @@ def avatar_svg(name: str) -> str:
         '<text x="32" y="41" text-anchor="middle" font-family="system-ui,sans-serif" font-size="26" '
         f'font-weight="600" fill="#fff">{initials.upper()}</text></svg>'
     )
-
-
-@router.get("/-/avatar/{name}.svg")
-def avatar(name: str) -> Response:
-    if not name.strip() or len(name) > 128:  # users, orgs and git authors ("Jane Doe"): any short name
-        raise BadRequestError("Invalid name for an avatar: 1 to 128 characters")
-    return Response(avatar_svg(name), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
