@@ -328,7 +328,7 @@ def filtered_statistics(
         for name, type_name in columns.items():
             column = _quote(name)
             kind = _kind(type_name)
-            item: FilteredColumn = {"name": name, "type": type_name}
+            item: FilteredColumn = {"name": name, "type": type_name, "min": None, "max": None, "mean": None, "top": []}
             if kind == "number":
                 found = connection.execute(
                     f"SELECT count({column}), min({column}), max({column}), avg({column}) FROM {source}", base_params

@@ -317,9 +317,13 @@ def viewer_page(request: Request, session: Session) -> HTMLResponse:
     if page.repo.repo_type != "dataset":
         raise NotFoundError("Only datasets have a viewer")
     context = viewer_context(request, session, page.repo, page.base) if page.content_access else {}
+    status = context.pop("status", 200)  # a refused filter: the page says why, with a 400
     if request.headers.get("hx-request"):
-        return render(request, "_viewer.html", page.viewer, **context, **_common(session, page))
-    return render(request, "repo_viewer.html", page.viewer, tab="viewer", **context, **_common(session, page))
+        response = render(request, "_viewer.html", page.viewer, status, **context, **_common(session, page))
+        if context.get("push_url"):  # the view's shareable URL goes into the address bar
+            response.headers["HX-Push-Url"] = context["push_url"]
+        return response
+    return render(request, "repo_viewer.html", page.viewer, status, tab="viewer", **context, **_common(session, page))
 
 
 def community_page(request: Request, session: Session) -> HTMLResponse:

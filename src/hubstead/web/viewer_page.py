@@ -15,9 +15,10 @@ from hubstead.api.deps import base_url
 from hubstead.errors import HubError
 from hubstead.repos.models import Repo
 from hubstead.viewer import service
+from hubstead.viewer.builder import OPERATORS, Condition, conditions_from
 from hubstead.viewer.features import kind_of
 from hubstead.viewer.records import ColumnStatistics, SplitRecord
-from hubstead.viewer.service import ViewerState, state_of
+from hubstead.viewer.service import state_of
 
 PAGE_ROWS = 25
 FOLD_CHARS = 240
@@ -67,7 +68,15 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
+def _page_numbers(page: int, pages: int, around: int = 2) -> list[int]:
+    """A window of page numbers around ``page`` (first and last pages are links of their own)."""
+    low = max(1, min(page - around, pages - 2 * around))
+    return list(range(low, min(pages, low + 2 * around) + 1))
+
+
 def viewer_context(request: Request, session: Session, repo: Repo, base: str) -> dict[str, Any]:
+    """The viewer's state from the URL (``config split q where orderby fc fo fv page row stats``) and what it
+    shows. ``canonical_url`` is that state's shareable URL; ``status`` is 400 when the filter is refused."""
     state = state_of(session, repo)
     params = request.query_params
     context: dict[str, Any] = {"viewer_url": f"{base}/viewer", "job": state.job, "conversion": state.conversion}
@@ -90,7 +99,22 @@ def viewer_context(request: Request, session: Session, repo: Repo, base: str) ->
         (params.get("where") or "").strip(),
         (params.get("orderby") or "").strip(),
     )
-    offset = _int(params.get("offset"), 0)
+    conditions = conditions_from(params.getlist("fc"), params.getlist("fo"), params.getlist("fv"))
+    jump = _int(params.get("row"), 0)  # 1-based position in the current view
+    page = _int(params.get("page"), 1) or 1
+    if jump:
+        page = (jump - 1) // PAGE_ROWS + 1
+    elif params.get("offset"):  # older links
+        page = _int(params.get("offset"), 0) // PAGE_ROWS + 1
+    offset = (page - 1) * PAGE_ROWS
+    keep: list[tuple[str, str]] = [("config", str(config)), ("split", str(split_name))]
+    keep += [(k, v) for k, v in (("q", query), ("where", where), ("orderby", orderby)) if v]
+    view = keep + _encoded(conditions)
+
+    def url(**extra: Any) -> str:
+        return f"{base}/viewer?" + urlencode(view + [(k, str(v)) for k, v in extra.items() if v])
+
+    filtered = bool(where or orderby or conditions)
     context.update(
         configs=configs,
         config=config,
@@ -99,15 +123,36 @@ def viewer_context(request: Request, session: Session, repo: Repo, base: str) ->
         q=query,
         where=where,
         orderby=orderby,
+        conditions=[
+            {"c": c, "remove_url": f"{base}/viewer?" + urlencode(keep + _encoded(conditions[:i] + conditions[i + 1 :]))}
+            for i, c in enumerate(conditions)
+        ],
+        operators=OPERATORS,
         offset=offset,
+        page=page,
+        jump=jump,
         page_rows=PAGE_ROWS,
         searchable=service.searchable(chosen),
+        filtered=filtered,
+        clear_url=f"{base}/viewer?" + urlencode(keep[:2]),
+        canonical_url=url(row=jump) if jump else url(page=page if page > 1 else None, stats=params.get("stats") and 1),
     )
+    # An htmx swap puts the view's URL in the address bar (the progress poll's refreshes do not).
+    context["push_url"] = None if params.get("poll") else context["canonical_url"]
     try:
-        records, ids, total = _page(request, state, chosen, query, where, orderby, offset)
+        records, ids, total = _page(request, chosen, query, where, conditions, orderby, offset)
     except HubError as exc:
         records, ids, total = [], [], 0
         context["query_error"] = exc.message
+        context["status"] = 400 if exc.status_code in (400, 422) else exc.status_code
+    if params.get("stats") and "query_error" not in context:
+        try:
+            sampled, capped, columns = service.page_statistics(
+                request.app.state.hub, chosen, "" if query else where, [] if query else conditions
+            )
+            context["stats"] = {"rows": sampled, "capped": capped, "columns": columns}
+        except HubError as exc:
+            context["query_error"] = exc.message
     if chosen.index_error:
         context["index_error"] = chosen.index_error
     features = chosen.features
@@ -118,27 +163,42 @@ def viewer_context(request: Request, session: Session, repo: Repo, base: str) ->
         records, ids, features, base_url=base_url(request), repo=repo, source_commit=state.conversion.source_commit
     )
     context["rows"] = [
-        {"idx": r["row_idx"], "cells": [_cell(r["row"][n], f) for n, f in features.items()]} for r in rows
+        {"idx": r["row_idx"], "position": offset + i + 1, "cells": [_cell(r["row"][n], f) for n, f in features.items()]}
+        for i, r in enumerate(rows)
     ]
     context["total"] = total
     context["num_rows"] = chosen.num_rows
-    keep = {"config": config, "split": split_name, "q": query, "where": where, "orderby": orderby}
-    keep = {k: v for k, v in keep.items() if v}
-    if offset > 0:
-        context["prev_url"] = f"{base}/viewer?" + urlencode({**keep, "offset": max(offset - PAGE_ROWS, 0)})
-    if offset + PAGE_ROWS < total:
-        context["next_url"] = f"{base}/viewer?" + urlencode({**keep, "offset": offset + PAGE_ROWS})
+    pages = max(1, -(-total // PAGE_ROWS))
+    context["pages"] = pages
+    context["page_links"] = [(n, url(page=n)) for n in _page_numbers(page, pages)]
+    context["first_url"], context["last_url"] = url(page=1), url(page=pages)
+    context["stats_url"] = url(page=page if page > 1 else None, stats=1)
+    context["jump_keep"] = view
+    if page > 1:
+        context["prev_url"] = url(page=page - 1)
+    if page < pages:
+        context["next_url"] = url(page=page + 1)
     return context
 
 
+def _encoded(conditions: list[Condition]) -> list[tuple[str, str]]:
+    return [pair for c in conditions for pair in (("fc", c.column), ("fo", c.op), ("fv", c.value))]
+
+
 def _page(
-    request: Request, state: ViewerState, chosen: SplitRecord, query: str, where: str, orderby: str, offset: int
+    request: Request,
+    chosen: SplitRecord,
+    query: str,
+    where: str,
+    conditions: list[Condition],
+    orderby: str,
+    offset: int,
 ) -> tuple[list[dict[str, Any]], list[int], int]:
     hub = request.app.state.hub
     if query:
         return service.search_page(hub, chosen, query, offset, PAGE_ROWS)
-    if where or orderby:
-        return service.filter_page(hub, chosen, where, orderby, offset, PAGE_ROWS)
+    if where or orderby or conditions:
+        return service.page_filter(hub, chosen, where, conditions, orderby, offset, PAGE_ROWS)
     table, ids = service.read_rows(hub, chosen, offset, PAGE_ROWS)
     return (table.to_pylist() if ids else []), ids, chosen.num_rows
 
