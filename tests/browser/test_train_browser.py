@@ -92,10 +92,10 @@ def test_the_train_form_starts_a_run_whose_chart_grows_live(server: LiveServer, 
 
     # The chart grows while the run trains: points arrive through the polled fragment, no reload.
     expect(page.locator("#train-live")).to_have_attribute("data-stage", "RUNNING")
-    page.wait_for_function("document.querySelector('#train-live').dataset.points >= 4")
+    page.wait_for_function("document.querySelector('#train-live').dataset.points >= 4", timeout=60_000)
     early_points, early_line = _points(page), _train_line_length(page)
     page.screenshot(path=str(shots_dir / "train-run-early.png"), full_page=True)
-    page.wait_for_function(f"document.querySelector('#train-live').dataset.points >= {early_points + 8}")
+    page.wait_for_function(f"document.querySelector('#train-live').dataset.points >= {early_points + 8}", timeout=60_000)
     assert page.url == run_url
     later_line = _train_line_length(page)
     assert later_line > early_line >= 2, (early_line, later_line)
