@@ -118,6 +118,12 @@ def _check_token(hub: Hub, request: Request) -> None:
         get_principal(request, session)
 
 
+def route_path(scope: Scope) -> str:
+    """The path a route matches: the request's path without the app's root path, as Starlette's routing reads it."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 class DirectRoutes:
     """The innermost middleware: a request for one of ``HubApp.direct_route``'s routes is answered by its handler
     here, past every other middleware (request id, metrics, access log, the spaces domain's rewrite) but without
@@ -130,10 +136,7 @@ class DirectRoutes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         direct_route = self.hub_app.direct_route
         if scope["type"] == "http" and direct_route is not None:
-            path, root = scope["path"], scope.get("root_path", "")
-            if root and path.startswith(root):  # as Starlette's routing reads it
-                path = path[len(root) :]
-            found = direct_route(scope["method"], path)
+            found = direct_route(scope["method"], route_path(scope))
             if found is not None:
                 await self.hub_app.call_direct(found, scope, receive, send)
                 return
@@ -171,9 +174,7 @@ class HubApp(FastAPI):
             await super().__call__(scope, receive, send)
             return
         send = access_send(scope, send)  # the request's access line (ops.logs), whichever path answers it
-        path, root = scope["path"], scope.get("root_path", "")
-        if root and path.startswith(root):  # as Starlette's routing reads it
-            path = path[len(root) :]
+        path = route_path(scope)
         hub = getattr(self.state, "hub", None)
         if hub is not None:  # every route's body limit (api.bodies), on both paths below
             limit, advice = body_limit(hub.settings, scope["method"], path)

@@ -8,10 +8,7 @@ most 2 MB, and at most 4096 pixels a side by the header, so a decompression bomb
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,6 +19,7 @@ from hubstead.auth.models import Org, User
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, PayloadTooLargeError
 from hubstead.images import IMAGE_TYPES, image_size, sniff_image
+from hubstead.storage.files import store_by_hash
 
 MB = 1000 * 1000
 MAX_AVATAR_BYTES = 2 * MB
@@ -59,22 +57,7 @@ def _dir(hub: Hub) -> Path:
 def store_avatar(hub: Hub, data: bytes) -> str:
     """Check and store ``data`` (``check_avatar``'s errors); its name, ``<sha256>.<ext>``."""
     ext = check_avatar(data)
-    name = f"{hashlib.sha256(data).hexdigest()}.{ext}"
-    folder = _dir(hub) / name[:2]
-    target = folder / name
-    if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="put-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return name
+    return store_by_hash(_dir(hub), data, ext)
 
 
 def set_avatar(hub: Hub, session: Session, account: User | Org, data: bytes | None) -> None:

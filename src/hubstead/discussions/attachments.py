@@ -9,15 +9,13 @@ client's bounds hold: 10 MB, 50 MB for videos. Served with the sniffed type, ``n
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from hubstead.images import sniff_image
+from hubstead.storage.files import store_by_hash
 
 MB = 1000 * 1000
 MAX_BYTES = 10 * MB
@@ -70,22 +68,7 @@ def store_attachment(hub: Hub, data: bytes, content_type: str) -> str:
     actual = sniff(data)
     if actual is None or TYPES[actual] != TYPES[claimed]:
         raise BadRequestError(f"The file is not {TYPES[claimed]}: its bytes are of another or unknown format")
-    name = f"{hashlib.sha256(data).hexdigest()}.{actual}"
-    folder = _dir(hub) / name[:2]
-    target = folder / name
-    if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="put-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return name
+    return store_by_hash(_dir(hub), data, actual)
 
 
 def attachment_path(hub: Hub, name: str) -> tuple[Path, str]:
