@@ -39,7 +39,8 @@ def _free_port() -> int:
 
 
 def quick_start_blocks() -> tuple[list[str], str]:
-    """The quick start's two bash blocks: the first's lines (install, serve) and the second's text (the clients)."""
+    """The quick start's two bash blocks: the first's lines (install and serve, the tests) and the second's text
+    (the clients)."""
     text = (REPO_ROOT / "README.md").read_text()
     section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
@@ -107,9 +108,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, str]]:
     (root / "work").mkdir()
     (root / "work" / ".venv").symlink_to(REPO_ROOT / ".venv")
     lines, _ = quick_start_blocks()
-    assert lines[0].startswith("bash scripts/install"), "the quick start begins with the install step"
-    serve_line = lines[1].split("#")[0].strip()
+    install, serve_line = (part.strip() for part in lines[0].split("#")[0].split("&&"))
+    assert install.startswith("bash scripts/install"), "the quick start begins with the install step"
     assert serve_line == ".venv/bin/hubstead serve"
+    test_command = lines[1].split("#")[0].strip()  # the second command runs the tests, as CI runs them
+    assert len(lines) == 2 and test_command in (REPO_ROOT / ".ci" / "run").read_text().splitlines()
     live = Hub(cwd=root / "work", home=root / "home", port=_free_port())
     output = live.start(serve_line, "serve")
     try:
