@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import Connection, DateTime, Engine, Executable, Row, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -142,6 +144,39 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url, sqlite_busy_timeout=sqlite_busy_timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._own_connection = threading.local()
+
+    @property
+    def reads_on_loop(self) -> bool:
+        """Whether ``read_on_loop`` may be used: SQLite only. A WAL reader never waits for a writer, and its read
+        is a local file's pages: tens of microseconds. A PostgreSQL read is a round trip to a server that may be
+        restarting, which the event loop must never wait on."""
+        return self.engine.dialect.name == "sqlite"
+
+    def read_on_loop(self, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
+        """The first row of one short indexed read, made on the calling thread (the event loop's) with a
+        connection of its own, held for the thread's life: no session, no pool checkout (a checkout could wait
+        on the pool, and the loop must not), no thread hand-off, which on the hottest read (``model_info``) cost
+        more than the query. Each read is its own snapshot: nothing stays open between reads, so a commit by
+        any process is seen by the next one. On an error the connection is dropped (a fresh one next time) and
+        the error raised: the caller answers the long way, through a session and its error handling."""
+        if not self.reads_on_loop:
+            raise RuntimeError("read_on_loop is for SQLite only")
+        connection: Connection | None = getattr(self._own_connection, "value", None)
+        if connection is None:
+            connection = self._own_connection.value = self.engine.connect()
+        try:
+            row = connection.execute(statement, params).first()
+            connection.rollback()  # ends the read (pysqlite opens no transaction for a SELECT: a no-op)
+            return row
+        except BaseException:
+            self._own_connection.value = None
+            try:
+                connection.invalidate()
+                connection.close()
+            except Exception:  # noqa: BLE001 - the read's own error is the one to raise
+                log.debug("closing a failed loop connection failed", exc_info=True)
+            raise
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -156,6 +156,7 @@ class IndexRow:
     library_name: str | None
     card_data: dict[str, Any] | None = None
     model_config: dict[str, Any] | None = None
+    storage_key: str = ""  # where its git lives: read by ``repo_info`` (``repos.info_answer``), not by listings
 
     @property
     def repo_id(self) -> str:
@@ -300,7 +301,7 @@ def _xet_safetensors_header(hub: Hub, oid: str) -> dict[str, Any] | None:
 def _git_part(
     hub: Hub,
     git_of: Callable[[], GitRepo],
-    repo: Repo,
+    repo: Repo | IndexRow,
     commit_id: str,
     *,
     at_head: bool,
@@ -343,7 +344,7 @@ def _git_part(
 def repo_info(
     hub: Hub,
     git_of: Callable[[], GitRepo],
-    repo: Repo,
+    repo: Repo | IndexRow,
     commit_id: str,
     *,
     blobs: bool,

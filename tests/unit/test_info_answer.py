@@ -1,0 +1,118 @@
+"""The mechanics of model_info's warm answer (``repos.info_answer``) in one process, where they can be watched: a
+warm call on SQLite is answered on the event loop without a thread hand-off, the cache key is the index row (so a
+changed row is a new key), a token's use is still stamped once a minute, and a failed read on the loop falls back
+to the long way. (What the answers are, and that changes are seen at once, is tested against a live server on
+both databases: ``tests/integration/test_warm_info.py``.)"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import OperationalError
+
+from hubstead.app import create_app
+from hubstead.auth import service as auth
+from hubstead.auth.models import Token
+from hubstead.config import Settings
+from hubstead.context import Hub
+from hubstead.db import utcnow
+from hubstead.repos import info_answer
+from hubstead.repos.models import Repo
+from hubstead.repos.routes import repos as repo_routes
+
+
+@pytest.fixture()
+def hub_client(tmp_path: Path) -> Iterator[tuple[Hub, TestClient, dict[str, str]]]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'hub.db'}",
+                        secret_key=secrets.token_hex(16), inference_enabled=False)  # fmt: skip
+    app = create_app(settings, startup=False)
+    hub: Hub = app.state.hub
+    with hub.db.session() as session:
+        user = auth.create_user(session, name="ann")
+        token = auth.create_token(session, user=user, role="write")
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        assert client.post("/api/repos/create", json={"name": "m", "type": "model"}, headers=headers).status_code == 200
+        yield hub, client, headers
+    hub.db.engine.dispose()
+
+
+def _count_hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = repo_routes.run_in_threadpool
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", "?"))
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(repo_routes, "run_in_threadpool", counted)
+    return calls
+
+
+def test_a_warm_call_is_answered_on_the_loop_from_the_cache(
+    hub_client: tuple[Hub, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, client, headers = hub_client
+    hand_offs = _count_hand_offs(monkeypatch)
+    first = client.get("/api/models/ann/m", headers=headers)  # a miss: built in a thread, kept
+    second = client.get("/api/models/ann/m", headers=headers)
+    assert len(hand_offs) == 1
+    hits = info_answer.ANSWER_CACHE.hits
+    for _ in range(3):
+        again = client.get("/api/models/ann/m", headers=headers)
+        assert again.content == second.content == first.content
+    assert info_answer.ANSWER_CACHE.hits == hits + 3
+    assert len(hand_offs) == 1  # no thread for a warm answer
+    anonymous = client.get("/api/models/ann/m")
+    assert anonymous.content == first.content  # a public repo's answer is the same for every reader
+
+    # A changed row is a new key: the next call misses, builds in a thread and answers the new value.
+    with hub.db.session() as session:
+        session.execute(update(Repo).where(Repo.id_key == "ann/m").values(likes=7))
+    changed = client.get("/api/models/ann/m", headers=headers)
+    assert changed.json()["likes"] == 7 and len(hand_offs) == 2
+
+
+def test_a_token_is_stamped_at_most_once_a_minute_through_the_long_way(
+    hub_client: tuple[Hub, TestClient, dict[str, str]],
+) -> None:
+    hub, client, headers = hub_client
+    client.get("/api/models/ann/m", headers=headers)
+    stale = utcnow() - timedelta(minutes=5)
+    with hub.db.session() as session:
+        session.execute(update(Token).values(last_used_at=stale))
+    assert client.get("/api/models/ann/m", headers=headers).status_code == 200
+    with hub.db.session() as session:
+        stamped = session.scalar(select(Token.last_used_at))
+    assert stamped is not None and stamped > stale + timedelta(minutes=4)
+
+
+def test_a_failed_read_on_the_loop_falls_back_to_the_long_way(
+    hub_client: tuple[Hub, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, client, headers = hub_client
+    expected = client.get("/api/models/ann/m", headers=headers).content
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("SELECT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(hub.db, "read_on_loop", broken)
+    assert client.get("/api/models/ann/m", headers=headers).content == expected
+
+
+def test_the_loop_connection_is_replaced_after_an_error(hub_client: tuple[Hub, TestClient, dict[str, str]]) -> None:
+    hub, _client, _headers = hub_client
+    good = select(Repo.pk).where(Repo.id_key == "ann/m")
+    assert hub.db.read_on_loop(good, {}) is not None
+    with pytest.raises(OperationalError):
+        hub.db.read_on_loop(text("SELECT * FROM no_such_table"), {})
+    assert hub.db.read_on_loop(good, {}) is not None  # a fresh connection
