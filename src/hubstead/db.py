@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -137,6 +138,10 @@ def on_rollback(session: Session, undo: Callable[[], None]) -> None:
     session.info.setdefault("on_rollback", []).append(undo)
 
 
+_INSTANCES = itertools.count(1)
+_GENERATIONS_LOCK = threading.Lock()
+
+
 class Database:
     """Owns the engine and hands out sessions."""
 
@@ -145,6 +150,8 @@ class Database:
         self.engine = make_engine(database_url, sqlite_busy_timeout=sqlite_busy_timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._own_connection = threading.local()
+        self._generation = 0
+        self.instance = next(_INSTANCES)  # unique in the process: stamps of two databases never compare equal
 
     @property
     def reads_on_loop(self) -> bool:
@@ -162,21 +169,54 @@ class Database:
         the error raised: the caller answers the long way, through a session and its error handling."""
         if not self.reads_on_loop:
             raise RuntimeError("read_on_loop is for SQLite only")
-        connection: Connection | None = getattr(self._own_connection, "value", None)
-        if connection is None:
-            connection = self._own_connection.value = self.engine.connect()
+        _, connection = self._loop_connection()
         try:
             row = connection.execute(statement, params).first()
             connection.rollback()  # ends the read (pysqlite opens no transaction for a SELECT: a no-op)
             return row
         except BaseException:
-            self._own_connection.value = None
-            try:
-                connection.invalidate()
-                connection.close()
-            except Exception:  # noqa: BLE001 - the read's own error is the one to raise
-                log.debug("closing a failed loop connection failed", exc_info=True)
+            self._drop_loop_connection(connection)
             raise
+
+    def change_stamp_on_loop(self) -> tuple[int, int, int]:
+        """A value that differs from the last one this thread read whenever any other connection, in any
+        process, has committed a change since: SQLite's ``data_version`` on the thread's own connection (which
+        never writes), with that connection's generation (a replaced connection's count starts afresh). An
+        answer that depends only on the database, kept under it, is never answered stale (``search.answers``)."""
+        if not self.reads_on_loop:
+            raise RuntimeError("change_stamp_on_loop is for SQLite only")
+        generation, connection = self._loop_connection()
+        try:
+            version = connection.exec_driver_sql("PRAGMA data_version").scalar_one()
+            connection.rollback()
+            return self.instance, generation, int(version)
+        except BaseException:
+            self._drop_loop_connection(connection)
+            raise
+
+    def change_stamp(self, session: Session) -> tuple[int, str]:
+        """PostgreSQL's ``change_stamp_on_loop``, read in ``session``: the current snapshot (its xmin, xmax and the
+        transactions in progress). Equal snapshots mean no transaction that wrote anything committed in between
+        (a commit either leaves the in-progress list or was given an id at or past the earlier xmax)."""
+        return self.instance, str(session.execute(text("SELECT pg_current_snapshot()::text")).scalar_one())
+
+    def _loop_connection(self) -> tuple[int, Connection]:
+        held: tuple[int, Connection] | None = getattr(self._own_connection, "value", None)
+        if held is None:
+            with _GENERATIONS_LOCK:
+                self._generation += 1
+                generation = self._generation
+            held = self._own_connection.value = (generation, self.engine.connect())
+        return held
+
+    def _drop_loop_connection(self, connection: Connection) -> None:
+        """After an error: a fresh connection next time."""
+        self._own_connection.value = None
+        try:
+            connection.invalidate()
+            connection.close()
+        except Exception:  # noqa: BLE001 - the read's own error is the one to raise
+            log.debug("closing a failed loop connection failed", exc_info=True)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,12 +1,16 @@
-"""The mechanics of model_info's warm answer (``repos.info_answer``) in one process, where they can be watched: a
-warm call on SQLite is answered on the event loop without a thread hand-off, the cache key is the index row (so a
-changed row is a new key), a token's use is still stamped once a minute, and a failed read on the loop falls back
-to the long way. (What the answers are, and that changes are seen at once, is tested against a live server on
-both databases: ``tests/integration/test_warm_info.py``.)"""
+"""The mechanics of the read path's kept answers in one process, where they can be watched.
+
+model_info's warm answer (``repos.info_answer``): a warm call on SQLite is answered on the event loop without a
+thread hand-off, the cache key is the index row (so a changed row is a new key), a token's use is still stamped
+once a minute, and a failed read on the loop falls back to the long way. Listings (``search.answers``): kept
+under the database's change stamp, per Host (their next-page link), asked afresh after any write by any
+connection, and after a minute when a token asked. (What the answers are, and that every change is seen at once,
+is tested against a live server on both databases: ``test_warm_info.py``, ``test_listing_answers.py``.)"""
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,10 +26,12 @@ from hubstead.auth import service as auth
 from hubstead.auth.models import Token
 from hubstead.config import Settings
 from hubstead.context import Hub
-from hubstead.db import utcnow
+from hubstead.db import Database, utcnow
 from hubstead.repos import info_answer
 from hubstead.repos.models import Repo
 from hubstead.repos.routes import repos as repo_routes
+from hubstead.search import answers
+from hubstead.search import routes as search_routes
 
 
 @pytest.fixture()
@@ -116,3 +122,63 @@ def test_the_loop_connection_is_replaced_after_an_error(hub_client: tuple[Hub, T
     with pytest.raises(OperationalError):
         hub.db.read_on_loop(text("SELECT * FROM no_such_table"), {})
     assert hub.db.read_on_loop(good, {}) is not None  # a fresh connection
+
+
+def _count_list_hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = search_routes.run_in_threadpool
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", "?"))
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(search_routes, "run_in_threadpool", counted)
+    return calls
+
+
+def test_a_kept_listing_is_served_on_the_loop_until_anything_changes(
+    hub_client: tuple[Hub, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, client, headers = hub_client
+    assert client.post("/api/repos/create", json={"name": "n", "type": "model"}, headers=headers).status_code == 200
+    monkeypatch.setattr(search_routes, "DEFAULT_PAGE", 1)  # one repo a page: every answer has a next-page link
+    hand_offs = _count_list_hand_offs(monkeypatch)
+    first = client.get("/api/models", params={"author": "ann"}, headers=headers)
+    assert first.status_code == 200 and len(first.json()) == 1 and "127.0.0.1" not in first.headers["link"]
+    for _ in range(3):
+        again = client.get("/api/models", params={"author": "ann"}, headers=headers)
+        assert again.content == first.content and again.headers["link"] == first.headers["link"]
+    assert len(hand_offs) == 1  # kept: answered on the loop
+
+    # Another Host is another next-page link: its own answer.
+    other_host = client.get("/api/models", params={"author": "ann"}, headers={**headers, "host": "hub.example"})
+    assert other_host.headers["link"].startswith("<http://hub.example/") and len(hand_offs) == 2
+
+    # A write by any other connection (here: another engine on the same file, as another process) is a new stamp.
+    other = Database(hub.settings.database_url)
+    try:
+        with other.session() as session:
+            session.execute(update(Repo).where(Repo.id_key == "ann/m").values(likes=3))
+    finally:
+        other.engine.dispose()
+    liked = client.get("/api/models", params={"author": "ann", "sort": "likes", "limit": "1"}, headers=headers)
+    assert liked.json()[0]["id"] == "ann/m" and liked.json()[0]["likes"] == 3
+    assert client.get("/api/models", params={"author": "ann"}, headers=headers).content == first.content
+    assert len(hand_offs) == 4  # both asked afresh
+
+
+def test_a_listing_kept_for_a_token_is_asked_afresh_after_a_minute(
+    hub_client: tuple[Hub, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _hub, client, headers = hub_client
+    hand_offs = _count_list_hand_offs(monkeypatch)
+    client.get("/api/models", headers=headers)
+    client.get("/api/models")
+    client.get("/api/models", headers=headers)
+    client.get("/api/models")
+    assert len(hand_offs) == 2
+    clock = time.monotonic() + answers.KEEP_FOR_TOKEN_S + 1
+    monkeypatch.setattr(answers.time, "monotonic", lambda: clock)
+    client.get("/api/models", headers=headers)  # the token's answer: built again (the long way stamps its use)
+    client.get("/api/models")  # anonymous: nothing to stamp, still kept
+    assert len(hand_offs) == 3
