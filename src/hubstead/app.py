@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hubstead import __version__
 from hubstead.api.bodies import BodyTooLargeError, body_limit, bounded_receive, declared_too_large
 from hubstead.api.deps import web_session
-from hubstead.api.direct import DirectRoute, route_template
+from hubstead.api.direct import DirectRoute, route_path, route_template
 from hubstead.api.openapi import complete_schema
 from hubstead.auth.throttle import Throttle
 from hubstead.config import Settings
@@ -116,12 +116,6 @@ def _check_token(hub: Hub, request: Request) -> None:
 
     with hub.db.session() as session:
         get_principal(request, session)
-
-
-def route_path(scope: Scope) -> str:
-    """The path a route matches: the request's path without the app's root path, as Starlette's routing reads it."""
-    path, root = scope["path"], scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class DirectRoutes:
@@ -612,7 +606,10 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
                    repo_pages_router,
                    browse_router):  # fmt: skip
         app.include_router(router)
-    app.add_middleware(DirectRoutes, hub_app=app)  # the first added is the innermost: every other middleware sees it
+    from hubstead.web.kept_pages import KeptPages  # anonymous list and card pages, kept a few seconds
+
+    app.add_middleware(KeptPages, hub=hub)  # the first added is the innermost: the router's own neighbour
+    app.add_middleware(DirectRoutes, hub_app=app)  # every other middleware sees the direct routes' calls
     from hubstead.ops.routes import install as install_ops  # /readyz, /metrics, request metrics (docs/deploy.md)
 
     install_ops(app, hub, role=getattr(settings, "role", "all"))

@@ -278,6 +278,28 @@ def _reachable_host(host: str) -> str:
     return socket.getfqdn() if host in ("0.0.0.0", "::", "") else host
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database's schema to this version's newest revision (``serve`` and every command do so at start;
+    a deployment runs this once before it starts new processes), or with ``--check`` only say whether it is."""
+    from hubstead.db import Database
+
+    settings = _settings(args)
+    db = Database(settings.database_url)
+    try:
+        current, newest = db.schema_revisions()
+        if args.check:
+            print(f"schema {current or 'empty'}; this version's newest is {newest}")
+            return 0 if current == newest else 1
+        if current == newest:
+            print(f"schema already at {newest}")
+            return 0
+        db.migrate()
+        print(f"schema migrated from {current or 'empty'} to {db.schema_revisions()[0]}")
+        return 0
+    finally:
+        db.engine.dispose()
+
+
 def cmd_users_create(args: argparse.Namespace) -> int:
     from hubstead.auth.accounts import check_password
     from hubstead.auth.service import create_user
@@ -569,6 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_quota_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
+    migrate = commands.add_parser("migrate", help="bring the database's schema up to date (or --check it)")
+    migrate.add_argument("--check", action="store_true", help="only report; exit 1 if a migration is pending")
+    _add_storage_flags(migrate)
+    migrate.set_defaults(func=cmd_migrate)
     users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
     users_create = users.add_parser("create", help="create a user")
     users_create.add_argument("name")

@@ -242,15 +242,28 @@ class Database:
             session.info.pop("on_rollback", None)
             session.close()
 
+    def _alembic_config(self):  # type: ignore[no-untyped-def]  # alembic.config.Config, imported when needed
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        config.attributes["engine"] = self.engine
+        return config
+
+    def schema_revisions(self) -> tuple[str | None, str | None]:
+        """The database's schema revision (None: an empty database) and the newest one this code brings."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        return current, ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         from alembic import command
-        from alembic.config import Config
 
-        migrations = Path(__file__).parent / "migrations"
-        config = Config()
-        config.set_main_option("script_location", str(migrations))
-        config.attributes["engine"] = self.engine
+        config = self._alembic_config()
         if self.engine.dialect.name != "postgresql":  # SQLite: one machine, and Alembic's DDL takes its write lock
             command.upgrade(config, "head")
             return

@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from hubstead.app import create_app
 from hubstead.auth import service as auth
+from hubstead.auth import sessions
 from hubstead.auth.models import Token
 from hubstead.config import Settings
 from hubstead.context import Hub
@@ -32,6 +33,7 @@ from hubstead.repos.models import Repo
 from hubstead.repos.routes import repos as repo_routes
 from hubstead.search import answers
 from hubstead.search import routes as search_routes
+from hubstead.web import kept_pages
 
 
 @pytest.fixture()
@@ -182,3 +184,44 @@ def test_a_listing_kept_for_a_token_is_asked_afresh_after_a_minute(
     client.get("/api/models", headers=headers)  # the token's answer: built again (the long way stamps its use)
     client.get("/api/models")  # anonymous: nothing to stamp, still kept
     assert len(hand_offs) == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "keepable"),
+    [("/", True), ("/models", True), ("/datasets", True), ("/spaces", True), ("/ann/m", True),
+     ("/datasets/ann/d", True), ("/ann/m/tree/main", False), ("/spaces/ann/app", False), ("/settings/tokens", False),
+     ("/admin/users", False), ("/api/models", False), ("/jobs/ann", False), ("/ann/m/", False), ("//m", False),
+     ("/static/app.css", False), ("/organizations/new", False), ("/ann", False)],
+)  # fmt: skip
+def test_which_pages_are_kept(path: str, keepable: bool) -> None:
+    assert kept_pages.keepable_path(path) is keepable
+
+
+def test_an_anonymous_page_is_kept_until_anything_changes_or_it_is_ten_seconds_old(
+    hub_client: tuple[Hub, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, client, headers = hub_client
+    hits = kept_pages.PAGES.hits
+    first = client.get("/models")
+    assert first.status_code == 200 and "ann/m" in first.text
+    assert client.get("/models").text == first.text and kept_pages.PAGES.hits == hits + 1
+    # Never for a signed-in browser or a token (their page names them), nor for htmx's fragment requests.
+    client.get("/models", cookies={sessions.COOKIE: "whatever"})
+    client.get("/models", headers=headers)
+    client.get("/models", headers={"HX-Request": "true"})
+    assert kept_pages.PAGES.hits == hits + 1
+
+    # Any write, by any connection, renders the page afresh.
+    assert client.post("/api/repos/create", json={"name": "fresh", "type": "model"}, headers=headers).status_code == 200
+    assert "ann/fresh" in client.get("/models").text
+    assert kept_pages.PAGES.hits == hits + 1
+    assert "ann/fresh" in client.get("/models").text and kept_pages.PAGES.hits == hits + 2
+
+    # Ten seconds at most, since a page says how long ago things happened.
+    clock = time.monotonic() + kept_pages.MAX_AGE_S + 1
+    monkeypatch.setattr(kept_pages.time, "monotonic", lambda: clock)
+    client.get("/models")
+    assert kept_pages.PAGES.hits == hits + 3  # found, but too old: rendered again (and kept)
+    client.get("/models")
+    assert kept_pages.PAGES.hits == hits + 4
+    assert client.get("/ann/m").status_code == 200 and client.get("/ann/nope").status_code == 404

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from starlette.responses import Response
+from starlette.types import Scope
 
 # A handler the app calls directly, and its path parameters.
 DirectRoute = tuple[Callable[..., Awaitable[Response]], dict[str, str]]
@@ -39,3 +40,9 @@ def direct_handler(template: str) -> Callable[[Handler], Handler]:
 
 def route_template(handler: Callable[..., Awaitable[Response]]) -> RouteTemplate:
     return _TEMPLATES.get(handler) or RouteTemplate("direct")
+
+
+def route_path(scope: Scope) -> str:
+    """The path a route matches: the request's path without the app's root path, as Starlette's routing reads it."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
