@@ -28,7 +28,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Row, Select, Text, bindparam, cast, exists, literal, select, true
-from sqlalchemy.orm import Session
 
 from hubstead.auth.models import Token, User
 from hubstead.context import Hub
@@ -139,10 +138,11 @@ def build_body(hub: Hub, read: WarmRead, row: Row[Any], key: tuple[Any, ...]) ->
     return body
 
 
-def answer(hub: Hub, session: Session, read: WarmRead) -> tuple[bytes, str | None] | None:
-    """The body (cached or built) and the caller's name, or None for the long way: in a worker thread, with the
-    request's session."""
-    row = session.execute(read.statement, read.params).first()
+def answer(hub: Hub, read: WarmRead) -> tuple[bytes, str | None] | None:
+    """The body (cached or built) and the caller's name, or None for the long way: in a worker thread, on a
+    connection of the pool (no ORM session: the row is all it reads)."""
+    with hub.db.engine.connect() as connection:
+        row = connection.execute(read.statement, read.params).first()
     key = answer_key(read, row)
     if key is None or row is None:
         return None

@@ -255,7 +255,8 @@ async def info_direct(request: Request, plural: str, ns: str, name: str) -> Resp
 
     The warm answer first (``repos.info_answer``): on SQLite its one read runs right here on the event loop
     (``Database.read_on_loop``) and a cached body is answered without a thread hand-off, which cost more than
-    the read; otherwise (a body to build, PostgreSQL) in a worker thread. What it does not cover goes the long
+    the read; a body to build is built from that row in a worker thread. On PostgreSQL all of it runs in the
+    worker thread. What it does not cover goes the long
     way, ``info``."""
     hub = get_hub(request)
     read = _warm_read(request, plural, ns, name)
@@ -265,18 +266,20 @@ async def info_direct(request: Request, plural: str, ns: str, name: str) -> Resp
         except DATABASE_ERRORS:
             row = None  # the long way below meets the same fault and answers it in its own words
         key = info_answer.answer_key(read, row)
-        body = info_answer.cached_body(key) if key is not None else None
-        if body is not None and row is not None:
+        if key is not None and row is not None:
+            body = info_answer.cached_body(key)
+            if body is None:  # built from the row just read (no second query), off the loop: it reads git
+                body = await run_in_threadpool(info_answer.build_body, hub, read, row, key)
             note_user(request.scope, info_answer.caller_name(read, row))
             return Response(body, media_type="application/json")
 
     def work() -> Response:
+        if read is not None and not hub.db.reads_on_loop:
+            warm = info_answer.answer(hub, read)
+            if warm is not None:
+                note_user(request.scope, warm[1])
+                return Response(warm[0], media_type="application/json")
         with hub.db.session() as session:
-            if read is not None:
-                warm = info_answer.answer(hub, session, read)
-                if warm is not None:
-                    note_user(request.scope, warm[1])
-                    return Response(warm[0], media_type="application/json")
             return info(request, session)
 
     return await run_in_threadpool(work)
