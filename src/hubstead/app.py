@@ -460,6 +460,7 @@ def create_app(settings: Settings, hub: Hub | None = None, *, startup: bool = Tr
                 await inference.close()
             if app.hop is not None:
                 await app.hop.aclose()
+            await hub.db.close_loop_connections()
 
     app = HubApp(
         title="Hubstead",

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, Executable, Row, create_engine, event, text
+from sqlalchemy import Connection, DateTime, Engine, Executable, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -140,6 +142,70 @@ def on_rollback(session: Session, undo: Callable[[], None]) -> None:
 
 _INSTANCES = itertools.count(1)
 _GENERATIONS_LOCK = threading.Lock()
+_SNAPSHOT = text("SELECT pg_current_snapshot()::text")
+
+
+class LoopReadFailed(Exception):
+    """A read made from the event loop (``Database.read_now``, ``change_stamp_now``) met a database error."""
+
+
+class _LoopConnections:
+    """A few asynchronous PostgreSQL connections (psycopg, autocommit) for one event loop's reads, opened as
+    needed up to ``size``; a request beyond waits for a free one. Statements are compiled once for the engine's
+    dialect; datetimes come back timezone-aware in UTC, as ``UTCDateTime`` reads them."""
+
+    def __init__(self, engine: Engine, size: int = 4) -> None:
+        self.conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.dialect = engine.dialect
+        self.slots = asyncio.Semaphore(size)
+        self.idle: list[Any] = []
+        self.compiled: dict[int, tuple[Executable, str, dict[str, Any]]] = {}
+
+    def _compile(self, statement: Executable) -> tuple[str, dict[str, Any]]:
+        found = self.compiled.get(id(statement))
+        if found is None or found[0] is not statement:
+            compiled = statement.compile(dialect=self.dialect)  # type: ignore[attr-defined]
+            found = self.compiled[id(statement)] = (statement, str(compiled), dict(compiled.params))
+        return found[1], found[2]
+
+    async def read(self, statement: Executable, params: dict[str, Any]) -> Any | None:
+        import psycopg
+        from psycopg.rows import namedtuple_row
+
+        sql, defaults = self._compile(statement)
+        async with self.slots:
+            connection = self.idle.pop() if self.idle else None
+            try:
+                if connection is None:
+                    connection = await psycopg.AsyncConnection.connect(
+                        self.conninfo, autocommit=True, connect_timeout=5, row_factory=namedtuple_row
+                    )
+                cursor = await connection.execute(sql, {**defaults, **params})
+                row = await cursor.fetchone()
+            except (psycopg.Error, OSError) as exc:
+                if connection is not None:
+                    await _close_quietly(connection)
+                raise LoopReadFailed(str(exc)) from exc
+            except BaseException:  # cancelled mid-read (the client went away): the connection's state is unknown
+                if connection is not None:
+                    asyncio.ensure_future(_close_quietly(connection))
+                raise
+            self.idle.append(connection)
+        if row is None:
+            return None
+        return row._make(v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v for v in row)
+
+    async def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for connection in idle:
+            await _close_quietly(connection)
+
+
+async def _close_quietly(connection: Any) -> None:
+    try:
+        await connection.close()
+    except Exception:  # noqa: BLE001 - a broken connection is being dropped anyway
+        log.debug("closing a loop connection failed", exc_info=True)
 
 
 class Database:
@@ -149,74 +215,86 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url, sqlite_busy_timeout=sqlite_busy_timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._own_connection = threading.local()
+        self._own_connection = threading.local()  # SQLite: the loop thread's own connection (``read_now``)
         self._generation = 0
+        self._async_connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = (
+            weakref.WeakKeyDictionary()
+        )  # PostgreSQL: each loop's asynchronous connections (``read_now``)
         self.instance = next(_INSTANCES)  # unique in the process: stamps of two databases never compare equal
 
-    @property
-    def reads_on_loop(self) -> bool:
-        """Whether ``read_on_loop`` may be used: SQLite only. A WAL reader never waits for a writer, and its read
-        is a local file's pages: tens of microseconds. A PostgreSQL read is a round trip to a server that may be
-        restarting, which the event loop must never wait on."""
-        return self.engine.dialect.name == "sqlite"
+    async def read_now(self, statement: Executable, params: dict[str, Any]) -> Any | None:
+        """The first row of one short indexed read made from the event loop, without a thread hand-off (which on
+        the hottest reads cost more than the query), or None. Attribute access by column name, as a Row.
 
-    def read_on_loop(self, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
-        """The first row of one short indexed read, made on the calling thread (the event loop's) with a
-        connection of its own, held for the thread's life: no session, no pool checkout (a checkout could wait
-        on the pool, and the loop must not), no thread hand-off, which on the hottest read (``model_info``) cost
-        more than the query. Each read is its own snapshot: nothing stays open between reads, so a commit by
-        any process is seen by the next one. On an error the connection is dropped (a fresh one next time) and
-        the error raised: the caller answers the long way, through a session and its error handling."""
-        if not self.reads_on_loop:
-            raise RuntimeError("read_on_loop is for SQLite only")
-        _, connection = self._loop_connection()
-        try:
-            row = connection.execute(statement, params).first()
-            connection.rollback()  # ends the read (pysqlite opens no transaction for a SELECT: a no-op)
-            return row
-        except BaseException:
-            self._drop_loop_connection(connection)
-            raise
+        - SQLite: on the loop's thread itself, with a connection of its own held for the thread's life (no pool
+          checkout, which could wait, and the loop must not). A WAL reader never waits for a writer; the read is
+          a local file's pages, tens of microseconds.
+        - PostgreSQL: awaited on one of a few asynchronous connections of the loop's own (``_LoopConnections``),
+          in autocommit, so the loop serves other requests during the round trip.
 
-    def change_stamp_on_loop(self) -> tuple[int, int, int]:
-        """A value that differs from the last one this thread read whenever any other connection, in any
-        process, has committed a change since: SQLite's ``data_version`` on the thread's own connection (which
-        never writes), with that connection's generation (a replaced connection's count starts afresh). An
-        answer that depends only on the database, kept under it, is never answered stale (``search.answers``)."""
-        if not self.reads_on_loop:
-            raise RuntimeError("change_stamp_on_loop is for SQLite only")
-        generation, connection = self._loop_connection()
-        try:
-            version = connection.exec_driver_sql("PRAGMA data_version").scalar_one()
-            connection.rollback()
+        Each read is its own snapshot: nothing stays open between reads, so a commit by any process is seen by
+        the next one. A database error raises ``LoopReadFailed`` and drops the connection (a fresh one next
+        time): the caller then answers the long way, whose session meets the fault and answers it in its words."""
+        if self.engine.dialect.name == "sqlite":
+            return self._sqlite_read(lambda connection: connection.execute(statement, params).first())
+        return await self._loop_connections().read(statement, params)
+
+    async def change_stamp_now(self) -> Hashable:
+        """A value that differs from the last one read from this loop whenever any other connection, in any
+        process, has committed a change since (``search.answers``, ``web.kept_pages``). Tagged with this
+        Database's ``instance``, so two databases' stamps never compare equal.
+
+        - SQLite: ``data_version`` on the loop's own connection (which never writes), with that connection's
+          generation (a replaced connection's count starts afresh).
+        - PostgreSQL: the current snapshot (xmin, xmax, the transactions in progress). Equal snapshots mean no
+          transaction that wrote anything committed in between: a commit either leaves the in-progress list or
+          was given an id at or past the earlier xmax.
+        Raises ``LoopReadFailed`` on a database error."""
+        if self.engine.dialect.name == "sqlite":
+            generation, version = self._sqlite_read(
+                lambda connection: (self._generation_of(connection), connection.exec_driver_sql(
+                    "PRAGMA data_version").scalar_one()))  # fmt: skip
             return self.instance, generation, int(version)
-        except BaseException:
-            self._drop_loop_connection(connection)
-            raise
+        row = await self._loop_connections().read(_SNAPSHOT, {})
+        return self.instance, row[0] if row is not None else None
 
-    def change_stamp(self, session: Session) -> tuple[int, str]:
-        """PostgreSQL's ``change_stamp_on_loop``, read in ``session``: the current snapshot (its xmin, xmax and the
-        transactions in progress). Equal snapshots mean no transaction that wrote anything committed in between
-        (a commit either leaves the in-progress list or was given an id at or past the earlier xmax)."""
-        return self.instance, str(session.execute(text("SELECT pg_current_snapshot()::text")).scalar_one())
-
-    def _loop_connection(self) -> tuple[int, Connection]:
+    def _sqlite_read(self, read: Callable[[Connection], Any]) -> Any:
         held: tuple[int, Connection] | None = getattr(self._own_connection, "value", None)
         if held is None:
             with _GENERATIONS_LOCK:
                 self._generation += 1
-                generation = self._generation
-            held = self._own_connection.value = (generation, self.engine.connect())
-        return held
-
-    def _drop_loop_connection(self, connection: Connection) -> None:
-        """After an error: a fresh connection next time."""
-        self._own_connection.value = None
+                held = (self._generation, self.engine.connect())
+            self._own_connection.value = held
+        connection = held[1]
         try:
-            connection.invalidate()
-            connection.close()
-        except Exception:  # noqa: BLE001 - the read's own error is the one to raise
-            log.debug("closing a failed loop connection failed", exc_info=True)
+            answer = read(connection)
+            connection.rollback()  # ends the read (pysqlite opens no transaction for a SELECT: a no-op)
+            return answer
+        except DATABASE_ERRORS as exc:
+            self._own_connection.value = None
+            try:
+                connection.invalidate()
+                connection.close()
+            except Exception:  # noqa: BLE001 - the read's own error is the one to raise
+                log.debug("closing a failed loop connection failed", exc_info=True)
+            raise LoopReadFailed(str(exc)) from exc
+
+    def _generation_of(self, connection: Connection) -> int:
+        held: tuple[int, Connection] | None = getattr(self._own_connection, "value", None)
+        return held[0] if held is not None and held[1] is connection else 0
+
+    def _loop_connections(self) -> _LoopConnections:
+        loop = asyncio.get_running_loop()
+        found = self._async_connections.get(loop)
+        if found is None:
+            found = self._async_connections[loop] = _LoopConnections(self.engine)
+        return found
+
+    async def close_loop_connections(self) -> None:
+        """Close this loop's PostgreSQL connections (the app's shutdown)."""
+        found = self._async_connections.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found.close()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

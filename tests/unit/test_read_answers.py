@@ -9,6 +9,7 @@ is tested against a live server on both databases: ``test_warm_info.py``, ``test
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Iterator
@@ -19,7 +20,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import OperationalError
 
 from hubstead.app import create_app
 from hubstead.auth import service as auth
@@ -27,7 +27,7 @@ from hubstead.auth import sessions
 from hubstead.auth.models import Token
 from hubstead.config import Settings
 from hubstead.context import Hub
-from hubstead.db import Database, utcnow
+from hubstead.db import Database, LoopReadFailed, utcnow
 from hubstead.repos import info_answer
 from hubstead.repos.models import Repo
 from hubstead.repos.routes import repos as repo_routes
@@ -109,21 +109,32 @@ def test_a_failed_read_on_the_loop_falls_back_to_the_long_way(
 ) -> None:
     hub, client, headers = hub_client
     expected = client.get("/api/models/ann/m", headers=headers).content
+    listing = client.get("/api/models", headers=headers).content
 
-    def broken(*_args: Any, **_kwargs: Any) -> None:
-        raise OperationalError("SELECT", {}, Exception("disk I/O error"))
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise LoopReadFailed("disk I/O error")
 
-    monkeypatch.setattr(hub.db, "read_on_loop", broken)
+    monkeypatch.setattr(hub.db, "read_now", broken)
+    monkeypatch.setattr(hub.db, "change_stamp_now", broken)
     assert client.get("/api/models/ann/m", headers=headers).content == expected
+    assert client.get("/api/models", headers=headers).content == listing
+    assert client.get("/models").status_code == 200
 
 
 def test_the_loop_connection_is_replaced_after_an_error(hub_client: tuple[Hub, TestClient, dict[str, str]]) -> None:
     hub, _client, _headers = hub_client
     good = select(Repo.pk).where(Repo.id_key == "ann/m")
-    assert hub.db.read_on_loop(good, {}) is not None
-    with pytest.raises(OperationalError):
-        hub.db.read_on_loop(text("SELECT * FROM no_such_table"), {})
-    assert hub.db.read_on_loop(good, {}) is not None  # a fresh connection
+
+    async def reads() -> None:
+        assert await hub.db.read_now(good, {}) is not None
+        first = await hub.db.change_stamp_now()
+        assert await hub.db.change_stamp_now() == first  # nothing written in between
+        with pytest.raises(LoopReadFailed):
+            await hub.db.read_now(text("SELECT * FROM no_such_table"), {})
+        assert await hub.db.read_now(good, {}) is not None  # a fresh connection
+        assert await hub.db.change_stamp_now() != first  # a new connection's count: never equal to an old stamp
+
+    asyncio.run(reads())
 
 
 def _count_list_hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -137,16 +137,3 @@ def build_body(hub: Hub, read: WarmRead, row: Row[Any], key: tuple[Any, ...]) ->
     ANSWER_CACHE.put(key, body, size=len(body) + sum(len(v) for v in key if isinstance(v, str)))
     return body
 
-
-def answer(hub: Hub, read: WarmRead) -> tuple[bytes, str | None] | None:
-    """The body (cached or built) and the caller's name, or None for the long way: in a worker thread, on a
-    connection of the pool (no ORM session: the row is all it reads)."""
-    with hub.db.engine.connect() as connection:
-        row = connection.execute(read.statement, read.params).first()
-    key = answer_key(read, row)
-    if key is None or row is None:
-        return None
-    body = cached_body(key)
-    if body is None:
-        body = build_body(hub, read, row, key)
-    return body, caller_name(read, row)

@@ -1,20 +1,20 @@
 """Listing answers (``list_models`` and its kin) kept under the database's change stamp.
 
-A listing depends on many repos' rows, so no one repo's head can key it. It depends on nothing but the database
-(the index rows, the caller's token, user and memberships) and the request (its query, credentials and the base
-URL its ``Link`` header names). ``Database.change_stamp_on_loop`` (SQLite) and ``Database.change_stamp``
-(PostgreSQL) change whenever any process commits anything, so an answer kept under (stamp, request) can only be
-served while nothing at all has changed since it was built: never stale, whoever wrote, wherever.
+A listing depends on many repos' rows, so no one repo's head can key it. It depends on nothing but the database (the
+index rows, the caller's token, user and memberships) and the request (its query, credentials and the base URL its
+``Link`` header names). ``Database.change_stamp_now`` (SQLite's ``data_version``, PostgreSQL's current snapshot)
+changes whenever any process commits anything, so an answer kept under (stamp, request) can only be served while
+nothing at all has changed since it was built: never stale, whoever wrote, wherever.
 
-The cost of that rule: any write anywhere (a commit, a like, a download counted, a lease renewed) starts every
-kept listing afresh, so the cache pays where reads outnumber writes between two writes, which is where it is
-needed: many clients listing the same pages. An answer built while a write landed is kept under the stamp read
-before it was built, which the next request no longer reads: it is never served.
+The cost of that rule: any write anywhere (a commit, a like, a download counted, a lease renewed) starts every kept
+listing afresh, so the cache pays where reads outnumber writes between two writes, which is where it is needed: many
+clients listing the same pages. An answer built while a write landed is kept under the stamp read before it was
+built, which the next request no longer reads: it is never served.
 
-A token sent with the request is checked by the long way when the answer is built; while the stamp holds, the
-token, its user and their memberships are unchanged, so the answer stands for the same credentials. The long way
-also stamps the token's use once a minute: an answer given to a token is kept for a minute at most, so the stamp
-lags real use by two minutes at most.
+A token sent with the request is checked by the long way when the answer is built; while the stamp holds, the token,
+its user and their memberships are unchanged, so the answer stands for the same credentials. The long way also
+stamps the token's use once a minute: an answer given to a token is kept for a minute at most, so the stamp lags
+real use by two minutes at most.
 """
 
 from __future__ import annotations

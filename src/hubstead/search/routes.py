@@ -21,7 +21,7 @@ from hubstead.api.deps import (
 )
 from hubstead.api.direct import DirectRoute, direct_handler
 from hubstead.api.pagination import decode_cursor, next_page_link
-from hubstead.db import DATABASE_ERRORS
+from hubstead.db import LoopReadFailed
 from hubstead.errors import BadRequestError, NotFoundError
 from hubstead.ops.logs import USER_KEY, note_user
 from hubstead.repos.info import EXPANDABLE, FastJSONResponse, base_fields
@@ -120,38 +120,30 @@ def list_route(plural: str, request: Request, session: Session = SessionDep) -> 
 async def list_direct(request: Request, plural: str) -> Response:
     """``list_route``, called by ``app.DirectRoutes`` (``direct_list_route``) without FastAPI's routing.
 
-    An answer kept under the database's change stamp (``search.answers``) is served first: on SQLite the stamp
-    is read right here on the event loop, so a kept answer costs no thread hand-off; on PostgreSQL it is read in
-    the worker thread, before the long way."""
+    An answer kept under the database's change stamp (``search.answers``) is served first, the stamp read from
+    the event loop (``Database.change_stamp_now``): a kept answer costs no thread hand-off."""
     hub = get_hub(request)
     token_sent = bearer_token(request) is not None
     if token_sent:  # an address over its invalid-token budget is refused, kept answer or not (``get_principal``)
         throttle = throttle_of(request)
         if throttle is not None:
             throttle.check_token(client_address(request))
-    key: tuple[Hashable, ...] | None = None
-    if hub.db.reads_on_loop:
-        try:
-            key = answers.listing_key(hub.db.change_stamp_on_loop(), request, plural)
-        except DATABASE_ERRORS:
-            key = None  # the long way meets the same fault and answers it in its own words
-        found = answers.kept(key) if key is not None else None
-        if found is not None:
-            return _kept_response(request, found)
+    key: tuple[Hashable, ...] | None
+    try:
+        key = answers.listing_key(await hub.db.change_stamp_now(), request, plural)
+    except LoopReadFailed:
+        key = None  # the long way meets the same fault and answers it in its own words
+    found = answers.kept(key) if key is not None else None
+    if found is not None:
+        return _kept_response(request, found)
 
-    def work() -> tuple[Response, tuple[Hashable, ...] | None]:
+    def work() -> Response:
         with hub.db.session() as session:
-            stamped = key
-            if stamped is None and not hub.db.reads_on_loop:
-                stamped = answers.listing_key(hub.db.change_stamp(session), request, plural)
-                found = answers.kept(stamped)
-                if found is not None:
-                    return _kept_response(request, found), None
-            return list_route(plural, request, session), stamped
+            return list_route(plural, request, session)
 
-    response, keep_under = await run_in_threadpool(work)
-    if keep_under is not None and response.status_code == 200:
-        answers.keep(keep_under, body=bytes(response.body), link=response.headers.get("link"),
+    response = await run_in_threadpool(work)
+    if key is not None and response.status_code == 200:
+        answers.keep(key, body=bytes(response.body), link=response.headers.get("link"),
                      caller=request.scope.get(USER_KEY), with_token=token_sent)  # fmt: skip
     return response
 

@@ -2,13 +2,13 @@
 
 The lists (``/``, ``/models``, ``/datasets``, ``/spaces``, with their query) and a model's or dataset's card page
 render the same HTML for every visitor who is not signed in. Such a page is kept (``KeptPages``, a middleware just
-outside the router) under the database's change stamp (``Database.change_stamp_on_loop`` / ``change_stamp``,
-see ``search.answers``) and the request's path, query and base URL, so a commit, a like or a visibility change
-by any process means the next visitor gets a fresh render. It is kept ``MAX_AGE_S`` at most, since a page also
-says how long ago things happened ("3 minutes ago"), which changes with no write at all.
+outside the router) under the database's change stamp (``Database.change_stamp_now``, see ``search.answers``) and
+the request's path, query and base URL, so a commit, a like or a visibility change by any process means the next
+visitor gets a fresh render. It is kept ``MAX_AGE_S`` at most, since a page also says how long ago things happened
+("3 minutes ago"), which changes with no write at all.
 
-Never kept: a request with the session cookie or a token (what a signed-in visitor sees depends on them), an
-htmx request (its answer may be a fragment), any answer but a 200 HTML page, and any answer that sets a cookie.
+Never kept: a request with the session cookie or a token (what a signed-in visitor sees depends on them), an htmx
+request (its answer may be a fragment), any answer but a 200 HTML page, and any answer that sets a cookie.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubstead.api.direct import route_path
 from hubstead.auth import sessions
 from hubstead.context import Hub
-from hubstead.db import DATABASE_ERRORS
+from hubstead.db import LoopReadFailed
 from hubstead.repos.cache import ByteLRU
 
 MAX_AGE_S = 10.0
@@ -96,17 +95,9 @@ class KeptPages:
         await self.app(scope, receive, self._keeping(key, send))
 
     async def _key(self, scope: Scope) -> tuple[Hashable, ...] | None:
-        db = self.hub.db
         try:
-            if db.reads_on_loop:
-                return _key(db.change_stamp_on_loop(), scope)
-
-            def stamp() -> Hashable:
-                with db.session() as session:
-                    return db.change_stamp(session)
-
-            return _key(await run_in_threadpool(stamp), scope)
-        except DATABASE_ERRORS:
+            return _key(await self.hub.db.change_stamp_now(), scope)
+        except LoopReadFailed:
             return None  # the page itself meets the same fault and answers it in its own words
 
     def _keeping(self, key: tuple[Hashable, ...], send: Send) -> Send:

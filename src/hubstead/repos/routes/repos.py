@@ -27,7 +27,7 @@ from hubstead.api.direct import DirectRoute, direct_handler
 from hubstead.auth.models import User
 from hubstead.auth.service import get_user, hash_token
 from hubstead.dates import iso
-from hubstead.db import DATABASE_ERRORS
+from hubstead.db import LoopReadFailed
 from hubstead.errors import BadRequestError, ConflictError, UnauthorizedError, error_header_value
 from hubstead.evals.index import read_entries as read_eval_entries
 from hubstead.ops.logs import note_user
@@ -253,17 +253,16 @@ def info(request: Request, session: Session = SessionDep) -> Response:
 async def info_direct(request: Request, plural: str, ns: str, name: str) -> Response:
     """``info`` at main, called by ``app.DirectRoutes`` (``direct_repo_route``) without FastAPI's routing.
 
-    The warm answer first (``repos.info_answer``): on SQLite its one read runs right here on the event loop
-    (``Database.read_on_loop``) and a cached body is answered without a thread hand-off, which cost more than
-    the read; a body to build is built from that row in a worker thread. On PostgreSQL all of it runs in the
-    worker thread. What it does not cover goes the long
-    way, ``info``."""
+    The warm answer first (``repos.info_answer``): its one read is made from the event loop
+    (``Database.read_now``) and a kept body is answered without a thread hand-off, which cost more than the
+    read; a body to build is built from that row in a worker thread. What it does not cover goes the long way,
+    ``info``, in a worker thread."""
     hub = get_hub(request)
     read = _warm_read(request, plural, ns, name)
-    if read is not None and hub.db.reads_on_loop:
+    if read is not None:
         try:
-            row = hub.db.read_on_loop(read.statement, read.params)
-        except DATABASE_ERRORS:
+            row = await hub.db.read_now(read.statement, read.params)
+        except LoopReadFailed:
             row = None  # the long way below meets the same fault and answers it in its own words
         key = info_answer.answer_key(read, row)
         if key is not None and row is not None:
@@ -274,11 +273,6 @@ async def info_direct(request: Request, plural: str, ns: str, name: str) -> Resp
             return Response(body, media_type="application/json")
 
     def work() -> Response:
-        if read is not None and not hub.db.reads_on_loop:
-            warm = info_answer.answer(hub, read)
-            if warm is not None:
-                note_user(request.scope, warm[1])
-                return Response(warm[0], media_type="application/json")
         with hub.db.session() as session:
             return info(request, session)
 
