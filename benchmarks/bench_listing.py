@@ -31,6 +31,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,6 +89,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scale-workers", type=int, default=0,
                         help="then restart with this many API processes and measure /healthz and model_info "
                              "again: the scaling ratio against --workers (0: skip)")
+    parser.add_argument("--writes-per-s", type=float, default=0.0,
+                        help="then measure the list_models forms again while a writer likes and unlikes a repo this "
+                             "many times a second (kept listings start afresh after every write; 0: skip)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 300 repos, 2 s per endpoint")
     add_common_args(parser)
     args = parser.parse_args()
@@ -250,6 +254,40 @@ async def _load(urls: list[str], token: str, concurrency: int, duration: float, 
             "errors": errors, "statuses": statuses}
 
 
+def write_token(data_dir: Path, database_url: str | None) -> str:
+    """A write token of the bench user (``seed`` makes a read token), for the writer."""
+    from hubstead.auth.service import create_token, get_user
+    from hubstead.config import load_settings
+    from hubstead.context import Hub
+
+    hub = Hub.from_settings(load_settings(data_dir=data_dir, database_url=database_url))
+    try:
+        with hub.db.session() as session:
+            return create_token(session, user=get_user(session, "bench"), role="write", name="bench writer")
+    finally:
+        hub.db.engine.dispose()
+
+
+class LikeWriter(threading.Thread):
+    """Likes and unlikes one repo ``rate`` times a second over HTTP: a steady trickle of writes."""
+
+    def __init__(self, base: str, token: str, repo_id: str, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.base, self.token, self.repo_id, self.interval = base, token, repo_id, 1.0 / rate
+        self.stop = threading.Event()
+        self.count = self.failures = 0
+
+    def run(self) -> None:
+        liked = False
+        with httpx.Client(timeout=30, headers={"authorization": f"Bearer {self.token}"}) as client:
+            while not self.stop.is_set():
+                answer = client.request("DELETE" if liked else "POST", f"{self.base}/api/models/{self.repo_id}/like")
+                self.count += 1
+                self.failures += answer.status_code != 200
+                liked = not liked
+                self.stop.wait(self.interval)
+
+
 def run_load(server: HubServer, name: str, urls: list[str], token: str, args: argparse.Namespace,
              profiler: Profiler, pg: PostgresCluster | None) -> dict:
     before = ProcStats.of(server.pid)
@@ -324,6 +362,23 @@ def bench_backend(backend: str, args: argparse.Namespace, work: Path, pg: Postgr
         rows.append(Row(f"[{backend}] {name} [req/s]", res["rps"], floor["rps"], "rate", "{:.0f}"))
         rows.append(Row(f"[{backend}] {name} p50 [ms]", res["p50"], floor["p50"], "time", "{:.1f}"))
         rows.append(Row(f"[{backend}] {name} p99 [ms]", res["p99"], floor["p99"], "time", "{:.1f}"))
+    if args.writes_per_s > 0:
+        writer = LikeWriter(base, write_token(server.data_dir, database_url), public[0], args.writes_per_s)
+        writer.start()
+        try:
+            for name, urls in queries.items():
+                if not name.startswith("list_models"):
+                    continue
+                res = run_load(server, f"{backend} {name} + {args.writes_per_s:g} writes/s", urls, token, args,
+                               profiler, pg)
+                rows.append(Row(f"[{backend}] {name} with {args.writes_per_s:g} likes/s vs none [req/s]",
+                                res["rps"], results[name]["rps"], "rate", "{:.0f}"))
+                rows.append(Row(f"[{backend}] {name} with {args.writes_per_s:g} likes/s p99 [ms] (vs none)",
+                                res["p99"], results[name]["p99"], "time", "{:.1f}"))
+        finally:
+            writer.stop.set()
+            writer.join()
+        log(f"[{backend}] the writer made {writer.count} writes ({writer.failures} failed)")
     if args.scale_workers and args.has_workers:
         server.stop()
         scaled = HubServer(root=server.root, database_url=database_url, port=server.port,

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
@@ -236,3 +237,29 @@ def test_an_anonymous_page_is_kept_until_anything_changes_or_it_is_ten_seconds_o
     client.get("/models")
     assert kept_pages.PAGES.hits == hits + 4
     assert client.get("/ann/m").status_code == 200 and client.get("/ann/nope").status_code == 404
+
+
+def test_requests_missing_the_same_listing_at_once_build_it_once(
+    hub_client: tuple[Hub, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, client, headers = hub_client
+    app = client.app
+    built: list[int] = []
+    real = search_routes.list_route
+
+    def slow_list_route(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        time.sleep(0.3)  # long enough for every other request to arrive while it builds
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_routes, "list_route", slow_list_route)
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return await asyncio.gather(*(http.get("/api/models", params={"sort": "likes"}, headers=headers)
+                                          for _ in range(8)))  # fmt: skip
+
+    answers_ = asyncio.run(burst())
+    assert {a.status_code for a in answers_} == {200} and len({a.content for a in answers_}) == 1
+    assert len(built) == 1

@@ -9,6 +9,7 @@ the repo. Each process has its own cache; none is shared.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections import OrderedDict
@@ -90,3 +91,30 @@ class ByteLRU:
 
 # The process-wide caches of read answers (see the callers in repos.info and the browse pages).
 INFO_CACHE = ByteLRU()
+
+
+class OneBuildAtATime:
+    """Requests on one event loop that miss the same key at once: the first builds, the others wait for what it
+    kept (None if it kept nothing: each then builds for itself). Without it, when a kept answer is invalidated,
+    every client asking at that moment builds the same answer at once (32 clients: 32 builds, and a p99 of
+    ten builds' time)."""
+
+    def __init__(self) -> None:
+        self._building: dict[tuple[int, Hashable], asyncio.Future[Any]] = {}
+
+    @staticmethod
+    def _on_this_loop(key: Hashable) -> tuple[int, Hashable]:
+        return id(asyncio.get_running_loop()), key  # a future belongs to its loop
+
+    def building(self, key: Hashable) -> asyncio.Future[Any] | None:
+        """What to await if another request is building ``key`` now, else None (and the caller builds)."""
+        return self._building.get(self._on_this_loop(key))
+
+    def start(self, key: Hashable) -> None:
+        self._building[self._on_this_loop(key)] = asyncio.get_running_loop().create_future()
+
+    def finish(self, key: Hashable, kept: Any) -> None:
+        """The build of ``key`` is over (``kept``: what it kept, or None): wake the waiters."""
+        future = self._building.pop(self._on_this_loop(key), None)
+        if future is not None and not future.done():
+            future.set_result(kept)

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from hubstead.repos.cache import ByteLRU
+from hubstead.repos.cache import ByteLRU, OneBuildAtATime
 
 KEEP_FOR_TOKEN_S = 60.0
 
 LISTINGS = ByteLRU(max_bytes=32 * 1024 * 1024, max_entries=2_000)
+BUILDS = OneBuildAtATime()  # a listing being built: the requests asking for it meanwhile wait for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,9 @@ def kept(key: tuple[Hashable, ...]) -> KeptListing | None:
     return found if found is not None and found.fresh() else None
 
 
-def keep(key: tuple[Hashable, ...], *, body: bytes, link: str | None, caller: str | None, with_token: bool) -> None:
+def keep(
+    key: tuple[Hashable, ...], *, body: bytes, link: str | None, caller: str | None, with_token: bool
+) -> KeptListing:
     entry = KeptListing(body=body, link=link, caller=caller, made_at=time.monotonic(), with_token=with_token)
     LISTINGS.put(key, entry, size=len(body) + len(link or "") + sum(len(str(part)) for part in key))
+    return entry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable
 from typing import Any
 
@@ -134,6 +135,8 @@ async def list_direct(request: Request, plural: str) -> Response:
     except LoopReadFailed:
         key = None  # the long way meets the same fault and answers it in its own words
     found = answers.kept(key) if key is not None else None
+    if found is None and key is not None and (other := answers.BUILDS.building(key)) is not None:
+        found = await asyncio.shield(other)  # the same answer is being built by another request: wait for it
     if found is not None:
         return _kept_response(request, found)
 
@@ -141,10 +144,17 @@ async def list_direct(request: Request, plural: str) -> Response:
         with hub.db.session() as session:
             return list_route(plural, request, session)
 
-    response = await run_in_threadpool(work)
-    if key is not None and response.status_code == 200:
-        answers.keep(key, body=bytes(response.body), link=response.headers.get("link"),
-                     caller=request.scope.get(USER_KEY), with_token=token_sent)  # fmt: skip
+    if key is None:
+        return await run_in_threadpool(work)
+    answers.BUILDS.start(key)
+    kept = None
+    try:
+        response = await run_in_threadpool(work)
+        if response.status_code == 200:
+            kept = answers.keep(key, body=bytes(response.body), link=response.headers.get("link"),
+                                caller=request.scope.get(USER_KEY), with_token=token_sent)  # fmt: skip
+    finally:
+        answers.BUILDS.finish(key, kept)
     return response
 
 

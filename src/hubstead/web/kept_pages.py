@@ -13,6 +13,7 @@ request (its answer may be a fragment), any answer but a 200 HTML page, and any 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -24,10 +25,11 @@ from hubstead.api.direct import route_path
 from hubstead.auth import sessions
 from hubstead.context import Hub
 from hubstead.db import LoopReadFailed
-from hubstead.repos.cache import ByteLRU
+from hubstead.repos.cache import ByteLRU, OneBuildAtATime
 
 MAX_AGE_S = 10.0
 PAGES = ByteLRU(max_bytes=64 * 1024 * 1024, max_entries=2_000)
+BUILDS = OneBuildAtATime()  # a page being rendered: the requests asking for it meanwhile wait for it
 _LISTS = {"/", "/models", "/datasets", "/spaces"}
 # First segments of two-segment paths that other routes answer before the model page's ``/{ns}/{name}``.
 _RESERVED_FIRST = {
@@ -88,11 +90,20 @@ class KeptPages:
             await self.app(scope, receive, send)
             return
         found: KeptPage | None = PAGES.get(key)
-        if found is not None and time.monotonic() - found.made_at < MAX_AGE_S:
+        if found is not None and time.monotonic() - found.made_at >= MAX_AGE_S:
+            found = None
+        if found is None and (other := BUILDS.building(key)) is not None:
+            found = await asyncio.shield(other)  # another request is rendering this page: wait for it
+        if found is not None:
             await send({"type": "http.response.start", "status": found.status, "headers": list(found.headers)})
             await send({"type": "http.response.body", "body": found.body})
             return
-        await self.app(scope, receive, self._keeping(key, send))
+        BUILDS.start(key)
+        kept: list[KeptPage] = []
+        try:
+            await self.app(scope, receive, self._keeping(key, send, kept))
+        finally:
+            BUILDS.finish(key, kept[0] if kept else None)
 
     async def _key(self, scope: Scope) -> tuple[Hashable, ...] | None:
         try:
@@ -100,7 +111,7 @@ class KeptPages:
         except LoopReadFailed:
             return None  # the page itself meets the same fault and answers it in its own words
 
-    def _keeping(self, key: tuple[Hashable, ...], send: Send) -> Send:
+    def _keeping(self, key: tuple[Hashable, ...], send: Send, kept: list[KeptPage]) -> Send:
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -110,16 +121,20 @@ class KeptPages:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    _keep(key, start, b"".join(chunks))
+                    page = _keep(key, start, b"".join(chunks))
+                    if page is not None:
+                        kept.append(page)
             await send(message)
 
         return send_and_keep
 
 
-def _keep(key: tuple[Hashable, ...], start: dict[str, Any], body: bytes) -> None:
+def _keep(key: tuple[Hashable, ...], start: dict[str, Any], body: bytes) -> KeptPage | None:
     headers: list[tuple[bytes, bytes]] = start.get("headers", [])
     names = {name.lower() for name, _ in headers}
     content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
     if start.get("status") != 200 or b"set-cookie" in names or not content_type.startswith(b"text/html"):
-        return
-    PAGES.put(key, KeptPage(status=200, headers=headers, body=body, made_at=time.monotonic()), size=len(body))
+        return None
+    page = KeptPage(status=200, headers=headers, body=body, made_at=time.monotonic())
+    PAGES.put(key, page, size=len(body))
+    return page
