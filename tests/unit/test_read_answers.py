@@ -55,15 +55,16 @@ def hub_client(tmp_path: Path) -> Iterator[tuple[Hub, TestClient, dict[str, str]
     hub.db.engine.dispose()
 
 
-def _count_hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _count_hand_offs(monkeypatch: pytest.MonkeyPatch, routes: Any = repo_routes) -> list[str]:
+    """The calls ``routes`` hands to a worker thread from now on."""
     calls: list[str] = []
-    real = repo_routes.run_in_threadpool
+    real = routes.run_in_threadpool
 
     async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(getattr(fn, "__name__", "?"))
         return await real(fn, *args, **kwargs)
 
-    monkeypatch.setattr(repo_routes, "run_in_threadpool", counted)
+    monkeypatch.setattr(routes, "run_in_threadpool", counted)
     return calls
 
 
@@ -138,25 +139,13 @@ def test_the_loop_connection_is_replaced_after_an_error(hub_client: tuple[Hub, T
     asyncio.run(reads())
 
 
-def _count_list_hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = search_routes.run_in_threadpool
-
-    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(getattr(fn, "__name__", "?"))
-        return await real(fn, *args, **kwargs)
-
-    monkeypatch.setattr(search_routes, "run_in_threadpool", counted)
-    return calls
-
-
 def test_a_kept_listing_is_served_on_the_loop_until_anything_changes(
     hub_client: tuple[Hub, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hub, client, headers = hub_client
     assert client.post("/api/repos/create", json={"name": "n", "type": "model"}, headers=headers).status_code == 200
     monkeypatch.setattr(search_routes, "DEFAULT_PAGE", 1)  # one repo a page: every answer has a next-page link
-    hand_offs = _count_list_hand_offs(monkeypatch)
+    hand_offs = _count_hand_offs(monkeypatch, search_routes)
     first = client.get("/api/models", params={"author": "ann"}, headers=headers)
     assert first.status_code == 200 and len(first.json()) == 1 and "127.0.0.1" not in first.headers["link"]
     for _ in range(3):
@@ -185,7 +174,7 @@ def test_a_listing_kept_for_a_token_is_asked_afresh_after_a_minute(
     hub_client: tuple[Hub, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _hub, client, headers = hub_client
-    hand_offs = _count_list_hand_offs(monkeypatch)
+    hand_offs = _count_hand_offs(monkeypatch, search_routes)
     client.get("/api/models", headers=headers)
     client.get("/api/models")
     client.get("/api/models", headers=headers)
