@@ -18,6 +18,7 @@ from sqlalchemy import Connection, DateTime, Engine, Executable, create_engine, 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-def make_engine(database_url: str, *, sqlite_busy_timeout: float = 30.0) -> Engine:
+def make_engine(database_url: str, *, sqlite_busy_timeout: float = 30.0, pooled: bool = True) -> Engine:
     """Create the engine; SQLite gets WAL and a busy timeout so the server and the CLI can share it.
 
     PostgreSQL: a restarted server leaves every pooled connection dead. No ``pool_pre_ping``: it costs a round
@@ -81,8 +82,8 @@ def make_engine(database_url: str, *, sqlite_busy_timeout: float = 30.0) -> Engi
             connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout},
             # As many kept connections as the threadpool's 40 threads: with 20, a burst over 20 requests opened
             # and closed overflow connections (connect + three PRAGMAs each, ~5% of a loaded model_info).
-            pool_size=40,
-            max_overflow=20,
+            # ``pooled=False``: no pool (``Database.read_now``'s own connection, closed when dropped).
+            **({"pool_size": 40, "max_overflow": 20} if pooled else {"poolclass": NullPool}),
         )
 
         @event.listens_for(engine, "connect")
@@ -143,6 +144,7 @@ def on_rollback(session: Session, undo: Callable[[], None]) -> None:
 _INSTANCES = itertools.count(1)
 _GENERATIONS_LOCK = threading.Lock()
 _SNAPSHOT = text("SELECT pg_current_snapshot()::text")
+LOOP_BUSY_TIMEOUT_S = 0.05
 
 
 class LoopReadFailed(Exception):
@@ -216,6 +218,7 @@ class Database:
         self.engine = make_engine(database_url, sqlite_busy_timeout=sqlite_busy_timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._own_connection = threading.local()  # SQLite: the loop thread's own connection (``read_now``)
+        self._loop_engine: Engine | None = None
         self._generation = 0
         self._async_connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = (
             weakref.WeakKeyDictionary()
@@ -261,9 +264,15 @@ class Database:
     def _sqlite_read(self, read: Callable[[Connection], Any]) -> Any:
         held: tuple[int, Connection] | None = getattr(self._own_connection, "value", None)
         if held is None:
+            if self._loop_engine is None:
+                # Its own engine, without a pool: the connection is never handed to a session. A WAL reader does
+                # not wait for writers, but SQLite may still answer "busy" in rare moments (another connection
+                # recovering the WAL index): the loop waits 50 ms at most, then the long way waits instead.
+                self._loop_engine = make_engine(self.url, sqlite_busy_timeout=LOOP_BUSY_TIMEOUT_S, pooled=False)
+            connection = self._loop_engine.connect()
             with _GENERATIONS_LOCK:
                 self._generation += 1
-                held = (self._generation, self.engine.connect())
+                held = (self._generation, connection)
             self._own_connection.value = held
         connection = held[1]
         try:
