@@ -10,6 +10,7 @@ is tested against a live server on both databases: ``test_warm_info.py``, ``test
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import secrets
 import time
 from collections.abc import Iterator
@@ -53,6 +54,12 @@ def hub_client(tmp_path: Path) -> Iterator[tuple[Hub, TestClient, dict[str, str]
         assert client.post("/api/repos/create", json={"name": "m", "type": "model"}, headers=headers).status_code == 200
         yield hub, client, headers
     hub.db.engine.dispose()
+
+
+def _run(coroutine: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: the suite's browser tests leave an event loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _count_hand_offs(monkeypatch: pytest.MonkeyPatch, routes: Any = repo_routes) -> list[str]:
@@ -136,7 +143,7 @@ def test_the_loop_connection_is_replaced_after_an_error(hub_client: tuple[Hub, T
         assert await hub.db.read_now(good, {}) is not None  # a fresh connection
         assert await hub.db.change_stamp_now() != first  # a new connection's count: never equal to an old stamp
 
-    asyncio.run(reads())
+    _run(reads())
 
 
 def test_a_kept_listing_is_served_on_the_loop_until_anything_changes(
@@ -249,6 +256,6 @@ def test_requests_missing_the_same_listing_at_once_build_it_once(
             return await asyncio.gather(*(http.get("/api/models", params={"sort": "likes"}, headers=headers)
                                           for _ in range(8)))  # fmt: skip
 
-    answers_ = asyncio.run(burst())
+    answers_ = _run(burst())
     assert {a.status_code for a in answers_} == {200} and len({a.content for a in answers_}) == 1
     assert len(built) == 1
