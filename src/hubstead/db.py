@@ -239,7 +239,7 @@ class Database:
         the next one. A database error raises ``LoopReadFailed`` and drops the connection (a fresh one next
         time): the caller then answers the long way, whose session meets the fault and answers it in its words."""
         if self.engine.dialect.name == "sqlite":
-            return self._sqlite_read(lambda connection: connection.execute(statement, params).first())
+            return self._sqlite_read(lambda connection: connection.execute(statement, params).first())[1]
         return await self._loop_connections().read(statement, params)
 
     async def change_stamp_now(self) -> Hashable:
@@ -255,13 +255,14 @@ class Database:
         Raises ``LoopReadFailed`` on a database error."""
         if self.engine.dialect.name == "sqlite":
             generation, version = self._sqlite_read(
-                lambda connection: (self._generation_of(connection), connection.exec_driver_sql(
-                    "PRAGMA data_version").scalar_one()))  # fmt: skip
+                lambda connection: connection.exec_driver_sql("PRAGMA data_version").scalar_one()
+            )
             return self.instance, generation, int(version)
         row = await self._loop_connections().read(_SNAPSHOT, {})
         return self.instance, row[0] if row is not None else None
 
-    def _sqlite_read(self, read: Callable[[Connection], Any]) -> Any:
+    def _sqlite_read(self, read: Callable[[Connection], Any]) -> tuple[int, Any]:
+        """``read`` on this thread's own connection: (the connection's generation, what ``read`` returned)."""
         held: tuple[int, Connection] | None = getattr(self._own_connection, "value", None)
         if held is None:
             if self._loop_engine is None:
@@ -278,7 +279,7 @@ class Database:
         try:
             answer = read(connection)
             connection.rollback()  # ends the read (pysqlite opens no transaction for a SELECT: a no-op)
-            return answer
+            return held[0], answer
         except DATABASE_ERRORS as exc:
             self._own_connection.value = None
             try:
@@ -287,10 +288,6 @@ class Database:
             except Exception:  # noqa: BLE001 - the read's own error is the one to raise
                 log.debug("closing a failed loop connection failed", exc_info=True)
             raise LoopReadFailed(str(exc)) from exc
-
-    def _generation_of(self, connection: Connection) -> int:
-        held: tuple[int, Connection] | None = getattr(self._own_connection, "value", None)
-        return held[0] if held is not None and held[1] is connection else 0
 
     def _loop_connections(self) -> _LoopConnections:
         loop = asyncio.get_running_loop()

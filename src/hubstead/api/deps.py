@@ -61,17 +61,24 @@ def throttle_of(request: Request) -> Throttle | None:
     return getattr(request.app.state, "throttle", None)
 
 
+def check_token_budget(request: Request) -> None:
+    """Refuse (429) every token from an address past its budget of invalid tokens (``auth.throttle``): what a
+    request with a token passes first, whether its answer is then looked up or kept."""
+    throttle = throttle_of(request)
+    if throttle is not None:
+        throttle.check_token(client_address(request))
+
+
 def get_principal(request: Request, session: Session) -> Principal:
     """The caller. An unknown token is refused (401) rather than treated as anonymous, as on the Hub; past
     the address's budget of invalid tokens, every token from it is refused (429) for a while."""
     token = bearer_token(request)
     if token is None:
         return ANONYMOUS
-    throttle = throttle_of(request)
-    if throttle is not None:
-        throttle.check_token(client_address(request))
+    check_token_budget(request)
     principal = principal_for_token(session, token)
     if principal is None:
+        throttle = throttle_of(request)
         if throttle is not None:
             throttle.token_failed(client_address(request))
         raise InvalidCredentialsError()

@@ -14,11 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from hubstead.api.deps import (
     SessionDep,
     bearer_token,
-    client_address,
+    check_token_budget,
     get_hub,
     get_principal,
     parse_bool,
-    throttle_of,
 )
 from hubstead.api.direct import DirectRoute, direct_handler
 from hubstead.api.pagination import decode_cursor, next_page_link
@@ -125,10 +124,8 @@ async def list_direct(request: Request, plural: str) -> Response:
     the event loop (``Database.change_stamp_now``): a kept answer costs no thread hand-off."""
     hub = get_hub(request)
     token_sent = bearer_token(request) is not None
-    if token_sent:  # an address over its invalid-token budget is refused, kept answer or not (``get_principal``)
-        throttle = throttle_of(request)
-        if throttle is not None:
-            throttle.check_token(client_address(request))
+    if token_sent:  # an address over its invalid-token budget is refused, kept answer or not
+        check_token_budget(request)
     key: tuple[Hashable, ...] | None
     try:
         key = answers.listing_key(await hub.db.change_stamp_now(), request, plural)

@@ -16,12 +16,11 @@ from hubstead.api.deps import (
     SessionDep,
     base_url,
     bearer_token,
-    client_address,
+    check_token_budget,
     get_hub,
     get_principal,
     parse_bool,
     read_json_object,
-    throttle_of,
 )
 from hubstead.api.direct import DirectRoute, direct_handler
 from hubstead.auth.models import User
@@ -291,9 +290,7 @@ def _warm_read(request: Request, plural: str, ns: str, name: str) -> info_answer
         blobs = parse_bool(unquote(value))
     token = bearer_token(request)
     if token is not None:
-        throttle = throttle_of(request)
-        if throttle is not None:
-            throttle.check_token(client_address(request))
+        check_token_budget(request)
     return info_answer.warm_read(
         PLURALS[plural], f"{ns}/{name}", hash_token(token) if token is not None else None, blobs=blobs
     )
