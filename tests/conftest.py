@@ -173,7 +173,7 @@ def env_for(server: LiveServer, hf_home: Path):  # type: ignore[no-untyped-def]
     return make
 
 
-# Coverage (pytest-cov, configured in pyproject.toml): after the run, the total and every file under 70%.
+# Coverage (pytest-cov, configured in pyproject.toml; when asked: HUBSTEAD_COVERAGE=1): after the run, the total and every file under 70%.
 # Information, not a gate: there is no threshold.
 COVERAGE_LOW = 70.0
 
