@@ -100,7 +100,7 @@ class Settings:
     compute_default_timeout: int = 30 * 60
     compute_log_limit: int = 64 * 2**20
     # Where jobs run: "local" (this host's runner) or "ray" (a Ray cluster's Jobs API at ``ray_address``, the
-    # dashboard's http address; ``compute.ray_backend``).
+    # dashboard's http address; ``runner.ray_backend``).
     compute_backend: str = "local"
     ray_address: str | None = None
     # Blob store (``storage/``): None keeps LFS objects under the data dir; ``s3://bucket/prefix`` puts them in

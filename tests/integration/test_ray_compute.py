@@ -1,6 +1,7 @@
 """Jobs on a real Ray cluster (``--compute-backend ray``): a head and a second node started on this machine
 (``ray start``, one core each), a private hub (SQLite) submitting to it through the Jobs API. A job runs there
-(Ray's own record says so) with its log and its secret (which Ray's records never hold) and a failure in words; cancel stops the Ray job; a job on the
+(Ray's own record says so) with its log and its secret (which Ray's records never hold) and a failure in words; a
+dataset's conversion and a space's app run there too; cancel stops the Ray job; a job on the
 second node survives that node being killed mid-job (Ray reports the node dead, the hub runs the job again on
 the head and it completes)."""
 
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from huggingface_hub import HfApi
 
@@ -163,6 +165,73 @@ def test_jobs_run_on_the_ray_cluster_with_their_logs_and_failures(hub: LiveServe
     assert secret not in repr(ray[good.id])  # the environment reached the job, but not Ray's job records
     assert [str(j.status) for j in ray[good.id]] == ["SUCCEEDED"]  # type: ignore[attr-defined]
     assert [str(j.status) for j in ray[bad.id]] == ["FAILED"]  # type: ignore[attr-defined]
+
+
+def test_a_dataset_conversion_runs_as_a_ray_job(hub: LiveServer, cluster: Cluster) -> None:
+    """The dataset viewer's conversion goes to the cluster too (the runner's one backend): a pushed CSV is converted
+    by a Ray job (Ray's record: SUCCEEDED, named after the hub's job, the hub's database URL and secret key nowhere
+    in it) and its rows come back through the viewer."""
+    account = hub.account("raydata")
+    api = HfApi(endpoint=hub.url, token=account.write_token)
+    repo_id = f"{account.name}/pets"
+    api.create_repo(repo_id, repo_type="dataset")
+    csv = "id,name\n" + "".join(f"{i},pet-{i}\n" for i in range(57))
+    commit = api.upload_file(path_or_fileobj=csv.encode(), path_in_repo="data.csv", repo_id=repo_id,
+                             repo_type="dataset").oid  # fmt: skip
+    headers = {"Authorization": f"Bearer {account.read_token}"}
+    deadline = time.monotonic() + 90
+    while True:
+        job = httpx.get(f"{hub.url}/api/datasets/{repo_id}/viewer-status", headers=headers, timeout=30).json()["job"]
+        if job and job["revision"] == commit and job["status"] in ("succeeded", "failed"):
+            break
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+    assert job["status"] == "succeeded", job
+    rows = httpx.get(f"{hub.url}/datasets-server/rows", headers=headers, timeout=30,
+                     params={"dataset": repo_id, "config": "default", "split": "train", "length": 100}).json()  # fmt: skip
+    assert rows["num_rows_total"] == 57 and [r["row"]["name"] for r in rows["rows"]][-1] == "pet-56"
+    ray = {name: infos for name, infos in cluster.jobs().items() if name.startswith("conversion-")}
+    (name,) = [name for name in ray if name.endswith(f"-{job['id']}")]
+    assert [str(j.status) for j in ray[name]] == ["SUCCEEDED"]  # type: ignore[attr-defined]
+    assert "DATABASE_URL" not in repr(ray[name]) and "SECRET_KEY" not in repr(ray[name])
+
+
+def test_a_space_runs_on_a_ray_node_behind_the_hubs_proxy(hub: LiveServer, cluster: Cluster) -> None:
+    """A space's app runs on the cluster too: a Ray job named after the space, RUNNING, listening on its node's
+    address at a port the node chose, reached only through the hub's proxy and its access check (a private space
+    answers its owner, and 404 to anyone else), its secret nowhere in Ray's records. A pause stops the Ray job."""
+    account = hub.account("rayspace")
+    api = HfApi(endpoint=hub.url, token=account.write_token)
+    repo = f"{account.name}/shown"
+    api.create_repo(repo, repo_type="space", space_sdk="static", private=True)
+    secret = f"s3cret-{time.time_ns()}"
+    api.add_space_secret(repo, "SHOWN_SECRET", secret)
+    readme = "---\ntitle: Shown\nsdk: static\n---\n"
+    api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="README.md", repo_id=repo, repo_type="space")
+    api.upload_file(path_or_fileobj=b"<h1>served from a Ray node</h1>", path_in_repo="index.html", repo_id=repo,
+                    repo_type="space")  # fmt: skip
+    deadline = time.monotonic() + 90
+    while (runtime := api.get_space_runtime(repo)).stage not in ("RUNNING", "RUNTIME_ERROR", "BUILD_ERROR"):
+        assert time.monotonic() < deadline, runtime.raw
+        time.sleep(0.5)
+    assert runtime.stage == "RUNNING", runtime.raw
+    url = f"{hub.url}/spaces/{repo}/app/"
+    owner = httpx.get(url, headers={"Authorization": f"Bearer {account.read_token}"}, timeout=30)
+    assert owner.status_code == 200 and "served from a Ray node" in owner.text
+    assert httpx.get(url, timeout=30).status_code == 404
+
+    spaces = {name: infos for name, infos in cluster.jobs().items() if name.startswith("space-")}
+    assert len(spaces) == 1 and [str(j.status) for j in next(iter(spaces.values()))] == ["RUNNING"], spaces
+    (name, (info,)) = next(iter(spaces.items()))
+    assert secret not in repr(info) and "HF_TOKEN" not in repr(info)
+    logs = ray_jobs.JobSubmissionClient(cluster.dashboard).get_job_logs(info.submission_id)  # type: ignore[attr-defined]
+    assert "==> Running on the Ray node" in logs and "serving at 127.0.0.1:" in logs, logs
+
+    api.pause_space(repo)
+    deadline = time.monotonic() + 30
+    while str(cluster.jobs()[name][-1].status) != "STOPPED":  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, cluster.jobs()[name]
+        time.sleep(0.3)
 
 
 def test_cancel_and_a_node_killed_mid_job(hub: LiveServer, cluster: Cluster) -> None:

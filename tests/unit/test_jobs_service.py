@@ -3,7 +3,7 @@ instead of adding one, the runner claims jobs fairly across owner namespaces and
 restarts requeue or give up, progress reports are clamped and throttled, and every registered kind names a
 function that exists.
 
-The runner's process launcher is replaced by one that starts ``sleep`` in its own process group (a real
+The runner's backend is replaced by one that starts ``sleep`` in its own process group (a real
 process the runner reaps and kills), so the claiming and bookkeeping run for real without a job's work.
 """
 
@@ -72,21 +72,36 @@ def test_enqueue_retargets_a_waiting_job_and_latest_finds_it(backend_hub: Hub) -
         assert service.latest(s, kind=CONVERSION, repo_pk=_repo(backend_hub, "bob/empty")) is None
 
 
+class _SleepingBackend:
+    """This host's backend, starting ``sleep 60`` instead of the job's module."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.names: list[str] = []
+
+    def launch(self, job_id: str, argv: list[str], *, limits: Any, flavor: Any, cwd: Any, env: Any,
+               group_name: str, log_path: Any) -> RunningProcess:  # fmt: skip
+        assert argv[-2:-1] == ["hubstead.jobs.execute"] and argv[-1].isdigit() and job_id.endswith(f"-{argv[-1]}")
+        assert flavor.cpus == 1 and flavor.memory_bytes == (limits.memory_bytes or 0) and log_path is None
+        process = launch_process(["sleep", "60"], limits=limits, cwd=cwd, env=env, group_name=f"test-{argv[-1]}")
+        self.started.append(process.popen)
+        self.names.append(job_id)
+        return process
+
+    def stop_leftovers(self, job_ids: list[str]) -> None:
+        pass
+
+
 @pytest.fixture()
 def sleeping_launch(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Job processes that sleep (started by the one runner, in their own process group, under the job's limits)
     until killed."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def launch(module: str, args: list[str], *, limits: Any, workdir: Any, env: Any) -> RunningProcess:
-        assert module == "hubstead.jobs.execute" and args[0].isdigit()
-        process = launch_process(["sleep", "60"], limits=limits, cwd=workdir, env=env, group_name=f"test-{args[0]}")
-        started.append(process.popen)
-        return process
-
-    monkeypatch.setattr(service, "launch", launch)
-    yield started
-    for process in started:
+    backend = _SleepingBackend()
+    monkeypatch.setattr(service, "backend_for", lambda settings: backend)
+    yield backend.started
+    for process in backend.started:
         if process.poll() is None:
             process.kill()
             process.wait()
@@ -171,6 +186,75 @@ def test_recover_requeues_jobs_a_dead_server_left_running(hub: Hub) -> None:
         assert requeued is not None and requeued.status == "queued" and requeued.pid is None
         assert "restarted" in requeued.message
         assert failed is not None and failed.status == "failed" and "giving up" in (failed.error or "")
+
+
+class _LostRun:
+    """A run on a machine that went away under it (what ``RayRun`` reports when the node running it died)."""
+
+    stop_reason = None
+    cgroup = None
+    pid = None
+    lost = True
+
+    def poll(self) -> int:
+        return 1
+
+    def check(self) -> None:
+        return None
+
+    def stop(self, grace: float = 5.0) -> int:
+        return 1
+
+    def exit_reason(self, code: int) -> str:
+        return "the Ray node running this job died"
+
+    def release(self) -> None:
+        pass
+
+
+class _LostBackend:
+    name = "ray"
+
+    def __init__(self) -> None:
+        self.launched: list[str] = []
+        self.stopped: list[str] = []
+
+    def launch(self, job_id: str, argv: list[str], **_: Any) -> _LostRun:
+        self.launched.append(job_id)
+        return _LostRun()
+
+    def stop_leftovers(self, job_ids: list[str]) -> None:
+        self.stopped += job_ids
+
+
+def test_a_job_whose_machine_went_away_runs_again_then_fails_in_words(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job lost with its machine (a Ray node died) is queued again, not failed, until it has been tried
+    ``MAX_ATTEMPTS`` times; then it fails with the reason. At start, what a cluster still runs for jobs left
+    running is stopped first (by the names they were launched under), so none runs twice."""
+    backend = _LostBackend()
+    monkeypatch.setattr(service, "backend_for", lambda settings: backend)
+    job_id = _enqueue(hub, _repo(hub, "alice/lost"))
+    runner = service.JobRunner(hub, workers=1)
+    for attempt in range(1, service.MAX_ATTEMPTS + 1):
+        runner._launch()
+        runner._reap()
+        with hub.db.session() as s:
+            job = s.get(Job, job_id)
+            assert job is not None and job.attempts == attempt
+            if attempt < service.MAX_ATTEMPTS:
+                assert job.status == "queued" and job.message == "Waiting to start again (the Ray node running this job died)"
+    assert job.status == "failed" and job.error == "the Ray node running this job died"
+    assert backend.launched == [runner.name_of(job_id)] * service.MAX_ATTEMPTS
+
+    left = _enqueue(hub, _repo(hub, "alice/left"))
+    with hub.db.session() as s:
+        row = s.get(Job, left)
+        assert row is not None
+        row.status, row.attempts = "running", 1
+    service.JobRunner(hub, workers=1).recover()
+    assert backend.stopped == [runner.name_of(left)] and _statuses(hub)[left] == "queued"
 
 
 def test_reporter_clamps_and_throttles_progress(hub: Hub) -> None:

@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session
 from hubstead.auth import service as auth
 from hubstead.auth.models import Membership, Org, Token, User
 from hubstead.compute import ends, jobfiles
-from hubstead.compute.backends import Run, backend_for
 from hubstead.compute.models import ComputeJob
 from hubstead.compute.spec import READ_ONLY_INITIATORS, TERMINAL, JobSpec, Volume
 from hubstead.context import Hub
@@ -42,6 +41,7 @@ from hubstead.db import utcnow
 from hubstead.runner import containers
 from hubstead.runner import logs as runner_logs
 from hubstead.runner import sandbox as sandboxing
+from hubstead.runner.backends import Run, backend_for
 from hubstead.runner.hardware import DEFAULT_FLAVOR, Flavor, flavors, gpu_indices
 from hubstead.runner.limits import Limits
 from hubstead.runner.process import tree_sample

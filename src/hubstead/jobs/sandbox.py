@@ -18,10 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hubstead.runner.limits import Limits
-from hubstead.runner.process import RunningProcess, describe_exit, kill_group
-from hubstead.runner.process import launch as launch_process
 
-__all__ = ["Limits", "RunningProcess", "describe_exit", "job_environment", "kill_group", "launch", "safe_join"]
+__all__ = ["Limits", "command", "group_name", "job_environment", "safe_join"]
 
 # Environment variables a job process inherits from the server besides ``HUBSTEAD_*`` (which carry its
 # settings): what libraries need to find the system, its locale and time zone, and nothing else; and, only
@@ -62,13 +60,12 @@ def job_environment(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def launch(module: str, args: list[str], *, limits: Limits, workdir: Path, env: Mapping[str, str]) -> RunningProcess:
-    """Start ``python -I -m module args...`` in ``workdir``, in a new process group, under ``limits``; its
-    control group (where the host has them) is named after the work directory's path (unique across hubs)."""
-    return launch_process(
-        [sys.executable, "-I", "-m", module, *args],
-        limits=limits,
-        cwd=workdir,
-        env=env,
-        group_name="job-" + hashlib.sha256(str(workdir).encode()).hexdigest()[:16],
-    )
+def command(module: str, args: list[str]) -> list[str]:
+    """``python -I -m module args...``: what the runner starts for a job (on whichever backend runs it)."""
+    return [sys.executable, "-I", "-m", module, *args]
+
+
+def group_name(workdir: Path) -> str:
+    """The job's control group (where the host has them): named after its work directory's path, unique across
+    hubs."""
+    return "job-" + hashlib.sha256(str(workdir).encode()).hexdigest()[:16]

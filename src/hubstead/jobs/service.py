@@ -5,17 +5,22 @@ process group and work directory, wall-clock, CPU and memory limits): a conversi
 memory, runs too long or crashes takes down only itself, and the hub records why. The runner (a thread in
 the server) starts queued jobs, fairly across owner namespaces, up to ``job_workers`` at a time; at start,
 jobs left ``running`` by a server that died are queued again (at most ``MAX_ATTEMPTS`` tries).
+
+The process runs where the hub's runner backend puts it (``runner.backends``, ``--compute-backend``): on this
+host, or as a Ray job on a cluster whose nodes share the data dir and reach the database. A job whose Ray node
+died is queued again (within ``MAX_ATTEMPTS``), as after a restart.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
-import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +33,10 @@ from hubstead.context import Hub
 from hubstead.db import utcnow
 from hubstead.jobs.kinds import JobKind
 from hubstead.jobs.models import Job
-from hubstead.jobs.sandbox import Limits, RunningProcess, job_environment, launch
+from hubstead.jobs.sandbox import Limits, command, group_name, job_environment
 from hubstead.repos.models import Repo
+from hubstead.runner.backends import Run, backend_for
+from hubstead.runner.hardware import Flavor
 
 log = logging.getLogger("hubstead.jobs")
 events = logging.getLogger("hubstead.events.jobs")  # job start and end (a dataset conversion's result)
@@ -114,9 +121,14 @@ def limits_of(settings: Settings) -> Limits:
     )
 
 
+def flavor_of(limits: Limits) -> Flavor:
+    """What a job asks of a cluster's scheduler: one core (a conversion is one process) and its memory limit."""
+    return Flavor(name="hub-job", pretty_name="Hub job", cpus=1.0, memory_bytes=limits.memory_bytes or 0)
+
+
 @dataclass
 class _Running:
-    process: RunningProcess
+    process: Run
     namespace: str
 
 
@@ -149,6 +161,9 @@ class JobRunner:
         self.workers = max(1, workers if workers is not None else hub.settings.job_workers)
         self.poll_seconds = poll_seconds
         self.limits = limits or limits_of(hub.settings)
+        self.backend = backend_for(hub.settings)  # where the processes run: this host, or a Ray cluster
+        # The name a job has on the backend (a Ray job's metadata): unique across the hubs sharing a cluster.
+        self._label = "conversion-" + hashlib.sha256(str(hub.settings.data_dir).encode()).hexdigest()[:10]
         # One namespace never holds every slot: a slot stays free for the next user's job, whatever one user
         # queued (with one slot, jobs simply take turns across namespaces).
         self.per_namespace = max(1, self.workers - 1)
@@ -171,18 +186,26 @@ class JobRunner:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        for running in list(self._running.values()):
-            running.process.popen.send_signal(signal.SIGTERM)
-        for running in list(self._running.values()):
-            running.process.stop(grace=10)
-            running.process.release()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+        def end(running: _Running) -> None:
+            running.process.stop(grace=10)
+            running.process.release()
+
+        with ThreadPoolExecutor(max_workers=max(1, len(self._running))) as pool:  # their grace periods at once
+            list(pool.map(end, list(self._running.values())))
+
+    def name_of(self, job_id: int) -> str:
+        return f"{self._label}-{job_id}"
+
     def recover(self) -> None:
         """Jobs a dead server left running go back to the queue (or fail after MAX_ATTEMPTS); their work
-        directories go."""
+        directories go, and what a cluster still runs for them is stopped (a Ray job outlives the hub)."""
         shutil.rmtree(self.hub.settings.data_dir / "jobs", ignore_errors=True)
+        with self.hub.db.session() as session:
+            left = session.scalars(select(Job.id).where(Job.status == "running")).all()
+        self.backend.stop_leftovers([self.name_of(job_id) for job_id in left])
         with self.hub.db.session() as session:
             for job in session.scalars(select(Job).where(Job.status == "running")):
                 if job.attempts >= MAX_ATTEMPTS:
@@ -249,27 +272,40 @@ class JobRunner:
             workdir = workdir_of(self.hub.settings, job_id)
             shutil.rmtree(workdir, ignore_errors=True)
             workdir.mkdir(parents=True)
-            process = launch(
-                "hubstead.jobs.execute",
-                [str(job_id)],
-                limits=self.limits,
-                workdir=workdir,
-                env=job_environment(
-                    {
-                        "HUBSTEAD_DATA_DIR": str(self.hub.settings.data_dir),
-                        "HUBSTEAD_DATABASE_URL": self.hub.settings.database_url,
-                        "HUBSTEAD_SECRET_KEY": self.hub.settings.secret_key,
-                        **QUIET_PROGRESS_ENV,  # no progress bars in the server's log
-                    }
-                ),
-            )
+            env = job_environment({
+                "HUBSTEAD_DATA_DIR": str(self.hub.settings.data_dir),
+                "HUBSTEAD_DATABASE_URL": self.hub.settings.database_url,
+                "HUBSTEAD_SECRET_KEY": self.hub.settings.secret_key,
+                **QUIET_PROGRESS_ENV,  # no progress bars in the server's log
+            })  # fmt: skip
+            try:
+                process = self.backend.launch(
+                    self.name_of(job_id), command("hubstead.jobs.execute", [str(job_id)]), limits=self.limits,
+                    flavor=flavor_of(self.limits), cwd=workdir, env=env, group_name=group_name(workdir),
+                    log_path=None,  # the hub's own output, as ever
+                )  # fmt: skip
+            except RuntimeError as exc:  # the cluster refused or is unreachable: the job's error, in words
+                self._not_started(job_id, str(exc))
+                return  # the next tick tries the queue again
             with self.hub.db.session() as session:
                 session.execute(update(Job).where(Job.id == job_id).values(pid=process.pid))
-            events.info("job %d started (pid %d)", job_id, process.pid,
+            where = f"pid {process.pid}" if process.pid is not None else f"on the {self.backend.name} backend"
+            events.info("job %d started (%s)", job_id, where,
                         extra={"event": "job_start", "job_id": job_id, "namespace": namespace, "pid": process.pid})
             self._launches += 1
             self._served[namespace] = self._launches
             self._running[job_id] = _Running(process, namespace)
+
+    def _not_started(self, job_id: int, reason: str) -> None:
+        shutil.rmtree(workdir_of(self.hub.settings, job_id), ignore_errors=True)
+        with self.hub.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is not None:
+                job.status, job.finished_at, job.error = "failed", utcnow(), f"could not start: {reason}"
+                _log_end(job)
+        log.error("job %d could not start: %s", job_id, reason)
+        for callback in self.on_finished:
+            callback(job_id)
 
     def _reap(self) -> None:
         for job_id, running in list(self._running.items()):
@@ -283,11 +319,18 @@ class JobRunner:
             shutil.rmtree(workdir_of(self.hub.settings, job_id), ignore_errors=True)
             with self.hub.db.session() as session:
                 job = session.get(Job, job_id)
+                reason = process.exit_reason(code)
+                if job is not None and job.status == "running" and process.lost and job.attempts < MAX_ATTEMPTS:
+                    # The machine running it went away (a Ray node died): the work is done again, elsewhere.
+                    job.status, job.message, job.pid = "queued", f"Waiting to start again ({reason})", None
+                    log.warning("job %d queued again: %s", job_id, reason)
+                    self._wake.set()
+                    continue
                 if job is not None and job.status == "running":
                     # The process ended without recording an outcome: the runner stopped it, or it crashed.
                     job.status, job.finished_at = "failed", utcnow()
-                    reason = process.exit_reason(code)
-                    job.error = reason if code < 0 or process.stop_reason else f"{reason} without recording an outcome"
+                    lost = process.lost or code < 0 or process.stop_reason
+                    job.error = reason if lost else f"{reason} without recording an outcome"
                 if job is not None:
                     _log_end(job)
             for callback in self.on_finished:

@@ -114,6 +114,8 @@ class RunningProcess:
     log_path: Path | None
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None  # set when the runner stopped it (a limit, an operator)
+    lost: bool = False  # a process on this host is never lost without the hub knowing why (``backends.Run``)
+    address: tuple[str, int] | None = None  # where it listens, for one that serves (``backends.LocalBackend``)
 
     @property
     def pid(self) -> int:

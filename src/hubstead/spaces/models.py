@@ -39,6 +39,9 @@ class SpaceRuntime(Base):
     factory_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     built_factory: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # the factory rebuild done
     env_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Where the running app listens: 127.0.0.1 (the local backend) or a Ray node's address on the cluster's
+    # network; None (a row from before the column) is this host's loopback.
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     port: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_request_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

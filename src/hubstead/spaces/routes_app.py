@@ -1,5 +1,6 @@
 """Reaching a running space: ``/spaces/{owner}/{name}/app/...`` (and ``{owner}-{name}.{spaces_domain}`` when the hub
-has a spaces domain) reverse-proxied to the app's loopback port, HTTP (streamed, SSE) and WebSockets.
+has a spaces domain) reverse-proxied to the app's port (this host's loopback, or a Ray node's address), HTTP
+(streamed, SSE) and WebSockets.
 
 Before anything is forwarded: the space must exist and the caller may read it (a private space needs the viewer's
 session cookie or a token: ``Authorization`` or gradio_client's ``X-HF-Authorization``); the visit is recorded (the
@@ -59,6 +60,11 @@ class _Target:
     checked: float
     upstream_prefix: str = ""  # Streamlit serves under its base URL path: the prefix is kept on the way up
     private: bool = False
+    host: str = "127.0.0.1"  # where the app listens: this host, or a Ray node
+
+    @property
+    def upstream(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
 
 def _space_principal(conn: Request, session: Any) -> Principal:
@@ -93,7 +99,8 @@ def _lookup(conn: Request, namespace: str, name: str) -> _Target:
         assert row is not None
         sdk = (repo.card_data or {}).get("sdk") or repo.sdk
         prefix = app_root_path(repo.namespace, repo.name).lstrip("/") + "/" if sdk == "streamlit" else ""
-        return _Target(repo.pk, stage, row.port, row.error, time.monotonic(), prefix, repo.private)
+        return _Target(repo.pk, stage, row.port, row.error, time.monotonic(), prefix, repo.private,
+                       row.host or "127.0.0.1")  # fmt: skip
 
 
 def _cache(conn: Request) -> dict[tuple[str, str, str], _Target]:
@@ -206,7 +213,7 @@ async def app_http(request: Request, namespace: str, name: str, path: str) -> Re
         raise error
     return await _proxy(request).forward_http(
         request,
-        upstream=f"http://127.0.0.1:{target.port}",
+        upstream=target.upstream,
         path=target.upstream_prefix + path,
         root_path=_root_path(request, namespace, name),
         hub_cookie_names=HUB_COOKIES,
@@ -225,7 +232,7 @@ async def app_websocket(websocket: WebSocket, namespace: str, name: str, path: s
         return
     await _proxy(websocket).forward_websocket(
         websocket,
-        upstream=f"http://127.0.0.1:{target.port}",
+        upstream=target.upstream,
         path=target.upstream_prefix + path,
         root_path=_root_path(websocket, namespace, name),
         hub_cookie_names=HUB_COOKIES,

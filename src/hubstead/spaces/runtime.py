@@ -24,6 +24,7 @@ from hubstead.auth.models import Membership, Org, Token, User
 from hubstead.config import Settings
 from hubstead.context import Hub
 from hubstead.repos.models import Repo
+from hubstead.runner.backends import HOST, PORT
 from hubstead.runner.hardware import flavors
 from hubstead.runner.sandbox import SANDBOX_HOME
 from hubstead.spaces import secrets
@@ -170,11 +171,12 @@ def revoke_sealed_token(hub: Hub, session: Session, sealed: str) -> None:
 
 
 def app_env(
-    hub: Hub, session: Session, repo_pk: int, config: SpaceConfig, *, port: int, env_dir: Path | None,
-    home: str = SANDBOX_HOME,
+    hub: Hub, session: Session, repo_pk: int, config: SpaceConfig, *, env_dir: Path | None, home: str = SANDBOX_HOME,
+    host: str = HOST, port: str = PORT,
 ) -> tuple[dict[str, str], list[str]]:
     """(environment, argv) of the space's app process, with its home as the app sees it (``/home/user`` inside
-    the sandbox)."""
+    the sandbox). The address it listens on is ``runner.backends``' placeholders by default, which the backend
+    fills in where it runs the app."""
     settings = hub.settings
     repo = session.get(Repo, repo_pk)
     assert repo is not None
@@ -199,7 +201,7 @@ def app_env(
         "HOME": home,
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
-        "PORT": str(port),
+        "PORT": port,
         "HF_ENDPOINT": settings.external_url,
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HOME": f"{home}/.cache/huggingface",
@@ -208,8 +210,8 @@ def app_env(
         "SPACE_AUTHOR_NAME": repo.namespace,
         "SPACE_REPO_NAME": repo.name,
         "SPACE_TITLE": config.title or repo.name,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_SERVER_NAME": host,
+        "GRADIO_SERVER_PORT": port,
         "GRADIO_ROOT_PATH": root_path,
         "GRADIO_ANALYTICS_ENABLED": "False",
         "GRADIO_TEMP_DIR": f"{home}/.gradio",
@@ -221,12 +223,12 @@ def app_env(
         argv = [python, app]
     elif config.sdk == "streamlit":
         argv = [
-            python, "-m", "streamlit", "run", app, "--server.port", str(port), "--server.address", "127.0.0.1",
+            python, "-m", "streamlit", "run", app, "--server.port", port, "--server.address", host,
             "--server.baseUrlPath", root_path.lstrip("/"), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--server.enableXsrfProtection", "false",
             "--server.enableCORS", "false", "--server.fileWatcherType", "none",
         ]  # fmt: skip
     else:  # static: the app file's folder, served as files
         folder = str(Path(app).parent)
-        argv = [sys.executable, "-I", "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", folder]
+        argv = [sys.executable, "-I", "-m", "http.server", port, "--bind", host, "--directory", folder]
     return env, argv

@@ -132,7 +132,7 @@ def restart(session: Session, repo: Repo, *, factory: bool) -> SpaceRuntime:
 def pause(session: Session, repo: Repo) -> SpaceRuntime:
     row = ensure_runtime(session, repo)
     row.paused = True
-    row.stage, row.error, row.stage_changed_at, row.port, row.pid = "PAUSED", None, utcnow(), None, None
+    row.stage, row.error, row.stage_changed_at, row.host, row.port, row.pid = "PAUSED", None, utcnow(), None, None, None
     return row
 
 

@@ -10,9 +10,12 @@ the stage a wake or a request set) and makes the processes match, writing the st
 
 Every process goes through the one runner (``hubstead.runner``): a bubblewrap sandbox (``runner.sandbox``), the
 flavour's limits (``runner.limits``, enforced by a control group where the host has them, else the watchdog), its
-own process group, output to the space's build or run log. Processes are started from this thread only (so
-``PR_SET_PDEATHSIG`` ties them to a thread that lives as long as the hub). When the hub stops, its spaces stop; at
-start, spaces that were running (or starting) are started again.
+own process group, output to the space's build or run log. Builds run on this host (the environment lands in
+the data dir); the app runs on the runner's backend (``runner.backends``): this host, or a Ray cluster's node,
+where it listens on the node's address (kept in the space's row as ``host``, where the proxy forwards).
+Processes are started from this thread only (so ``PR_SET_PDEATHSIG`` ties them to a thread that lives as long as
+the hub). When the hub stops, its spaces stop; at start, spaces that were running (or starting) are started again
+(and what a cluster still runs for them from before is stopped first).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from hubstead.repos.models import Repo
 from hubstead.repos.service import open_git
 from hubstead.runner import containers
 from hubstead.runner import sandbox as sandboxing
+from hubstead.runner.backends import Run, backend_for
 from hubstead.runner.hardware import DEFAULT_FLAVOR, flavors
 from hubstead.runner.limits import Limits, format_bytes
 from hubstead.runner.process import RunningProcess, launch
@@ -70,25 +74,18 @@ class _Run:
     factory_generation: int
     sha: str
     phase: str  # "building" | "starting" | "running"
-    process: RunningProcess | None = None
+    process: Run | None = None  # the build (this host), then the app (the runner's backend)
     config: SpaceConfig | None = None
     env_key: str | None = None
-    port: int | None = None
     flavor: str = DEFAULT_FLAVOR
     phase_started: float = field(default_factory=time.monotonic)
     plan: environments.EnvPlan | None = None
     scratch: Path | None = None  # the environment being built, renamed into place when it is ready
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False
@@ -106,6 +103,7 @@ class SpaceSupervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._settled: set[int] = set()
+        self.backend = backend_for(hub.settings)  # where apps run: this host, or a Ray cluster
 
     # -- the thread ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -118,6 +116,8 @@ class SpaceSupervisor:
             log.warning("spaces run WITHOUT a sandbox (--spaces-sandbox none): only for a hub whose users all trust "
                         "each other")  # fmt: skip
         self.remove_leftovers()
+        with self.hub.db.session() as session:  # an app on a cluster outlives a hub killed under it
+            self.backend.stop_leftovers([self._name(pk) for pk in session.scalars(select(SpaceRuntime.repo_pk))])
         self._thread = threading.Thread(target=self._loop, name="hubstead-spaces", daemon=True)
         self._thread.start()
 
@@ -212,14 +212,17 @@ class SpaceSupervisor:
             code = process.poll()
             if code is not None:
                 self._app_ended(run, code)
-            elif run.port is not None and port_open(run.port):
+            elif process.address is not None and port_open(*process.address):
                 run.phase = "running"
-                self._set(run, "RUNNING", None, running_sha=run.sha, port=run.port, pid=process.pid)
-                logs.append(self.settings, run.repo_pk, "run", f"==> Running on port {run.port}")
+                host, port = process.address
+                self._set(run, "RUNNING", None, running_sha=run.sha, host=host, port=port, pid=process.pid)
+                logs.append(self.settings, run.repo_pk, "run", f"==> Running on port {port}"
+                            + ("" if host == "127.0.0.1" else f" of {host}"))  # fmt: skip
             elif time.monotonic() - run.phase_started > self.settings.spaces_start_timeout:
+                where = "{}, at the port in $PORT, {}".format(*process.address) if process.address else "its host"
                 process.stop_reason = (
                     f"the app did not open its port within {self.settings.spaces_start_timeout:g} s "
-                    f"(it must listen on 127.0.0.1 at the port in $PORT, {run.port})"
+                    f"(it must listen on the address in $GRADIO_SERVER_NAME, {where})"
                 )
                 process.stop(grace=STOP_GRACE_SECONDS)
                 self._app_ended(run, process.poll() or -9)
@@ -242,7 +245,7 @@ class SpaceSupervisor:
     def _fail(self, run: _Run, stage: str, message: str) -> None:
         logs.append(self.settings, run.repo_pk, "build" if stage in ("BUILD_ERROR", "CONFIG_ERROR") else "run",
                     f"==> {stage}: {message.splitlines()[0]}")  # fmt: skip
-        self._set(run, stage, message, port=None, pid=None)
+        self._set(run, stage, message, host=None, port=None, pid=None)
         self._runs.pop(run.repo_pk, None)
         if run.process is not None:
             run.process.release()
@@ -404,36 +407,43 @@ class SpaceSupervisor:
         limits = Limits(wall_seconds=None, cpu_seconds=None, memory_bytes=flavor.memory_bytes,
                         cpu_cores=flavor.cpus, max_processes=flavor.max_processes, what="space",
                         allocation_errors=False)  # fmt: skip
-        run.port = free_port()
         home = space_dir(settings, run.repo_pk) / "home"
         env_dir = environments.env_path(settings, run.env_key) if run.env_key else None
         try:
             with self.hub.db.session() as session:
                 home_in_app = str(home) if settings.spaces_sandbox == "none" else SANDBOX_HOME
-                env, argv = app_env(self.hub, session, run.repo_pk, run.config, port=run.port, env_dir=env_dir,
-                                    home=home_in_app)  # fmt: skip
+                env, argv = app_env(self.hub, session, run.repo_pk, run.config, env_dir=env_dir, home=home_in_app)
             command = self._sandboxed(argv, home=home, ro=[env_dir] if env_dir else [], rw=[])
         except sandboxing.SandboxUnavailable as exc:
             self._fail(run, "RUNTIME_ERROR", str(exc))
             return
         logs.reset(settings, run.repo_pk, "run")
         logs.append(settings, run.repo_pk, "run", f"==> Starting {run.config.sdk} app {run.config.app_file}")
-        group = f"{self._group_prefix}-{run.repo_pk}"
-        run.process = launch(command, limits=limits, cwd=home, env=env, group_name=group,
-                             log_path=logs.path(settings, run.repo_pk, "run"))  # fmt: skip
+        try:
+            run.process = self.backend.launch(
+                self._name(run.repo_pk), command, limits=limits, flavor=flavor, cwd=home, env=env,
+                group_name=self._name(run.repo_pk), log_path=logs.path(settings, run.repo_pk, "run"), serve=True,
+            )  # fmt: skip
+        except RuntimeError as exc:  # the cluster refused or is unreachable
+            self._fail(run, "RUNTIME_ERROR", str(exc))
+            return
         run.phase, run.phase_started = "starting", time.monotonic()
-        self._set(run, "APP_STARTING", None, env_key=run.env_key, port=None, pid=run.process.pid,
+        self._set(run, "APP_STARTING", None, env_key=run.env_key, host=None, port=None, pid=run.process.pid,
                   last_request_at=utcnow(), built_factory=run.factory_generation)  # fmt: skip
+
+    def _name(self, repo_pk: int) -> str:
+        """The app's name on the backend: its control group here, its Ray job's name on a cluster."""
+        return f"{self._group_prefix}-{repo_pk}"
 
     # -- sleep and the host's budget ----------------------------------------------------------------------------
     def _enforce_budget(self) -> None:
         """Keep the memory all running spaces actually use (their control groups, or their process trees) under
         the host's budget: past it, the least recently visited spaces sleep first, never the last one running."""
         budget = self.settings.spaces_memory_budget
-        running = [r for r in self._runs.values() if r.process is not None and r.phase != "building"]
-        if len(running) < 2:
+        running = [r for r in self._runs.values() if isinstance(r.process, RunningProcess) and r.phase != "building"]
+        if len(running) < 2:  # (apps on a cluster use its nodes' memory, not this host's)
             return
-        usage = {r.repo_pk: r.process.memory_bytes() for r in running if r.process is not None}
+        usage = {r.repo_pk: r.process.memory_bytes() for r in running if isinstance(r.process, RunningProcess)}
         used = sum(usage.values())
         if used <= budget:
             return
@@ -454,7 +464,7 @@ class SpaceSupervisor:
         self._settled.add(run.repo_pk)
         logs.append(self.settings, run.repo_pk, "run", f"==> Sleeping: {why}")
         self._end(run)
-        self._set(run, "SLEEPING", None, port=None, pid=None)
+        self._set(run, "SLEEPING", None, host=None, port=None, pid=None)
         self._runs.pop(run.repo_pk, None)
 
     def _sleep_idle(self, rows: dict[int, _Row]) -> None:

@@ -1,5 +1,6 @@
-"""Compute jobs on a Ray cluster (``--compute-backend ray --ray-address http://head:8265``): each attempt of a job
-is one Ray job, submitted through the cluster's Jobs API (``JobSubmissionClient``, served by the dashboard).
+"""The runner's commands on a Ray cluster (``--compute-backend ray --ray-address http://head:8265``): the Jobs API's
+jobs (``compute.executor``: each attempt of a job) and the dataset conversions (``jobs.service``) each run as one
+Ray job, submitted through the cluster's Jobs API (``JobSubmissionClient``, served by the dashboard).
 
 The entrypoint is the command the local backend runs (bubblewrap included when the hub sandboxes jobs), behind a
 short trampoline that gives it exactly the job's environment (not the Ray worker's), its working folder and the
@@ -11,10 +12,11 @@ Ray's job records or on a command line (and a job without a runtime environment 
 Ray worker rather than a new one).
 
 Status and logs are read back through the Jobs API: each poll appends what the Ray log gained to the job's log
-file (the hub's log routes read that file). A Ray job that FAILED because its node died (the state API says the
-driver's node is DEAD) ends in words: "the Ray node running this job died"; the executor retries it while the
-job has attempts left. A cluster that stops answering for ``UNREACHABLE_SECONDS`` fails the attempt in words.
-Cancel and the timeout stop the Ray job (``stop_job``).
+file (the hub's log routes read that file), or, for a command with no log file of its own (a conversion), to the
+hub's output, where a local run's output goes. A Ray job that FAILED because its node died (the state API says the
+driver's node is DEAD) ends in words, "the Ray node running this job died", and is ``lost``: the executor retries
+it while the job has attempts left, the conversion runner queues it again. A cluster that stops answering for
+``UNREACHABLE_SECONDS`` fails the attempt in words. Cancel and the timeout stop the Ray job (``stop_job``).
 
 Not enforced on Ray: the control group (memory is a scheduling request plus ``RLIMIT_DATA``, not a hard cgroup
 cap; no process-count cap), and the sandbox needs ``bwrap`` and the hub's paths (the job's home, volumes, the
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
@@ -33,24 +36,35 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hubstead.runner import logs as runner_logs
+from hubstead.runner.backends import HOST, PORT
 from hubstead.runner.cgroups import ControlGroup
 from hubstead.runner.hardware import Flavor
 from hubstead.runner.limits import Limits
 from hubstead.runner.process import describe_exit
 
-log = logging.getLogger("hubstead.compute")
+log = logging.getLogger("hubstead.runner")
 
 POLL_SECONDS = 0.5  # the executor ticks every 0.1 s while jobs run; Ray is asked at most this often
 UNREACHABLE_SECONDS = 60.0
 NODE_DIED = "the Ray node running this job died"
 
 _TRAMPOLINE = (
-    "import ctypes, json, os, resource, signal, sys\n"
+    "import ctypes, json, os, resource, signal, socket, sys\n"
     "config = json.loads(sys.argv[1])\n"
+    "argv = sys.argv[2:]\n"
     "with open(config['env']) as f: env = json.load(f)\n"
     "os.unlink(config['env'])\n"
+    "where = ''\n"
+    "if config['serve']:\n"  # this node's address toward the head, and a port free on it
+    "    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "    probe.connect((config['serve'], 9)); host = probe.getsockname()[0]; probe.close()\n"
+    "    probe = socket.socket(); probe.bind((host, 0)); port = probe.getsockname()[1]; probe.close()\n"
+    "    put = lambda v: v.replace(config['host'], host).replace(config['port'], str(port))\n"
+    "    argv = [put(a) for a in argv]; env = {k: put(v) for k, v in env.items()}\n"
+    "    where = f\" serving at {host}:{port}\"\n"
     "gpus = os.environ.get('CUDA_VISIBLE_DEVICES') if config['gpus'] else None\n"
     "os.environ.clear(); os.environ.update(env)\n"
     "if gpus is not None: os.environ['CUDA_VISIBLE_DEVICES'] = gpus\n"
@@ -58,10 +72,11 @@ _TRAMPOLINE = (
     "for which, soft, hard in config['rlimits']:\n"
     "    resource.setrlimit(which, (soft, hard))\n"
     "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
-    "print(config['mark'] + os.uname().nodename, flush=True)\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "print(config['mark'] + os.uname().nodename + where, flush=True)\n"
+    "os.execvp(argv[0], argv)\n"
 )
 MARK = "==> Running on the Ray node "  # the trampoline's first line: what Ray logged before it is Ray's own
+_SERVING = re.compile(rb" serving at ([0-9a-fA-F.:]+):(\d+)\r?$")
 
 
 class RayRun:
@@ -69,12 +84,12 @@ class RayRun:
 
     cgroup: ControlGroup | None = None
 
-    def __init__(self, client: Any, submission_id: str, limits: Limits, log_path: Path, address: str) -> None:
+    def __init__(self, client: Any, submission_id: str, limits: Limits, log_path: Path | None, address: str) -> None:
         self.client = client
         self.submission_id = submission_id
         self.limits = limits
         self.log_path = log_path
-        self.address = address
+        self.cluster = address
         self.started = time.monotonic()
         self.stop_reason: str | None = None
         self._code: int | None = None
@@ -83,6 +98,8 @@ class RayRun:
         self._answered = time.monotonic()
         self._log_offset = 0
         self._marked = False
+        self.lost = False
+        self.address: tuple[str, int] | None = None  # a serving command's, from the trampoline's first line
         self.env_file: Path | None = None  # removed by the trampoline; by release() if the job never started
 
     @property
@@ -97,7 +114,7 @@ class RayRun:
             info = self.client.get_job_info(self.submission_id)
         except Exception as exc:  # noqa: BLE001 - the cluster unreachable for a while is the attempt's end
             if time.monotonic() - self._answered > UNREACHABLE_SECONDS:
-                self._reason = f"the Ray cluster at {self.address} stopped answering ({type(exc).__name__})"
+                self._reason = f"the Ray cluster at {self.cluster} stopped answering ({type(exc).__name__})"
                 self._code = 1
             return self._code
         self._answered = time.monotonic()
@@ -112,6 +129,7 @@ class RayRun:
             exit_code = getattr(info, "driver_exit_code", None)
             self._code = exit_code if isinstance(exit_code, int) and exit_code != 0 else 1
             self._reason = self._failure(info, exit_code)
+            self.lost = self._reason == NODE_DIED
         return self._code
 
     def _failure(self, info: Any, exit_code: object) -> str | None:
@@ -119,7 +137,7 @@ class RayRun:
         own exit status (None: the executor words it), else Ray's message."""
         node_id = getattr(info, "driver_node_id", None)
         message = str(getattr(info, "message", "") or "")
-        if node_id and _node_dead(self.address, node_id):
+        if node_id and _node_dead(self.cluster, node_id):
             return NODE_DIED
         if isinstance(exit_code, int) and exit_code != 0:
             return None
@@ -140,9 +158,15 @@ class RayRun:
                 at = 0 if kept.startswith(MARK.encode()) else kept.find(b"\n" + MARK.encode()) + 1  # a line's start
                 self._marked = at > 0 or kept.startswith(MARK.encode())
                 kept = kept[at:] if self._marked else b""
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.log_path, "ab") as out:
-                out.write(kept)
+                if self._marked and (serving := _SERVING.search(kept.split(b"\n", 1)[0])):
+                    self.address = (serving[1].decode(), int(serving[2]))
+            if self.log_path is None:
+                sys.stderr.buffer.write(kept)
+                sys.stderr.flush()
+            else:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.log_path, "ab") as out:
+                    out.write(kept)
             self._log_offset = end
 
     def check(self) -> str | None:
@@ -229,17 +253,20 @@ class RayBackend:
 
     def launch(
         self, job_id: str, argv: Sequence[str], *, limits: Limits, flavor: Flavor, cwd: Path, env: Mapping[str, str],
-        group_name: str, log_path: Path,
+        group_name: str, log_path: Path | None, serve: bool = False,
     ) -> RayRun:  # fmt: skip
         # The environment (the job's token, secrets) goes in a file only the hub's user reads, beside the job's log
-        # (the hub's data dir, hidden from the sandbox), read and removed by the trampoline: not in Ray's job
-        # records, and a job with no runtime environment of its own starts on an idle Ray worker.
-        env_file = log_path.with_name(f"ray-env-{time.time_ns()}.json")
+        # or its working folder (the hub's data dir, hidden from the sandbox), read and removed by the trampoline:
+        # not in Ray's job records, and a job with no runtime environment of its own starts on an idle Ray worker.
+        env_file = (log_path.parent if log_path is not None else cwd.parent) / f"ray-env-{time.time_ns()}.json"
         env_file.parent.mkdir(parents=True, exist_ok=True)
         with open(os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             json.dump(dict(env), out)
         config = {"env": str(env_file), "gpus": bool(flavor.gpus),  # Ray sets CUDA_VISIBLE_DEVICES for its GPUs
-                  "cwd": str(cwd), "rlimits": limits.rlimits(cgroup_memory=False), "mark": MARK}  # fmt: skip
+                  "cwd": str(cwd), "rlimits": limits.rlimits(cgroup_memory=False), "mark": MARK,
+                  # a serving command listens on the node's address toward the head (the cluster's network)
+                  "serve": (urlsplit(self.address).hostname or "127.0.0.1") if serve else None,
+                  "host": HOST, "port": PORT}  # fmt: skip
         entrypoint = shlex.join([sys.executable, "-I", "-c", _TRAMPOLINE, json.dumps(config), *argv])
         client = self.client()
         attempt_id = f"{group_name}-{time.time_ns()}"  # one Ray job per attempt: a retry is a new submission
@@ -248,14 +275,17 @@ class RayBackend:
                 entrypoint=entrypoint,
                 submission_id=attempt_id,
                 entrypoint_num_cpus=flavor.cpus,
-                entrypoint_memory=flavor.memory_bytes,
+                entrypoint_memory=flavor.memory_bytes or None,
                 entrypoint_num_gpus=flavor.gpus or None,
                 metadata={"hubstead_job": job_id},
             )
         except Exception as exc:
             env_file.unlink(missing_ok=True)
             raise RuntimeError(f"the Ray cluster at {self.address} did not take the job: {exc}") from exc
-        runner_logs.append(log_path, f"==> Submitted to the Ray cluster at {self.address} as {submission_id}")
+        if log_path is not None:
+            runner_logs.append(log_path, f"==> Submitted to the Ray cluster at {self.address} as {submission_id}")
+        else:
+            log.info("%s submitted to the Ray cluster at %s as %s", job_id, self.address, submission_id)
         run = RayRun(client, submission_id, limits, log_path, self.address)
         run.env_file = env_file
         return run
