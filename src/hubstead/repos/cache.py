@@ -93,6 +93,15 @@ class ByteLRU:
 INFO_CACHE = ByteLRU()
 
 
+def base_parts(scope: Any) -> tuple[Hashable, ...]:
+    """What an answer kept for a request depends on besides its path and the database: the query, and the base URL
+    its links are made of (Host, scheme, root path). The one place the kept listings (``search.answers``) and
+    kept pages (``web.kept_pages``) take them from, so neither can keep an answer for one host and serve it to
+    another."""
+    host = next((value for name, value in scope.get("headers", ()) if name == b"host"), b"")
+    return scope.get("query_string", b""), host, scope.get("scheme"), scope.get("root_path", "")
+
+
 class OneBuildAtATime:
     """Requests on one event loop that miss the same key at once: the first builds, the others wait for what it
     kept (None if it kept nothing: each then builds for itself). Without it, when a kept answer is invalidated,

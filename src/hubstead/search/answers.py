@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from hubstead.repos.cache import ByteLRU, OneBuildAtATime
+from hubstead.repos.cache import ByteLRU, OneBuildAtATime, base_parts
 
 KEEP_FOR_TOKEN_S = 60.0
 
@@ -48,10 +48,7 @@ class KeptListing:
 def listing_key(stamp: Hashable, request: Request, plural: str) -> tuple[Hashable, ...]:
     """Everything the answer depends on besides the database: which listing, its query, the credentials, and the
     base URL (scheme, host, root path) that a next-page link is made of."""
-    scope = request.scope
-    headers = request.headers
-    return (stamp, plural, scope.get("query_string", b""), headers.get("authorization"), headers.get("host"),
-            scope.get("scheme"), scope.get("root_path", ""))  # fmt: skip
+    return (stamp, plural, request.headers.get("authorization"), *base_parts(request.scope))
 
 
 def kept(key: tuple[Hashable, ...]) -> KeptListing | None:

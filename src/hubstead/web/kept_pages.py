@@ -25,7 +25,7 @@ from hubstead.api.direct import route_path
 from hubstead.auth import sessions
 from hubstead.context import Hub
 from hubstead.db import LoopReadFailed
-from hubstead.repos.cache import ByteLRU, OneBuildAtATime
+from hubstead.repos.cache import ByteLRU, OneBuildAtATime, base_parts
 
 MAX_AGE_S = 10.0
 PAGES = ByteLRU(max_bytes=64 * 1024 * 1024, max_entries=2_000)
@@ -70,8 +70,7 @@ def _anonymous_full_page(scope: Scope) -> bool:
 
 
 def _key(stamp: Hashable, scope: Scope) -> tuple[Hashable, ...]:
-    host = next((value for name, value in scope.get("headers", ()) if name == b"host"), b"")
-    return stamp, scope["path"], scope.get("query_string", b""), host, scope.get("scheme"), scope.get("root_path", "")
+    return stamp, scope["path"], *base_parts(scope)
 
 
 class KeptPages:
