@@ -34,6 +34,8 @@ from typing import Any
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from hubstead.coordination.relay import relay
+
 log = logging.getLogger("hubstead.forward")
 
 SECRET_FILE = "internal-secret"
@@ -336,7 +338,7 @@ class Hop:
 
     async def _forward_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosed, InvalidStatus
+        from websockets.exceptions import InvalidStatus
 
         first = await receive()  # websocket.connect
         if first["type"] != "websocket.connect":
@@ -374,46 +376,4 @@ class Hop:
             return
         async with upstream_socket:
             await send({"type": "websocket.accept", "subprotocol": upstream_socket.subprotocol})
-            closing: list[tuple[int, str]] = []
-
-            async def client_to_compute() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "websocket.disconnect":
-                        closing.append((0, ""))
-                        await upstream_socket.close(code=message.get("code") or 1000,
-                                                    reason=message.get("reason") or "")  # fmt: skip
-                        return
-                    data = message.get("bytes")
-                    if data is None:
-                        data = message.get("text")
-                    if data is not None:
-                        await upstream_socket.send(data)
-
-            async def compute_to_client() -> None:
-                try:
-                    async for data in upstream_socket:
-                        if isinstance(data, bytes):
-                            await send({"type": "websocket.send", "bytes": data})
-                        else:
-                            await send({"type": "websocket.send", "text": data})
-                except ConnectionClosed:
-                    pass
-                rcvd = upstream_socket.protocol.close_rcvd
-                gone = (1011, "the compute process went away")
-                closing.append((rcvd.code, rcvd.reason) if rcvd is not None else gone)
-
-            tasks = [asyncio.create_task(client_to_compute()), asyncio.create_task(compute_to_client())]
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-            code, reason = closing[0] if closing else (1000, "")
-            if code:  # the compute side closed: close the client with the same code
-                code = 1000 if code == 1005 else 1011 if code in (1006, 1015) else code
-                try:
-                    await send({"type": "websocket.close", "code": code, "reason": reason})
-                except (RuntimeError, OSError):
-                    pass
+            await relay(receive, send, upstream_socket, upstream_gone="the compute process went away")

@@ -22,18 +22,17 @@ domain (``root_path`` empty) each app has its own origin and none of this is nee
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket
+
+from hubstead.coordination.relay import RelayLimits, relay
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization",
@@ -327,81 +326,10 @@ class SpaceProxy:
                 return
             async with app_socket:
                 await websocket.accept(subprotocol=app_socket.subprotocol)
-                await self._pump(websocket, app_socket)
+                limits = RelayLimits(max_message_bytes=self.limits.max_ws_message_bytes,
+                                     max_messages_per_second=self.limits.max_ws_messages_per_second)  # fmt: skip
+                await relay(websocket.receive, websocket.send, app_socket, limits=limits,
+                            upstream_gone="the space closed the connection")  # fmt: skip
         finally:
             self._open_websockets[upstream] = self._open_websockets.get(upstream, 1) - 1
 
-    async def _pump(self, websocket: WebSocket, app_socket: Any) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        limits = self.limits
-        closing: list[tuple[int, str]] = []  # how the client side is to be closed, decided by whichever ends first
-
-        def app_closed(closed: ConnectionClosed) -> tuple[int, str]:
-            if closed.sent is not None and closed.sent.code == 1009:  # the app sent more than the limit
-                return 1009, "message too big"
-            if closed.rcvd is not None:
-                return closed.rcvd.code, closed.rcvd.reason
-            return 1011, "the space closed the connection"
-
-        async def client_to_app() -> None:
-            try:
-                await client_messages()
-            except ConnectionClosed as closed:
-                closing.append(app_closed(closed))
-
-        async def client_messages() -> None:
-            window, sent = time.monotonic(), 0
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    await app_socket.close(code=message.get("code") or 1000, reason=message.get("reason") or "")
-                    return
-                data = message.get("bytes")
-                if data is None:
-                    data = message.get("text")
-                if data is None:
-                    continue
-                size = len(data) if isinstance(data, bytes) else len(data.encode())
-                if size > limits.max_ws_message_bytes:
-                    closing.append((1009, "message too big"))
-                    return
-                now = time.monotonic()
-                if now - window >= 1.0:
-                    window, sent = now, 0
-                sent += 1
-                if sent > limits.max_ws_messages_per_second:
-                    closing.append((1008, "flood"))
-                    return
-                await app_socket.send(data)
-
-        async def app_to_client() -> None:
-            try:
-                async for data in app_socket:
-                    if isinstance(data, bytes):
-                        await websocket.send_bytes(data)
-                    else:
-                        await websocket.send_text(data)
-            except ConnectionClosed as closed:
-                closing.append(app_closed(closed))
-                return
-            closed_by = app_socket.protocol.close_rcvd
-            closing.append((closed_by.code, closed_by.reason) if closed_by is not None else (1000, ""))
-
-        tasks = [asyncio.create_task(client_to_app()), asyncio.create_task(app_to_client())]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        code, reason = closing[0] if closing else (1000, "")
-        if code in (1005, 1006, 1015):  # reserved: never sent in a close frame
-            code = 1000 if code == 1005 else 1011
-        if WebSocketState.CONNECTED == websocket.client_state == websocket.application_state:
-            try:
-                await websocket.close(code=code, reason=reason)
-            except (RuntimeError, WebSocketDisconnect, OSError):
-                pass
-        if code in (1008, 1009):
-            await app_socket.close(code=1001, reason="the client was disconnected")
