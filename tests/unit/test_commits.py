@@ -8,9 +8,11 @@ import base64
 import hashlib
 import io
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
+import pygit2
 import pytest
 
 from hubstead.auth import service as auth
@@ -25,9 +27,11 @@ from hubstead.errors import (
     StaleParentCommitError,
 )
 from hubstead.repos import commits
+from hubstead.repos.git import GitRepo
 from hubstead.repos.lfs.proofs import record_proof
+from hubstead.repos.locks import repo_write_lock
 from hubstead.repos.models import Repo, RepoLfsObject
-from hubstead.repos.service import create_repo, open_git
+from hubstead.repos.service import create_repo, git_dir, open_git
 
 
 def ndjson(*lines: Any) -> io.BytesIO:
@@ -296,3 +300,75 @@ def test_a_private_repos_object_cannot_be_claimed_by_its_hash(hub: Hub, tmp_path
     with pytest.raises(LfsObjectMissingError):
         thief.commit(header(), lfs("secret.bin", oid, len(data)))
     assert thief.read("secret.bin") is None
+
+
+def _in_thread(fn: Any) -> threading.Event:
+    """Run ``fn`` in a thread of its own; the event is set when it returned."""
+    done = threading.Event()
+
+    def run() -> None:
+        fn()
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return done
+
+
+def test_commits_to_different_branches_go_on_at_once_and_to_one_branch_take_turns(hub: Hub, alice: Writer) -> None:
+    """While a writer holds ``dev``'s lock (another commit to dev in flight; a thread's own descriptor excludes as
+    another process's does), a commit to main lands at once; a second commit to dev waits for the first, and so
+    does a writer of the whole repo (a push); both go on when it releases, and every commit is kept."""
+    alice.commit(header(), add("a.txt", b"a"))
+    with hub.db.session() as s:
+        repo = s.get(Repo, alice.repo_pk)
+        assert repo is not None
+        path = git_dir(hub, repo)
+    GitRepo(path).update_ref("refs/heads/dev", pygit2.Oid(hex=alice.head()), message="branch")
+    held, release = threading.Event(), threading.Event()
+
+    def other_dev_writer() -> None:
+        with repo_write_lock(path, "refs/heads/dev"):
+            held.set()
+            release.wait(30)
+
+    holder = _in_thread(other_dev_writer)
+    assert held.wait(10)
+    to_main = _in_thread(lambda: alice.commit(header(), add("main.txt", b"m")))
+    assert to_main.wait(10), "a commit to main waited for a writer of dev"
+    to_dev = _in_thread(lambda: alice.commit(header(), add("dev.txt", b"d"), ref="refs/heads/dev"))
+    whole: list[str] = []
+    whole_repo = _in_thread(lambda: _hold_whole(path, whole))
+    assert not to_dev.wait(0.5) and not whole_repo.wait(0.2)  # both wait for dev's writer
+    release.set()
+    assert holder.wait(10) and to_dev.wait(10) and whole_repo.wait(10) and whole == ["held"]
+    assert alice.read("main.txt") == b"m"
+    git = GitRepo(path)
+    assert git.entry(git.resolve("dev"), "dev.txt") is not None and git.entry(git.resolve("dev"), "main.txt") is None
+
+
+def _hold_whole(path: Path, seen: list[str]) -> None:
+    with repo_write_lock(path):
+        seen.append("held")
+
+
+def test_two_branches_may_name_the_same_lfs_object(hub: Hub, tmp_path: Path, alice: Writer) -> None:
+    """Commits to two branches at once may both reference one LFS object: the repo's row for it is written once,
+    and neither commit fails on the other's row."""
+    data = b"shared weights"
+    oid = _store(hub, tmp_path, data)
+    with hub.db.session() as s:
+        assert alice.principal.user is not None
+        record_proof(s, repo_pk=alice.repo_pk, user_id=alice.principal.user.id, oid=oid, size=len(data))
+    GitRepo(_path(hub, alice)).update_ref("refs/heads/dev", pygit2.Oid(hex=alice.head()), message="branch")
+    alice.commit(header(), lfs("w.bin", oid, len(data)))
+    alice.commit(header(), lfs("w.bin", oid, len(data)), ref="refs/heads/dev")
+    with hub.db.session() as s:
+        commits.record_lfs_objects(s, alice.repo_pk, {oid: 14})  # once more, as a concurrent commit would
+        assert [(r.oid, r.size) for r in s.query(RepoLfsObject).filter_by(repo_pk=alice.repo_pk)] == [(oid, 14)]
+
+
+def _path(hub: Hub, writer: Writer) -> Path:
+    with hub.db.session() as s:
+        repo = s.get(Repo, writer.repo_pk)
+        assert repo is not None
+        return git_dir(hub, repo)

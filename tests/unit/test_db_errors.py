@@ -115,7 +115,7 @@ def test_a_commit_whose_lock_release_fails_is_undone_in_git(quick_hub: Hub, monk
     first = _commit(hub, repo.pk, user, "a.txt", b"a")
 
     @contextmanager
-    def lock_lost_on_release(git_dir: Path) -> Iterator[None]:
+    def lock_lost_on_release(git_dir: Path, ref: str | None = None) -> Iterator[None]:
         yield
         raise OperationalError("SELECT pg_advisory_unlock(1)", {}, Exception("server closed the connection"))
 

@@ -99,3 +99,59 @@ def test_a_lock_whose_connection_dies_does_not_fail_its_block(postgres: Postgres
     finally:
         admin.dispose()
         locks.configure("sqlite://", repos)
+
+
+def test_ref_locks_let_other_refs_go_on_and_the_whole_repo_waits_for_them(
+    postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    """On the database too (writers on other machines share no flock): while one writer holds ``main``, another
+    takes ``dev`` at once, a second writer of ``main`` waits, and so does a writer of the whole repo; held for the
+    whole repo, a ref writer waits."""
+    url = postgres.new_database()
+    repos = tmp_path / "repos"
+    git_dir = repos / "models" / "alice" / "m.git"
+    git_dir.mkdir(parents=True)
+    locks.configure(url, repos)
+    assert len({locks.lock_key(git_dir), locks.lock_key(git_dir, "refs/heads/main"),
+                locks.lock_key(git_dir, "refs/heads/dev")}) == 3  # fmt: skip
+    try:
+        release = threading.Event()
+        holding = threading.Event()
+
+        def hold(ref: str | None) -> None:
+            with locks.database_write_lock(git_dir, ref):
+                holding.set()
+                release.wait(30)
+
+        def waits(ref: str | None) -> threading.Event:
+            got = threading.Event()
+
+            def take() -> None:
+                with locks.database_write_lock(git_dir, ref):
+                    got.set()
+
+            threading.Thread(target=take, daemon=True).start()
+            return got
+
+        holder = threading.Thread(target=hold, args=("refs/heads/main",))
+        holder.start()
+        assert holding.wait(10)
+        assert waits("refs/heads/dev").wait(10)  # another ref: at once
+        second_main, whole = waits("refs/heads/main"), waits(None)
+        assert not second_main.wait(0.5) and not whole.wait(0.2)
+        release.set()
+        holder.join(10)
+        assert second_main.wait(10) and whole.wait(10)
+
+        release.clear()
+        holding.clear()
+        holder = threading.Thread(target=hold, args=(None,))
+        holder.start()
+        assert holding.wait(10)
+        dev = waits("refs/heads/dev")
+        assert not dev.wait(0.5)  # the whole repo is held
+        release.set()
+        holder.join(10)
+        assert dev.wait(10)
+    finally:
+        locks.configure("sqlite://", repos)

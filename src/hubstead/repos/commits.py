@@ -16,12 +16,14 @@ import binascii
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pygit2
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hubstead.auth.service import Principal
@@ -315,7 +317,8 @@ def apply_commit(
     ref: str,
     new_ref_from: pygit2.Oid | None = None,
 ) -> CommitResult:
-    """Apply a prepared commit to ``ref`` under the repo's write lock, moving it with one atomic update.
+    """Apply a prepared commit to ``ref`` under the ref's write lock (commits to other refs of the repo go on),
+    moving it with one atomic update.
 
     With ``new_ref_from`` the ref is created (or an orphan left by a crash is replaced) with that commit as the
     parent; otherwise it must exist, and a ``parentCommit`` other than its head is refused.
@@ -326,7 +329,7 @@ def apply_commit(
         EntryNotFoundError, BadRequestError: an operation does not fit the tree (nothing is changed).
     """
     request = prepared.request
-    with repo_write_lock(git_dir(hub, repo)):
+    with repo_write_lock(git_dir(hub, repo), ref):
         git = open_git(hub, repo)  # fresh view of refs under the lock
         if new_ref_from is not None:
             head: pygit2.Oid | None = new_ref_from
@@ -342,15 +345,22 @@ def apply_commit(
         git.update_ref(ref, commit, message=f"commit: {request.summary[:80]}")
         # Registered before the lock is released: a release that fails (the database went down) fails the commit.
         undo_ref_on_rollback(hub, session, repo, ref, moved_to=commit, back_to=head if new_ref_from is None else None)
-    for oid, size in prepared.sizes.items():
-        if session.get(RepoLfsObject, (repo.pk, oid)) is None:
-            session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
+    record_lfs_objects(session, repo.pk, prepared.sizes)
     if ref == "refs/heads/main":
         on_main_moved(session, git, repo, git.commit(commit))
     else:
         index_lagging_main(session, git, repo)
     session.flush()
     return CommitResult(commit_oid=str(commit), branch=ref, parent=str(head))
+
+
+def record_lfs_objects(session: Session, repo_pk: int, sizes: Mapping[str, int]) -> None:
+    """Note that the repo's revisions reference these LFS objects (``RepoLfsObject``). A row that exists is left as
+    it is, by the database: commits to different branches of a repo run at once and may both name one object."""
+    rows = [{"repo_pk": repo_pk, "oid": oid, "size": size} for oid, size in sizes.items()]
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for start in range(0, len(rows), 1000):
+        session.execute(insert(RepoLfsObject).values(rows[start : start + 1000]).on_conflict_do_nothing())
 
 
 def index_lagging_main(session: Session, git: GitRepo, repo: Repo) -> None:
@@ -387,7 +397,7 @@ def undo_ref_on_rollback(
     def undo() -> None:
         with ExitStack() as held:
             try:
-                held.enter_context(repo_write_lock(path))
+                held.enter_context(repo_write_lock(path, ref))
             except Exception:  # noqa: BLE001 - a lock that needs the database cannot be had while it is down
                 log.warning("%s: undoing %s without the repo lock (it could not be taken)", name, ref, exc_info=True)
             put_back()  # a compare-and-swap: safe without the lock too
@@ -428,7 +438,7 @@ def commit_files(
     Returns the commit id."""
     git = open_git(hub, repo)
     ref = f"refs/heads/{branch}"
-    with repo_write_lock(git_dir(hub, repo)):
+    with repo_write_lock(git_dir(hub, repo), ref):
         git = GitRepo(git.path)
         if git.branch_head(ref) is None:
             validate_branch_name(branch)  # this commit creates the branch
@@ -444,9 +454,7 @@ def commit_files(
         commit = git.write_commit(tree=tree, parents=[head] if head else [], author=author, message=message + "\n")
         git.update_ref(ref, commit, message="import")
         undo_ref_on_rollback(hub, session, repo, ref, moved_to=commit, back_to=old)  # before the lock's release
-    for oid, size in lfs_objects.items():
-        if session.get(RepoLfsObject, (repo.pk, oid)) is None:
-            session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
+    record_lfs_objects(session, repo.pk, lfs_objects)
     record_event(
         session,
         repo,

@@ -40,14 +40,14 @@ from hubstead.config import LFS_THRESHOLD_BYTES
 from hubstead.context import Hub
 from hubstead.errors import BadRequestError, HubError
 from hubstead.repos.cards import check_card_header
-from hubstead.repos.commits import index_lagging_main, undo_ref_on_rollback
+from hubstead.repos.commits import index_lagging_main, record_lfs_objects, undo_ref_on_rollback
 from hubstead.repos.git import GitRepo
 from hubstead.repos.index import on_main_moved
 from hubstead.repos.lfs.objects import object_size
 from hubstead.repos.lfs.pointers import MAX_POINTER_SIZE, parse_pointer
 from hubstead.repos.lfs.proofs import may_reference
 from hubstead.repos.locks import repo_write_lock
-from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.models import Repo
 from hubstead.repos.paths import validate_branch_name
 from hubstead.repos.refs import announce_ref
 from hubstead.repos.service import git_dir, require_write
@@ -369,9 +369,7 @@ def receive(
         _move_refs(hub, session, repo, path, objects, commands.updates, outcome)
     if not outcome.ok:
         return outcome
-    for oid, size in checked.lfs.items():
-        if session.get(RepoLfsObject, (repo.pk, oid)) is None:
-            session.add(RepoLfsObject(repo_pk=repo.pk, oid=oid, size=size))
+    record_lfs_objects(session, repo.pk, checked.lfs)
     git = GitRepo(path)
     for update in commands.updates:
         announce_ref(

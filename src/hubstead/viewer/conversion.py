@@ -29,11 +29,12 @@ import pygit2
 from hubstead.context import Hub
 from hubstead.jobs.sandbox import safe_join
 from hubstead.repos.cards import parse_card_yaml
+from hubstead.repos.commits import record_lfs_objects
 from hubstead.repos.files import FileInfo, file_info, iter_entries
 from hubstead.repos.git import Author, GitRepo, repo_path
 from hubstead.repos.lfs.pointers import LfsPointer
 from hubstead.repos.locks import repo_write_lock
-from hubstead.repos.models import Repo, RepoLfsObject
+from hubstead.repos.models import Repo
 from hubstead.storage.base import readable_path
 from hubstead.viewer.features import MEDIA_STRUCT, existing_features, features_of, with_features
 from hubstead.viewer.layout import METADATA_FILES, ConfigPlan, LayoutError, SplitPlan, plan
@@ -454,7 +455,7 @@ def _commit_shards(hub: Hub, repo_pk: int, git: GitRepo, results: list[SplitResu
                 shard.local.unlink()
             else:
                 hub.blobs.put_file(shard.oid, shard.local)
-    with repo_write_lock(git.path):
+    with repo_write_lock(git.path, CONVERT_REF):  # commits to the repo's branches go on meanwhile
         fresh = GitRepo(git.path)
         editor = fresh.editor(None)
         editor.put_file(".gitattributes", fresh.write_blob(GITATTRIBUTES))
@@ -472,11 +473,7 @@ def _commit_shards(hub: Hub, repo_pk: int, git: GitRepo, results: list[SplitResu
         )
         fresh.update_ref(CONVERT_REF, commit, message="parquet conversion")
     with hub.db.session() as session:
-        for result in results:
-            for shard in result.files:
-                if session.get(RepoLfsObject, (repo_pk, shard.oid)) is None:
-                    session.add(RepoLfsObject(repo_pk=repo_pk, oid=shard.oid, size=shard.size))
-                    session.flush()
+        record_lfs_objects(session, repo_pk, {shard.oid: shard.size for result in results for shard in result.files})
     return str(commit)
 
 
