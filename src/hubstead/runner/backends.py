@@ -33,9 +33,9 @@ HOST = "{hubstead:host}"  # in a serving command's argv and environment: the add
 PORT = "{hubstead:port}"  # ... and its port
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port() -> int:
     with socket.socket() as probe:
-        probe.bind((host, 0))
+        probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 

@@ -80,7 +80,7 @@ _SERVING = re.compile(rb" serving at ([0-9a-fA-F.:]+):(\d+)\r?$")
 
 
 class RayRun:
-    """One attempt of a job as a Ray job: the executor's view of it (``compute.backends.Run``)."""
+    """One attempt of a job as a Ray job: the executor's view of it (``runner.backends.Run``)."""
 
     cgroup: ControlGroup | None = None
 

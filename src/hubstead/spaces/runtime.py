@@ -172,11 +172,10 @@ def revoke_sealed_token(hub: Hub, session: Session, sealed: str) -> None:
 
 def app_env(
     hub: Hub, session: Session, repo_pk: int, config: SpaceConfig, *, env_dir: Path | None, home: str = SANDBOX_HOME,
-    host: str = HOST, port: str = PORT,
 ) -> tuple[dict[str, str], list[str]]:
     """(environment, argv) of the space's app process, with its home as the app sees it (``/home/user`` inside
-    the sandbox). The address it listens on is ``runner.backends``' placeholders by default, which the backend
-    fills in where it runs the app."""
+    the sandbox). The address it listens on is ``runner.backends``' placeholders (``HOST``, ``PORT``), which the
+    backend fills in where it runs the app."""
     settings = hub.settings
     repo = session.get(Repo, repo_pk)
     assert repo is not None
@@ -201,7 +200,7 @@ def app_env(
         "HOME": home,
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
-        "PORT": port,
+        "PORT": PORT,
         "HF_ENDPOINT": settings.external_url,
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HOME": f"{home}/.cache/huggingface",
@@ -210,8 +209,8 @@ def app_env(
         "SPACE_AUTHOR_NAME": repo.namespace,
         "SPACE_REPO_NAME": repo.name,
         "SPACE_TITLE": config.title or repo.name,
-        "GRADIO_SERVER_NAME": host,
-        "GRADIO_SERVER_PORT": port,
+        "GRADIO_SERVER_NAME": HOST,
+        "GRADIO_SERVER_PORT": PORT,
         "GRADIO_ROOT_PATH": root_path,
         "GRADIO_ANALYTICS_ENABLED": "False",
         "GRADIO_TEMP_DIR": f"{home}/.gradio",
@@ -223,12 +222,12 @@ def app_env(
         argv = [python, app]
     elif config.sdk == "streamlit":
         argv = [
-            python, "-m", "streamlit", "run", app, "--server.port", port, "--server.address", host,
+            python, "-m", "streamlit", "run", app, "--server.port", PORT, "--server.address", HOST,
             "--server.baseUrlPath", root_path.lstrip("/"), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--server.enableXsrfProtection", "false",
             "--server.enableCORS", "false", "--server.fileWatcherType", "none",
         ]  # fmt: skip
     else:  # static: the app file's folder, served as files
         folder = str(Path(app).parent)
-        argv = [sys.executable, "-I", "-m", "http.server", port, "--bind", host, "--directory", folder]
+        argv = [sys.executable, "-I", "-m", "http.server", PORT, "--bind", HOST, "--directory", folder]
     return env, argv
